@@ -1,0 +1,34 @@
+#pragma once
+// CPU features and the SIMD path every kernel dispatches on. The path is chosen once, at first
+// use, from what the CPU supports; TESSERA_SIMD=scalar|avx2|avx512 forces a path (a forced path
+// the CPU cannot run is refused, not silently downgraded).
+#include <string>
+
+namespace tessera::kernels {
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  std::string vendor;
+  std::string brand;
+};
+
+enum class SimdPath { scalar = 0, avx2 = 1, avx512 = 2 };
+
+const CpuFeatures& cpu_features();
+// The best path this CPU can run.
+SimdPath best_simd_path();
+// The path in use: TESSERA_SIMD if set, else best_simd_path().
+SimdPath simd_path();
+// Switch path at run time (tests run every kernel on every path). Throws if the CPU lacks it.
+void set_simd_path(SimdPath path);
+bool cpu_supports(SimdPath path);
+const char* simd_path_name(SimdPath path);
+// Parses "scalar", "avx2" or "avx512"; throws std::invalid_argument naming the text otherwise.
+SimdPath parse_simd_path(const std::string& text);
+
+}  // namespace tessera::kernels

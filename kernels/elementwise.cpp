@@ -1,0 +1,67 @@
+#include "kernels/elementwise.h"
+
+#include "kernels/cpu.h"
+#include "kernels/elementwise_ref.h"
+
+namespace tessera::kernels {
+
+// f32 dispatches on the SIMD path; the vector versions are added beside the reference as they
+// are written and tested (kernels/*_avx2.cpp, *_avx512.cpp).
+void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) { ref::unary(op, x, y, n, p0, p1); }
+void unary(UnaryOp op, const double* x, double* y, int64_t n, double p0, double p1) {
+  ref::unary(op, x, y, n, p0, p1);
+}
+
+void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy, float* gx, int64_t n, float p0,
+                    float p1) {
+  ref::unary_backward(op, x, y, gy, gx, n, p0, p1);
+}
+void unary_backward(UnaryOp op, const double* x, const double* y, const double* gy, double* gx, int64_t n, double p0,
+                    double p1) {
+  ref::unary_backward(op, x, y, gy, gx, n, p0, p1);
+}
+
+void binary(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
+  ref::binary(op, a, sa, b, sb, y, n);
+}
+void binary(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* y, int64_t n) {
+  ref::binary(op, a, sa, b, sb, y, n);
+}
+
+void axpy(float alpha, const float* x, float* y, int64_t n) { ref::axpy(alpha, x, y, n); }
+void axpy(double alpha, const double* x, double* y, int64_t n) { ref::axpy(alpha, x, y, n); }
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::neg: return "neg";
+    case UnaryOp::exp: return "exp";
+    case UnaryOp::log: return "log";
+    case UnaryOp::sqrt: return "sqrt";
+    case UnaryOp::abs: return "abs";
+    case UnaryOp::tanh: return "tanh";
+    case UnaryOp::sigmoid: return "sigmoid";
+    case UnaryOp::relu: return "relu";
+    case UnaryOp::silu: return "silu";
+    case UnaryOp::gelu_tanh: return "gelu_tanh";
+    case UnaryOp::gelu_erf: return "gelu";
+    case UnaryOp::square: return "square";
+    case UnaryOp::pow: return "pow";
+    case UnaryOp::clamp: return "clamp";
+    case UnaryOp::scale: return "scale";
+  }
+  return "?";
+}
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+    case BinaryOp::maximum: return "maximum";
+    case BinaryOp::minimum: return "minimum";
+  }
+  return "?";
+}
+
+}  // namespace tessera::kernels
