@@ -13,6 +13,7 @@ packages=(
   libpng-dev libjpeg62-turbo-dev       # image-folder importer and PNG grids
   dataset-fashion-mnist                # the default data set
   python3 python3-numpy python3-h5py   # tests check that h5py-written files load unchanged
+  python3-torch                        # tests: layers agree with PyTorch (reference only)
 )
 
 missing=()
