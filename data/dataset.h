@@ -1,0 +1,90 @@
+#pragma once
+// Image datasets on disk (HDF5), the schema of docs/DESIGN.md:
+//   images    uint8 [N,H,W,C]  (chunked and compressed when Tessera writes it)
+//   labels    any integer type [N], attribute `class_names` (strings), 0 <= label < len(class_names)
+//   captions  strings [N] (variable-length UTF-8 when Tessera writes it)
+// Files written by h5py/numpy with this schema open unchanged. A file that breaks it is refused
+// with a tessera::Error naming the file, the dataset and what was expected.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tessera::data {
+
+struct DatasetInfo {
+  std::string path;
+  int64_t size = 0, height = 0, width = 0, channels = 0;
+  bool has_labels = false, has_captions = false;
+  std::vector<std::string> class_names;
+  std::string labels_dtype;     // as stored, e.g. "int64", "uint8"
+  int64_t chunk_rows = 0;       // images per HDF5 chunk (0: not chunked)
+  std::string compression;      // e.g. "gzip", "none"
+  bool images_in_memory = false;
+};
+
+// An opened, validated dataset file (read-only). Reads are thread-safe.
+class Dataset {
+ public:
+  // Opens and checks `path`. Images up to `memory_limit_bytes` are read into memory once;
+  // larger sets stay on disk and are read in chunk-aligned hyperslabs. Labels and captions are
+  // always held in memory. Throws tessera::Error naming the file, the dataset and what was expected.
+  static std::shared_ptr<Dataset> open(const std::string& path, int64_t memory_limit_bytes = 1LL << 30);
+  ~Dataset();
+  Dataset(const Dataset&) = delete;
+  Dataset& operator=(const Dataset&) = delete;
+
+  const DatasetInfo& info() const { return info_; }
+  int64_t size() const { return info_.size; }
+  int64_t image_bytes() const { return info_.height * info_.width * info_.channels; }
+
+  // Copies images[indices[k]] to out + k * image_bytes(); out holds [n,H,W,C] u8.
+  void read_images(const std::vector<int64_t>& indices, uint8_t* out) const;
+  // Images [start, start + count) into out.
+  void read_range(int64_t start, int64_t count, uint8_t* out) const;
+
+  int64_t label(int64_t i) const;        // Error if the file has no labels
+  const std::vector<int64_t>& labels() const;  // Error if the file has no labels
+  std::string caption(int64_t i) const;  // Error if the file has no captions
+
+ private:
+  struct Impl;
+  Dataset() = default;
+  DatasetInfo info_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes a dataset file in the schema above. Everything goes to a temporary file next to `path`
+// that close() renames into place, so a failure (or a writer destroyed without close()) never
+// damages an existing file at `path`.
+class DatasetWriter {
+ public:
+  // class_names empty: no labels; otherwise every append gives labels in [0, class_names.size()).
+  DatasetWriter(const std::string& path, int64_t height, int64_t width, int64_t channels,
+                std::vector<std::string> class_names = {}, bool with_captions = false);
+  ~DatasetWriter();  // without close(): removes the temporary file, leaves `path` untouched
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  // images: [n,H,W,C] u8. labels: n values, required iff class_names was non-empty.
+  // captions: n strings, required iff with_captions.
+  void append(const uint8_t* images, int64_t n, const int64_t* labels = nullptr,
+              const std::vector<std::string>* captions = nullptr);
+  int64_t size() const { return size_; }
+  void close();
+
+ private:
+  struct Impl;
+  std::string path_, temp_path_;
+  int64_t height_, width_, channels_;
+  std::vector<std::string> class_names_;
+  bool with_captions_;
+  int64_t size_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The schema check behind `tessera data verify`: opens the file (which validates it) and also
+// checks what open() does not need to read, returning one line per breach (empty: valid).
+std::vector<std::string> verify_dataset(const std::string& path);
+
+}  // namespace tessera::data

@@ -1,0 +1,98 @@
+#pragma once
+// Batches from a Dataset: a seeded shuffle per epoch, uint8 -> normalised f32, optional
+// augmentation, caption templates, and a background thread that prepares the next batches.
+// Every batch is a pure function of (seed, epoch, position): the shuffle of epoch e is a Philox
+// permutation keyed by (seed, e), and a sample's augmentation is keyed by (seed, e, dataset index).
+// So the order and the pixels never depend on thread count or timing, and restore() resumes exactly.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "autograd/tensor.h"
+#include "data/dataset.h"
+
+namespace tessera::data {
+
+struct Augment {
+  bool hflip = false;        // flip left-right with probability 1/2
+  int64_t crop_padding = 0;  // pad by this many zero pixels on each side, then crop H x W at random
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 128;
+  bool shuffle = true;
+  bool drop_last = false;  // drop the last, short batch of an epoch
+  uint64_t seed = 0;
+  std::vector<float> mean{0.f}, std{1.f};  // per channel (or one for all), on [0,1] pixels
+  Augment augment;
+  // e.g. "a photo of a {}." — used (picked per sample at random) when a labelled set has no captions.
+  std::vector<std::string> caption_templates;
+  int prefetch = 2;  // batches prepared ahead on a background thread; 0: prepare in next()
+};
+
+struct Batch {
+  Tensor images;                      // f32 [B,C,H,W], (pixel/255 - mean) / std
+  Tensor labels;                      // i64 [B], undefined if the set has no labels
+  std::vector<std::string> captions;  // B strings, or empty if the set has neither captions nor templates
+  std::vector<int64_t> indices;       // dataset indices of the B samples
+  int64_t epoch = 0;
+  int64_t position = 0;               // index of the batch in its epoch
+};
+
+struct LoaderState {
+  int64_t epoch = 0;
+  int64_t position = 0;  // of the next batch next() returns
+  uint64_t seed = 0;
+};
+
+class Loader {
+ public:
+  Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options);
+  ~Loader();  // stops and joins the prefetch thread
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  Batch next();  // never ends: after the last batch of an epoch comes the first of the next
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  LoaderState state() const;
+  // Continues from `state` (seed included): the following batches equal an uninterrupted run's.
+  void restore(const LoaderState& state);
+  const Dataset& dataset() const { return *dataset_; }
+  const LoaderOptions& options() const { return options_; }
+
+  // The batch at (epoch, position), computed directly (what next() returns there). Thread-safe.
+  Batch make_batch(int64_t epoch, int64_t position) const;
+  // Dataset indices of epoch `epoch` in visiting order (all N, before drop_last).
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  void start_prefetch();
+  void stop_prefetch();
+  void prefetch_loop();
+  void advance(int64_t& epoch, int64_t& position) const;
+
+  std::shared_ptr<Dataset> dataset_;
+  LoaderOptions options_;
+  int64_t batches_per_epoch_ = 0;
+  LoaderState cursor_;  // next batch next() returns
+
+  // The prefetch thread fills `ready_` with the batches following cursor_, in order.
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch> ready_;
+  std::exception_ptr failure_;
+  LoaderState produce_;  // next batch the thread makes
+  bool stopping_ = false;
+  std::thread thread_;
+  // Cache of the current epoch's order (built by whichever thread needs it first).
+  mutable std::mutex order_mutex_;
+  mutable int64_t order_epoch_ = -1;
+  mutable std::shared_ptr<const std::vector<int64_t>> order_;
+};
+
+}  // namespace tessera::data

@@ -1,0 +1,17 @@
+#pragma once
+// PNG output for sample grids and reconstructions (libpng).
+#include <cstdint>
+#include <string>
+
+namespace tessera::data {
+
+// Writes an 8-bit PNG of `pixels` [H,W,C] (C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA).
+// Written to a temporary file and renamed; throws tessera::Error naming the path.
+void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width, int64_t channels);
+
+// Tiles images [N,H,W,C] u8 into a grid of `nrow` images per row, `padding` pixels apart
+// (padding pixels are black), and writes it as a PNG.
+void write_image_grid(const std::string& path, const uint8_t* images, int64_t n, int64_t height, int64_t width,
+                      int64_t channels, int64_t nrow = 8, int64_t padding = 2);
+
+}  // namespace tessera::data
