@@ -80,10 +80,15 @@ Tensor record(Tensor output, const char* name, std::vector<Tensor> inputs, Backw
 }
 
 void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
+  if (!is_floating(root.dtype()))
+    fail("backward: the tensor {} is {}; integer tensors carry no gradient", root.shape_string(),
+         dtype_name(root.dtype()));
   if (!root.requires_grad())
     fail("backward: the tensor {} does not require grad (no input of its graph has requires_grad)",
          root.shape_string());
-  Tensor seed = gradient;
+  // A new handle on the caller's gradient: its storage is then shared, so accumulation copies
+  // it instead of taking it over and later adding into the caller's tensor.
+  Tensor seed = gradient.defined() ? gradient.detach() : Tensor();
   if (!seed.defined()) {
     if (root.numel() != 1)
       fail("backward: a gradient is needed for a non-scalar output of shape {}", root.shape_string());
@@ -98,6 +103,13 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
     return;
   }
   const std::vector<std::shared_ptr<Node>> order = topological_order(root.grad_fn());
+  // If a backward function throws, no half-accumulated gradient may linger into the next run.
+  struct ClearOnExit {
+    const std::vector<std::shared_ptr<Node>>& nodes;
+    ~ClearOnExit() {
+      for (const auto& n : nodes) n->grad_accumulator = Tensor();
+    }
+  } clear_on_exit{order};
   accumulate(root.grad_fn()->grad_accumulator, seed);
   for (const std::shared_ptr<Node>& node : order) {
     Tensor g = std::move(node->grad_accumulator);

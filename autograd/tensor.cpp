@@ -170,6 +170,7 @@ void Tensor::zero_grad() { impl().grad = nullptr; }
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const { run_backward(*this, gradient, retain_graph); }
 
 Tensor Tensor::detach() const {
+  if (!impl_) return Tensor();
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
   impl->shape = impl_->shape;
@@ -234,6 +235,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 Tensor Tensor::select(int64_t d, int64_t index) const {
   const int64_t nd = normalize_dim(d, dim(), "select");
   const int64_t i = index < 0 ? index + shape()[nd] : index;
+  if (i < 0 || i >= shape()[nd])
+    fail("select: index {} is out of range for dim {} of size {} (tensor {})", index, nd, shape()[nd], shape_string());
   return slice(nd, i, i + 1).squeeze(nd);
 }
 Tensor Tensor::unsqueeze(int64_t d) const { return tessera::unsqueeze(*this, d); }
@@ -243,7 +246,15 @@ Tensor Tensor::expand(const Shape& s) const { return tessera::expand(*this, s); 
 void Tensor::copy_(const Tensor& src) {
   if (src.shape() != shape())
     fail("copy_: source {} does not match destination {}", src.shape_string(), shape_string());
+  if (numel() == 0) return;
   Tensor converted = src.dtype() == dtype() ? src.detach() : src.to(dtype()).detach();
+  // A source that shares our storage (x.copy_(x.t())) is copied out first so no element is
+  // overwritten before it is read.
+  if (converted.storage() == storage()) {
+    Tensor copy = empty(shape(), dtype());
+    detail::copy_strided(converted, copy);
+    converted = copy;
+  }
   if (is_contiguous()) {
     detail::copy_strided(converted, detach());
   } else {

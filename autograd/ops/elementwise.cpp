@@ -41,9 +41,11 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
     const T* pb = static_cast<const T*>(b.raw_data());
     T* py = out.data<T>();
     // The common cases, same shape and contiguous or one side a single value, are one run.
-    if (a.is_contiguous() && b.is_contiguous() && (a.numel() == b.numel() || a.numel() == 1 || b.numel() == 1)) {
+    // Equal numel alone is not enough: [1, 3] with [3, 1] broadcasts to 9 elements.
+    const int64_t n = out.numel();
+    if (a.is_contiguous() && b.is_contiguous() && (a.numel() == n || a.numel() == 1) && (b.numel() == n || b.numel() == 1)) {
       const int64_t sa = a.numel() == 1 ? 0 : 1, sb = b.numel() == 1 ? 0 : 1;
-      kernels::parallel_for(out.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      kernels::parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
         kernels::binary(op, pa + begin * sa, sa, pb + begin * sb, sb, py + begin, end - begin);
       });
       return;

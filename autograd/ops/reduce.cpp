@@ -103,6 +103,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   });
 }
 
+// Like PyTorch's amax, the gradient is split evenly among the entries that tie for the maximum
+// (the same rule maximum() follows for two operands); a NaN maximum passes it to the NaN.
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Plan p = plan_reduction(x, dims, "max");
   if (p.cols == 0) fail("max: reduction over an empty dim of {}", x.shape_string());
@@ -113,15 +115,25 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     const Tensor m = as_rows(x, p);
     kernels::max_rows(m.data<T>(), p.rows, p.cols, out.data<T>(), where->data());
   });
+  if (!needs_grad({&x})) return out;
   const Shape in_shape = x.shape();
-  return record(out, "max", {x}, [p, where, in_shape](const Tensor& g) {
-    Tensor m = Tensor::zeros({p.rows, p.cols}, g.dtype());
+  const Tensor sx = x.detach(), sy = out.detach();
+  return record(out, "max", {x}, [p, where, in_shape, sx, sy](const Tensor& g) {
+    Tensor m = as_rows(sx, p);  // a fresh copy unless x already had that layout
+    if (m.storage() == sx.storage()) m = m.clone();
     const Tensor gc = g.contiguous();
     dispatch_float(g.dtype(), "max", [&](auto tag) {
       using T = decltype(tag);
       const T* pg = gc.data<T>();
+      const T* py = sy.data<T>();
       T* pm = m.data<T>();
-      for (int64_t r = 0; r < p.rows; ++r) pm[r * p.cols + (*where)[r]] = pg[r];
+      for (int64_t r = 0; r < p.rows; ++r) {
+        T* row = pm + r * p.cols;
+        int64_t ties = 0;
+        for (int64_t c = 0; c < p.cols; ++c) ties += row[c] == py[r];
+        for (int64_t c = 0; c < p.cols; ++c) row[c] = row[c] == py[r] ? pg[r] / T(ties) : T(0);
+        if (ties == 0) row[(*where)[r]] = pg[r];
+      }
     });
     return std::vector<Tensor>{from_rows(m, p, in_shape)};
   });

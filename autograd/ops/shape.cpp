@@ -140,6 +140,7 @@ Tensor expand(const Tensor& x, const Shape& requested) {
     }
     const int64_t have = x.shape()[d - shift];
     if (shape[d] == -1) shape[d] = have;
+    if (shape[d] < 0) fail("expand: invalid size {} in {}", shape[d], shape_to_string(requested));
     if (have == shape[d]) {
       strides[d] = x.strides()[d - shift];
     } else if (have != 1) {
