@@ -1,0 +1,421 @@
+// conv2d and conv_transpose2d through im2col + GEMM.
+//
+// Both ops are the same three products between an "image side" tensor I [N, Ci, IH, IW] (the one
+// im2col reads and col2im writes) and a "column side" tensor S [N, Co, CH, CW] (one column per
+// kernel position), with the weight as a matrix per group, W_g [Co/G, Ci/G kh kw]:
+//   columns:  S = W (x) im2col(I)          conv2d forward, conv_transpose2d input gradient
+//   image:    I = col2im(W^T (x) S)        conv2d input gradient, conv_transpose2d forward
+//   weight:  gW = S (x) im2col(I)^T        both weight gradients (S and I in their roles)
+// conv2d's weight [O, C/G, kh, kw] has O on the column side; conv_transpose2d's [C, O/G, kh, kw]
+// has its input channels C there: the same matrix layout, so both ops share every routine.
+//
+// Samples are processed in chunks: a chunk's columns form one matrix [Ci kh kw, B CH CW], so each
+// group costs one GEMM per chunk however small the image, and the column buffer stays bounded.
+// The im2col/col2im loops live here until kernels/ has its own (then they move there).
+#include <algorithm>
+#include <cstring>
+
+#include "autograd/conv.h"
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "kernels/gemm.h"
+#include "kernels/threads.h"
+
+namespace tessera {
+namespace {
+
+// Column buffers hold at most about this many elements (16 MB in f32), unless one sample needs more.
+constexpr int64_t kColumnBudget = int64_t(1) << 22;
+
+struct Geometry {
+  int64_t batch = 0, groups = 1;
+  int64_t ci = 0, ih = 0, iw = 0;  // image side
+  int64_t co = 0, ch = 0, cw = 0;  // column side
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+
+  int64_t image_plane() const { return ih * iw; }
+  int64_t positions() const { return ch * cw; }            // columns per sample
+  int64_t group_rows() const { return ci / groups * kh * kw; }  // rows of one group's column matrix
+  int64_t rows() const { return ci * kh * kw; }
+  int64_t group_co() const { return co / groups; }
+  // Samples per chunk: as many as the column budget allows, at least one.
+  int64_t chunk() const {
+    const int64_t per_sample = std::max<int64_t>(1, rows() * positions());
+    return std::clamp<int64_t>(kColumnBudget / per_sample, 1, std::max<int64_t>(batch, 1));
+  }
+};
+
+// The range of column positions o in [0, n) whose source index o * stride + offset lies in [0, size).
+inline void valid_range(int64_t n, int64_t stride, int64_t offset, int64_t size, int64_t* lo, int64_t* hi) {
+  // o * stride + offset >= 0  <=>  o >= ceil(-offset / stride)
+  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  // o * stride + offset <= size - 1  <=>  o <= floor((size - 1 - offset) / stride)
+  int64_t h = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
+  *lo = std::min(l, n);
+  *hi = std::clamp(h, *lo, n);
+}
+
+// Columns of channel c of one sample: rows (c kh + i) kw + j of `col` (leading dimension ld),
+// starting at column `col0`.
+template <class T>
+void im2col_channel(const Geometry& g, const T* image, int64_t c, T* col, int64_t ld, int64_t col0) {
+  const T* plane = image + c * g.image_plane();
+  for (int64_t i = 0; i < g.kh; ++i) {
+    const int64_t y_off = i * g.dh - g.ph;
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t x_off = j * g.dw - g.pw;
+      int64_t x_lo, x_hi;
+      valid_range(g.cw, g.sw, x_off, g.iw, &x_lo, &x_hi);
+      T* dst = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
+      for (int64_t oy = 0; oy < g.ch; ++oy, dst += g.cw) {
+        const int64_t y = oy * g.sh + y_off;
+        if (y < 0 || y >= g.ih) {
+          std::fill(dst, dst + g.cw, T(0));
+          continue;
+        }
+        const T* src = plane + y * g.iw + x_off;
+        std::fill(dst, dst + x_lo, T(0));
+        if (g.sw == 1) {
+          std::memcpy(dst + x_lo, src + x_lo, sizeof(T) * (x_hi - x_lo));
+        } else {
+          for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox] = src[ox * g.sw];
+        }
+        std::fill(dst + x_hi, dst + g.cw, T(0));
+      }
+    }
+  }
+}
+
+// The adjoint of im2col_channel: adds the columns back into channel c of one sample.
+template <class T>
+void col2im_channel(const Geometry& g, const T* col, int64_t ld, int64_t col0, int64_t c, T* image) {
+  T* plane = image + c * g.image_plane();
+  for (int64_t i = 0; i < g.kh; ++i) {
+    const int64_t y_off = i * g.dh - g.ph;
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t x_off = j * g.dw - g.pw;
+      int64_t x_lo, x_hi;
+      valid_range(g.cw, g.sw, x_off, g.iw, &x_lo, &x_hi);
+      const T* src = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
+      for (int64_t oy = 0; oy < g.ch; ++oy, src += g.cw) {
+        const int64_t y = oy * g.sh + y_off;
+        if (y < 0 || y >= g.ih) continue;
+        T* dst = plane + y * g.iw + x_off;
+        if (g.sw == 1) {
+          for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox] += src[ox];
+        } else {
+          for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox * g.sw] += src[ox];
+        }
+      }
+    }
+  }
+}
+
+// Work items of a chunk: (sample, channel) pairs, split across threads.
+template <class Fn>
+void for_sample_channels(int64_t samples, int64_t channels, int64_t work_per_item, Fn&& fn) {
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work_per_item));
+  kernels::parallel_for(samples * channels, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) fn(item / channels, item % channels);
+  });
+}
+
+// Chunk samples [b0, b0 + nb) of the image side -> columns [rows, nb positions].
+template <class T>
+void im2col_chunk(const Geometry& g, const T* image, int64_t b0, int64_t nb, T* col) {
+  const int64_t ld = nb * g.positions();
+  for_sample_channels(nb, g.ci, g.kh * g.kw * g.positions(), [&](int64_t b, int64_t c) {
+    im2col_channel(g, image + (b0 + b) * g.ci * g.image_plane(), c, col, ld, b * g.positions());
+  });
+}
+
+template <class T>
+void col2im_chunk(const Geometry& g, const T* col, int64_t b0, int64_t nb, T* image) {
+  const int64_t ld = nb * g.positions();
+  for_sample_channels(nb, g.ci, g.kh * g.kw * g.positions(), [&](int64_t b, int64_t c) {
+    col2im_channel(g, col, ld, b * g.positions(), c, image + (b0 + b) * g.ci * g.image_plane());
+  });
+}
+
+// Column side [N, Co, L] samples [b0, b0 + nb) -> matrix [Co, nb L], and back (plus a bias).
+template <class T>
+void gather_side(const Geometry& g, const T* side, int64_t b0, int64_t nb, T* out) {
+  const int64_t L = g.positions();
+  for_sample_channels(nb, g.co, L, [&](int64_t b, int64_t c) {
+    std::memcpy(out + c * nb * L + b * L, side + ((b0 + b) * g.co + c) * L, sizeof(T) * L);
+  });
+}
+
+template <class T>
+void scatter_side(const Geometry& g, const T* in, const T* bias, int64_t b0, int64_t nb, T* side) {
+  const int64_t L = g.positions();
+  for_sample_channels(nb, g.co, L, [&](int64_t b, int64_t c) {
+    const T* src = in + c * nb * L + b * L;
+    T* dst = side + ((b0 + b) * g.co + c) * L;
+    if (bias) {
+      const T v = bias[c];
+      for (int64_t l = 0; l < L; ++l) dst[l] = src[l] + v;
+    } else {
+      std::memcpy(dst, src, sizeof(T) * L);
+    }
+  });
+}
+
+// S = W (x) im2col(I), plus bias per column-side channel.
+template <class T>
+void columns_product(const Geometry& g, const T* image, const T* weight, const T* bias, T* side) {
+  const int64_t chunk = g.chunk(), L = g.positions(), R = g.group_rows(), M = g.group_co();
+  Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
+  Tensor out_buf = chunk > 1 ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
+  T* col = col_buf.data<T>();
+  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+    const int64_t nb = std::min(chunk, g.batch - b0), n = nb * L;
+    im2col_chunk(g, image, b0, nb, col);
+    // A single sample's [Co, L] block is already in place in S.
+    T* out = nb == 1 ? side + b0 * g.co * L : out_buf.data<T>();
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      kernels::GemmShape s{false, false, M, n, R, R, n, n};
+      kernels::gemm(s, T(1), weight + gr * M * R, col + gr * R * n, T(0), out + gr * M * n);
+    }
+    if (nb == 1) {
+      if (bias) {
+        for_sample_channels(1, g.co, L, [&](int64_t, int64_t c) {
+          T* p = out + c * L;
+          for (int64_t l = 0; l < L; ++l) p[l] += bias[c];
+        });
+      }
+    } else {
+      scatter_side(g, out, bias, b0, nb, side);
+    }
+  }
+}
+
+// I = col2im(W^T (x) S); `image` must start at zero.
+template <class T>
+void image_product(const Geometry& g, const T* side, const T* weight, T* image) {
+  const int64_t chunk = g.chunk(), L = g.positions(), R = g.group_rows(), M = g.group_co();
+  Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
+  Tensor in_buf = chunk > 1 ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
+  T* col = col_buf.data<T>();
+  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+    const int64_t nb = std::min(chunk, g.batch - b0), n = nb * L;
+    const T* in = side + b0 * g.co * L;
+    if (nb > 1) {
+      gather_side(g, side, b0, nb, in_buf.data<T>());
+      in = in_buf.data<T>();
+    }
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      kernels::GemmShape s{true, false, R, n, M, R, n, n};
+      kernels::gemm(s, T(1), weight + gr * M * R, in + gr * M * n, T(0), col + gr * R * n);
+    }
+    col2im_chunk(g, col, b0, nb, image);
+  }
+}
+
+// gW = S (x) im2col(I)^T, summed over every sample.
+template <class T>
+void weight_product(const Geometry& g, const T* side, const T* image, T* grad_weight) {
+  const int64_t chunk = g.chunk(), L = g.positions(), R = g.group_rows(), M = g.group_co();
+  Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
+  Tensor in_buf = chunk > 1 ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
+  T* col = col_buf.data<T>();
+  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+    const int64_t nb = std::min(chunk, g.batch - b0), n = nb * L;
+    const T* in = side + b0 * g.co * L;
+    if (nb > 1) {
+      gather_side(g, side, b0, nb, in_buf.data<T>());
+      in = in_buf.data<T>();
+    }
+    im2col_chunk(g, image, b0, nb, col);
+    const T beta = b0 == 0 ? T(0) : T(1);
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      kernels::GemmShape s{false, true, M, R, n, n, n, R};
+      kernels::gemm(s, T(1), in + gr * M * n, col + gr * R * n, beta, grad_weight + gr * M * R);
+    }
+  }
+}
+
+// Per-channel sums of a [N, C, L] tensor (the bias gradient).
+template <class T>
+void channel_sums(const T* x, int64_t n, int64_t c, int64_t l, T* out) {
+  kernels::parallel_for(c, std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, n * l)),
+                        [&](int64_t begin, int64_t end) {
+                          for (int64_t ch = begin; ch < end; ++ch) {
+                            double acc = 0;
+                            for (int64_t b = 0; b < n; ++b) {
+                              const T* p = x + (b * c + ch) * l;
+                              T part = 0;
+                              for (int64_t i = 0; i < l; ++i) part += p[i];
+                              acc += double(part);
+                            }
+                            out[ch] = T(acc);
+                          }
+                        });
+}
+
+template <class Fn>
+void dispatch_float(DType t, Fn&& fn) {
+  if (t == DType::f32) fn(float{});
+  else fn(double{});
+}
+
+Tensor columns_forward(const Geometry& g, const Tensor& image, const Tensor& weight, const Tensor& bias,
+                       DType dtype) {
+  Tensor side = Tensor::empty({g.batch, g.co, g.ch, g.cw}, dtype);
+  if (side.numel() == 0) return side;
+  dispatch_float(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    columns_product<T>(g, image.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                       side.data<T>());
+  });
+  return side;
+}
+
+Tensor image_forward(const Geometry& g, const Tensor& side, const Tensor& weight, DType dtype) {
+  Tensor image = Tensor::zeros({g.batch, g.ci, g.ih, g.iw}, dtype);
+  if (image.numel() == 0 || side.numel() == 0) return image;
+  dispatch_float(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    image_product<T>(g, side.data<T>(), weight.data<T>(), image.data<T>());
+  });
+  return image;
+}
+
+Tensor weight_gradient(const Geometry& g, const Tensor& side, const Tensor& image, const Shape& weight_shape,
+                       DType dtype) {
+  Tensor gw = Tensor::zeros(weight_shape, dtype);
+  if (gw.numel() == 0 || side.numel() == 0) return gw;
+  dispatch_float(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    weight_product<T>(g, side.data<T>(), image.data<T>(), gw.data<T>());
+  });
+  return gw;
+}
+
+Tensor bias_gradient(const Tensor& grad_out) {
+  const int64_t n = grad_out.size(0), c = grad_out.size(1), l = grad_out.size(2) * grad_out.size(3);
+  Tensor gb = Tensor::empty({c}, grad_out.dtype());
+  dispatch_float(grad_out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    channel_sums<T>(grad_out.data<T>(), n, c, l, gb.data<T>());
+  });
+  return gb;
+}
+
+// Adds bias[c] to every pixel of channel c of an [N, C, H, W] tensor, in place.
+void add_channel_bias(Tensor& x, const Tensor& bias) {
+  const int64_t n = x.size(0), c = x.size(1), l = x.size(2) * x.size(3);
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = x.data<T>();
+    const T* b = bias.data<T>();
+    for_sample_channels(n, c, l, [&](int64_t s, int64_t ch) {
+      T* q = p + (s * c + ch) * l;
+      for (int64_t i = 0; i < l; ++i) q[i] += b[ch];
+    });
+  });
+}
+
+Tensor contiguous_data(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
+
+void check_pair(const char* op, const char* what, Size2 v, int64_t min) {
+  if (v[0] < min || v[1] < min) fail("{}: {} must be at least {}, got ({}, {})", op, what, min, v[0], v[1]);
+}
+
+// Checks dtypes and the ranks shared by both ops.
+void check_operands(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t groups) {
+  if (x.dim() != 4) fail("{}: input must be [N, C, H, W], got {}", op, x.shape_string());
+  if (weight.dim() != 4) fail("{}: weight must be 4-D, got {}", op, weight.shape_string());
+  if (!is_floating(x.dtype()) || x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
+    fail("{}: input {} {}, weight {} {} and bias must share a floating-point dtype", op, x.shape_string(),
+         dtype_name(x.dtype()), weight.shape_string(), dtype_name(weight.dtype()));
+  if (groups < 1) fail("{}: groups must be positive, got {}", op, groups);
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
+  const char* op = "conv2d";
+  check_operands(op, x, weight, bias, o.groups);
+  check_pair(op, "stride", o.stride, 1);
+  check_pair(op, "dilation", o.dilation, 1);
+  check_pair(op, "padding", o.padding, 0);
+  Geometry g;
+  g.batch = x.size(0), g.groups = o.groups;
+  g.ci = x.size(1), g.ih = x.size(2), g.iw = x.size(3);
+  g.co = weight.size(0), g.kh = weight.size(2), g.kw = weight.size(3);
+  g.sh = o.stride[0], g.sw = o.stride[1], g.ph = o.padding[0], g.pw = o.padding[1];
+  g.dh = o.dilation[0], g.dw = o.dilation[1];
+  if (g.ci % g.groups || g.co % g.groups)
+    fail("{}: input channels {} and output channels {} must both divide by groups {}", op, g.ci, g.co, g.groups);
+  if (weight.size(1) != g.ci / g.groups)
+    fail("{}: weight {} expects {} input channels per group, the input {} has {} ({} groups)", op,
+         weight.shape_string(), weight.size(1), x.shape_string(), g.ci / g.groups, g.groups);
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.co))
+    fail("{}: bias must be [{}], got {}", op, g.co, bias.shape_string());
+  const int64_t span_h = g.dh * (g.kh - 1) + 1, span_w = g.dw * (g.kw - 1) + 1;
+  if (g.kh < 1 || g.kw < 1 || g.ih + 2 * g.ph < span_h || g.iw + 2 * g.pw < span_w)
+    fail("{}: kernel {}x{} (dilation {}x{}) does not fit the padded input {} (padding {}x{})", op, g.kh, g.kw, g.dh,
+         g.dw, x.shape_string(), g.ph, g.pw);
+  g.ch = (g.ih + 2 * g.ph - span_h) / g.sh + 1;
+  g.cw = (g.iw + 2 * g.pw - span_w) / g.sw + 1;
+
+  const Tensor cx = contiguous_data(x), cw = contiguous_data(weight);
+  const Tensor cb = bias.defined() ? contiguous_data(bias) : Tensor();
+  Tensor y = columns_forward(g, cx, cw, cb, x.dtype());
+  if (!needs_grad({&x, &weight, &bias})) return y;
+  const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
+  const Shape w_shape = weight.shape();
+  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb, w_shape](const Tensor& grad) {
+    const Tensor cg = contiguous_data(grad);
+    return std::vector<Tensor>{gx ? image_forward(g, cg, cw, cg.dtype()) : Tensor(),
+                               gw ? weight_gradient(g, cg, cx, w_shape, cg.dtype()) : Tensor(),
+                               gb ? bias_gradient(cg) : Tensor()};
+  });
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& o) {
+  const char* op = "conv_transpose2d";
+  check_operands(op, x, weight, bias, o.groups);
+  check_pair(op, "stride", o.stride, 1);
+  check_pair(op, "dilation", o.dilation, 1);
+  check_pair(op, "padding", o.padding, 0);
+  check_pair(op, "output_padding", o.output_padding, 0);
+  for (int d = 0; d < 2; ++d)
+    if (o.output_padding[d] >= std::max(o.stride[d], o.dilation[d]))
+      fail("{}: output_padding ({}, {}) must be smaller than stride ({}, {}) or dilation ({}, {})", op,
+           o.output_padding[0], o.output_padding[1], o.stride[0], o.stride[1], o.dilation[0], o.dilation[1]);
+  Geometry g;
+  g.batch = x.size(0), g.groups = o.groups;
+  g.co = x.size(1), g.ch = x.size(2), g.cw = x.size(3);
+  g.kh = weight.size(2), g.kw = weight.size(3);
+  g.sh = o.stride[0], g.sw = o.stride[1], g.ph = o.padding[0], g.pw = o.padding[1];
+  g.dh = o.dilation[0], g.dw = o.dilation[1];
+  if (weight.size(0) != g.co)
+    fail("{}: weight {} expects {} input channels, the input {} has {}", op, weight.shape_string(), weight.size(0),
+         x.shape_string(), g.co);
+  if (g.co % g.groups) fail("{}: input channels {} must divide by groups {}", op, g.co, g.groups);
+  g.ci = weight.size(1) * g.groups;
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.ci))
+    fail("{}: bias must be [{}], got {}", op, g.ci, bias.shape_string());
+  g.ih = (g.ch - 1) * g.sh - 2 * g.ph + g.dh * (g.kh - 1) + o.output_padding[0] + 1;
+  g.iw = (g.cw - 1) * g.sw - 2 * g.pw + g.dw * (g.kw - 1) + o.output_padding[1] + 1;
+  if (g.kh < 1 || g.kw < 1 || g.ih < 1 || g.iw < 1)
+    fail("{}: input {} with kernel {}x{}, stride ({}, {}) and padding ({}, {}) gives an empty output {}x{}", op,
+         x.shape_string(), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ih, g.iw);
+
+  const Tensor cx = contiguous_data(x), cw = contiguous_data(weight);
+  Tensor y = image_forward(g, cx, cw, x.dtype());
+  if (bias.defined() && y.numel() > 0) add_channel_bias(y, contiguous_data(bias));
+  if (!needs_grad({&x, &weight, &bias})) return y;
+  const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
+  const Shape w_shape = weight.shape();
+  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb, w_shape](const Tensor& grad) {
+    const Tensor cg = contiguous_data(grad);
+    return std::vector<Tensor>{gx ? columns_forward(g, cg, cw, Tensor(), cg.dtype()) : Tensor(),
+                               gw ? weight_gradient(g, cx, cg, w_shape, cg.dtype()) : Tensor(),
+                               gb ? bias_gradient(cg) : Tensor()};
+  });
+}
+
+}  // namespace tessera
