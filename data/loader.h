@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -79,6 +80,7 @@ class Loader {
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions options_;
   int64_t batches_per_epoch_ = 0;
+  uint64_t seed_ = 0;    // changed only by restore(), with the thread stopped
   LoaderState cursor_;  // next batch next() returns
 
   // The prefetch thread fills `ready_` with the batches following cursor_, in order.

@@ -1,0 +1,415 @@
+#include "data/dataset.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <list>
+#include <mutex>
+
+#include "autograd/error.h"
+#include "data/hdf5_util.h"
+
+namespace tessera::data {
+
+using h5::Handle;
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+struct Dataset::Impl {
+  Handle file, images;
+  std::vector<uint8_t> all_images;  // when the images fit in the memory limit
+  std::vector<int64_t> labels;
+  std::vector<std::string> captions;
+  // Out of core: decoded chunks of `chunk_rows` images, most recently used first.
+  int64_t chunk_rows = 1;
+  size_t cache_capacity = 1;
+  std::mutex cache_mutex;
+  std::list<std::pair<int64_t, std::vector<uint8_t>>> cache;
+};
+
+namespace {
+
+[[noreturn]] void refuse(const std::string& path, const std::string& what) { fail("dataset file '{}': {}", path, what); }
+
+std::vector<hsize_t> dims_of(hid_t dataset) {
+  Handle space(H5Dget_space(dataset));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(std::max(rank, 0));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+std::string dims_string(const std::vector<hsize_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+Handle open_dataset(hid_t file, const std::string& path, const char* name, const char* expected) {
+  if (!h5::link_exists(file, name)) refuse(path, fmt::format("no dataset '{}' (expected {})", name, expected));
+  Handle d(H5Dopen2(file, name, H5P_DEFAULT));
+  if (!d.valid()) refuse(path, fmt::format("cannot open '{}' as a dataset (expected {}); is the file corrupt?", name, expected));
+  return d;
+}
+
+// Reads rows [start, start+count) of a [N,H,W,C] u8 dataset into out.
+void read_rows(hid_t images, const DatasetInfo& info, int64_t start, int64_t count, uint8_t* out) {
+  if (count == 0) return;
+  const hsize_t offset[4] = {hsize_t(start), 0, 0, 0};
+  const hsize_t extent[4] = {hsize_t(count), hsize_t(info.height), hsize_t(info.width), hsize_t(info.channels)};
+  Handle file_space(H5Dget_space(images));
+  Handle mem_space(H5Screate_simple(4, extent, nullptr));
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, extent, nullptr) < 0 ||
+      H5Dread(images, H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT, out) < 0)
+    refuse(info.path, fmt::format("cannot read dataset 'images' rows {}..{} (the file is truncated or corrupt)", start,
+                                  start + count - 1));
+}
+
+void describe_layout(hid_t images, DatasetInfo& info) {
+  Handle dcpl(H5Dget_create_plist(images));
+  info.chunk_rows = 0;
+  info.compression = "none";
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    hsize_t chunk[4] = {0, 0, 0, 0};
+    if (H5Pget_chunk(dcpl.get(), 4, chunk) == 4) info.chunk_rows = int64_t(chunk[0]);
+    std::string filters;
+    const int n = H5Pget_nfilters(dcpl.get());
+    for (int i = 0; i < n; ++i) {
+      unsigned flags = 0, config = 0;
+      size_t nelements = 0;
+      char name[64] = {0};
+      const H5Z_filter_t f = H5Pget_filter2(dcpl.get(), unsigned(i), &flags, &nelements, nullptr, sizeof name, name, &config);
+      const char* label = f == H5Z_FILTER_DEFLATE ? "gzip" : f == H5Z_FILTER_SHUFFLE ? "shuffle"
+                          : f == H5Z_FILTER_FLETCHER32 ? "fletcher32" : f == H5Z_FILTER_SZIP ? "szip"
+                          : name[0] ? name : "filter";
+      filters += (filters.empty() ? "" : "+") + std::string(label);
+    }
+    if (!filters.empty()) info.compression = filters;
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_limit_bytes) {
+  h5::silence_errors();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) refuse(path, "no such file");
+  if (std::filesystem::is_directory(path, ec)) refuse(path, "is a directory, expected an HDF5 file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) refuse(path, "not an HDF5 file (no HDF5 signature; truncated or corrupt?)");
+
+  std::shared_ptr<Dataset> ds(new Dataset());
+  ds->impl_ = std::make_unique<Impl>();
+  Impl& im = *ds->impl_;
+  DatasetInfo& info = ds->info_;
+  info.path = path;
+  im.file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!im.file.valid()) refuse(path, "HDF5 cannot open it (the file is truncated or corrupt)");
+
+  // images: uint8 [N,H,W,C]
+  im.images = open_dataset(im.file.get(), path, "images", "uint8 [N,H,W,C]");
+  {
+    Handle type(H5Dget_type(im.images.get()));
+    if (H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_size(type.get()) != 1 || H5Tget_sign(type.get()) != H5T_SGN_NONE)
+      refuse(path, fmt::format("dataset 'images' has type {}, expected uint8", h5::type_name(type.get())));
+    const std::vector<hsize_t> dims = dims_of(im.images.get());
+    if (dims.size() != 4)
+      refuse(path, fmt::format("dataset 'images' has rank {} (shape {}), expected 4: [N,H,W,C]", dims.size(),
+                               dims_string(dims)));
+    if (dims[0] == 0) refuse(path, "dataset 'images' is empty (N = 0), expected at least one image");
+    if (dims[1] == 0 || dims[2] == 0 || dims[3] == 0)
+      refuse(path, fmt::format("dataset 'images' has shape {}, expected H, W and C of at least 1", dims_string(dims)));
+    info.size = int64_t(dims[0]), info.height = int64_t(dims[1]), info.width = int64_t(dims[2]);
+    info.channels = int64_t(dims[3]);
+    describe_layout(im.images.get(), info);
+  }
+
+  // labels: integer [N] with class_names
+  if (h5::link_exists(im.file.get(), "labels")) {
+    Handle labels = open_dataset(im.file.get(), path, "labels", "integer [N]");
+    Handle type(H5Dget_type(labels.get()));
+    if (H5Tget_class(type.get()) != H5T_INTEGER)
+      refuse(path, fmt::format("dataset 'labels' has type {}, expected an integer type", h5::type_name(type.get())));
+    info.labels_dtype = h5::type_name(type.get());
+    const std::vector<hsize_t> dims = dims_of(labels.get());
+    if (dims.size() != 1)
+      refuse(path, fmt::format("dataset 'labels' has shape {}, expected rank 1: [N]", dims_string(dims)));
+    if (int64_t(dims[0]) != info.size)
+      refuse(path, fmt::format("dataset 'labels' has {} entries but 'images' has {}; expected one label per image",
+                               dims[0], info.size));
+    if (H5Aexists(labels.get(), "class_names") <= 0)
+      refuse(path, "dataset 'labels' has no attribute 'class_names' (expected a list of strings, one per class)");
+    Handle attr(H5Aopen(labels.get(), "class_names", H5P_DEFAULT));
+    if (!attr.valid() || !h5::read_strings_attribute(attr.get(), info.class_names)) {
+      Handle atype(H5Aget_type(attr.get()));
+      refuse(path, fmt::format("attribute 'class_names' of dataset 'labels' has type {}, expected strings",
+                               attr.valid() ? h5::type_name(atype.get()) : "unreadable"));
+    }
+    if (info.class_names.empty()) refuse(path, "attribute 'class_names' of dataset 'labels' is empty, expected at least one class");
+    im.labels.resize(size_t(info.size));
+    if (H5Dread(labels.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, im.labels.data()) < 0)
+      refuse(path, "cannot read dataset 'labels' (the file is truncated or corrupt)");
+    const int64_t classes = int64_t(info.class_names.size());
+    for (int64_t i = 0; i < info.size; ++i)
+      if (im.labels[size_t(i)] < 0 || im.labels[size_t(i)] >= classes)
+        refuse(path, fmt::format("dataset 'labels' holds {} at index {}, expected a class index in [0, {}) "
+                                 "(class_names has {} names)",
+                                 im.labels[size_t(i)], i, classes, classes));
+    info.has_labels = true;
+  }
+
+  // captions: strings [N]
+  if (h5::link_exists(im.file.get(), "captions")) {
+    Handle captions = open_dataset(im.file.get(), path, "captions", "strings [N]");
+    Handle type(H5Dget_type(captions.get()));
+    if (H5Tget_class(type.get()) != H5T_STRING)
+      refuse(path, fmt::format("dataset 'captions' has type {}, expected variable-length UTF-8 strings",
+                               h5::type_name(type.get())));
+    const std::vector<hsize_t> dims = dims_of(captions.get());
+    if (dims.size() != 1)
+      refuse(path, fmt::format("dataset 'captions' has shape {}, expected rank 1: [N]", dims_string(dims)));
+    if (int64_t(dims[0]) != info.size)
+      refuse(path, fmt::format("dataset 'captions' has {} entries but 'images' has {}; expected one caption per image",
+                               dims[0], info.size));
+    if (!h5::read_strings_dataset(captions.get(), im.captions))
+      refuse(path, "cannot read dataset 'captions' (the file is truncated or corrupt)");
+    info.has_captions = true;
+  }
+
+  // Images: into memory once if they fit, else read chunk-aligned on demand.
+  const int64_t total = info.size * ds->image_bytes();
+  if (total <= memory_limit_bytes) {
+    im.all_images.resize(size_t(total));
+    read_rows(im.images.get(), info, 0, info.size, im.all_images.data());
+    info.images_in_memory = true;
+  } else {
+    // Contiguous layouts read any rows at the same cost; use ~1 MiB blocks for them.
+    im.chunk_rows = info.chunk_rows > 0 ? info.chunk_rows : std::max<int64_t>(1, (1 << 20) / ds->image_bytes());
+    const int64_t chunk_bytes = im.chunk_rows * ds->image_bytes();
+    const int64_t budget = std::max<int64_t>(memory_limit_bytes, chunk_bytes);
+    im.cache_capacity = size_t(std::clamp<int64_t>(budget / chunk_bytes, 1, 64));
+  }
+  return ds;
+}
+
+Dataset::~Dataset() {
+  if (impl_) h5::silence_errors();
+}
+
+void Dataset::read_range(int64_t start, int64_t count, uint8_t* out) const {
+  if (start < 0 || count < 0 || start + count > info_.size)
+    fail("dataset file '{}': images {}..{} requested, the file has {}", info_.path, start, start + count - 1, info_.size);
+  std::vector<int64_t> indices(static_cast<size_t>(count));
+  for (int64_t k = 0; k < count; ++k) indices[size_t(k)] = start + k;
+  read_images(indices, out);
+}
+
+void Dataset::read_images(const std::vector<int64_t>& indices, uint8_t* out) const {
+  const int64_t bytes = image_bytes();
+  for (int64_t i : indices)
+    if (i < 0 || i >= info_.size) fail("dataset file '{}': image {} requested, the file has {}", info_.path, i, info_.size);
+  Impl& im = *impl_;
+  if (info_.images_in_memory) {
+    for (size_t k = 0; k < indices.size(); ++k)
+      std::memcpy(out + k * size_t(bytes), im.all_images.data() + size_t(indices[k] * bytes), size_t(bytes));
+    return;
+  }
+  // Visit the requested images chunk by chunk so that each chunk is decoded once per call.
+  h5::silence_errors();
+  std::vector<size_t> order(indices.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return indices[a] < indices[b]; });
+  std::lock_guard lock(im.cache_mutex);
+  for (size_t k : order) {
+    const int64_t chunk = indices[k] / im.chunk_rows;
+    auto it = std::find_if(im.cache.begin(), im.cache.end(), [&](const auto& e) { return e.first == chunk; });
+    if (it == im.cache.end()) {
+      const int64_t start = chunk * im.chunk_rows, count = std::min(im.chunk_rows, info_.size - start);
+      std::vector<uint8_t> rows;
+      if (im.cache.size() >= im.cache_capacity) {
+        rows = std::move(im.cache.back().second);  // reuse the evicted buffer
+        im.cache.pop_back();
+      }
+      rows.resize(size_t(count * bytes));
+      read_rows(im.images.get(), info_, start, count, rows.data());
+      im.cache.emplace_front(chunk, std::move(rows));
+    } else if (it != im.cache.begin()) {
+      im.cache.splice(im.cache.begin(), im.cache, it);
+    }
+    const int64_t row = indices[k] - chunk * im.chunk_rows;
+    std::memcpy(out + k * size_t(bytes), im.cache.front().second.data() + size_t(row * bytes), size_t(bytes));
+  }
+}
+
+int64_t Dataset::label(int64_t i) const {
+  const std::vector<int64_t>& all = labels();
+  if (i < 0 || i >= info_.size) fail("dataset file '{}': label {} requested, the file has {}", info_.path, i, info_.size);
+  return all[size_t(i)];
+}
+
+const std::vector<int64_t>& Dataset::labels() const {
+  if (!info_.has_labels) fail("dataset file '{}' has no 'labels' dataset", info_.path);
+  return impl_->labels;
+}
+
+std::string Dataset::caption(int64_t i) const {
+  if (!info_.has_captions) fail("dataset file '{}' has no 'captions' dataset", info_.path);
+  if (i < 0 || i >= info_.size) fail("dataset file '{}': caption {} requested, the file has {}", info_.path, i, info_.size);
+  return impl_->captions[size_t(i)];
+}
+
+std::vector<std::string> verify_dataset(const std::string& path) {
+  std::vector<std::string> breaches;
+  try {
+    // Open without loading, then decode every chunk so that checksums and compression are checked.
+    const std::shared_ptr<Dataset> ds = Dataset::open(path, 0);
+    const DatasetInfo& info = ds->info();
+    const int64_t step = std::max<int64_t>(info.chunk_rows, 256);
+    std::vector<uint8_t> buffer(size_t(step * ds->image_bytes()));
+    for (int64_t start = 0; start < info.size; start += step)
+      ds->read_range(start, std::min(step, info.size - start), buffer.data());
+  } catch (const Error& e) {
+    breaches.emplace_back(e.what());
+  }
+  return breaches;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+struct DatasetWriter::Impl {
+  Handle file, images, labels, captions;
+};
+
+namespace {
+
+int64_t chunk_rows_for(int64_t image_bytes) {
+  // ~64 KiB chunks: small enough that a random read out of core decodes little, large enough to compress.
+  return std::clamp<int64_t>((64 << 10) / std::max<int64_t>(image_bytes, 1), 1, 1024);
+}
+
+Handle create_extendible(hid_t file, const char* name, hid_t type, const std::vector<hsize_t>& row_shape,
+                         hsize_t chunk_rows, bool compress) {
+  std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED}, chunk{chunk_rows};
+  for (hsize_t d : row_shape) dims.push_back(d), max_dims.push_back(d), chunk.push_back(d);
+  Handle space(H5Screate_simple(int(dims.size()), dims.data(), max_dims.data()));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data());
+  if (compress) {
+    H5Pset_fletcher32(dcpl.get());  // corruption is detected on read, not returned as pixels
+    H5Pset_deflate(dcpl.get(), 4);
+  }
+  return Handle(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+}
+
+// Grows a 1-D or N-D dataset by n rows and writes `data` (memory type `mem_type`) into them.
+bool append_rows(hid_t dataset, hid_t mem_type, int64_t old_rows, int64_t n, const void* data) {
+  Handle space(H5Dget_space(dataset));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  dims[0] = hsize_t(old_rows + n);
+  if (H5Dset_extent(dataset, dims.data()) < 0) return false;
+  Handle file_space(H5Dget_space(dataset));
+  std::vector<hsize_t> offset(size_t(rank), 0), count = dims;
+  offset[0] = hsize_t(old_rows), count[0] = hsize_t(n);
+  Handle mem_space(H5Screate_simple(rank, count.data(), nullptr));
+  return H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset.data(), nullptr, count.data(), nullptr) >= 0 &&
+         H5Dwrite(dataset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, data) >= 0;
+}
+
+}  // namespace
+
+DatasetWriter::DatasetWriter(const std::string& path, int64_t height, int64_t width, int64_t channels,
+                             std::vector<std::string> class_names, bool with_captions)
+    : path_(path), height_(height), width_(width), channels_(channels), class_names_(std::move(class_names)),
+      with_captions_(with_captions), impl_(std::make_unique<Impl>()) {
+  h5::silence_errors();
+  if (height < 1 || width < 1 || channels < 1)
+    fail("dataset file '{}': cannot write images of shape [H={},W={},C={}]", path, height, width, channels);
+  temp_path_ = path + ".tmp-" + std::to_string(getpid());
+  impl_->file = Handle(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  if (!impl_->file.valid()) fail("dataset file '{}': cannot create '{}' (does the folder exist and is it writable?)", path, temp_path_);
+  const hid_t file = impl_->file.get();
+  impl_->images = create_extendible(file, "images", H5T_STD_U8LE, {hsize_t(height), hsize_t(width), hsize_t(channels)},
+                                    hsize_t(chunk_rows_for(height * width * channels)), true);
+  bool ok = impl_->images.valid();
+  if (ok && !class_names_.empty()) {
+    impl_->labels = create_extendible(file, "labels", H5T_STD_I64LE, {}, 4096, true);
+    Handle type = h5::utf8_string_type();
+    const hsize_t n = class_names_.size();
+    Handle space(H5Screate_simple(1, &n, nullptr));
+    Handle attr(H5Acreate2(impl_->labels.get(), "class_names", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+    std::vector<const char*> names;
+    for (const std::string& s : class_names_) names.push_back(s.c_str());
+    ok = impl_->labels.valid() && attr.valid() && H5Awrite(attr.get(), type.get(), names.data()) >= 0;
+  }
+  if (ok && with_captions_) {
+    Handle type = h5::utf8_string_type();
+    // Strings live in the global heap; filters would only see their heap references.
+    impl_->captions = create_extendible(file, "captions", type.get(), {}, 1024, false);
+    ok = impl_->captions.valid();
+  }
+  if (!ok) {
+    impl_.reset();
+    std::filesystem::remove(temp_path_);
+    fail("dataset file '{}': cannot create its datasets in '{}'", path, temp_path_);
+  }
+}
+
+DatasetWriter::~DatasetWriter() {
+  if (impl_) {
+    h5::silence_errors();
+    impl_.reset();
+    std::error_code ec;
+    std::filesystem::remove(temp_path_, ec);
+  }
+}
+
+void DatasetWriter::append(const uint8_t* images, int64_t n, const int64_t* labels,
+                           const std::vector<std::string>* captions) {
+  if (!impl_) fail("dataset file '{}': append after close", path_);
+  if (n < 0) fail("dataset file '{}': cannot append {} images", path_, n);
+  if (n == 0) return;
+  if (!class_names_.empty()) {
+    if (!labels) fail("dataset file '{}': has class names, so append needs labels", path_);
+    for (int64_t i = 0; i < n; ++i)
+      if (labels[i] < 0 || labels[i] >= int64_t(class_names_.size()))
+        fail("dataset file '{}': label {} of image {} is outside class_names [0, {})", path_, labels[i], size_ + i,
+             class_names_.size());
+  }
+  if (with_captions_ && (!captions || int64_t(captions->size()) != n))
+    fail("dataset file '{}': append of {} images needs {} captions, got {}", path_, n, n, captions ? captions->size() : 0);
+  h5::silence_errors();
+  bool ok = append_rows(impl_->images.get(), H5T_NATIVE_UINT8, size_, n, images);
+  if (ok && !class_names_.empty()) ok = append_rows(impl_->labels.get(), H5T_NATIVE_INT64, size_, n, labels);
+  if (ok && with_captions_) {
+    std::vector<const char*> pointers;
+    for (const std::string& s : *captions) pointers.push_back(s.c_str());
+    Handle type = h5::utf8_string_type();
+    ok = append_rows(impl_->captions.get(), type.get(), size_, n, pointers.data());
+  }
+  if (!ok) fail("dataset file '{}': writing {} images to '{}' failed (disk full?)", path_, n, temp_path_);
+  size_ += n;
+}
+
+void DatasetWriter::close() {
+  if (!impl_) fail("dataset file '{}': closed twice", path_);
+  h5::silence_errors();
+  const bool flushed = H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL) >= 0;
+  impl_.reset();  // closes every handle, the file last
+  std::error_code ec;
+  if (!flushed) {
+    std::filesystem::remove(temp_path_, ec);
+    fail("dataset file '{}': cannot flush '{}' (disk full?)", path_, temp_path_);
+  }
+  std::filesystem::rename(temp_path_, path_, ec);
+  if (ec) {
+    std::filesystem::remove(temp_path_, ec);
+    fail("dataset file '{}': cannot move '{}' into place: {}", path_, temp_path_, ec.message());
+  }
+}
+
+}  // namespace tessera::data

@@ -1,0 +1,108 @@
+#include "data/hdf5_util.h"
+
+#include <cstring>
+
+namespace tessera::data::h5 {
+
+void silence_errors() {
+  thread_local bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
+void Handle::reset() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: break;
+  }
+  id_ = -1;
+}
+
+std::string type_name(hid_t type) {
+  const size_t size = H5Tget_size(type);
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * size);
+    case H5T_FLOAT: return "float" + std::to_string(8 * size);
+    case H5T_STRING: return H5Tis_variable_str(type) > 0 ? "variable-length string" : "fixed-length string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_ARRAY: return "array";
+    case H5T_VLEN: return "variable-length sequence";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_BITFIELD: return "bitfield";
+    case H5T_REFERENCE: return "reference";
+    default: return "unknown type";
+  }
+}
+
+bool link_exists(hid_t location, const char* name) { return H5Lexists(location, name, H5P_DEFAULT) > 0; }
+
+namespace {
+
+// Reads n strings from an attribute or dataset whose file type is `file_type`, with `read`
+// doing the H5Aread/H5Dread into a buffer of the given memory type.
+template <class Read>
+bool read_strings(hid_t file_type, hid_t space, Read&& read, std::vector<std::string>& out) {
+  if (file_type < 0 || space < 0 || H5Tget_class(file_type) != H5T_STRING) return false;
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank > 1 || rank < 0) return false;
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n < 0) return false;
+  out.clear();
+  Handle mem(H5Tcopy(H5T_C_S1));
+  H5Tset_cset(mem.get(), H5Tget_cset(file_type));
+  if (H5Tis_variable_str(file_type) > 0) {
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    std::vector<char*> pointers(size_t(n), nullptr);
+    if (n > 0 && read(mem.get(), pointers.data()) < 0) return false;
+    for (char* p : pointers) out.emplace_back(p ? p : "");
+    if (n > 0) H5Dvlen_reclaim(mem.get(), space, H5P_DEFAULT, pointers.data());
+  } else {
+    const size_t width = H5Tget_size(file_type);
+    H5Tset_size(mem.get(), width);
+    H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+    std::vector<char> buffer(size_t(n) * width + 1, 0);
+    if (n > 0 && read(mem.get(), buffer.data()) < 0) return false;
+    for (hssize_t i = 0; i < n; ++i) {
+      const char* s = buffer.data() + size_t(i) * width;
+      size_t len = strnlen(s, width);
+      while (len > 0 && s[len - 1] == ' ') --len;  // space-padded strings
+      out.emplace_back(s, len);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool read_strings_attribute(hid_t attribute, std::vector<std::string>& out) {
+  Handle type(H5Aget_type(attribute)), space(H5Aget_space(attribute));
+  return read_strings(type.get(), space.get(), [&](hid_t mem, void* buf) { return H5Aread(attribute, mem, buf); },
+                      out);
+}
+
+bool read_strings_dataset(hid_t dataset, std::vector<std::string>& out) {
+  Handle type(H5Dget_type(dataset)), space(H5Dget_space(dataset));
+  return read_strings(type.get(), space.get(),
+                      [&](hid_t mem, void* buf) { return H5Dread(dataset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); },
+                      out);
+}
+
+Handle utf8_string_type() {
+  Handle t(H5Tcopy(H5T_C_S1));
+  H5Tset_size(t.get(), H5T_VARIABLE);
+  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  return t;
+}
+
+}  // namespace tessera::data::h5

@@ -1,0 +1,46 @@
+#pragma once
+// Small helpers around the HDF5 C API used by data/ (and usable by checkpoints): an owning
+// handle, and silencing HDF5's own error printing so that our messages are the only ones.
+#include <hdf5.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tessera::data::h5 {
+
+// HDF5 keeps its error-printing switch per thread: call before HDF5 calls on any thread.
+void silence_errors();
+
+// Owns one HDF5 id and closes it with the right H5?close for its kind.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, -1)) {}
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) reset(), id_ = std::exchange(other.id_, -1);
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+
+ private:
+  hid_t id_ = -1;
+};
+
+// A short description of an HDF5 datatype ("uint8", "int64", "float32", "string", ...).
+std::string type_name(hid_t type);
+bool link_exists(hid_t location, const char* name);
+// Strings of a string-typed attribute or dataset (fixed or variable length). Returns false if
+// the object is not a string type; throws nothing, HDF5 failures also return false.
+bool read_strings_attribute(hid_t attribute, std::vector<std::string>& out);
+bool read_strings_dataset(hid_t dataset, std::vector<std::string>& out);
+// A variable-length UTF-8 string type (caller owns it).
+Handle utf8_string_type();
+
+}  // namespace tessera::data::h5

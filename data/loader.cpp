@@ -1,0 +1,245 @@
+#include "data/loader.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "autograd/error.h"
+#include "autograd/random.h"
+
+namespace tessera::data {
+namespace {
+
+// Philox counter streams, kept apart by the high counter word.
+constexpr uint64_t kShuffleStream = 1;
+constexpr uint64_t kSampleStream = 2;
+
+// The random choices for one sample in one epoch: a function of (seed, epoch, index) only.
+struct SampleDraw {
+  bool flip;
+  int64_t dy, dx;  // crop offsets in [0, 2 * padding]
+  uint32_t template_word;
+};
+
+SampleDraw draw_for(uint64_t seed, int64_t epoch, int64_t index, const Augment& augment) {
+  uint32_t w[4];
+  philox4x32(seed, (kSampleStream << 48) ^ uint64_t(epoch), uint64_t(index), w);
+  const uint64_t span = uint64_t(2 * augment.crop_padding + 1);
+  return {augment.hflip && (w[0] & 1u), int64_t(w[1] % span), int64_t(w[2] % span), w[3]};
+}
+
+std::string fill_template(const std::string& templ, const std::string& name) {
+  const size_t at = templ.find("{}");
+  return at == std::string::npos ? templ : templ.substr(0, at) + name + templ.substr(at + 2);
+}
+
+}  // namespace
+
+Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)), options_(std::move(options)) {
+  if (!dataset_) fail("Loader: no dataset");
+  const DatasetInfo& info = dataset_->info();
+  const LoaderOptions& o = options_;
+  if (o.batch_size < 1) fail("Loader for '{}': batch_size must be at least 1, got {}", info.path, o.batch_size);
+  if (o.prefetch < 0) fail("Loader for '{}': prefetch must be >= 0, got {}", info.path, o.prefetch);
+  if (o.augment.crop_padding < 0)
+    fail("Loader for '{}': crop_padding must be >= 0, got {}", info.path, o.augment.crop_padding);
+  for (const auto* v : {&o.mean, &o.std})
+    if (v->size() != 1 && int64_t(v->size()) != info.channels)
+      fail("Loader for '{}': {} has {} values, expected 1 or one per channel ({})", info.path,
+           v == &o.mean ? "mean" : "std", v->size(), info.channels);
+  for (float s : o.std)
+    if (!(s > 0)) fail("Loader for '{}': std values must be positive, got {}", info.path, s);
+  batches_per_epoch_ = o.drop_last ? info.size / o.batch_size : (info.size + o.batch_size - 1) / o.batch_size;
+  if (batches_per_epoch_ == 0)
+    fail("Loader for '{}': {} images make no full batch of {} with drop_last", info.path, info.size, o.batch_size);
+  seed_ = cursor_.seed = o.seed;
+  start_prefetch();
+}
+
+Loader::~Loader() { stop_prefetch(); }
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  const int64_t n = dataset_->size();
+  if (!options_.shuffle) {
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+    return order;
+  }
+  Generator gen(seed_);
+  // Each epoch owns a disjoint range of 2^40 counters: its permutation depends on (seed, epoch) only.
+  gen.set_state(seed_, (kShuffleStream << 60) + (uint64_t(epoch) << 40));
+  return randperm(n, gen).to_vector<int64_t>();
+}
+
+Batch Loader::make_batch(int64_t epoch, int64_t position) const {
+  std::shared_ptr<const std::vector<int64_t>> order;
+  {
+    std::lock_guard lock(order_mutex_);
+    if (order_epoch_ != epoch || !order_) {
+      order_ = std::make_shared<const std::vector<int64_t>>(epoch_order(epoch));
+      order_epoch_ = epoch;
+    }
+    order = order_;
+  }
+  const DatasetInfo& info = dataset_->info();
+  const int64_t start = position * options_.batch_size;
+  const int64_t b = std::min(options_.batch_size, info.size - start);
+  Batch batch;
+  batch.epoch = epoch;
+  batch.position = position;
+  batch.indices.assign(order->begin() + start, order->begin() + start + b);
+
+  const int64_t H = info.height, W = info.width, C = info.channels, pixels = H * W * C;
+  std::vector<uint8_t> raw(size_t(b * pixels));
+  dataset_->read_images(batch.indices, raw.data());
+
+  // Per channel: value = pixel * scale + shift, with scale = 1/(255 std), shift = -mean/std.
+  std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const float m = options_.mean.size() == 1 ? options_.mean[0] : options_.mean[size_t(c)];
+    const float s = options_.std.size() == 1 ? options_.std[0] : options_.std[size_t(c)];
+    scale[size_t(c)] = 1.f / (255.f * s);
+    shift[size_t(c)] = -m / s;
+  }
+  batch.images = Tensor::empty({b, C, H, W}, DType::f32);
+  float* out = batch.images.data<float>();
+  const Augment& aug = options_.augment;
+  const int64_t pad = aug.crop_padding;
+  const bool need_draws = aug.hflip || pad > 0 || (!info.has_captions && !options_.caption_templates.empty());
+  std::vector<uint32_t> template_words(size_t(b), 0);
+  for (int64_t k = 0; k < b; ++k) {
+    const uint8_t* src = raw.data() + k * pixels;
+    float* dst = out + k * pixels;
+    SampleDraw d{false, pad, pad, 0};
+    if (need_draws) d = draw_for(seed_, epoch, batch.indices[size_t(k)], aug);
+    template_words[size_t(k)] = d.template_word;
+    const int64_t oy = d.dy - pad, ox = d.dx - pad;  // source row/column of output (0, 0)
+    for (int64_t c = 0; c < C; ++c) {
+      const float sc = scale[size_t(c)], sh = shift[size_t(c)];
+      float* plane = dst + c * H * W;
+      for (int64_t y = 0; y < H; ++y) {
+        const int64_t sy = y + oy;
+        float* row = plane + y * W;
+        if (sy < 0 || sy >= H) {
+          std::fill(row, row + W, sh);  // zero padding, normalised
+          continue;
+        }
+        const uint8_t* srow = src + sy * W * C + c;
+        if (!d.flip && ox == 0) {
+          for (int64_t x = 0; x < W; ++x) row[x] = float(srow[x * C]) * sc + sh;
+        } else {
+          for (int64_t x = 0; x < W; ++x) {
+            const int64_t sx = (d.flip ? W - 1 - x : x) + ox;
+            row[x] = sx < 0 || sx >= W ? sh : float(srow[sx * C]) * sc + sh;
+          }
+        }
+      }
+    }
+  }
+
+  if (info.has_labels) {
+    batch.labels = Tensor::empty({b}, DType::i64);
+    int64_t* lp = batch.labels.data<int64_t>();
+    for (int64_t k = 0; k < b; ++k) lp[k] = dataset_->label(batch.indices[size_t(k)]);
+  }
+  if (info.has_captions) {
+    for (int64_t i : batch.indices) batch.captions.push_back(dataset_->caption(i));
+  } else if (info.has_labels && !options_.caption_templates.empty()) {
+    const auto& templates = options_.caption_templates;
+    for (int64_t k = 0; k < b; ++k) {
+      const std::string& templ = templates[template_words[size_t(k)] % templates.size()];
+      batch.captions.push_back(fill_template(templ, info.class_names[size_t(dataset_->label(batch.indices[size_t(k)]))]));
+    }
+  }
+  return batch;
+}
+
+
+void Loader::advance(int64_t& epoch, int64_t& position) const {
+  if (++position == batches_per_epoch_) position = 0, ++epoch;
+}
+
+void Loader::start_prefetch() {
+  produce_ = cursor_;
+  stopping_ = false;
+  failure_ = nullptr;
+  ready_.clear();
+  if (options_.prefetch > 0) thread_ = std::thread([this] { prefetch_loop(); });
+}
+
+void Loader::stop_prefetch() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  ready_.clear();
+}
+
+void Loader::prefetch_loop() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [&] { return stopping_ || (int64_t(ready_.size()) < options_.prefetch && !failure_); });
+    if (stopping_) return;
+    const LoaderState target = produce_;
+    lock.unlock();
+    Batch batch;
+    std::exception_ptr error;
+    try {
+      batch = make_batch(target.epoch, target.position);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    if (error) {
+      failure_ = error;
+    } else {
+      ready_.push_back(std::move(batch));
+      advance(produce_.epoch, produce_.position);
+    }
+    changed_.notify_all();
+  }
+}
+
+Batch Loader::next() {
+  Batch batch;
+  if (options_.prefetch == 0) {
+    batch = make_batch(cursor_.epoch, cursor_.position);
+  } else {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !ready_.empty() || failure_; });
+    if (ready_.empty()) {
+      // The thread failed making this batch: report it, and let a later next() retry it.
+      std::exception_ptr error = std::exchange(failure_, nullptr);
+      lock.unlock();
+      changed_.notify_all();
+      std::rethrow_exception(error);
+    }
+    batch = std::move(ready_.front());
+    ready_.pop_front();
+    lock.unlock();
+    changed_.notify_all();
+  }
+  advance(cursor_.epoch, cursor_.position);
+  return batch;
+}
+
+LoaderState Loader::state() const { return cursor_; }
+
+void Loader::restore(const LoaderState& state) {
+  if (state.epoch < 0 || state.position < 0 || state.position >= batches_per_epoch_)
+    fail("Loader for '{}': cannot restore to epoch {} batch {} (an epoch has {} batches)", dataset_->info().path,
+         state.epoch, state.position, batches_per_epoch_);
+  stop_prefetch();
+  cursor_ = state;
+  seed_ = state.seed;
+  {
+    std::lock_guard lock(order_mutex_);
+    order_epoch_ = -1;
+    order_.reset();
+  }
+  start_prefetch();
+}
+
+}  // namespace tessera::data

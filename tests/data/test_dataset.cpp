@@ -1,0 +1,308 @@
+// Dataset files: the writer/reader round trip, in-memory and out-of-core reads, the atomic
+// writer, and a refusal with a precise message for every way a file can break the schema.
+#include <hdf5.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <numeric>
+
+#include "autograd/error.h"
+#include "data/dataset.h"
+#include "data_test_util.h"
+
+using namespace tessera;
+using namespace tessera::data;
+using namespace tessera::data::testing;
+
+namespace {
+
+// Writes arbitrary (possibly schema-breaking) files with the raw HDF5 API.
+class RawFile {
+ public:
+  explicit RawFile(const std::string& path) : file_(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) {}
+  ~RawFile() {
+    close_datasets();
+    H5Fclose(file_);
+  }
+  // A dataset of `type` and `dims`, filled from `data` (memory type `mem_type`), or zeros.
+  hid_t add(const char* name, hid_t type, const std::vector<hsize_t>& dims, hid_t mem_type = -1, const void* data = nullptr) {
+    hid_t space = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+    hid_t d = H5Dcreate2(file_, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t n = 1;
+    for (hsize_t x : dims) n *= x;
+    std::vector<uint8_t> zeros(n * H5Tget_size(type) + 1, 0);
+    H5Dwrite(d, data ? mem_type : type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data ? data : zeros.data());
+    H5Sclose(space);
+    datasets_.push_back(d);
+    return d;
+  }
+  void images(const std::vector<hsize_t>& dims) { add("images", H5T_STD_U8LE, dims); }
+  void labels(const std::vector<int64_t>& values, const std::vector<std::string>* names) {
+    const hid_t d = add("labels", H5T_STD_I64LE, {values.size()}, H5T_NATIVE_INT64, values.data());
+    if (names) string_attribute(d, "class_names", *names);
+  }
+  static void string_attribute(hid_t object, const char* name, const std::vector<std::string>& values) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    const hsize_t n = values.size();
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t a = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<const char*> p;
+    for (const auto& s : values) p.push_back(s.c_str());
+    H5Awrite(a, type, p.data());
+    H5Aclose(a), H5Sclose(space), H5Tclose(type);
+  }
+  RawFile(const RawFile&) = delete;
+  RawFile& operator=(const RawFile&) = delete;
+
+ private:
+  hid_t file_;
+  std::vector<hid_t> datasets_;
+
+ public:
+  void close_datasets() {
+    for (hid_t d : datasets_) H5Dclose(d);
+    datasets_.clear();
+  }
+};
+
+// Opening `path` must fail with a message that contains every one of `parts`.
+void expect_refused(const std::string& path, const std::vector<std::string>& parts) {
+  try {
+    Dataset::open(path);
+    BOOST_ERROR("opening " << path << " should have failed");
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const std::string& part : parts)
+      BOOST_TEST(message.find(part) != std::string::npos, "message '" << message << "' lacks '" << part << "'");
+  }
+  BOOST_TEST(!verify_dataset(path).empty());
+}
+
+const std::vector<std::string> three_names{"a", "b", "c"};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(dataset)
+
+BOOST_AUTO_TEST_CASE(writer_reader_round_trip) {
+  TempDir dir;
+  const std::string path = dir.file("set.h5");
+  const int64_t n = 37, h = 5, w = 4, c = 3;
+  write_pattern_dataset(path, n, h, w, c, 3, true);
+  const auto ds = Dataset::open(path);
+  const DatasetInfo& info = ds->info();
+  BOOST_TEST(info.path == path);
+  BOOST_TEST(info.size == n);
+  BOOST_TEST(info.height == h);
+  BOOST_TEST(info.width == w);
+  BOOST_TEST(info.channels == c);
+  BOOST_TEST(info.has_labels);
+  BOOST_TEST(info.has_captions);
+  BOOST_TEST(info.class_names == (std::vector<std::string>{"class0", "class1", "class2"}), boost::test_tools::per_element());
+  BOOST_TEST(info.images_in_memory);
+  BOOST_TEST(info.chunk_rows > 0);
+  BOOST_TEST(info.compression.find("gzip") != std::string::npos);
+
+  std::vector<int64_t> indices{36, 0, 17, 17, 5};
+  std::vector<uint8_t> out(indices.size() * size_t(ds->image_bytes()));
+  ds->read_images(indices, out.data());
+  const std::vector<uint8_t> all = pattern_images(n, h, w, c);
+  for (size_t k = 0; k < indices.size(); ++k)
+    BOOST_TEST(std::equal(out.begin() + k * h * w * c, out.begin() + (k + 1) * h * w * c, all.begin() + indices[k] * h * w * c));
+  for (int64_t i = 0; i < n; ++i) {
+    BOOST_TEST(ds->label(i) == i % 3);
+    BOOST_TEST(ds->caption(i) == "caption " + std::to_string(i));
+  }
+  BOOST_CHECK_THROW(ds->label(n), Error);
+  BOOST_CHECK_THROW(ds->read_images({-1}, out.data()), Error);
+  BOOST_TEST(verify_dataset(path).empty());
+}
+
+BOOST_AUTO_TEST_CASE(unlabelled_and_utf8_captions) {
+  TempDir dir;
+  const std::string path = dir.file("pairs.h5");
+  DatasetWriter writer(path, 2, 2, 1, {}, true);
+  const std::vector<uint8_t> images{1, 2, 3, 4, 5, 6, 7, 8};
+  const std::vector<std::string> captions{"un café ☕", ""};
+  writer.append(images.data(), 2, nullptr, &captions);
+  writer.close();
+  const auto ds = Dataset::open(path);
+  BOOST_TEST(!ds->info().has_labels);
+  BOOST_TEST(ds->caption(0) == "un café ☕");
+  BOOST_TEST(ds->caption(1) == "");
+  BOOST_CHECK_THROW(ds->label(0), Error);
+}
+
+BOOST_AUTO_TEST_CASE(out_of_core_reads_match_in_memory) {
+  TempDir dir;
+  const std::string path = dir.file("big.h5");
+  const int64_t n = 300, h = 16, w = 16, c = 3;  // 768-byte images: several chunks
+  write_pattern_dataset(path, n, h, w, c);
+  const auto in_memory = Dataset::open(path);
+  const auto on_disk = Dataset::open(path, 1000);  // far below 300 * 768 bytes
+  BOOST_TEST(in_memory->info().images_in_memory);
+  BOOST_TEST(!on_disk->info().images_in_memory);
+  BOOST_TEST(on_disk->info().chunk_rows < n);
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < n; ++i) indices.push_back((i * 97 + 13) % n);  // every index, scattered
+  indices.push_back(n - 1);
+  indices.push_back(0);
+  std::vector<uint8_t> a(indices.size() * h * w * c), b(a.size());
+  in_memory->read_images(indices, a.data());
+  on_disk->read_images(indices, b.data());
+  BOOST_TEST(a == b);
+  std::vector<uint8_t> range(10 * h * w * c);
+  on_disk->read_range(n - 10, 10, range.data());
+  const std::vector<uint8_t> all = pattern_images(n, h, w, c);
+  BOOST_TEST(std::equal(range.begin(), range.end(), all.end() - range.size()));
+}
+
+BOOST_AUTO_TEST_CASE(writer_never_damages_an_existing_file) {
+  TempDir dir;
+  const std::string path = dir.file("keep.h5");
+  write_pattern_dataset(path, 10, 3, 3, 1);
+  const auto before = std::filesystem::file_size(path);
+  {
+    // Abandoned without close().
+    DatasetWriter writer(path, 2, 2, 1, three_names);
+    const std::vector<uint8_t> img(4, 9);
+    const int64_t label = 1;
+    writer.append(img.data(), 1, &label);
+  }
+  {
+    // A bad label fails the append; the writer is then dropped.
+    DatasetWriter writer(path, 2, 2, 1, three_names);
+    const std::vector<uint8_t> img(4, 9);
+    const int64_t label = 3;
+    BOOST_CHECK_THROW(writer.append(img.data(), 1, &label), Error);
+    const std::vector<std::string>* no_captions = nullptr;
+    BOOST_CHECK_THROW(writer.append(img.data(), 1, nullptr, no_captions), Error);  // labels required
+  }
+  BOOST_TEST(std::filesystem::file_size(path) == before);
+  BOOST_TEST(Dataset::open(path)->size() == 10);
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  BOOST_TEST(files == 1);  // no temporary left behind
+  BOOST_CHECK_THROW(DatasetWriter(dir.file("no/such/folder/x.h5"), 2, 2, 1), Error);
+}
+
+BOOST_AUTO_TEST_CASE(missing_file) { expect_refused("/nonexistent/tessera/none.h5", {"/nonexistent/tessera/none.h5", "no such file"}); }
+
+BOOST_AUTO_TEST_CASE(not_hdf5) {
+  TempDir dir;
+  const std::string path = dir.file("text.h5");
+  std::ofstream(path) << "this is not an HDF5 file\n";
+  expect_refused(path, {path, "not an HDF5 file"});
+}
+
+BOOST_AUTO_TEST_CASE(truncated_file) {
+  TempDir dir;
+  const std::string path = dir.file("cut.h5");
+  write_pattern_dataset(path, 200, 8, 8, 3);
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  expect_refused(path, {path, "truncated or corrupt"});
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_file) {
+  TempDir dir;
+  const std::string path = dir.file("bad.h5");
+  write_pattern_dataset(path, 400, 8, 8, 3);
+  // Scribble over the second half (the compressed chunks live there, the metadata near the start).
+  const auto size = std::filesystem::file_size(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(size / 2));
+    for (auto i = size / 2; i < size - 4096; i += 97) f.seekp(std::streamoff(i)), f.put(char(0x5A ^ (i & 0xFF)));
+  }
+  try {
+    Dataset::open(path);
+    BOOST_ERROR("opening a corrupt file should fail");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find(path) != std::string::npos);
+    BOOST_TEST(m.find("corrupt") != std::string::npos, m);
+  }
+  BOOST_TEST(!verify_dataset(path).empty());
+}
+
+BOOST_AUTO_TEST_CASE(no_images) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.labels({0}, &three_names); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "uint8 [N,H,W,C]"});
+}
+
+BOOST_AUTO_TEST_CASE(images_wrong_dtype) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.add("images", H5T_IEEE_F32LE, {2, 4, 4, 1}); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "float32", "expected uint8"});
+  { RawFile f(path); f.add("images", H5T_STD_I8LE, {2, 4, 4, 1}); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "int8", "expected uint8"});
+}
+
+BOOST_AUTO_TEST_CASE(images_wrong_rank) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({2, 28, 28}); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "rank 3", "[2,28,28]", "expected 4"});
+}
+
+BOOST_AUTO_TEST_CASE(images_empty) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({0, 2, 2, 1}); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "at least one image"});
+}
+
+BOOST_AUTO_TEST_CASE(labels_length_mismatch) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({3, 2, 2, 1}); f.labels({0, 1}, &three_names); f.close_datasets(); }
+  expect_refused(path, {path, "'labels'", "2 entries", "'images' has 3", "one label per image"});
+}
+
+BOOST_AUTO_TEST_CASE(label_outside_class_names) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({3, 2, 2, 1}); f.labels({0, 3, 1}, &three_names); f.close_datasets(); }
+  expect_refused(path, {path, "'labels'", "holds 3 at index 1", "[0, 3)"});
+  { RawFile f(path); f.images({3, 2, 2, 1}); f.labels({0, -1, 1}, &three_names); f.close_datasets(); }
+  expect_refused(path, {path, "'labels'", "holds -1 at index 1"});
+}
+
+BOOST_AUTO_TEST_CASE(labels_without_class_names) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({2, 2, 2, 1}); f.labels({0, 1}, nullptr); f.close_datasets(); }
+  expect_refused(path, {path, "'labels'", "'class_names'"});
+}
+
+BOOST_AUTO_TEST_CASE(labels_wrong_dtype_and_rank) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({2, 2, 2, 1}); f.add("labels", H5T_IEEE_F64LE, {2}); f.close_datasets(); }
+  expect_refused(path, {path, "'labels'", "float64", "integer"});
+  { RawFile f(path); f.images({2, 2, 2, 1}); f.add("labels", H5T_STD_I32LE, {2, 1}); f.close_datasets(); }
+  expect_refused(path, {path, "'labels'", "[2,1]", "rank 1"});
+}
+
+BOOST_AUTO_TEST_CASE(captions_wrong_type_and_length) {
+  TempDir dir;
+  const std::string path = dir.file("x.h5");
+  { RawFile f(path); f.images({2, 2, 2, 1}); f.add("captions", H5T_STD_I32LE, {2}); f.close_datasets(); }
+  expect_refused(path, {path, "'captions'", "int32", "strings"});
+  {
+    RawFile f(path);
+    f.images({2, 2, 2, 1});
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 8);
+    f.add("captions", t, {3});
+    H5Tclose(t);
+    f.close_datasets();
+  }
+  expect_refused(path, {path, "'captions'", "3 entries", "one caption per image"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
