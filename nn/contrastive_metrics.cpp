@@ -1,0 +1,189 @@
+#include "nn/contrastive_metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/contrastive.h"
+#include "autograd/engine.h"
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "autograd/random.h"
+
+namespace tessera::nn {
+namespace {
+
+void check_matrix(const Tensor& x, const char* op, const char* what) {
+  if (!x.defined() || x.dim() != 2) fail("{}: {} must be [N, D], got {}", op, what, x.defined() ? x.shape_string() : "undefined");
+  if (!is_floating(x.dtype())) fail("{}: {} must be floating point, got {}", op, what, dtype_name(x.dtype()));
+}
+
+std::vector<int64_t> checked_labels(const Tensor& labels, int64_t n, const char* op) {
+  if (!labels.defined() || labels.dim() != 1 || labels.size(0) != n || is_floating(labels.dtype()))
+    fail("{}: labels must be integer [{}], got {}", op, n, labels.defined() ? labels.shape_string() : "undefined");
+  return labels.to_vector<int64_t>();
+}
+
+// Cosine similarities [N, M] of the rows of a and b, in f64 so that ranks do not flip on ties.
+std::vector<double> cosine_matrix(const Tensor& a, const Tensor& b) {
+  NoGradGuard no_grad;
+  const Tensor s = matmul(l2_normalize_rows(a.to(DType::f64)), l2_normalize_rows(b.to(DType::f64)).t());
+  return s.to_vector<double>();
+}
+
+}  // namespace
+
+Tensor prompt_ensemble(const Tensor& text_embeddings) {
+  if (!text_embeddings.defined() || text_embeddings.dim() != 3)
+    fail("prompt_ensemble: expects text embeddings [classes, templates, D], got {}",
+         text_embeddings.defined() ? text_embeddings.shape_string() : "undefined");
+  NoGradGuard no_grad;
+  return l2_normalize_rows(mean(l2_normalize_rows(text_embeddings), {1}));
+}
+
+Tensor zero_shot_predict(const Tensor& image_embeddings, const Tensor& class_embeddings) {
+  check_matrix(image_embeddings, "zero_shot_predict", "image embeddings");
+  check_matrix(class_embeddings, "zero_shot_predict", "class embeddings");
+  if (image_embeddings.size(1) != class_embeddings.size(1))
+    fail("zero_shot_predict: image embeddings {} and class embeddings {} differ in width",
+         image_embeddings.shape_string(), class_embeddings.shape_string());
+  if (class_embeddings.size(0) == 0) fail("zero_shot_predict: no classes");
+  NoGradGuard no_grad;
+  const Tensor s = matmul(l2_normalize_rows(image_embeddings), l2_normalize_rows(class_embeddings).t());
+  return argmax(s, 1);
+}
+
+double zero_shot_accuracy(const Tensor& image_embeddings, const Tensor& class_embeddings, const Tensor& labels) {
+  const Tensor predicted = zero_shot_predict(image_embeddings, class_embeddings);
+  const std::vector<int64_t> truth = checked_labels(labels, image_embeddings.size(0), "zero_shot_accuracy");
+  const std::vector<int64_t> p = predicted.to_vector<int64_t>();
+  if (p.empty()) return 0;
+  int64_t hits = 0;
+  for (size_t i = 0; i < p.size(); ++i) hits += p[i] == truth[i];
+  return double(hits) / double(p.size());
+}
+
+RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_embeddings, const std::vector<int64_t>& ks,
+                           const Tensor& labels) {
+  const char* op = "retrieval_recall";
+  check_matrix(image_embeddings, op, "image embeddings");
+  check_matrix(text_embeddings, op, "text embeddings");
+  if (image_embeddings.shape() != text_embeddings.shape())
+    fail("{}: image embeddings {} and text embeddings {} must pair up row by row", op, image_embeddings.shape_string(),
+         text_embeddings.shape_string());
+  const int64_t n = image_embeddings.size(0);
+  for (int64_t k : ks)
+    if (k < 1) fail("{}: k must be at least 1, got {}", op, k);
+  std::vector<int64_t> cls;
+  if (labels.defined()) cls = checked_labels(labels, n, op);
+  auto relevant = [&](int64_t q, int64_t j) { return cls.empty() ? q == j : cls[q] == cls[j]; };
+
+  const std::vector<double> s = cosine_matrix(image_embeddings, text_embeddings);
+  RecallAtK r;
+  r.k = ks;
+  // Rank of the best relevant item for each query: the number of items at least as similar
+  // that are not relevant.
+  auto ranks = [&](bool by_row) {
+    std::vector<int64_t> rank(static_cast<size_t>(n));
+    for (int64_t q = 0; q < n; ++q) {
+      auto sim = [&](int64_t j) { return by_row ? s[size_t(q * n + j)] : s[size_t(j * n + q)]; };
+      double best = -INFINITY;
+      for (int64_t j = 0; j < n; ++j)
+        if (relevant(q, j)) best = std::max(best, sim(j));
+      int64_t above = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (!relevant(q, j) && sim(j) >= best) ++above;
+      rank[size_t(q)] = above;
+    }
+    return rank;
+  };
+  const std::vector<int64_t> i2t = ranks(true), t2i = ranks(false);
+  for (int64_t k : ks) {
+    auto recall = [&](const std::vector<int64_t>& rank) {
+      if (n == 0) return 0.0;
+      return double(std::count_if(rank.begin(), rank.end(), [&](int64_t x) { return x < k; })) / double(n);
+    };
+    r.image_to_text.push_back(recall(i2t));
+    r.text_to_image.push_back(recall(t2i));
+  }
+  return r;
+}
+
+LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                               const Tensor& test_labels, int64_t classes, const LinearProbeOptions& o) {
+  const char* op = "linear_probe";
+  check_matrix(train_features, op, "train features");
+  check_matrix(test_features, op, "test features");
+  if (train_features.size(1) != test_features.size(1))
+    fail("{}: train features {} and test features {} differ in width", op, train_features.shape_string(),
+         test_features.shape_string());
+  if (train_features.size(0) == 0) fail("{}: no training examples", op);
+  if (classes < 2) fail("{}: needs at least 2 classes, got {}", op, classes);
+  const std::vector<int64_t> ytr = checked_labels(train_labels, train_features.size(0), op);
+  const std::vector<int64_t> yte = checked_labels(test_labels, test_features.size(0), op);
+  for (int64_t y : ytr)
+    if (y < 0 || y >= classes) fail("{}: train label {} outside [0, {})", op, y, classes);
+  for (int64_t y : yte)
+    if (y < 0 || y >= classes) fail("{}: test label {} outside [0, {})", op, y, classes);
+
+  const int64_t d = train_features.size(1);
+  Tensor xtr, xte;
+  {
+    NoGradGuard no_grad;
+    const Tensor x = train_features.detach().to(DType::f32);
+    const Tensor mu = mean(x, {0}, true);
+    const Tensor sd = sqrt(var(x, {0}, 0, true) + 1e-6);
+    xtr = ((x - mu) / sd).contiguous();
+    xte = ((test_features.detach().to(DType::f32) - mu) / sd).contiguous();
+  }
+  const Tensor target_tr = Tensor::from_vector(ytr, {int64_t(ytr.size()), 1});
+
+  Generator gen(o.seed);
+  Tensor w = normal({d, classes}, 0, 0.01, gen);
+  Tensor b = Tensor::zeros({classes});
+  w.requires_grad_();
+  b.requires_grad_();
+  std::vector<Tensor> params{w, b};
+  std::vector<Tensor> m1, m2;
+  for (const Tensor& p : params) m1.push_back(Tensor::zeros(p.shape())), m2.push_back(Tensor::zeros(p.shape()));
+
+  auto loss_of = [&]() {
+    const Tensor logits = matmul(xtr, w) + b;
+    const Tensor nll = -mean(gather(log_softmax(logits, 1), 1, target_tr));
+    return nll + sum(square(w)) * (0.5 * o.weight_decay);
+  };
+  // Adam (beta1 0.9, beta2 0.999, eps 1e-8) written out: nn/ cannot depend on train/'s optimizers.
+  const double beta1 = 0.9, beta2 = 0.999;
+  LinearProbeResult r;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    for (Tensor& p : params) p.zero_grad();
+    Tensor loss = loss_of();
+    r.final_loss = loss.item();
+    if (!std::isfinite(r.final_loss)) fail("{}: the loss became {} at step {}", op, r.final_loss, step);
+    loss.backward();
+    const double c1 = 1 - std::pow(beta1, double(step)), c2 = 1 - std::pow(beta2, double(step));
+    for (size_t i = 0; i < params.size(); ++i) {
+      float* p = params[i].data<float>();
+      const float* g = params[i].grad().data<float>();
+      float* m = m1[i].data<float>();
+      float* v = m2[i].data<float>();
+      for (int64_t e = 0; e < params[i].numel(); ++e) {
+        m[e] = float(beta1 * m[e] + (1 - beta1) * g[e]);
+        v[e] = float(beta2 * v[e] + (1 - beta2) * double(g[e]) * g[e]);
+        p[e] -= float(o.lr * (m[e] / c1) / (std::sqrt(v[e] / c2) + 1e-8));
+      }
+    }
+  }
+  NoGradGuard no_grad;
+  auto accuracy = [&](const Tensor& x, const std::vector<int64_t>& y) {
+    if (y.empty()) return 0.0;
+    const std::vector<int64_t> p = argmax(matmul(x, w) + b, 1).to_vector<int64_t>();
+    int64_t hits = 0;
+    for (size_t i = 0; i < y.size(); ++i) hits += p[i] == y[i];
+    return double(hits) / double(y.size());
+  };
+  r.train_accuracy = accuracy(xtr, ytr);
+  r.test_accuracy = accuracy(xte, yte);
+  return r;
+}
+
+}  // namespace tessera::nn

@@ -1,0 +1,55 @@
+#pragma once
+// What a dual encoder (CLIP, SigLIP) is judged by, as pure functions of embeddings:
+// zero-shot classification from text prompts, image<->text retrieval recall@k, and the accuracy
+// of a linear probe trained on frozen image embeddings. Embeddings need not be normalised; every
+// function compares them by cosine similarity.
+#include <cstdint>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace tessera::nn {
+
+// Class embeddings from a prompt ensemble: text embeddings [C, T, D] of C classes under T
+// templates are L2-normalised, averaged over templates, and normalised again (CLIP's recipe).
+Tensor prompt_ensemble(const Tensor& text_embeddings);
+
+// Index of the most similar class embedding ([C, D]) for each image embedding ([N, D]): i64 [N].
+Tensor zero_shot_predict(const Tensor& image_embeddings, const Tensor& class_embeddings);
+// Fraction of images whose most similar class is their label (integer [N]).
+double zero_shot_accuracy(const Tensor& image_embeddings, const Tensor& class_embeddings, const Tensor& labels);
+
+struct RecallAtK {
+  std::vector<int64_t> k;
+  std::vector<double> image_to_text;  // per k
+  std::vector<double> text_to_image;  // per k
+};
+
+// Image i and text i are a pair. image->text recall@k: the fraction of images whose pair is
+// among the k most similar texts; text->image the same the other way. With labels (integer
+// [N]), any item of the query's class counts as a hit (class-level retrieval: captions built
+// from class names repeat, so the exact pair is not identifiable). Ties are broken against the
+// query: an item ranks above the hit when its similarity is greater or equal.
+RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_embeddings,
+                           const std::vector<int64_t>& k = {1, 5, 10}, const Tensor& labels = {});
+
+struct LinearProbeOptions {
+  int64_t steps = 300;        // full-batch optimisation steps
+  double lr = 0.05;           // Adam
+  double weight_decay = 1e-4; // L2 penalty on the weights (not the bias), as lambda * |W|^2 / 2
+  uint64_t seed = 0;
+};
+
+struct LinearProbeResult {
+  double train_accuracy = 0;
+  double test_accuracy = 0;
+  double final_loss = 0;
+};
+
+// Multinomial logistic regression on frozen features: standardised with the train set's mean
+// and std, trained full batch with Tessera's autograd and an Adam loop, scored on both sets.
+// Features [N, D] (f32 or f64), labels integer [N] in [0, classes).
+LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                               const Tensor& test_labels, int64_t classes, const LinearProbeOptions& options = {});
+
+}  // namespace tessera::nn

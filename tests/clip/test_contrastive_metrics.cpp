@@ -1,0 +1,92 @@
+// Zero-shot accuracy with a prompt ensemble, retrieval recall@k and the linear probe, on
+// embeddings built by hand so that the right answer is known.
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "autograd/random.h"
+#include "nn/contrastive_metrics.h"
+
+using namespace tessera;
+namespace tt = boost::test_tools;
+
+namespace {
+Tensor matrix(const std::vector<std::vector<double>>& rows) {
+  std::vector<float> v;
+  for (const auto& r : rows) v.insert(v.end(), r.begin(), r.end());
+  return Tensor::from_vector(v, {int64_t(rows.size()), int64_t(rows[0].size())});
+}
+Tensor labels_of(const std::vector<int64_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(contrastive_metrics)
+
+BOOST_AUTO_TEST_CASE(prompt_ensemble_averages_unit_vectors) {
+  // Class 0: templates along x (length 10) and y (length 1): the mean of the *normalised*
+  // vectors points at 45 degrees, whatever the lengths.
+  const Tensor text = Tensor::from_vector(std::vector<float>{10, 0, 0, 1, /*class 1*/ 0, -3, 0, -3}, {2, 2, 2});
+  const auto c = nn::prompt_ensemble(text).to_vector<float>();
+  const float h = float(std::sqrt(0.5));
+  BOOST_TEST(c[0] == h, tt::tolerance(1e-6f));
+  BOOST_TEST(c[1] == h, tt::tolerance(1e-6f));
+  BOOST_TEST(c[2] == 0.0f, tt::tolerance(1e-6f));
+  BOOST_TEST(c[3] == -1.0f, tt::tolerance(1e-6f));
+  BOOST_CHECK_THROW(nn::prompt_ensemble(Tensor::zeros({2, 3})), Error);
+}
+
+BOOST_AUTO_TEST_CASE(zero_shot_accuracy_counts_nearest_class) {
+  const Tensor classes = matrix({{1, 0}, {0, 1}, {-1, 0}});
+  // Cosine, not dot product: the long vector (5, 4) is closer in angle to class 0.
+  const Tensor images = matrix({{5, 4}, {0.1, 2}, {-3, 0.5}, {0.2, -1}});
+  BOOST_TEST(nn::zero_shot_predict(images, classes).to_vector<int64_t>() == (std::vector<int64_t>{0, 1, 2, 0}),
+             tt::per_element());
+  BOOST_TEST(nn::zero_shot_accuracy(images, classes, labels_of({0, 1, 2, 1})) == 0.75);
+  BOOST_TEST(nn::zero_shot_accuracy(images, classes, labels_of({2, 2, 2, 2})) == 0.25);
+  BOOST_CHECK_THROW(nn::zero_shot_accuracy(images, matrix({{1, 0, 0}}), labels_of({0, 0, 0, 0})), Error);
+  BOOST_CHECK_THROW(nn::zero_shot_accuracy(images, classes, labels_of({0, 0})), Error);
+}
+
+BOOST_AUTO_TEST_CASE(retrieval_recall_at_k) {
+  const Tensor images = matrix({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}});
+  const Tensor texts = matrix({{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 0.1, 1}, {0, 0, 1, 0}});
+  // Pair ranks (items at least as similar that are not the pair), both directions: 0, 0, 1, 3.
+  const nn::RecallAtK r = nn::retrieval_recall(images, texts, {1, 2, 3, 4});
+  BOOST_TEST(r.image_to_text == (std::vector<double>{0.5, 0.75, 0.75, 1.0}), tt::per_element());
+  BOOST_TEST(r.text_to_image == (std::vector<double>{0.5, 0.75, 0.75, 1.0}), tt::per_element());
+  // By class: 2 and 3 share a class, so each finds a same-class item first.
+  const nn::RecallAtK c = nn::retrieval_recall(images, texts, {1}, labels_of({0, 1, 2, 2}));
+  BOOST_TEST(c.image_to_text[0] == 1.0);
+  BOOST_TEST(c.text_to_image[0] == 1.0);
+  BOOST_CHECK_THROW(nn::retrieval_recall(images, texts, {0}), Error);
+  BOOST_CHECK_THROW(nn::retrieval_recall(images, matrix({{1, 0, 0, 0}}), {1}), Error);
+}
+
+BOOST_AUTO_TEST_CASE(linear_probe_learns_separable_classes_and_not_noise) {
+  // Five Gaussian blobs in 8-D, centres 3 apart, unit noise.
+  const int64_t classes = 5, d = 8, n_train = 500, n_test = 250;
+  Generator gen(7);
+  const Tensor centres = randn({classes, d}, gen) * 3.0;
+  auto blobs = [&](int64_t n, std::vector<int64_t>& y) {
+    y.clear();
+    for (int64_t i = 0; i < n; ++i) y.push_back(i % classes);
+    return index_select(centres, 0, Tensor::from_vector(y, {n})) + randn({n, d}, gen);
+  };
+  std::vector<int64_t> ytr, yte;
+  const Tensor xtr = blobs(n_train, ytr), xte = blobs(n_test, yte);
+  const nn::LinearProbeResult good = nn::linear_probe(xtr, labels_of(ytr), xte, labels_of(yte), classes);
+  BOOST_TEST_MESSAGE("probe on blobs: train " << good.train_accuracy << " test " << good.test_accuracy);
+  BOOST_TEST(good.test_accuracy > 0.9, "test accuracy " << good.test_accuracy);
+  BOOST_TEST(good.final_loss < 0.5, "final loss " << good.final_loss);
+
+  // Labels unrelated to the features: the probe can memorise some of the train set but cannot
+  // beat chance (0.2) by much on the test set.
+  const Tensor rtr = randint(0, classes, {n_train}, gen), rte = randint(0, classes, {n_test}, gen);
+  const nn::LinearProbeResult bad = nn::linear_probe(xtr, rtr, xte, rte, classes);
+  BOOST_TEST_MESSAGE("probe on noise labels: train " << bad.train_accuracy << " test " << bad.test_accuracy);
+  BOOST_TEST(bad.test_accuracy < 0.35, "test accuracy on noise labels " << bad.test_accuracy);
+
+  BOOST_CHECK_THROW(nn::linear_probe(xtr, labels_of(ytr), xte, labels_of(yte), 3), Error);  // label 4 >= 3
+}
+
+BOOST_AUTO_TEST_SUITE_END()
