@@ -1,0 +1,34 @@
+#pragma once
+// PatchEmbed: images [B, C, H, W] cut into non-overlapping p x p patches, each projected to a
+// `dim`-wide token -> [B, (H/p)*(W/p), dim], patches in row-major order. This is a Conv2d with
+// kernel = stride = p, and it stores its parameters as one (`proj.weight` [dim, C, p, p],
+// `proj.bias` [dim]) so checkpoints match timm's PatchEmbed; it runs as one GEMM over the
+// unfolded patches, which for this stride is all a convolution does.
+#include <memory>
+
+#include "autograd/random.h"
+#include "nn/module.h"
+
+namespace tessera::nn {
+
+// The parameters of the patch projection, kept in a child named `proj` as timm does.
+class PatchProjection : public Module {
+ public:
+  PatchProjection(int64_t in_channels, int64_t dim, int64_t patch, Generator& gen);
+  Tensor weight;  // [dim, C, p, p]
+  Tensor bias;    // [dim]
+};
+
+class PatchEmbed : public UnaryModule {
+ public:
+  // Initialised as PyTorch's Conv2d (uniform +-1/sqrt(C*p*p)), as timm leaves it.
+  PatchEmbed(int64_t image_size, int64_t patch_size, int64_t in_channels, int64_t dim, Generator& gen);
+  Tensor forward(const Tensor& images) override;
+
+  int64_t num_patches() const { return grid * grid; }
+
+  std::shared_ptr<PatchProjection> proj;
+  int64_t image_size, patch_size, in_channels, dim, grid;
+};
+
+}  // namespace tessera::nn
