@@ -1,0 +1,188 @@
+// `tessera data`: import datasets, describe them, check them. The work lives in data/; this file
+// only parses arguments and prints.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "autograd/error.h"
+#include "data/dataset.h"
+#include "data/import.h"
+#include "data/png.h"
+#include "train/command.h"
+
+namespace tessera::cli {
+namespace {
+
+using namespace tessera::data;
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  tessera data import fashion-mnist --out DIR [--source DIR]\n"
+    "      Debian's dataset-fashion-mnist (default source /usr/share/datasets/fashion-mnist)\n"
+    "      -> DIR/train.h5 (60000 images) and DIR/test.h5 (10000), 28x28x1 with the ten class names.\n"
+    "  tessera data import folder SRC --out FILE [--size S] [--channels 1|3] [--captions FILE]\n"
+    "      An image-folder tree (one sub-folder per class, PNG/JPEG; or images directly in SRC,\n"
+    "      unlabelled), shorter side scaled to S (default 64) and centre-cropped to SxS.\n"
+    "      --captions adds captions from a TSV of 'path<TAB>caption' (paths relative to SRC).\n"
+    "  tessera data info FILE [--grid PNG | --no-grid] [--samples N]\n"
+    "      Counts, shapes, dtypes, class histogram, a few captions, and a PNG grid of the first N\n"
+    "      images (default N=64, written to FILE's folder as <name>-samples.png).\n"
+    "  tessera data verify FILE\n"
+    "      Checks the schema and decodes every chunk; exits 1 on any breach.";
+
+// Splits "--key value" options from positional arguments; `flags` take no value.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+};
+
+Args parse(const std::vector<std::string>& args, const std::vector<std::string>& valued,
+           const std::vector<std::string>& flags, const std::string& what) {
+  Args out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      out.positional.push_back(a);
+      continue;
+    }
+    if (std::find(flags.begin(), flags.end(), a) != flags.end()) {
+      out.options[a] = "";
+    } else if (std::find(valued.begin(), valued.end(), a) != valued.end()) {
+      if (i + 1 >= args.size()) fail("{}: {} needs a value", what, a);
+      out.options[a] = args[++i];
+    } else {
+      fail("{}: unknown option '{}' (see 'tessera data --help')", what, a);
+    }
+  }
+  return out;
+}
+
+int64_t parse_int(const std::string& text, const std::string& option) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail("{} expects an integer, got '{}'", option, text);
+}
+
+int import_command(const std::vector<std::string>& args) {
+  if (args.empty()) fail("data import: which format? 'fashion-mnist' or 'folder'");
+  const std::string format = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (format == "fashion-mnist") {
+    const Args a = parse(rest, {"--out", "--source"}, {}, "data import fashion-mnist");
+    if (!a.positional.empty()) fail("data import fashion-mnist: unexpected argument '{}'", a.positional[0]);
+    if (!a.options.count("--out")) fail("data import fashion-mnist: --out DIR is required");
+    const std::string out = a.options.at("--out");
+    const std::string source = a.options.count("--source") ? a.options.at("--source") : kFashionMnistDir;
+    const FashionMnistSummary s = import_fashion_mnist(out, source);
+    fmt::print("wrote {} ({} images) and {} ({} images)\n", (std::filesystem::path(out) / "train.h5").string(), s.train,
+               (std::filesystem::path(out) / "test.h5").string(), s.test);
+    return 0;
+  }
+  if (format == "folder") {
+    const Args a = parse(rest, {"--out", "--size", "--channels", "--captions"}, {}, "data import folder");
+    if (a.positional.size() != 1) fail("data import folder: expected one source folder, got {}", a.positional.size());
+    if (!a.options.count("--out")) fail("data import folder: --out FILE is required");
+    FolderImportOptions o;
+    if (a.options.count("--size")) o.size = parse_int(a.options.at("--size"), "--size");
+    if (a.options.count("--channels")) o.channels = parse_int(a.options.at("--channels"), "--channels");
+    if (a.options.count("--captions")) o.captions_path = a.options.at("--captions");
+    const FolderImportSummary s = import_folder(a.positional[0], a.options.at("--out"), o);
+    fmt::print("wrote {}: {} images of {}x{}x{}, {} classes{}\n", a.options.at("--out"), s.images, o.size, o.size,
+               o.channels, s.class_names.size(), o.captions_path.empty() ? "" : ", with captions");
+    if (s.unused_captions > 0)
+      fmt::print(stderr, "warning: {} caption lines name images not found under {}\n", s.unused_captions, a.positional[0]);
+    return 0;
+  }
+  fail("data import: unknown format '{}' (expected 'fashion-mnist' or 'folder')", format);
+}
+
+int info_command(const std::vector<std::string>& args) {
+  const Args a = parse(args, {"--grid", "--samples"}, {"--no-grid"}, "data info");
+  if (a.positional.size() != 1) fail("data info: expected one dataset file");
+  const std::string path = a.positional[0];
+  const auto ds = Dataset::open(path, 0);  // nothing loaded up front; the grid reads a few images
+  const DatasetInfo& info = ds->info();
+  fmt::print("file        {}\n", info.path);
+  fmt::print("images      uint8 [{}, {}, {}, {}]  (N, H, W, C); chunks of {} images, {}\n", info.size, info.height,
+             info.width, info.channels, info.chunk_rows, info.compression);
+  if (info.has_labels) {
+    fmt::print("labels      {} [{}], {} classes\n", info.labels_dtype, info.size, info.class_names.size());
+    std::vector<int64_t> counts(info.class_names.size(), 0);
+    for (int64_t l : ds->labels()) ++counts[size_t(l)];
+    const int64_t most = *std::max_element(counts.begin(), counts.end());
+    size_t width = 5;
+    for (const auto& n : info.class_names) width = std::max(width, n.size());
+    for (size_t k = 0; k < counts.size(); ++k) {
+      const int bar = most ? int(40 * counts[k] / most) : 0;
+      fmt::print("  {:>3} {:<{}} {:>8} {:6.2f}%  {}\n", k, info.class_names[k], width, counts[k],
+                 100.0 * double(counts[k]) / double(info.size), std::string(size_t(bar), '#'));
+    }
+  } else {
+    fmt::print("labels      none\n");
+  }
+  if (info.has_captions) {
+    fmt::print("captions    {} strings\n", info.size);
+    for (int64_t i = 0; i < std::min<int64_t>(3, info.size); ++i) fmt::print("  [{}] {}\n", i, ds->caption(i));
+  } else {
+    fmt::print("captions    none\n");
+  }
+  if (!a.options.count("--no-grid")) {
+    const int64_t samples =
+        std::clamp<int64_t>(a.options.count("--samples") ? parse_int(a.options.at("--samples"), "--samples") : 64, 1, info.size);
+    const std::string grid = a.options.count("--grid")
+                                 ? a.options.at("--grid")
+                                 : std::filesystem::path(path).replace_extension("").string() + "-samples.png";
+    std::vector<uint8_t> images(size_t(samples * ds->image_bytes()));
+    ds->read_range(0, samples, images.data());
+    if (info.channels > 4) fail("data info: cannot draw {}-channel images as PNG (use --no-grid)", info.channels);
+    write_image_grid(grid, images.data(), samples, info.height, info.width, info.channels, 8, 2);
+    fmt::print("samples     first {} images -> {}\n", samples, grid);
+  }
+  return 0;
+}
+
+int verify_command(const std::vector<std::string>& args) {
+  const Args a = parse(args, {}, {}, "data verify");
+  if (a.positional.empty()) fail("data verify: expected one or more dataset files");
+  int status = 0;
+  for (const std::string& path : a.positional) {
+    const std::vector<std::string> breaches = verify_dataset(path);
+    if (breaches.empty()) {
+      const auto ds = Dataset::open(path, 0);
+      const DatasetInfo& info = ds->info();
+      fmt::print("{}: ok ({} images {}x{}x{}{}{})\n", path, info.size, info.height, info.width, info.channels,
+                 info.has_labels ? fmt::format(", {} classes", info.class_names.size()) : "",
+                 info.has_captions ? ", captions" : "");
+    } else {
+      for (const std::string& b : breaches) fmt::print(stderr, "{}: INVALID: {}\n", path, b);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+int run_data(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    fmt::print(stderr, "{}\n", kUsage);
+    return 2;
+  }
+  const std::string sub = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (sub == "import") return import_command(rest);
+  if (sub == "info") return info_command(rest);
+  if (sub == "verify") return verify_command(rest);
+  fmt::print(stderr, "tessera data: unknown subcommand '{}'\n{}\n", sub, kUsage);
+  return 2;
+}
+
+const CommandRegistration registration{
+    {"data", "import datasets (fashion-mnist, image folders), describe and verify them", kUsage, run_data}};
+
+}  // namespace
+}  // namespace tessera::cli
