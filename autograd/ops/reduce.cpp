@@ -20,6 +20,8 @@ struct Plan {
 };
 
 Plan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, const char* op) {
+  if (!is_floating(x.dtype()))
+    fail("{}: expects a floating-point tensor, got {} {}", op, dtype_name(x.dtype()), x.shape_string());
   Plan p;
   const int64_t rank = x.dim();
   p.reduced.assign(rank, dims.empty());
@@ -178,6 +180,8 @@ template <bool Log>
 Tensor softmax_impl(const Tensor& x, int64_t dim) {
   const char* name = Log ? "log_softmax" : "softmax";
   if (x.dim() == 0) fail("{}: needs at least one dim", name);
+  if (!is_floating(x.dtype()))
+    fail("{}: expects a floating-point tensor, got {} {}", name, dtype_name(x.dtype()), x.shape_string());
   const int64_t d = normalize_dim(dim, x.dim(), name);
   const auto order = last_dim_order(d, x.dim());
   const Tensor m = x.detach().permute(order).contiguous();
