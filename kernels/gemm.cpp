@@ -1,34 +1,81 @@
 #include "kernels/gemm.h"
 
-#include <cblas.h>
+#include <string>
+
+#include "kernels/blas.h"
+#include "kernels/gemm_ref.h"
+#include "kernels/threads.h"
 
 namespace tessera::kernels {
 namespace {
+
 CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+// Below this many multiply-adds a product is too small to split over threads; a batch of such
+// products (attention's 50x50x64 per head) runs one product per thread instead, where OpenBLAS
+// (inside our OpenMP region) stays single-threaded and pays no fork/join per product.
+constexpr int64_t small_product = int64_t(1) << 21;
+
+void call(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+  if (const blas::OpenBlas* lib = blas::openblas())
+    lib->sgemm(CblasRowMajor, op(s.trans_a), op(s.trans_b), int(s.m), int(s.n), int(s.k), alpha, a, int(s.lda), b,
+               int(s.ldb), beta, c, int(s.ldc));
+  else
+    ref::gemm(s, alpha, a, b, beta, c);
+}
+
+void call(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c) {
+  if (const blas::OpenBlas* lib = blas::openblas())
+    lib->dgemm(CblasRowMajor, op(s.trans_a), op(s.trans_b), int(s.m), int(s.n), int(s.k), alpha, a, int(s.lda), b,
+               int(s.ldb), beta, c, int(s.ldc));
+  else
+    ref::gemm(s, alpha, a, b, beta, c);
+}
+
+template <class T>
+void batched(const GemmShape& s, int64_t batch, T alpha, const T* a, int64_t sa, const T* b, int64_t sb, T beta, T* c,
+             int64_t sc) {
+  if (batch <= 0 || s.m == 0 || s.n == 0) return;
+  const bool independent = sc != 0;  // a shared C must be accumulated in order
+  if (independent && batch > 1 && s.m * s.n * s.k <= small_product) {
+    parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) call(s, alpha, a + i * sa, b + i * sb, beta, c + i * sc);
+    });
+    return;
+  }
+  for (int64_t i = 0; i < batch; ++i) call(s, alpha, a + i * sa, b + i * sb, beta, c + i * sc);
+}
+
 }  // namespace
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
   if (s.m == 0 || s.n == 0) return;
-  cblas_sgemm(CblasRowMajor, op(s.trans_a), op(s.trans_b), int(s.m), int(s.n), int(s.k), alpha, a, int(s.lda), b,
-              int(s.ldb), beta, c, int(s.ldc));
+  call(s, alpha, a, b, beta, c);
 }
 
 void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c) {
   if (s.m == 0 || s.n == 0) return;
-  cblas_dgemm(CblasRowMajor, op(s.trans_a), op(s.trans_b), int(s.m), int(s.n), int(s.k), alpha, a, int(s.lda), b,
-              int(s.ldb), beta, c, int(s.ldc));
+  call(s, alpha, a, b, beta, c);
 }
 
 void gemm_batched(const GemmShape& s, int64_t batch, float alpha, const float* a, int64_t stride_a, const float* b,
                   int64_t stride_b, float beta, float* c, int64_t stride_c) {
-  for (int64_t i = 0; i < batch; ++i) gemm(s, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+  batched(s, batch, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
 }
 
 void gemm_batched(const GemmShape& s, int64_t batch, double alpha, const double* a, int64_t stride_a,
                   const double* b, int64_t stride_b, double beta, double* c, int64_t stride_c) {
-  for (int64_t i = 0; i < batch; ++i) gemm(s, alpha, a + i * stride_a, b + i * stride_b, beta, c + i * stride_c);
+  batched(s, batch, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
 }
 
-const char* gemm_backend_name() { return "OpenBLAS (cblas_sgemm)"; }
+const char* gemm_backend_name() {
+  static const std::string name = [] {
+    if (const blas::OpenBlas* lib = blas::openblas())
+      return std::string("OpenBLAS (") + lib->path + "), core " + lib->get_corename() +
+             "; small batched products one per thread";
+    return std::string("scalar reference GEMM (") + blas::load_error() + ")";
+  }();
+  return name.c_str();
+}
 
 }  // namespace tessera::kernels

@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 
-extern "C" void openblas_set_num_threads(int);
+#include "kernels/blas.h"
 
 namespace tessera::kernels {
 namespace {
@@ -19,11 +19,16 @@ int initial_threads() {
   return std::max(1, omp_get_max_threads());
 }
 
+// OpenBLAS follows our count, so the two never oversubscribe the cores.
+void set_blas_threads(int n) {
+  if (const blas::OpenBlas* lib = blas::openblas()) lib->set_num_threads(n);
+}
+
 std::atomic<int>& thread_count() {
   static std::atomic<int> count{[] {
     const int n = initial_threads();
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    set_blas_threads(n);
     return n;
   }()};
   return count;
@@ -35,7 +40,7 @@ void set_num_threads(int n) {
   n = std::max(1, n);
   thread_count().store(n);
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  set_blas_threads(n);
 }
 
 int num_threads() { return thread_count().load(); }

@@ -1,0 +1,127 @@
+// GEMM against the naive triple loop: every transpose case, odd sizes, padded leading
+// dimensions, alpha/beta, and strided batches (including attention's small per-head products).
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "kernels/blas.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_ref.h"
+#include "kernels/threads.h"
+#include "tests/kernels/kernel_test_util.h"
+
+using namespace tessera::kernels;
+using tessera::kernels::testing::check_close;
+using tessera::kernels::testing::random_vector;
+
+namespace {
+
+// Column count of op(X) as stored, plus padding so leading dimensions differ from the width.
+GemmShape shape(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad) {
+  GemmShape s;
+  s.trans_a = ta;
+  s.trans_b = tb;
+  s.m = m, s.n = n, s.k = k;
+  s.lda = (ta ? m : k) + pad;
+  s.ldb = (tb ? k : n) + pad;
+  s.ldc = n + pad;
+  return s;
+}
+
+int64_t rows_a(const GemmShape& s) { return s.trans_a ? s.k : s.m; }
+int64_t rows_b(const GemmShape& s) { return s.trans_b ? s.n : s.k; }
+
+template <class T>
+void check_one(const GemmShape& s, T alpha, T beta, uint64_t seed) {
+  const auto a = random_vector<T>(rows_a(s) * s.lda, seed);
+  const auto b = random_vector<T>(rows_b(s) * s.ldb, seed + 1);
+  auto c = random_vector<T>(s.m * s.ldc, seed + 2);
+  auto want = c;
+  gemm(s, alpha, a.data(), b.data(), beta, c.data());
+  ref::gemm(s, alpha, a.data(), b.data(), beta, want.data());
+  const double tol = sizeof(T) == 4 ? 2e-5 * double(s.k + 1) : 1e-12 * double(s.k + 1);
+  BOOST_TEST_CONTEXT("m=" << s.m << " n=" << s.n << " k=" << s.k << " ta=" << s.trans_a << " tb=" << s.trans_b
+                          << " alpha=" << alpha << " beta=" << beta) {
+    check_close(c.data(), want.data(), int64_t(c.size()), tol, tol, "C");
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(gemm_kernel)
+
+BOOST_AUTO_TEST_CASE(backend_is_named) {
+  const std::string name = gemm_backend_name();
+  BOOST_TEST_MESSAGE("gemm backend: " << name);
+  BOOST_TEST(!name.empty());
+  // On a CPU with AVX-512 OpenBLAS must run its AVX-512 kernels, not the SSE3 fallback.
+  if (blas::openblas() && cpu_supports(SimdPath::avx512) && !std::getenv("TESSERA_OPENBLAS_CORETYPE"))
+    BOOST_TEST(std::string(blas::openblas_core()) == "SkylakeX");
+}
+
+BOOST_AUTO_TEST_CASE(all_transposes_odd_sizes_alpha_beta) {
+  uint64_t seed = 1;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [m, n, k] : {std::tuple{1, 1, 1}, {7, 5, 3}, {17, 33, 15}, {64, 48, 31}, {129, 65, 70}})
+        for (int64_t pad : {0, 3}) {
+          check_one<float>(shape(ta, tb, m, n, k, pad), 1.0f, 0.0f, seed++);
+          check_one<float>(shape(ta, tb, m, n, k, pad), -0.5f, 1.5f, seed++);
+          check_one<double>(shape(ta, tb, m, n, k, pad), 0.75, -2.0, seed++);
+        }
+}
+
+BOOST_AUTO_TEST_CASE(k_zero_scales_c_by_beta) {
+  GemmShape s = shape(false, false, 3, 4, 0, 0);
+  s.lda = 1;
+  std::vector<float> a(3), b(4), c(12, 2.0f);
+  gemm(s, 1.0f, a.data(), b.data(), 0.5f, c.data());
+  for (float v : c) BOOST_TEST(v == 1.0f);
+}
+
+BOOST_AUTO_TEST_CASE(transformer_shape_threads) {
+  // Big enough that OpenBLAS splits it over threads; the result must not depend on that split.
+  const int saved = num_threads();
+  for (int t : {1, 2}) {
+    set_num_threads(t);
+    check_one<float>(shape(false, true, 300, 192, 96, 0), 1.0f, 0.0f, 77);
+    check_one<float>(shape(true, false, 96, 192, 300, 0), 1.0f, 1.0f, 78);
+  }
+  set_num_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(batched_small_and_large) {
+  // (batch, m, n, k): attention's per-head products run one per thread; big ones in sequence.
+  for (auto [batch, m, n, k] : {std::tuple{6, 50, 50, 64}, {5, 50, 64, 50}, {3, 7, 9, 5}, {2, 130, 140, 150}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const GemmShape s = shape(ta, tb, m, n, k, 1);
+        const int64_t sa = rows_a(s) * s.lda, sb = rows_b(s) * s.ldb, sc = s.m * s.ldc;
+        const auto a = random_vector<float>(batch * sa, 11);
+        const auto b = random_vector<float>(batch * sb, 12);
+        auto c = random_vector<float>(batch * sc, 13);
+        auto want = c;
+        gemm_batched(s, batch, 0.5f, a.data(), sa, b.data(), sb, 2.0f, c.data(), sc);
+        for (int64_t i = 0; i < batch; ++i)
+          ref::gemm(s, 0.5f, a.data() + i * sa, b.data() + i * sb, 2.0f, want.data() + i * sc);
+        BOOST_TEST_CONTEXT("batch=" << batch << " m=" << m << " n=" << n << " k=" << k << " ta=" << ta
+                                    << " tb=" << tb) {
+          check_close(c.data(), want.data(), int64_t(c.size()), 1e-4, 1e-4, "C");
+        }
+      }
+}
+
+BOOST_AUTO_TEST_CASE(batched_shared_operand_and_output) {
+  // stride 0: one B for every product; one C accumulated over the batch (beta = 1).
+  const GemmShape s = shape(false, false, 9, 11, 13, 0);
+  const int64_t batch = 4, sa = 9 * 13;
+  const auto a = random_vector<float>(batch * sa, 21);
+  const auto b = random_vector<float>(13 * 11, 22);
+  auto c = random_vector<float>(9 * 11, 23);
+  auto want = c;
+  gemm_batched(s, batch, 1.0f, a.data(), sa, b.data(), 0, 1.0f, c.data(), 0);
+  for (int64_t i = 0; i < batch; ++i) ref::gemm(s, 1.0f, a.data() + i * sa, b.data(), 1.0f, want.data());
+  check_close(c.data(), want.data(), int64_t(c.size()), 1e-4, 1e-4, "C");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
