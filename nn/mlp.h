@@ -1,0 +1,27 @@
+#pragma once
+// A multilayer perceptron on flattened inputs: Linear layers with an activation between them (none after the last).
+// Inputs [B, ...] are flattened to [B, in_features] first, so an image batch [B, C, H, W] goes
+// in as it comes from the loader. Parameters are named layers.0.weight, layers.0.bias, ...
+#include <string>
+#include <vector>
+
+#include "nn/linear.h"
+
+namespace tessera::nn {
+
+enum class Activation { relu, gelu, silu, tanh };
+Activation activation_from_name(const std::string& name);  // throws naming the known ones
+Tensor activate(const Tensor& x, Activation a);
+
+class FlattenMLP : public UnaryModule {
+ public:
+  FlattenMLP(int64_t in_features, const std::vector<int64_t>& hidden, int64_t out_features, Activation activation,
+      Generator& gen);
+  Tensor forward(const Tensor& x) override;
+
+  int64_t in_features;
+  Activation activation;
+  std::vector<std::shared_ptr<Linear>> layers;
+};
+
+}  // namespace tessera::nn

@@ -1,0 +1,79 @@
+// `tessera eval CKPT [--data FILE] [--json]`: the recipe's metrics of a checkpoint.
+#include <fmt/format.h>
+
+#include "autograd/error.h"
+#include "train/checkpoint.h"
+#include "train/command.h"
+#include "train/experiment.h"
+#include "train/json.h"
+#include "kernels/threads.h"
+
+namespace tessera::cli {
+namespace {
+
+int run_eval(const std::vector<std::string>& args) {
+  std::string path, data_path;
+  bool json = false;
+  int64_t threads = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--json") json = true;
+    else if (a == "--data" || a == "--threads") {
+      if (i + 1 >= args.size()) fail("{} needs a value", a);
+      if (a == "--data") data_path = args[++i];
+      else threads = train::parse_count(a, args[++i], 1);
+    } else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera eval --help)", a);
+    else if (path.empty()) path = a;
+    else fail("unexpected argument '{}'", a);
+  }
+  if (path.empty()) fail("give a checkpoint, e.g. tessera eval runs/mlp_fmnist/last.h5");
+  if (threads > 0) kernels::set_num_threads(int(threads));
+
+  const train::Checkpoint c = train::load_checkpoint(path);
+  train::Recipe recipe = train::Recipe::parse(c.meta.recipe, path + " (stored recipe)");
+  if (data_path.empty()) data_path = recipe.section("data").string("eval");
+  if (data_path.empty()) fail("the recipe in {} has no data.eval; give --data FILE", path);
+  std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path);
+
+  if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", path);
+  const train::DataShape shape{c.meta.input_shape[0], c.meta.input_shape[1], c.meta.input_shape[2], c.meta.num_classes};
+  const train::DataShape given = train::data_shape(dataset->info());
+  if (given.channels != shape.channels || given.height != shape.height || given.width != shape.width)
+    fail("{} holds {}x{}x{} images (C x H x W) but the model was trained on {}x{}x{}", data_path, given.channels,
+         given.height, given.width, shape.channels, shape.height, shape.width);
+
+  Generator gen(0);
+  std::shared_ptr<nn::Module> model = train::build_model(recipe, shape, gen);
+  // The EMA weights are what training evaluated when it kept them.
+  const bool use_ema = !c.ema.empty() && recipe.section("eval").boolean("use_ema");
+  std::map<std::string, Tensor> weights = c.params;
+  if (use_ema)
+    for (const auto& [name, t] : c.ema) weights[name] = t;
+  model->load_state(weights);
+  std::unique_ptr<train::Task> task = train::build_task(recipe);
+  const train::MetricValues values =
+      train::evaluate(*model, *task, train::metric_names(recipe, *task), dataset, recipe);
+
+  if (json) {
+    train::JsonObject out;
+    for (const auto& [name, v] : values) out.add(name, v);
+    fmt::print("{}\n", out.str());
+  } else {
+    fmt::print("checkpoint  {} (step {}{})\ndata        {} ({} images)\n", path, c.meta.step, use_ema ? ", EMA weights" : "",
+               data_path, dataset->size());
+    for (const auto& [name, v] : values) fmt::print("{:<11} {:.4f}\n", name, v);
+  }
+  return 0;
+}
+
+const CommandRegistration registration{
+    {"eval", "evaluate a checkpoint on a data set",
+     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N]\n\n"
+     "Rebuilds the model from the recipe stored in CKPT, loads its weights (the EMA weights when the\n"
+     "run kept them and eval.use_ema is on) and prints the recipe's metrics over FILE (default: the\n"
+     "recipe's data.eval) as a table, or with --json as one flat JSON object keyed by metric name,\n"
+     "e.g. {\"accuracy\": 0.87, \"loss\": 0.36}.",
+     run_eval}};
+
+}  // namespace
+}  // namespace tessera::cli

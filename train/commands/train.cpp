@@ -1,0 +1,52 @@
+// `tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N]` and `--resume DIR`.
+#include "autograd/error.h"
+#include "train/command.h"
+#include "train/experiment.h"
+#include "train/trainer.h"
+
+namespace tessera::cli {
+namespace {
+
+int run_train(const std::vector<std::string>& args) {
+  train::RunOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= args.size()) fail("{} needs a value", a);
+      return args[++i];
+    };
+    if (a == "--run-dir") o.run_dir = value();
+    else if (a == "--set") o.overrides.push_back(value());
+    else if (a.rfind("--set=", 0) == 0) o.overrides.push_back(a.substr(6));
+    else if (a == "--threads") o.threads = int(train::parse_count(a, value(), 1));
+    else if (a == "--resume") o.resume_dir = value();
+    else if (a == "--debug-kill-after") o.debug_kill_after = train::parse_count(a, value(), 1);
+    else if (a == "--debug-interrupt-after") o.debug_interrupt_after = train::parse_count(a, value(), 1);
+    else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera train --help)", a);
+    else if (o.recipe_path.empty()) o.recipe_path = a;
+    else fail("unexpected argument '{}' (one recipe per run)", a);
+  }
+  if (!o.resume_dir.empty() && !o.recipe_path.empty()) fail("give a recipe or --resume DIR, not both");
+  if (!o.resume_dir.empty() && !o.run_dir.empty()) fail("--resume DIR already names the run folder; drop --run-dir");
+  return train::run_training(o);
+}
+
+const CommandRegistration registration{
+    {"train", "train a model from a YAML recipe (or resume a run)",
+     "usage: tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N]\n"
+     "       tessera train --resume DIR [--set key=value ...] [--threads N]\n\n"
+     "Validates the recipe (unknown keys, types and ranges are errors), prints the resolved recipe,\n"
+     "and trains. The run folder (default runs/<recipe name>) receives recipe.yaml, metrics.jsonl\n"
+     "(one JSON object per line: train and eval entries keyed by step), last.h5, best.h5 when\n"
+     "checkpoint.best_metric is set, and step_NNNNNNN.h5 when checkpoint.keep > 0.\n\n"
+     "  --set key=value   override any recipe key, e.g. --set optim.lr=3e-4 --set model.hidden=[512,256]\n"
+     "  --run-dir DIR     where the run goes\n"
+     "  --threads N       worker threads (overrides the recipe's threads and TESSERA_THREADS)\n"
+     "  --resume DIR      continue DIR/last.h5 exactly where it stopped (model, optimizer, schedule,\n"
+     "                    data position, random state); the result equals an uninterrupted run\n\n"
+     "Ctrl-C once saves last.h5 and exits (status 130); twice stops at once. A NaN or infinite loss\n"
+     "or gradient stops the run naming the step and keeps the last good checkpoint.",
+     run_train}};
+
+}  // namespace
+}  // namespace tessera::cli

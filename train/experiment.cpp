@@ -1,0 +1,102 @@
+#include "train/experiment.h"
+
+#include <algorithm>
+
+#include "autograd/engine.h"
+
+namespace tessera::train {
+
+DataShape data_shape(const data::DatasetInfo& info) {
+  return DataShape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0};
+}
+
+namespace {
+void check_task(const std::string& what, const std::string& name, const std::string& task, const std::string& model_task,
+                const std::string& model_type) {
+  if (!task.empty() && task != model_task)
+    fail("{} '{}' is for {} models, but model.type {} is a {} model", what, name, task, model_type, model_task);
+}
+}  // namespace
+
+std::shared_ptr<nn::Module> build_model(const Recipe& recipe, const DataShape& shape, Generator& gen) {
+  const Section s = recipe.section("model");
+  return models().get(s.string("type")).make(s, shape, gen);
+}
+
+std::unique_ptr<Task> build_task(const Recipe& recipe) {
+  const std::string model_type = recipe.section("model").string("type");
+  const auto& model = models().get(model_type);
+  const Section loss = recipe.section("loss");
+  const auto& loss_entry = losses().get(loss.string("type"));
+  check_task("loss.type", loss_entry.name, loss_entry.task, model.task, model_type);
+  return tasks().get(model.task).make(loss_entry.make(loss));
+}
+
+std::vector<std::string> metric_names(const Recipe& recipe, const Task& task) {
+  std::vector<std::string> names = recipe.section("eval").strings("metrics");
+  if (names.empty()) names = task.default_metrics();
+  const std::string model_type = recipe.section("model").string("type");
+  const std::string model_task = models().get(model_type).task;
+  for (const std::string& n : names) {
+    const auto* entry = metrics().find(n);
+    if (!entry) {
+      const std::string near = nearest_key(n, metrics().names());
+      fail("eval.metrics: unknown metric '{}'{} (known: {})", n, near.empty() ? "" : " (did you mean " + near + "?)",
+           fmt::join(metrics().names(), ", "));
+    }
+    check_task("eval.metrics:", n, entry->task, model_task, model_type);
+  }
+  return names;
+}
+
+std::unique_ptr<Optimizer> build_optimizer(const Recipe& recipe, const nn::Module& model) {
+  const Section s = recipe.section("optim");
+  auto groups = param_groups(model, s.number("weight_decay"), s.boolean("no_decay_1d"), s.strings("no_decay_names"));
+  return optimizers().get(s.string("type")).make(s, std::move(groups));
+}
+
+data::LoaderOptions loader_options(const Recipe& recipe, bool training) {
+  const Section d = recipe.section("data");
+  data::LoaderOptions o;
+  o.batch_size = training ? recipe.section("train").integer("batch_size") : recipe.section("eval").integer("batch_size");
+  o.shuffle = training && d.boolean("shuffle");
+  o.drop_last = training;
+  o.seed = uint64_t(recipe.root().integer("seed"));
+  o.mean.clear(), o.std.clear();
+  for (double v : d.numbers("mean")) o.mean.push_back(float(v));
+  for (double v : d.numbers("std")) o.std.push_back(float(v));
+  if (training) o.augment = data::Augment{d.boolean("hflip"), d.integer("crop_padding")};
+  o.prefetch = training ? int(d.integer("prefetch")) : 0;
+  return o;
+}
+
+MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::string>& names,
+                      std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches) {
+  const data::Loader loader(std::move(dataset), loader_options(recipe, false));
+  std::vector<std::unique_ptr<Metric>> accumulators;
+  for (const std::string& n : names) accumulators.push_back(metrics().get(n).make());
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  int64_t batches = loader.batches_per_epoch();
+  if (max_batches > 0) batches = std::min(batches, max_batches);
+  for (int64_t i = 0; i < batches; ++i) task.evaluate(model, loader.make_batch(0, i), accumulators);
+  model.train(was_training);
+  MetricValues out;
+  for (size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], accumulators[i]->value());
+  return out;
+}
+
+int64_t parse_count(const std::string& flag, const std::string& text, int64_t min) {
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || v < min) fail("{}: expected an integer >= {}, got '{}'", flag, min, text);
+  return v;
+}
+
+}  // namespace tessera::train

@@ -1,0 +1,35 @@
+#pragma once
+// Turning a validated recipe into the objects of a run — model, task, metrics, loaders,
+// optimizer, schedule — shared by `tessera train`, `eval` and `bench`.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "train/recipe.h"
+#include "train/registry.h"
+
+namespace tessera::train {
+
+using MetricValues = std::vector<std::pair<std::string, double>>;
+
+DataShape data_shape(const data::DatasetInfo& info);
+// Builds recipe.model, checking that the loss and metrics serve the same task as the model.
+std::shared_ptr<nn::Module> build_model(const Recipe& recipe, const DataShape& shape, Generator& gen);
+std::unique_ptr<Task> build_task(const Recipe& recipe);
+// eval.metrics, or the task's defaults; each name checked against the registry.
+std::vector<std::string> metric_names(const Recipe& recipe, const Task& task);
+std::unique_ptr<Optimizer> build_optimizer(const Recipe& recipe, const nn::Module& model);
+data::LoaderOptions loader_options(const Recipe& recipe, bool training);
+
+// Runs the model (in eval mode, without gradients) over `dataset` and returns each metric.
+// max_batches 0 = the whole set. Restores the model's previous mode.
+MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::string>& metrics,
+                      std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches = 0);
+
+// Parses "--threads N"-style integers with a message naming the flag.
+int64_t parse_count(const std::string& flag, const std::string& text, int64_t min = 0);
+
+}  // namespace tessera::train

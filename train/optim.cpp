@@ -1,0 +1,217 @@
+#include "train/optim.h"
+
+#include <cmath>
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+
+namespace tessera::train {
+
+std::vector<ParamGroup> param_groups(const nn::Module& model, double weight_decay, bool no_decay_1d,
+                                     const std::vector<std::string>& no_decay_names) {
+  ParamGroup decay{"decay", {}, weight_decay, 1}, no_decay{"no_decay", {}, 0, 1};
+  for (const auto& [name, p] : model.named_parameters()) {
+    bool skip = no_decay_1d && p.dim() <= 1;
+    for (const std::string& pattern : no_decay_names) skip = skip || name.find(pattern) != std::string::npos;
+    (skip ? no_decay : decay).params.emplace_back(name, p);
+  }
+  std::vector<ParamGroup> groups;
+  for (ParamGroup* g : {&decay, &no_decay})
+    if (!g->params.empty()) groups.push_back(std::move(*g));
+  return groups;
+}
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+  for (const ParamGroup& g : groups_)
+    for (const auto& [name, p] : g.params)
+      if (!p.is_contiguous() || !is_floating(p.dtype()))
+        fail("optimizer: parameter '{}' must be a contiguous floating-point tensor", name);
+}
+
+void Optimizer::add_buffers(const std::string& kind) {
+  for (const ParamGroup& g : groups_)
+    for (const auto& [name, p] : g.params) buffers_[kind + "/" + name] = Tensor::zeros(p.shape(), p.dtype());
+}
+
+void Optimizer::step() {
+  ++steps_;
+  for (const ParamGroup& g : groups_)
+    for (const auto& [name, p] : g.params) {
+      const Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      if (grad.shape() != p.shape() || grad.dtype() != p.dtype())
+        fail("optimizer: gradient of '{}' is {} {}, parameter is {} {}", name, dtype_name(grad.dtype()),
+             grad.shape_string(), dtype_name(p.dtype()), p.shape_string());
+      Tensor param = p;
+      update(name, param, grad.contiguous(), g, lr_ * g.lr_scale, steps_);
+    }
+}
+
+nn::NamedTensors Optimizer::state() const {
+  nn::NamedTensors out{{"step", Tensor::scalar(double(steps_), DType::i64)}};
+  for (const auto& [name, t] : buffers_) out.emplace_back(name, t);
+  return out;
+}
+
+void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
+  const auto step = state.find("step");
+  if (step == state.end()) fail("optimizer state: missing 'step'");
+  steps_ = int64_t(step->second.item());
+  for (auto& [name, t] : buffers_) {
+    const auto it = state.find(name);
+    if (it == state.end()) fail("optimizer state: missing '{}' (a {} optimizer needs it)", name, this->name());
+    if (it->second.shape() != t.shape())
+      fail("optimizer state: '{}' has shape {}, expected {}", name, it->second.shape_string(), t.shape_string());
+    t.copy_(it->second);
+  }
+}
+
+namespace {
+
+template <class T>
+void sgd_update(T* p, const T* g, T* buf, int64_t n, double lr, double wd, const SgdOptions& o, bool first) {
+  for (int64_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (wd != 0) d += T(wd) * p[i];
+    if (o.momentum != 0) {
+      buf[i] = first ? d : T(o.momentum) * buf[i] + T(1 - o.dampening) * d;
+      d = o.nesterov ? d + T(o.momentum) * buf[i] : buf[i];
+    }
+    p[i] -= T(lr) * d;
+  }
+}
+
+class Sgd : public Optimizer {
+ public:
+  Sgd(std::vector<ParamGroup> groups, SgdOptions o) : Optimizer(std::move(groups)), o_(o) {
+    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) fail("sgd: nesterov needs momentum > 0 and no dampening");
+    if (o.momentum != 0) add_buffers("momentum_buffer");
+  }
+  const char* name() const override { return "sgd"; }
+
+ protected:
+  void update(const std::string& name, Tensor& p, const Tensor& g, const ParamGroup& group, double lr, int64_t step) override {
+    visit_dtype(p.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_floating_point_v<T>) {
+        T* buf = o_.momentum != 0 ? buffer("momentum_buffer", name).data<T>() : nullptr;
+        sgd_update(p.data<T>(), g.data<T>(), buf, p.numel(), lr, group.weight_decay, o_, step == 1);
+      }
+    });
+  }
+
+ private:
+  SgdOptions o_;
+};
+
+// NOTE: a fused, vectorised AdamW kernel was planned in kernels/adamw.h; until it exists the
+// update is this plain loop (the compiler vectorises it at -O2 only partly).
+template <class T>
+void adam_update(T* p, const T* g, T* m, T* v, int64_t n, double lr, double wd, const AdamOptions& o, int64_t step) {
+  const double bias1 = 1 - std::pow(o.beta1, double(step)), bias2 = 1 - std::pow(o.beta2, double(step));
+  const T step_size = T(lr / bias1), inv_sqrt_bias2 = T(1 / std::sqrt(bias2)), eps = T(o.eps);
+  const T b1 = T(o.beta1), b2 = T(o.beta2), decay = T(1 - lr * wd), l2 = T(wd);
+  for (int64_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (o.decoupled) p[i] *= decay;
+    else d += l2 * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * d;
+    v[i] = b2 * v[i] + (1 - b2) * d * d;
+    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bias2 + eps);
+  }
+}
+
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<ParamGroup> groups, AdamOptions o) : Optimizer(std::move(groups)), o_(o) {
+    add_buffers("exp_avg");
+    add_buffers("exp_avg_sq");
+  }
+  const char* name() const override { return o_.decoupled ? "adamw" : "adam"; }
+
+ protected:
+  void update(const std::string& name, Tensor& p, const Tensor& g, const ParamGroup& group, double lr, int64_t step) override {
+    visit_dtype(p.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_floating_point_v<T>)
+        adam_update(p.data<T>(), g.data<T>(), buffer("exp_avg", name).data<T>(), buffer("exp_avg_sq", name).data<T>(),
+                    p.numel(), lr, group.weight_decay, o_, step);
+    });
+  }
+
+ private:
+  AdamOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_sgd(std::vector<ParamGroup> groups, SgdOptions options) {
+  return std::make_unique<Sgd>(std::move(groups), options);
+}
+std::unique_ptr<Optimizer> make_adam(std::vector<ParamGroup> groups, AdamOptions options) {
+  return std::make_unique<Adam>(std::move(groups), options);
+}
+
+double global_grad_norm(const std::vector<Tensor>& params) {
+  double total = 0;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    for (double x : g.contiguous().to_vector<double>()) total += x * x;
+  }
+  return std::sqrt(total);
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  const double norm = global_grad_norm(params);
+  if (norm > max_norm && std::isfinite(norm)) {
+    const double scale = max_norm / (norm + 1e-6);
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (g.defined()) mul_(g, scale);
+    }
+  }
+  return norm;
+}
+
+}  // namespace tessera::train
+
+// ---- recipe registrations (optim.type) ----
+#include "train/registry.h"
+
+namespace tessera::train {
+namespace {
+
+AdamOptions adam_options(const Section& s, bool decoupled) {
+  const std::vector<double> betas = s.numbers("betas");
+  if (betas.size() != 2 || betas[0] < 0 || betas[0] >= 1 || betas[1] < 0 || betas[1] >= 1)
+    fail("{}.betas: expected two numbers in [0, 1), got {} values", s.path(), betas.size());
+  return AdamOptions{betas[0], betas[1], s.number("eps"), decoupled};
+}
+
+std::vector<Field> adam_fields() {
+  return {number_list("betas", "[0.9, 0.999]", "decay rates of the first and second moment estimates"),
+          number("eps", 1e-8, "added to the denominator for stability", 0)};
+}
+
+const Registration<OptimizerFactory> sgd_registration{
+    optimizers(),
+    {"sgd", "stochastic gradient descent with optional (Nesterov) momentum; weight decay is L2", "",
+     {number("momentum", 0.9, "momentum factor (0 = plain SGD)", 0, 1), number("dampening", 0, "dampening of momentum", 0, 1),
+      boolean("nesterov", false, "Nesterov momentum")},
+     [](const Section& s, std::vector<ParamGroup> groups) {
+       return make_sgd(std::move(groups), SgdOptions{s.number("momentum"), s.number("dampening"), s.boolean("nesterov")});
+     }}};
+
+const Registration<OptimizerFactory> adam_registration{
+    optimizers(),
+    {"adam", "Adam; weight decay is L2 (added to the gradient)", "", adam_fields(),
+     [](const Section& s, std::vector<ParamGroup> groups) { return make_adam(std::move(groups), adam_options(s, false)); }}};
+
+const Registration<OptimizerFactory> adamw_registration{
+    optimizers(),
+    {"adamw", "AdamW: Adam with decoupled weight decay", "", adam_fields(),
+     [](const Section& s, std::vector<ParamGroup> groups) { return make_adam(std::move(groups), adam_options(s, true)); }}};
+
+}  // namespace
+}  // namespace tessera::train

@@ -1,0 +1,46 @@
+#pragma once
+// A task is what a kind of model is trained for — classification now; reconstruction
+// (VAE/VQ-VAE/FSQ) and contrastive image-text (CLIP/SigLIP) later. It owns the per-task logic the
+// trainer must not know: how a batch goes through the model, what the loss sees, and what the
+// metrics see. The trainer only calls these two methods.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/loader.h"
+#include "nn/module.h"
+
+namespace tessera::train {
+
+// What a metric sees for one evaluated batch.
+struct MetricInput {
+  const data::Batch& batch;
+  const Tensor& prediction;  // the model's output (logits for classification)
+  double loss;               // the batch's mean loss
+};
+
+// Accumulates over the batches of one evaluation, then gives one number.
+class Metric {
+ public:
+  virtual ~Metric() = default;
+  virtual void update(const MetricInput& input) = 0;
+  virtual double value() const = 0;
+  virtual bool higher_is_better() const = 0;
+};
+
+// d loss from the model's prediction and the batch (labels, images, captions ... as the task needs).
+using LossFn = std::function<Tensor(const Tensor& prediction, const data::Batch& batch)>;
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  // Forward in training mode; the returned scalar keeps its graph for backward().
+  virtual Tensor training_loss(nn::Module& model, const data::Batch& batch) = 0;
+  // Forward for evaluation (the caller holds a NoGradGuard and set eval mode); feeds the metrics.
+  virtual void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) = 0;
+  // Metrics reported when the recipe's eval.metrics is empty.
+  virtual std::vector<std::string> default_metrics() const = 0;
+};
+
+}  // namespace tessera::train

@@ -1,0 +1,104 @@
+// Classification: a model maps images [B,C,H,W] to logits [B, classes]; the loss compares
+// logits with labels; metrics are top-1/top-5 accuracy and the mean loss.
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "autograd/losses.h"
+#include "autograd/ops.h"
+#include "train/registry.h"
+
+namespace tessera::train {
+namespace {
+
+const Tensor& labels_of(const data::Batch& batch) {
+  if (!batch.labels.defined()) fail("classification needs labels, but the data set has none");
+  return batch.labels;
+}
+
+class Classification : public Task {
+ public:
+  explicit Classification(LossFn loss) : loss_(std::move(loss)) {}
+
+  Tensor training_loss(nn::Module& model, const data::Batch& batch) override {
+    return loss_(unary(model)(batch.images), batch);
+  }
+
+  void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
+    const Tensor logits = unary(model)(batch.images);
+    const double loss = loss_(logits, batch).item();
+    for (auto& m : metrics) m->update(MetricInput{batch, logits, loss});
+  }
+
+  std::vector<std::string> default_metrics() const override { return {"accuracy", "loss"}; }
+
+ private:
+  static nn::UnaryModule& unary(nn::Module& model) {
+    auto* m = dynamic_cast<nn::UnaryModule*>(&model);
+    if (!m) fail("classification needs a model with one input and one output (an nn::UnaryModule)");
+    return *m;
+  }
+  LossFn loss_;
+};
+
+// Fraction of samples whose label is among the k highest logits (ties count against).
+class TopK : public Metric {
+ public:
+  explicit TopK(int64_t k) : k_(k) {}
+  void update(const MetricInput& in) override {
+    const Tensor logits = in.prediction.contiguous().to(DType::f32);
+    const std::vector<int64_t> labels = labels_of(in.batch).to_vector<int64_t>();
+    const int64_t b = logits.size(0), c = logits.size(1);
+    const float* x = logits.data<float>();
+    for (int64_t i = 0; i < b; ++i) {
+      const float target = x[i * c + labels[i]];
+      int64_t above = 0;
+      for (int64_t j = 0; j < c; ++j) above += x[i * c + j] > target || (x[i * c + j] == target && j < labels[i]);
+      correct_ += above < k_;
+    }
+    total_ += b;
+  }
+  double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
+  bool higher_is_better() const override { return true; }
+
+ private:
+  int64_t k_, correct_ = 0, total_ = 0;
+};
+
+// Sample-weighted mean of the batches' losses.
+class MeanLoss : public Metric {
+ public:
+  void update(const MetricInput& in) override {
+    const double n = double(in.batch.indices.empty() ? in.prediction.size(0) : int64_t(in.batch.indices.size()));
+    sum_ += in.loss * n, count_ += n;
+  }
+  double value() const override { return count_ ? sum_ / count_ : 0; }
+  bool higher_is_better() const override { return false; }
+
+ private:
+  double sum_ = 0, count_ = 0;
+};
+
+const Registration<TaskFactory> task{
+    tasks(), {"classification", "images -> class logits", "", {}, [](LossFn loss) { return std::make_unique<Classification>(loss); }}};
+
+const Registration<LossFactory> cross_entropy_loss{
+    losses(),
+    {"cross_entropy", "cross-entropy of logits against labels", "classification",
+     {number("label_smoothing", 0, "weight moved from the true class to a uniform distribution", 0, 1)},
+     [](const Section& s) -> LossFn {
+       const double smoothing = s.number("label_smoothing");
+       return [smoothing](const Tensor& logits, const data::Batch& batch) {
+         return cross_entropy(logits, labels_of(batch), smoothing);
+       };
+     }}};
+
+const Registration<MetricFactory> accuracy{
+    metrics(), {"accuracy", "top-1 accuracy", "classification", {}, [] { return std::make_unique<TopK>(1); }}};
+const Registration<MetricFactory> top5{
+    metrics(), {"top5", "top-5 accuracy", "classification", {}, [] { return std::make_unique<TopK>(5); }}};
+const Registration<MetricFactory> loss_metric{
+    metrics(), {"loss", "mean loss", "", {}, [] { return std::make_unique<MeanLoss>(); }}};
+
+}  // namespace
+}  // namespace tessera::train
