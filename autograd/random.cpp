@@ -15,6 +15,13 @@ inline double unit53(uint32_t hi, uint32_t lo) {
   return double((uint64_t(hi) << 21) ^ (lo >> 11)) * (1.0 / 9007199254740992.0);
 }
 
+// low + (high - low) * u for u in [0, 1), kept below high: rounding to T can otherwise land on it.
+template <class T>
+inline T scale_unit(double u, double low, double high) {
+  const T v = T(low + (high - low) * u);
+  return (v >= T(high) && high > low) ? std::nextafter(T(high), T(low)) : v;
+}
+
 template <class Fn>
 void for_each_block(int64_t n, Generator& gen, Fn&& fn) {
   const uint64_t blocks = uint64_t((n + 3) / 4);
@@ -65,12 +72,12 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DTyp
         // f64 uses two words per value: two values per block, so blocks cover n/2.
         for_each_block((n + 1) / 2 * 2 * 2, gen, [&](int64_t i, const uint32_t* w) {
           const int64_t j = i / 2;
-          if (j < n) p[j] = T(low + (high - low) * unit53(w[0], w[1]));
-          if (j + 1 < n) p[j + 1] = T(low + (high - low) * unit53(w[2], w[3]));
+          if (j < n) p[j] = scale_unit<T>(unit53(w[0], w[1]), low, high);
+          if (j + 1 < n) p[j + 1] = scale_unit<T>(unit53(w[2], w[3]), low, high);
         });
       } else {
         for_each_block(n, gen, [&](int64_t i, const uint32_t* w) {
-          for (int l = 0; l < 4 && i + l < n; ++l) p[i + l] = T(low + (high - low) * unit(w[l]));
+          for (int l = 0; l < 4 && i + l < n; ++l) p[i + l] = scale_unit<T>(unit(w[l]), low, high);
         });
       }
     }

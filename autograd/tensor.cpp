@@ -125,7 +125,7 @@ T* Tensor::data() const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = to(dtype_v<T>).contiguous();
+  Tensor c = detach().to(dtype_v<T>).contiguous();  // a read, not part of any graph
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }
@@ -247,7 +247,7 @@ void Tensor::copy_(const Tensor& src) {
   if (src.shape() != shape())
     fail("copy_: source {} does not match destination {}", src.shape_string(), shape_string());
   if (numel() == 0) return;
-  Tensor converted = src.dtype() == dtype() ? src.detach() : src.to(dtype()).detach();
+  Tensor converted = src.detach().to(dtype());
   // A source that shares our storage (x.copy_(x.t())) is copied out first so no element is
   // overwritten before it is read.
   if (converted.storage() == storage()) {

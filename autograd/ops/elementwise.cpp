@@ -214,6 +214,7 @@ void add_(Tensor& dst, const Tensor& src, double alpha) {
     fail("add_: {} {} into {} {}", src.shape_string(), dtype_name(src.dtype()), dst.shape_string(),
          dtype_name(dst.dtype()));
   if (!dst.is_contiguous()) fail("add_: destination {} is not contiguous", dst.shape_string());
+  check_float(dst, "add_");
   const Tensor s = src.is_contiguous() ? src : src.detach().contiguous();
   dispatch_float(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -227,6 +228,7 @@ void add_(Tensor& dst, const Tensor& src, double alpha) {
 
 void mul_(Tensor& dst, double factor) {
   if (!dst.is_contiguous()) fail("mul_: destination {} is not contiguous", dst.shape_string());
+  check_float(dst, "mul_");
   dispatch_float(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = dst.data<T>();

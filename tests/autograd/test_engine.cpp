@@ -155,6 +155,11 @@ BOOST_AUTO_TEST_CASE(bad_use_names_the_op_and_both_shapes) {
   expect_error([&] { a.transpose(0, 2); }, {"transpose", "dim 2"});
   expect_error([&] { sum(a.to(DType::u8)); }, {"sum", "u8"});
   expect_error([&] { softmax(a.to(DType::i64), 1); }, {"softmax", "i64"});
+  Tensor counts = Tensor::zeros({3}, DType::i64);
+  expect_error([&] { add_(counts, counts); }, {"add_", "i64", "[3]"});
+  expect_error([&] { mul_(counts, 2); }, {"mul_", "i64", "[3]"});
+  Tensor dst = Tensor::zeros({4}, DType::f64);
+  expect_error([&] { add_(dst, a); }, {"add_", "[2, 3]", "[4]"});
   // integer tensors and gradients
   expect_error([&] { Tensor::zeros({3}, DType::i64).requires_grad_(); }, {"requires_grad_", "[3]", "i64"});
   Tensor x = leaf({1, 2, 3}, {3});
