@@ -105,6 +105,21 @@ ViTOutput VisionTransformer::forward(const Tensor& images) {
   return out;
 }
 
+ViTClassifier::ViTClassifier(const ViTConfig& config, Generator& gen)
+    : vit_(std::make_shared<VisionTransformer>(config, gen)) {
+  // The ViT's own tensors and children, re-registered here in the same order and names.
+  for (auto& [name, t] : vit_->named_parameters())
+    if (name.find('.') == std::string::npos) register_parameter(name, t);
+  for (auto& [name, t] : vit_->named_buffers())
+    if (name.find('.') == std::string::npos) register_buffer(name, t);
+  for (auto& [name, child] : vit_->named_children()) register_module(name, child);
+}
+
+Tensor ViTClassifier::forward(const Tensor& images) {
+  ViTOutput out = vit_->forward(images);
+  return out.logits.defined() ? out.logits : out.pooled;
+}
+
 std::vector<std::string> VisionTransformer::no_weight_decay() const {
   std::vector<std::string> names;
   for (auto& [name, p] : named_parameters())

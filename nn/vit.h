@@ -75,6 +75,23 @@ class VisionTransformer : public Module {
   ViTConfig config_;
 };
 
+// A VisionTransformer seen as one module from images to logits (or to the pooled embedding when
+// it has no head), which is what a classification task trains. It holds the ViT's submodules and
+// parameters under the very same names (`blocks.0.attn.qkv.weight`, not `vit.blocks...`), so its
+// checkpoints are the ViT's.
+class ViTClassifier : public UnaryModule {
+ public:
+  ViTClassifier(const ViTConfig& config, Generator& gen);
+  Tensor forward(const Tensor& images) override;
+  VisionTransformer& vit() { return *vit_; }
+
+ protected:
+  void on_mode_change() override { vit_->train(is_training()); }
+
+ private:
+  std::shared_ptr<VisionTransformer> vit_;
+};
+
 // The 2-D sin-cos position table [grid*grid, dim] (MAE's): the first half of the channels
 // encodes the column, the second half the row, each as sin | cos of position * 10000^(-k/(dim/4)).
 // dim must be a multiple of 4.

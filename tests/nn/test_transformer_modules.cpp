@@ -240,6 +240,27 @@ BOOST_AUTO_TEST_CASE(vit_names_shapes_and_outputs_follow_timm) {
   BOOST_TEST(allclose(h.pooled, mean(h.tokens, {1}), 1e-6, 1e-7));
 }
 
+BOOST_AUTO_TEST_CASE(vit_classifier_is_the_same_tree_as_images_to_logits) {
+  Generator gen(30);
+  ViTConfig c = tiny_vit(ViTConfig::Pooling::cls);
+  c.dropout = 0.5;
+  ViTClassifier classifier(c, gen);
+  const auto names = names_of(classifier);
+  BOOST_TEST(names == names_of(classifier.vit()));
+  BOOST_TEST(classifier.parameter_count() == classifier.vit().parameter_count());
+  const Tensor x = Tensor::ones({2, 2, 4, 4});
+  classifier.eval();  // must reach the ViT's own dropout, or the two calls below would differ
+  BOOST_TEST(!classifier.vit().is_training());
+  BOOST_TEST(allclose(classifier.forward(x), classifier.vit().forward(x).logits, 0, 0));
+  c.num_classes = 0;
+  c.pos_embed = ViTConfig::PosEmbed::sincos;
+  ViTClassifier headless(c, gen);
+  headless.eval();
+  BOOST_TEST(names_of(headless) == names_of(headless.vit()));
+  BOOST_TEST(headless.state().size() == headless.vit().state().size());
+  BOOST_TEST(allclose(headless.forward(x), headless.vit().forward(x).pooled, 0, 0));
+}
+
 BOOST_AUTO_TEST_CASE(vit_initialisation_follows_timm) {
   Generator gen(28);
   ViTConfig c;  // the recipe's size: 28x28, patch 4, width 192, depth 6
