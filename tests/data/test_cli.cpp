@@ -1,0 +1,94 @@
+// `tessera data ...` as a user runs it: exit codes and what the messages name.
+#include <sys/wait.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "data/image_io.h"
+#include "data_test_util.h"
+
+using namespace tessera::data;
+using namespace tessera::data::testing;
+
+namespace {
+
+struct Run {
+  int status;
+  std::string out, err;
+};
+
+// Runs the built `tessera` binary with `args`, capturing stdout and stderr.
+Run run_tessera(const TempDir& dir, const std::string& args) {
+  const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
+  const std::string cmd = std::string(TESSERA_BINARY) + " " + args + " >" + out + " 2>" + err;
+  const int raw = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(data_cli)
+
+BOOST_AUTO_TEST_CASE(verify_and_info) {
+  TempDir dir;
+  const std::string good = dir.file("good.h5");
+  write_pattern_dataset(good, 30, 4, 5, 3, 3, true);
+  Run r = run_tessera(dir, "data verify " + good);
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(contains(r.out, "ok (30 images 4x5x3, 3 classes, captions)"), r.out);
+
+  r = run_tessera(dir, "data info " + good + " --grid " + dir.file("grid.png") + " --samples 10");
+  BOOST_TEST(r.status == 0, r.err);
+  BOOST_TEST(contains(r.out, "uint8 [30, 4, 5, 3]"), r.out);
+  BOOST_TEST(contains(r.out, "class0"), r.out);
+  BOOST_TEST(contains(r.out, "10  33.33%"), r.out);  // 10 of 30 images per class
+  BOOST_TEST(contains(r.out, "[2] caption 2"), r.out);
+  const Image grid = read_image(dir.file("grid.png"));
+  BOOST_TEST(grid.height == 2 * 4 + 3 * 2);  // 10 images, 8 per row: 2 rows
+  BOOST_TEST(grid.width == 8 * 5 + 9 * 2);
+
+  // A corrupt file: verify and info both refuse it, naming the file.
+  const std::string bad = dir.file("bad.h5");
+  write_pattern_dataset(bad, 300, 8, 8, 3);
+  std::filesystem::resize_file(bad, std::filesystem::file_size(bad) / 3);
+  r = run_tessera(dir, "data verify " + good + " " + bad);
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, bad), r.err);
+  BOOST_TEST(contains(r.err, "INVALID"), r.err);
+  BOOST_TEST(!contains(r.err, "HDF5-DIAG"), r.err);  // HDF5's own error stack stays silent
+  r = run_tessera(dir, "data info " + bad);
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, bad), r.err);
+  r = run_tessera(dir, "data verify " + dir.file("missing.h5"));
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "no such file"), r.err);
+}
+
+BOOST_AUTO_TEST_CASE(bad_arguments) {
+  TempDir dir;
+  Run r = run_tessera(dir, "data import folder");
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "source folder"), r.err);
+  r = run_tessera(dir, "data import fashion-mnist --out " + dir.file("fm") + " --source " + dir.file("nowhere"));
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "not found"), r.err);
+  r = run_tessera(dir, "data import folder " + dir.path().string() + " --out x.h5 --size many");
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "--size"), r.err);
+  r = run_tessera(dir, "data frobnicate");
+  BOOST_TEST(r.status == 2);
+  r = run_tessera(dir, "data --help");
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(contains(r.out, "import fashion-mnist"), r.out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
