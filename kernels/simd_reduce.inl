@@ -1,0 +1,167 @@
+// Row reductions and softmax, f32, on kernels/vec.h (see reduce.h for the contracts). Each row
+// is reduced by one thread in a fixed order, so results do not depend on the thread count.
+#include "kernels/vec_math.h"
+
+namespace tessera::kernels::TESSERA_SIMD_NS {
+
+// Two accumulators hide the add latency; the order is fixed by the row length alone.
+inline float row_sum(const float* x, int64_t n) {
+  F s0 = zero(), s1 = zero();
+  int64_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    s0 = s0 + load(x + i);
+    s1 = s1 + load(x + i + lanes);
+  }
+  for (; i + lanes <= n; i += lanes) s0 = s0 + load(x + i);
+  if (i < n) s1 = s1 + load_part(x + i, n - i);
+  return hsum(s0 + s1);
+}
+
+// max of a row, and whether it holds a NaN (then the caller takes the reference's answer).
+inline float row_max(const float* x, int64_t n, bool& has_nan) {
+  const float inf = __builtin_inff();
+  F m = set1(-inf);
+  M nan = no_lanes();
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const F v = load(x + i);
+    nan = either(nan, is_nan(v));
+    m = max(m, v);
+  }
+  if (i < n) {  // lanes past the end read as -inf, which never wins
+    const F v = load_part_or(x + i, n - i, -inf);
+    nan = either(nan, is_nan(v));
+    m = max(m, v);
+  }
+  has_nan = any(nan);
+  return hmax(m);
+}
+
+inline void sum_rows(const float* x, int64_t rows, int64_t cols, float* out) {
+  for (int64_t r = 0; r < rows; ++r) out[r] = row_sum(x + r * cols, cols);
+}
+
+inline void max_rows(const float* x, int64_t rows, int64_t cols, float* out, int64_t* argmax) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * cols;
+    if (cols == 0) {
+      out[r] = -__builtin_inff();
+      if (argmax) argmax[r] = 0;
+      continue;
+    }
+    bool has_nan = false;
+    const float best = row_max(row, cols, has_nan);
+    int64_t at = 0;
+    if (has_nan) {  // the first NaN wins, as in the reference
+      while (row[at] == row[at]) ++at;
+      out[r] = row[at];
+    } else {
+      while (row[at] != best) ++at;
+      out[r] = best;
+    }
+    if (argmax) argmax[r] = at;
+  }
+}
+
+inline void var_rows(const float* x, int64_t rows, int64_t cols, int64_t correction, float* var, float* mean) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * cols;
+    const float m = row_sum(row, cols) / float(cols);
+    const F mv = set1(m);
+    F s = zero();
+    int64_t i = 0;
+    for (; i + lanes <= cols; i += lanes) {
+      const F d = load(row + i) - mv;
+      s = fma(d, d, s);
+    }
+    if (i < cols) {  // lanes past the end read as the mean: they add 0
+      const F d = load_part_or(row + i, cols - i, m) - mv;
+      s = fma(d, d, s);
+    }
+    const int64_t denom = cols - correction;
+    var[r] = denom > 0 ? hsum(s) / float(denom) : __builtin_nanf("");
+    if (mean) mean[r] = m;
+  }
+}
+
+// max over the row; a fully masked row (all -inf) gives 0 so the row stays finite.
+inline float softmax_shift(const float* in, int64_t cols) {
+  bool has_nan = false;
+  float m = cols > 0 ? row_max(in, cols, has_nan) : 0.0f;
+  if (m == -__builtin_inff()) m = 0.0f;
+  return m;
+}
+
+// out = exp(in - m); returns the sum of out.
+inline float exp_shifted(const float* in, int64_t cols, float m, float* out) {
+  const F mv = set1(m);
+  F s = zero();
+  int64_t i = 0;
+  for (; i + lanes <= cols; i += lanes) {
+    const F e = exp(load(in + i) - mv);
+    store(out + i, e);
+    s = s + e;
+  }
+  if (i < cols) {
+    const int64_t n = cols - i;
+    const F e = exp(load_part_or(in + i, n, -__builtin_inff()) - mv);  // e^-inf = 0 past the end
+    store_part(out + i, e, n);
+    s = s + e;
+  }
+  return hsum(s);
+}
+
+inline void scale_row(float* y, int64_t cols, float a, float b) {  // y = y*a + b
+  const F av = set1(a), bv = set1(b);
+  map1(y, y, cols, [&](F v) { return fma(v, av, bv); });
+}
+
+inline void softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * cols;
+    float* out = y + r * cols;
+    const float m = softmax_shift(in, cols);
+    const float s = exp_shifted(in, cols, m, out);
+    scale_row(out, cols, 1.0f / s, 0.0f);
+  }
+}
+
+inline void log_softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * cols;
+    float* out = y + r * cols;
+    const float m = softmax_shift(in, cols);
+    const float s = exp_shifted(in, cols, m, out);  // out is scratch here
+    const float lse = m + __builtin_logf(s);
+    const F l = set1(lse);
+    map1(in, out, cols, [&](F v) { return v - l; });
+  }
+}
+
+inline float row_dot(const float* a, const float* b, int64_t n) {
+  F s0 = zero(), s1 = zero();
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) s0 = fma(load(a + i), load(b + i), s0);
+  if (i < n) s1 = load_part(a + i, n - i) * load_part(b + i, n - i);  // masked lanes are 0 * 0
+  return hsum(s0 + s1);
+}
+
+inline void softmax_backward_rows(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* gr = gy + r * cols;
+    const F dot = set1(row_dot(yr, gr, cols));
+    map3(yr, gr, gr, gx + r * cols, cols, [&](F v, F g, F) { return v * (g - dot); });
+  }
+}
+
+inline void log_softmax_backward_rows(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* gr = gy + r * cols;
+    const F s = set1(row_sum(gr, cols));
+    map3(yr, gr, gr, gx + r * cols, cols, [&](F v, F g, F) { return fnma(exp(v), s, g); });
+  }
+}
+
+}  // namespace tessera::kernels::TESSERA_SIMD_NS

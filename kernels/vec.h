@@ -1,0 +1,162 @@
+#pragma once
+// One float vector type for the SIMD kernels, so each kernel is written once and compiled twice:
+// in simd_avx2.cpp (8 lanes, -mavx2 -mfma) and simd_avx512.cpp (16 lanes, -mavx512f ...). The
+// ISA is chosen by the including file's compile flags, and everything lands in a namespace named
+// after it (avx2:: or avx512::), so the two builds never share a symbol. Only include this from
+// those two files. Tails use masked loads/stores: no scalar remainder loop, no read past the end.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#if defined(__AVX512F__)
+#define TESSERA_SIMD_NS avx512
+#elif defined(__AVX2__) && defined(__FMA__)
+#define TESSERA_SIMD_NS avx2
+#else
+#error "kernels/vec.h is only for the files compiled with -mavx2 -mfma or -mavx512f"
+#endif
+
+namespace tessera::kernels::TESSERA_SIMD_NS {
+
+#if defined(__AVX512F__)
+
+constexpr int lanes = 16;
+struct F { __m512 v; };
+struct I { __m512i v; };
+using M = __mmask16;
+
+inline M tail_mask(int64_t n) { return n >= 16 ? M(0xffff) : M((1u << n) - 1); }
+inline F load(const float* p) { return {_mm512_loadu_ps(p)}; }
+inline F load_part(const float* p, int64_t n) { return {_mm512_maskz_loadu_ps(tail_mask(n), p)}; }
+// The first n lanes from p, the others set to fill.
+inline F load_part_or(const float* p, int64_t n, float fill) {
+  return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p)};
+}
+inline void store(float* p, F x) { _mm512_storeu_ps(p, x.v); }
+inline void store_part(float* p, F x, int64_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), x.v); }
+inline F set1(float x) { return {_mm512_set1_ps(x)}; }
+inline F zero() { return {_mm512_setzero_ps()}; }
+inline F operator+(F a, F b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline F operator-(F a, F b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline F operator*(F a, F b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline F operator/(F a, F b) { return {_mm512_div_ps(a.v, b.v)}; }
+inline F fma(F a, F b, F c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }   // a*b + c
+inline F fnma(F a, F b, F c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; } // c - a*b
+// max/min return the second operand when either is NaN; callers put the data second.
+inline F max(F a, F b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline F min(F a, F b) { return {_mm512_min_ps(a.v, b.v)}; }
+inline F sqrt(F a) { return {_mm512_sqrt_ps(a.v)}; }
+inline F round_nearest(F a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline M gt(F a, F b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
+inline M ge(F a, F b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
+inline M lt(F a, F b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
+inline M le(F a, F b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }
+inline M eq(F a, F b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
+inline M is_nan(F a) { return _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q); }
+inline M both(M a, M b) { return a & b; }
+inline M either(M a, M b) { return a | b; }
+inline bool any(M m) { return m != 0; }
+inline M no_lanes() { return 0; }
+inline F select(M m, F if_true, F if_false) { return {_mm512_mask_blend_ps(m, if_false.v, if_true.v)}; }
+inline F abs(F a) { return {_mm512_abs_ps(a.v)}; }
+inline F neg(F a) { return {_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.v), _mm512_set1_epi32(int(0x80000000))))}; }
+// Bit casts and 32-bit integer lanes, for the exponent tricks of exp and log.
+inline I bits(F a) { return {_mm512_castps_si512(a.v)}; }
+inline F from_bits(I a) { return {_mm512_castsi512_ps(a.v)}; }
+inline I to_int(F a) { return {_mm512_cvtps_epi32(a.v)}; }  // round to nearest
+inline F to_float(I a) { return {_mm512_cvtepi32_ps(a.v)}; }
+inline I iset1(int x) { return {_mm512_set1_epi32(x)}; }
+inline I iadd(I a, I b) { return {_mm512_add_epi32(a.v, b.v)}; }
+inline I isub(I a, I b) { return {_mm512_sub_epi32(a.v, b.v)}; }
+inline I iand(I a, I b) { return {_mm512_and_si512(a.v, b.v)}; }
+inline I ior(I a, I b) { return {_mm512_or_si512(a.v, b.v)}; }
+template <int s> inline I shl(I a) { return {_mm512_slli_epi32(a.v, s)}; }
+template <int s> inline I shr(I a) { return {_mm512_srli_epi32(a.v, s)}; }
+// Halves by shuffle (GCC 12's _mm512_reduce_* trip -Wmaybe-uninitialized).
+inline __m256 high_half(__m512 a) { return _mm512_castps512_ps256(_mm512_shuffle_f32x4(a, a, 0xee)); }
+inline float hsum(F a) {
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a.v), high_half(a.v));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float hmax(F a) {
+  __m256 h = _mm256_max_ps(_mm512_castps512_ps256(a.v), high_half(a.v));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+#else  // AVX2 + FMA
+
+constexpr int lanes = 8;
+struct F { __m256 v; };
+struct I { __m256i v; };
+struct M { __m256 v; };
+
+inline __m256i tail_mask(int64_t n) {
+  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n >= 8 ? 8 : n)), index);
+}
+inline F load(const float* p) { return {_mm256_loadu_ps(p)}; }
+inline F load_part(const float* p, int64_t n) { return {_mm256_maskload_ps(p, tail_mask(n))}; }
+inline F load_part_or(const float* p, int64_t n, float fill) {
+  const __m256i m = tail_mask(n);
+  return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))};
+}
+inline void store(float* p, F x) { _mm256_storeu_ps(p, x.v); }
+inline void store_part(float* p, F x, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), x.v); }
+inline F set1(float x) { return {_mm256_set1_ps(x)}; }
+inline F zero() { return {_mm256_setzero_ps()}; }
+inline F operator+(F a, F b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline F operator-(F a, F b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline F operator*(F a, F b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline F operator/(F a, F b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline F fma(F a, F b, F c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline F fnma(F a, F b, F c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
+inline F max(F a, F b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline F min(F a, F b) { return {_mm256_min_ps(a.v, b.v)}; }
+inline F sqrt(F a) { return {_mm256_sqrt_ps(a.v)}; }
+inline F round_nearest(F a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline M gt(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)}; }
+inline M ge(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ)}; }
+inline M lt(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+inline M le(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ)}; }
+inline M eq(F a, F b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ)}; }
+inline M is_nan(F a) { return {_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q)}; }
+inline M both(M a, M b) { return {_mm256_and_ps(a.v, b.v)}; }
+inline M either(M a, M b) { return {_mm256_or_ps(a.v, b.v)}; }
+inline bool any(M m) { return _mm256_movemask_ps(m.v) != 0; }
+inline M no_lanes() { return {_mm256_setzero_ps()}; }
+inline F select(M m, F if_true, F if_false) { return {_mm256_blendv_ps(if_false.v, if_true.v, m.v)}; }
+inline F abs(F a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+inline F neg(F a) { return {_mm256_xor_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+inline I bits(F a) { return {_mm256_castps_si256(a.v)}; }
+inline F from_bits(I a) { return {_mm256_castsi256_ps(a.v)}; }
+inline I to_int(F a) { return {_mm256_cvtps_epi32(a.v)}; }
+inline F to_float(I a) { return {_mm256_cvtepi32_ps(a.v)}; }
+inline I iset1(int x) { return {_mm256_set1_epi32(x)}; }
+inline I iadd(I a, I b) { return {_mm256_add_epi32(a.v, b.v)}; }
+inline I isub(I a, I b) { return {_mm256_sub_epi32(a.v, b.v)}; }
+inline I iand(I a, I b) { return {_mm256_and_si256(a.v, b.v)}; }
+inline I ior(I a, I b) { return {_mm256_or_si256(a.v, b.v)}; }
+template <int s> inline I shl(I a) { return {_mm256_slli_epi32(a.v, s)}; }
+template <int s> inline I shr(I a) { return {_mm256_srli_epi32(a.v, s)}; }
+inline float hsum(F a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float hmax(F a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+#endif
+
+}  // namespace tessera::kernels::TESSERA_SIMD_NS
