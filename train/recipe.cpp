@@ -135,12 +135,15 @@ class Validator {
     }
     std::vector<const Field*> fields;
     for (const Field& f : schema.fields) fields.push_back(&f);
+    bool known_type = true;  // with an unknown type, its keys cannot be judged
     if (schema.typed_fields) {
       const std::string type = type_of(in, schema, path);
-      if (const std::vector<Field>* extra = type.empty() ? nullptr : schema.typed_fields(type))
+      const std::vector<Field>* extra = type.empty() ? nullptr : schema.typed_fields(type);
+      if (extra)
         for (const Field& f : *extra) fields.push_back(&f);
+      known_type = extra != nullptr;
     }
-    if (in && in.IsMap())
+    if (in && in.IsMap() && known_type)
       for (auto it = in.begin(); it != in.end(); ++it) {
         const std::string key = it->first.as<std::string>();
         if (std::none_of(fields.begin(), fields.end(), [&](const Field* f) { return f->key == key; }))
@@ -148,12 +151,13 @@ class Validator {
       }
     for (const Field* f : fields) {
       const std::string p = child_path(path, f->key);
-      const YAML::Node value = in && in.IsMap() ? in[f->key] : YAML::Node();
+      const bool present = in && in.IsMap() && in[f->key];
+      const YAML::Node value = present ? in[f->key] : YAML::Node(YAML::NodeType::Map);
       if (f->kind == Kind::section) {
         out[f->key] = section(value, *f, p);
-      } else if (value && !value.IsNull()) {
+      } else if (present && !value.IsNull()) {
         out[f->key] = scalar_or_list(value, *f, p);
-      } else if (value && value.IsNull() && !f->required) {
+      } else if (present && !f->required) {
         error(value, p, "has no value (remove the key to get the default, {})", f->default_yaml);
       } else if (f->required) {
         error(in, p, "missing required key ({})", f->help);
@@ -174,7 +178,8 @@ class Validator {
 
   std::string where(const YAML::Node& at, const std::string& path) const {
     for (const std::string& o : overridden_)
-      if (path == o || path.rfind(o + ".", 0) == 0 || o.rfind(path + ".", 0) == 0) return "--set " + o + ": ";
+      if (path == o || path.rfind(o + ".", 0) == 0 || path.rfind(o + "[", 0) == 0 || o.rfind(path + ".", 0) == 0)
+        return "--set ";
     if (at && !at.Mark().is_null()) return fmt::format("{}:{}:{}: ", origin_, at.Mark().line + 1, at.Mark().column + 1);
     return origin_ + ": ";
   }

@@ -1,0 +1,123 @@
+// Recipe validation: defaults, typed overrides, and errors that name the key path, the line and
+// column, and the nearest valid key.
+#include <boost/test/unit_test.hpp>
+
+#include "autograd/error.h"
+#include "train/recipe.h"
+
+using namespace tessera;
+using namespace tessera::train;
+
+namespace {
+const char* minimal = R"(seed: 3
+data:
+  train: a.h5
+model:
+  type: mlp
+train:
+  steps: 10
+)";
+
+// The message of the Error that parsing throws ("" if none).
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  try {
+    Recipe::parse(text, "r.yaml", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(recipe)
+
+BOOST_AUTO_TEST_CASE(defaults_are_filled_in) {
+  const Recipe r = Recipe::parse(minimal, "dir/mlp_test.yaml");
+  BOOST_TEST(r.name() == "mlp_test");
+  BOOST_TEST(r.root().integer("seed") == 3);
+  BOOST_TEST(r.section("data").string("train") == "a.h5");
+  BOOST_TEST(r.section("data").string("eval") == "");
+  BOOST_TEST(r.section("optim").string("type") == "adamw");
+  BOOST_TEST(r.section("optim").number("lr") == 1e-3);
+  BOOST_TEST(r.section("optim").numbers("betas") == std::vector<double>({0.9, 0.999}));  // adamw's own key
+  BOOST_TEST(r.section("model").integers("hidden") == std::vector<int64_t>({256}));     // mlp's own key
+  BOOST_TEST(r.section("train").integer("batch_size") == 128);
+  BOOST_TEST(r.section("schedule").number("min_lr") == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(resolved_text_round_trips) {
+  const Recipe r = Recipe::parse(std::string(minimal) + "optim:\n  lr: 3e-4\n", "r.yaml");
+  const std::string text = r.text();
+  BOOST_TEST(contains(text, "lr: 3e-4"), text);  // the author's spelling is kept
+  const Recipe again = Recipe::parse(text, "again.yaml");
+  BOOST_TEST(again.text() == text);
+  BOOST_TEST(again.section("optim").number("lr") == 3e-4);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_names_path_line_column_and_nearest) {
+  const std::string e = error_of(std::string(minimal) + "optim:\n  lrr: 0.1\n");
+  BOOST_TEST(contains(e, "r.yaml:9:3: optim.lrr: unknown key (did you mean optim.lr?)"), e);
+}
+
+BOOST_AUTO_TEST_CASE(key_in_the_wrong_section_points_to_the_right_one) {
+  const std::string e = error_of(std::string(minimal) + "  lr: 0.1\n");  // under train:
+  BOOST_TEST(contains(e, "train.lr: unknown key (did you mean optim.lr?)"), e);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_and_ranges) {
+  BOOST_TEST(contains(error_of(std::string(minimal) + "  batch_size: many\n"), "r.yaml:8:15: train.batch_size: expected an integer, got 'many'"));
+  BOOST_TEST(contains(error_of(std::string(minimal) + "  batch_size: 0\n"), "train.batch_size: 0 is out of range (must be at least 1)"));
+  BOOST_TEST(contains(error_of(std::string(minimal) + "optim:\n  lr: fast\n"), "optim.lr: expected a number, got 'fast'"));
+  BOOST_TEST(contains(error_of(std::string(minimal) + "log: 5\n"), "log: expected a section"));
+  BOOST_TEST(contains(error_of(std::string(minimal) + "eval:\n  use_ema: maybe\n"), "eval.use_ema: expected true or false"));
+  BOOST_TEST(contains(error_of(std::string(minimal) + "  ema_decay: 1.5\n"), "train.ema_decay: 1.5 is out of range (must be in [0, 0.999999])"));
+}
+
+BOOST_AUTO_TEST_CASE(missing_required_and_unknown_type) {
+  BOOST_TEST(contains(error_of("model:\n  type: mlp\n"), "data.train: missing required key"));
+  const std::string e = error_of("data:\n  train: a.h5\nmodel:\n  type: mpl\n  hidden: [3]\n");
+  BOOST_TEST(contains(e, "r.yaml:4:9: model.type: unknown type 'mpl' (did you mean mlp?)"), e);
+  BOOST_TEST(!contains(e, "model.hidden"), e);  // an unknown type's keys are not judged
+  BOOST_TEST(contains(error_of(std::string(minimal) + "optim:\n  type: adamw\n  momentum: 0.9\n"), "optim.momentum: unknown key"));
+}
+
+BOOST_AUTO_TEST_CASE(every_problem_is_reported_at_once) {
+  const std::string e = error_of(std::string(minimal) + "optim:\n  lrr: 1\n  weight_decay: -1\n");
+  BOOST_TEST(contains(e, "2 problems"), e);
+  BOOST_TEST(contains(e, "optim.lrr"), e);
+  BOOST_TEST(contains(e, "optim.weight_decay"), e);
+}
+
+BOOST_AUTO_TEST_CASE(overrides_are_typed) {
+  const Recipe r = Recipe::parse(minimal, "r.yaml",
+                                 {"optim.lr=3e-4", "train.steps=1e3", "model.hidden=[64,32]", "optim.type=sgd",
+                                  "optim.nesterov=true", "data.eval=b.h5", "eval.metrics=accuracy"});
+  BOOST_TEST(r.section("optim").number("lr") == 3e-4);
+  BOOST_TEST(r.section("train").integer("steps") == 1000);
+  BOOST_TEST(r.section("model").integers("hidden") == std::vector<int64_t>({64, 32}));
+  BOOST_TEST(r.section("optim").boolean("nesterov"));
+  BOOST_TEST(r.section("data").string("eval") == "b.h5");
+  BOOST_TEST(r.section("eval").strings("metrics") == std::vector<std::string>({"accuracy"}));
+  BOOST_TEST(contains(error_of(minimal, {"optim.lrr=1"}), "--set optim.lrr: unknown key (did you mean optim.lr?)"));
+  BOOST_TEST(contains(error_of(minimal, {"train.steps=ten"}), "--set train.steps: expected an integer, got 'ten'"));
+  BOOST_TEST(contains(error_of(minimal, {"model.hidden=[0]"}), "--set model.hidden[0]: 0 is out of range"));
+  BOOST_CHECK_THROW(Recipe::parse(minimal, "r.yaml", {"optim.lr"}), Error);
+  BOOST_CHECK_THROW(Recipe::parse(minimal, "r.yaml", {"optim.lr="}), Error);
+}
+
+BOOST_AUTO_TEST_CASE(yaml_syntax_errors_have_a_position) {
+  const std::string e = error_of("data:\n  train: [a.h5\n");
+  BOOST_TEST(contains(e, "r.yaml:"), e);
+  BOOST_TEST(contains(e, "YAML syntax error"), e);
+  BOOST_CHECK_THROW(Recipe::load("/nonexistent/recipe.yaml"), Error);
+}
+
+BOOST_AUTO_TEST_CASE(nearest_key_is_none_when_nothing_is_close) {
+  BOOST_TEST(nearest_key("lrr", {"lr", "seed"}) == "lr");
+  BOOST_TEST(nearest_key("batchsize", {"batch_size", "steps"}) == "batch_size");
+  BOOST_TEST(nearest_key("zzzzzz", {"lr", "seed"}) == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
