@@ -86,7 +86,7 @@ Trainer::StepResult Trainer::step() {
     if (!std::isfinite(value)) {
       model_->zero_grad();
       fail("step {}: the loss is {} (epoch {}, batch {} of the epoch); stopped before updating the weights",
-           step_number, value, batch.epoch, batch.position);
+           step_number, value, batch.epoch + 1, batch.position + 1);
     }
     if (accumulation_ > 1) loss = loss * (1.0 / double(accumulation_));
     loss.backward();
@@ -143,6 +143,10 @@ MetricValues Trainer::evaluate() {
 }
 
 Checkpoint Trainer::checkpoint() const {
+  // Never write a checkpoint that could not be resumed from.
+  for (const auto& [name, p] : model_->named_parameters())
+    for (double v : p.to_vector<double>())
+      if (!std::isfinite(v)) fail("step {}: parameter '{}' holds {}; not writing a checkpoint", step_, name, v);
   Checkpoint c;
   c.params = as_map(model_->state());
   c.ema = as_map(ema_);
@@ -266,6 +270,14 @@ std::string metrics_text(const MetricValues& values) {
   return out;
 }
 
+// The NaN/Inf guard's exit: the cause, and which checkpoint is still good.
+[[noreturn]] void stop_keeping_last_good(const Error& e, const fs::path& last_path) {
+  std::string good = "none was written yet";
+  if (fs::exists(last_path))
+    good = fmt::format("{} (step {}) is intact", last_path.string(), load_checkpoint(last_path.string()).meta.step);
+  fail("{}\nthe last good checkpoint: {}", e.what(), good);
+}
+
 }  // namespace
 
 int run_training(const RunOptions& options) {
@@ -328,9 +340,7 @@ int run_training(const RunOptions& options) {
     try {
       r = trainer.step();
     } catch (const Error& e) {
-      std::string good = "none was written yet";
-      if (fs::exists(last_path)) good = fmt::format("{} (step {}) is intact", last_path.string(), load_checkpoint(last_path.string()).meta.step);
-      fail("{}\nthe last good checkpoint: {}", e.what(), good);
+      stop_keeping_last_good(e, last_path);
     }
     const int64_t s = trainer.steps_done();
     interval_loss += r.loss, ++interval_steps;
@@ -378,7 +388,12 @@ int run_training(const RunOptions& options) {
 
     const bool periodic = (ckpt_every > 0 && s % ckpt_every == 0) || s == total;
     if (periodic || is_best) {
-      const Checkpoint c = trainer.checkpoint();
+      Checkpoint c;
+      try {
+        c = trainer.checkpoint();
+      } catch (const Error& e) {
+        stop_keeping_last_good(e, last_path);
+      }
       if (periodic) {
         save(last_path, c);
         if (keep > 0) {

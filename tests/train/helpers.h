@@ -1,0 +1,73 @@
+#pragma once
+// Shared by the train tests: a scratch folder, a tiny labelled data set, and running the
+// `tessera` binary (TESSERA_BINARY) as a user would, capturing its output and exit status.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace tessera::testing {
+
+struct ScratchDir {
+  std::filesystem::path path;
+  explicit ScratchDir(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / ("tessera_" + name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// n images of 6x6x1 in 3 classes whose mean brightness depends on the class, so a model can learn.
+inline void write_tiny_dataset(const std::string& path, int64_t n, uint64_t seed) {
+  data::DatasetWriter writer(path, 6, 6, 1, {"dark", "mid", "bright"});
+  std::vector<uint8_t> images(static_cast<size_t>(n) * 36);
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  uint64_t state = seed * 2654435761u + 1;
+  for (int64_t i = 0; i < n; ++i) {
+    labels[size_t(i)] = i % 3;
+    for (int p = 0; p < 36; ++p) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      images[size_t(i * 36 + p)] = uint8_t(labels[size_t(i)] * 80 + (state >> 58));
+    }
+  }
+  writer.append(images.data(), n, labels.data());
+  writer.close();
+}
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct RunResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `tessera ARGS` through the shell with the working directory `cwd`.
+inline RunResult run_tessera(const std::string& args, const std::string& cwd = ".") {
+  const std::string command = "cd '" + cwd + "' && exec '" + std::string(TESSERA_BINARY) + "' " + args + " 2>&1";
+  RunResult r;
+  FILE* pipe = popen(command.c_str(), "r");
+  char buffer[4096];
+  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) r.output += buffer;
+  const int status = pipe ? pclose(pipe) : -1;
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  return r;
+}
+
+}  // namespace tessera::testing

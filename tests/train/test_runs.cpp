@@ -1,0 +1,194 @@
+// End-to-end runs of the `tessera` binary on a tiny data set: exact resume after SIGKILL and
+// after Ctrl-C, checkpoint rotation, eval and bench output, the NaN guard, and CLI errors.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <sstream>
+
+#include "helpers.h"
+#include "train/checkpoint.h"
+
+using namespace tessera;
+using namespace tessera::train;
+using namespace tessera::testing;
+
+namespace {
+
+const char* recipe = R"(seed: 5
+threads: 2
+data:
+  train: train.h5
+  eval: eval.h5
+  hflip: true
+  crop_padding: 1
+model:
+  type: mlp
+  hidden: [16, 8]
+optim:
+  type: adamw
+  lr: 0.01
+  weight_decay: 0.1
+schedule:
+  type: cosine
+  warmup_steps: 3
+train:
+  steps: 24
+  batch_size: 8
+  accumulation: 2
+  clip_grad_norm: 1.0
+  ema_decay: 0.9
+eval:
+  every: 6
+checkpoint:
+  every: 5
+  keep: 2
+  best_metric: accuracy
+log:
+  every: 4
+)";
+
+// A scratch folder holding the tiny recipe and its data (40 training images: 5 batches of 8 per
+// epoch, so with accumulation 2 the steps straddle epoch boundaries).
+struct TinyRun : ScratchDir {
+  explicit TinyRun(const std::string& name) : ScratchDir(name) {
+    write_tiny_dataset(*this / "train.h5", 40, 1);
+    write_tiny_dataset(*this / "eval.h5", 30, 2);
+    write_file(*this / "tiny.yaml", recipe);
+  }
+  RunResult tessera(const std::string& args) const { return run_tessera(args, path.string()); }
+};
+
+void require_identical(const std::string& a_path, const std::string& b_path) {
+  const Checkpoint a = load_checkpoint(a_path), b = load_checkpoint(b_path);
+  BOOST_TEST(a.meta.step == b.meta.step);
+  for (auto group : {&Checkpoint::params, &Checkpoint::ema, &Checkpoint::optim}) {
+    BOOST_REQUIRE_EQUAL((a.*group).size(), (b.*group).size());
+    BOOST_REQUIRE(!(a.*group).empty());
+    for (const auto& [name, t] : a.*group) {
+      const Tensor& u = (b.*group).at(name);
+      BOOST_REQUIRE(t.shape() == u.shape());
+      BOOST_TEST(std::memcmp(t.raw_data(), u.raw_data(), size_t(t.numel()) * element_size(t.dtype())) == 0,
+                 name << " differs between " << a_path << " and " << b_path);
+    }
+  }
+  BOOST_TEST(a.meta.loader_position == b.meta.loader_position);
+  BOOST_TEST(a.meta.best_value == b.meta.best_value);
+}
+
+// The eval lines of a metrics.jsonl (they hold no timings, so two equal runs log equal lines).
+std::vector<std::string> eval_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"split\": \"eval\"") != std::string::npos) out.push_back(line);
+  return out;
+}
+
+double json_number(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\": ");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, key + " not in " + json);
+  return std::stod(json.substr(at + key.size() + 4));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(runs)
+
+BOOST_AUTO_TEST_CASE(killed_and_resumed_run_is_bitwise_identical) {
+  TinyRun run("resume_kill");
+  const RunResult a = run.tessera("train tiny.yaml --run-dir a");
+  BOOST_REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  BOOST_TEST(a.output.find("step 24/24") != std::string::npos, a.output);
+
+  const RunResult killed = run.tessera("train tiny.yaml --run-dir b --debug-kill-after 13");
+  BOOST_REQUIRE_MESSAGE(killed.signal == SIGKILL, "expected SIGKILL; got exit " << killed.exit_code << "\n" << killed.output);
+  BOOST_TEST(load_checkpoint(run / "b/last.h5").meta.step == 10);  // checkpoint.every 5
+  const RunResult resumed = run.tessera("train --resume b");
+  BOOST_REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  BOOST_TEST(resumed.output.find("resumed at step 10 of 24") != std::string::npos, resumed.output);
+
+  require_identical(run / "a/last.h5", run / "b/last.h5");
+  require_identical(run / "a/best.h5", run / "b/best.h5");
+  // The killed run's lines after step 10 were dropped, so the logs agree line for line.
+  BOOST_TEST(eval_lines(run / "a/metrics.jsonl") == eval_lines(run / "b/metrics.jsonl"));
+  BOOST_TEST(eval_lines(run / "a/metrics.jsonl").size() == 4u);  // steps 6, 12, 18, 24
+  // keep: 2 leaves the two newest step checkpoints.
+  BOOST_TEST(std::filesystem::exists(run / "a/step_0000020.h5"));
+  BOOST_TEST(std::filesystem::exists(run / "a/step_0000024.h5"));
+  BOOST_TEST(!std::filesystem::exists(run / "a/step_0000015.h5"));
+  BOOST_TEST(read_file(run / "a/recipe.yaml").find("ema_decay: 0.9") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_saves_and_resume_matches) {
+  TinyRun run("resume_interrupt");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a").exit_code == 0);
+  const RunResult stopped = run.tessera("train tiny.yaml --run-dir c --debug-interrupt-after 7");
+  BOOST_TEST(stopped.exit_code == 130, stopped.output);
+  BOOST_TEST(stopped.output.find("interrupted: saved") != std::string::npos, stopped.output);
+  BOOST_TEST(load_checkpoint(run / "c/last.h5").meta.step == 7);
+  BOOST_REQUIRE(run.tessera("train --resume c").exit_code == 0);
+  require_identical(run / "a/last.h5", run / "c/last.h5");
+}
+
+BOOST_AUTO_TEST_CASE(eval_reproduces_the_final_evaluation) {
+  TinyRun run("eval_cli");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a").exit_code == 0);
+  const RunResult json = run.tessera("eval a/last.h5 --json");
+  BOOST_REQUIRE_MESSAGE(json.exit_code == 0, json.output);
+  BOOST_TEST(json.output.front() == '{', json.output);
+  const std::string final_eval = eval_lines(run / "a/metrics.jsonl").back();
+  BOOST_TEST(json_number(json.output, "accuracy") == json_number(final_eval, "accuracy"));
+  BOOST_TEST(std::abs(json_number(json.output, "loss") - json_number(final_eval, "loss")) < 1e-9);
+  BOOST_TEST(json_number(json.output, "accuracy") > 0.5);  // the classes are easy to tell apart
+  const RunResult table = run.tessera("eval a/last.h5 --data train.h5");
+  BOOST_TEST(table.exit_code == 0, table.output);
+  BOOST_TEST(table.output.find("train.h5 (40 images)") != std::string::npos, table.output);
+  BOOST_TEST(table.output.find("accuracy") != std::string::npos, table.output);
+  BOOST_TEST(run.tessera("eval missing.h5").exit_code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(bench_reports_speed_and_memory) {
+  TinyRun run("bench_cli");
+  const RunResult r = run.tessera("bench tiny.yaml --steps 3 --warmup 1 --json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  BOOST_TEST(json_number(r.output, "steps_per_s") > 0);
+  BOOST_TEST(json_number(r.output, "images_per_step") == 16);
+  BOOST_TEST(json_number(r.output, "peak_rss_mb") > 1);
+  BOOST_TEST(!std::filesystem::exists(run / "runs"));  // bench writes nothing
+}
+
+BOOST_AUTO_TEST_CASE(nan_guard_stops_and_keeps_the_last_good_checkpoint) {
+  TinyRun run("nan_guard");
+  const RunResult r = run.tessera(
+      "train tiny.yaml --run-dir n --set optim.type=sgd --set optim.lr=1e30 --set schedule.type=constant "
+      "--set schedule.warmup_steps=0 --set train.clip_grad_norm=0 --set checkpoint.every=1");
+  BOOST_TEST(r.exit_code == 1, r.output);
+  BOOST_TEST(r.output.find("step ") != std::string::npos, r.output);
+  BOOST_TEST(r.output.find("the last good checkpoint") != std::string::npos, r.output);
+  if (std::filesystem::exists(run / "n/last.h5")) {  // whatever was saved is finite
+    for (const auto& [name, t] : load_checkpoint(run / "n/last.h5").params)
+      for (double v : t.to_vector<double>()) BOOST_REQUIRE_MESSAGE(std::isfinite(v), name);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(cli_errors_are_messages_and_exit_codes) {
+  TinyRun run("cli_errors");
+  const RunResult typo = run.tessera("train tiny.yaml --set optim.lrr=1");
+  BOOST_TEST(typo.exit_code == 1);
+  BOOST_TEST(typo.output.find("optim.lrr: unknown key (did you mean optim.lr?)") != std::string::npos, typo.output);
+  BOOST_TEST(run.tessera("train tiny.yaml --bogus").exit_code == 1);
+  BOOST_TEST(run.tessera("train --resume nowhere").exit_code == 1);
+  const RunResult no_data = run.tessera("train tiny.yaml --set data.train=absent.h5");
+  BOOST_TEST(no_data.exit_code == 1);
+  BOOST_TEST(no_data.output.find("data.train = 'absent.h5'") != std::string::npos, no_data.output);
+  // A second run into the same folder is refused rather than overwriting it.
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --set train.steps=2 --set schedule.warmup_steps=0").exit_code == 0);
+  BOOST_TEST(std::filesystem::exists(run / "runs/tiny/last.h5"));  // the default run folder
+  const RunResult again = run.tessera("train tiny.yaml");
+  BOOST_TEST(again.exit_code == 1);
+  BOOST_TEST(again.output.find("--resume runs/tiny") != std::string::npos, again.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
