@@ -14,6 +14,7 @@
 // The im2col/col2im loops live here until kernels/ has its own (then they move there).
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "autograd/conv.h"
 #include "autograd/error.h"
@@ -25,7 +26,7 @@ namespace tessera {
 namespace {
 
 // Column buffers hold at most about this many elements (16 MB in f32), unless one sample needs more.
-constexpr int64_t kColumnBudget = int64_t(1) << 22;
+constexpr int64_t kColumnBudget = int64_t(1) << 17;
 
 struct Geometry {
   int64_t batch = 0, groups = 1;
@@ -161,78 +162,109 @@ void scatter_side(const Geometry& g, const T* in, const T* bias, int64_t b0, int
   });
 }
 
+// Chunks are dealt round-robin to a fixed number of lanes that run in parallel, each with its own
+// buffers, so that a chunk's columns are written and read while still in that core's cache. The
+// lane count depends on the shapes only, never on the thread count, so results do not either.
+// A single lane runs on the calling thread, where im2col and GEMM use every thread themselves.
+constexpr int64_t kMaxLanes = 8;
+// Weight-gradient lanes each hold a partial sum; together at most this many elements.
+constexpr int64_t kPartialBudget = int64_t(1) << 23;
+
+int64_t chunk_count(const Geometry& g) { return (g.batch + g.chunk() - 1) / g.chunk(); }
+
+// fn(lane, b0, nb, col, side_buf) for every chunk, with per-lane buffers of the chunk's columns
+// [rows, chunk L] and column-side matrix [Co, chunk L].
+template <class T, class Fn>
+void for_chunks(const Geometry& g, int64_t lanes, Fn&& fn) {
+  const int64_t chunk = g.chunk(), chunks = chunk_count(g), L = g.positions();
+  kernels::parallel_for(lanes, 1, [&](int64_t begin, int64_t end) {
+    Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
+    Tensor side_buf = Tensor::empty({g.co * chunk * L}, dtype_v<T>);
+    for (int64_t lane = begin; lane < end; ++lane)
+      for (int64_t c = lane; c < chunks; c += lanes) {
+        const int64_t b0 = c * chunk;
+        fn(lane, b0, std::min(chunk, g.batch - b0), col_buf.data<T>(), side_buf.data<T>());
+      }
+  });
+}
+
 // S = W (x) im2col(I), plus bias per column-side channel.
 template <class T>
 void columns_product(const Geometry& g, const T* image, const T* weight, const T* bias, T* side) {
-  const int64_t chunk = g.chunk(), L = g.positions(), R = g.group_rows(), M = g.group_co();
-  Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
-  Tensor out_buf = chunk > 1 ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
-  T* col = col_buf.data<T>();
-  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
-    const int64_t nb = std::min(chunk, g.batch - b0), n = nb * L;
+  const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co();
+  const int64_t lanes = std::min(kMaxLanes, chunk_count(g));
+  for_chunks<T>(g, lanes, [&](int64_t, int64_t b0, int64_t nb, T* col, T* out_buf) {
+    const int64_t n = nb * L;
     im2col_chunk(g, image, b0, nb, col);
     // A single sample's [Co, L] block is already in place in S.
-    T* out = nb == 1 ? side + b0 * g.co * L : out_buf.data<T>();
+    T* out = nb == 1 ? side + b0 * g.co * L : out_buf;
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       kernels::GemmShape s{false, false, M, n, R, R, n, n};
       kernels::gemm(s, T(1), weight + gr * M * R, col + gr * R * n, T(0), out + gr * M * n);
     }
-    if (nb == 1) {
-      if (bias) {
-        for_sample_channels(1, g.co, L, [&](int64_t, int64_t c) {
-          T* p = out + c * L;
-          for (int64_t l = 0; l < L; ++l) p[l] += bias[c];
-        });
-      }
-    } else {
+    if (nb > 1) {
       scatter_side(g, out, bias, b0, nb, side);
+    } else if (bias) {
+      for (int64_t c = 0; c < g.co; ++c)
+        for (int64_t l = 0; l < L; ++l) out[c * L + l] += bias[c];
     }
-  }
+  });
 }
 
 // I = col2im(W^T (x) S); `image` must start at zero.
 template <class T>
 void image_product(const Geometry& g, const T* side, const T* weight, T* image) {
-  const int64_t chunk = g.chunk(), L = g.positions(), R = g.group_rows(), M = g.group_co();
-  Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
-  Tensor in_buf = chunk > 1 ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
-  T* col = col_buf.data<T>();
-  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
-    const int64_t nb = std::min(chunk, g.batch - b0), n = nb * L;
+  const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co();
+  const int64_t lanes = std::min(kMaxLanes, chunk_count(g));
+  for_chunks<T>(g, lanes, [&](int64_t, int64_t b0, int64_t nb, T* col, T* in_buf) {
+    const int64_t n = nb * L;
     const T* in = side + b0 * g.co * L;
     if (nb > 1) {
-      gather_side(g, side, b0, nb, in_buf.data<T>());
-      in = in_buf.data<T>();
+      gather_side(g, side, b0, nb, in_buf);
+      in = in_buf;
     }
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       kernels::GemmShape s{true, false, R, n, M, R, n, n};
       kernels::gemm(s, T(1), weight + gr * M * R, in + gr * M * n, T(0), col + gr * R * n);
     }
     col2im_chunk(g, col, b0, nb, image);
-  }
+  });
 }
 
-// gW = S (x) im2col(I)^T, summed over every sample.
+// gW = S (x) im2col(I)^T, summed over every sample: each lane into its own partial sum, the
+// partials then added in lane order.
 template <class T>
 void weight_product(const Geometry& g, const T* side, const T* image, T* grad_weight) {
-  const int64_t chunk = g.chunk(), L = g.positions(), R = g.group_rows(), M = g.group_co();
-  Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
-  Tensor in_buf = chunk > 1 ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
-  T* col = col_buf.data<T>();
-  for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
-    const int64_t nb = std::min(chunk, g.batch - b0), n = nb * L;
+  const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co(), size = g.co * R;
+  const int64_t lanes =
+      std::clamp<int64_t>(std::min(kPartialBudget / std::max<int64_t>(1, size), kMaxLanes), 1, chunk_count(g));
+  Tensor partial_buf = lanes > 1 ? Tensor::empty({lanes * size}, dtype_v<T>) : Tensor();
+  T* partials = lanes > 1 ? partial_buf.data<T>() : grad_weight;
+  std::vector<char> started(size_t(lanes), 0);
+  for_chunks<T>(g, lanes, [&](int64_t lane, int64_t b0, int64_t nb, T* col, T* in_buf) {
+    const int64_t n = nb * L;
     const T* in = side + b0 * g.co * L;
     if (nb > 1) {
-      gather_side(g, side, b0, nb, in_buf.data<T>());
-      in = in_buf.data<T>();
+      gather_side(g, side, b0, nb, in_buf);
+      in = in_buf;
     }
     im2col_chunk(g, image, b0, nb, col);
-    const T beta = b0 == 0 ? T(0) : T(1);
+    const T beta = started[size_t(lane)] ? T(1) : T(0);
+    started[size_t(lane)] = 1;
+    T* out = partials + lane * size;
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       kernels::GemmShape s{false, true, M, R, n, n, n, R};
-      kernels::gemm(s, T(1), in + gr * M * n, col + gr * R * n, beta, grad_weight + gr * M * R);
+      kernels::gemm(s, T(1), in + gr * M * n, col + gr * R * n, beta, out + gr * M * R);
     }
-  }
+  });
+  if (lanes == 1) return;
+  kernels::parallel_for(size, 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      T acc = partials[i];
+      for (int64_t lane = 1; lane < lanes; ++lane) acc += partials[lane * size + i];
+      grad_weight[i] = acc;
+    }
+  });
 }
 
 // Per-channel sums of a [N, C, L] tensor (the bias gradient).

@@ -239,6 +239,10 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_pytorch) {
   c = conv_case("conv_chunked_batch", 8, 16, {3, 3}, {.padding = {1, 1}}, true, 5);
   prepare(c, {5, 8, 140, 140}, 15, tmp.path);
   cases.push_back(c);
+  // many chunks of several samples each (5 per chunk with the 2^17-element column budget), last one short
+  c = conv_case("conv_many_chunks", 32, 16, {4, 4}, {.stride = {2, 2}, .padding = {1, 1}}, true, 6);
+  prepare(c, {21, 32, 14, 14}, 16, tmp.path);
+  cases.push_back(c);
   check_all(cases, tmp);
 }
 
@@ -257,6 +261,9 @@ BOOST_AUTO_TEST_CASE(conv_transpose2d_matches_pytorch) {
                           23);
   c.view = [](const Tensor& t) { return t.transpose(2, 3); };
   prepare(c, {2, 4, 5, 6}, 33, tmp.path);
+  cases.push_back(c);
+  c = conv_transpose_case("convT_many_chunks", 64, 32, {4, 4}, {.stride = {2, 2}, .padding = {1, 1}}, true, 24);
+  prepare(c, {19, 64, 7, 7}, 34, tmp.path);
   cases.push_back(c);
   check_all(cases, tmp);
 }

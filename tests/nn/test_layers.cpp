@@ -132,6 +132,28 @@ BOOST_AUTO_TEST_CASE(conv_ops_match_direct_loops_over_random_geometries) {
   BOOST_TEST(checked > 400);
 }
 
+BOOST_AUTO_TEST_CASE(conv_results_do_not_depend_on_the_thread_count) {
+  // Large enough for several chunks and lanes; outputs and every gradient must match bit for bit.
+  Generator gen(31);
+  const Tensor x0 = uniform({21, 32, 14, 14}, -1, 1, gen), w0 = uniform({16, 32, 4, 4}, -1, 1, gen);
+  const Tensor wt0 = uniform({32, 8, 4, 4}, -1, 1, gen);
+  auto run = [&](int threads) {
+    kernels::set_num_threads(threads);
+    Tensor x = x0.clone(), w = w0.clone(), wt = wt0.clone();
+    x.requires_grad_(), w.requires_grad_(), wt.requires_grad_();
+    const Tensor y = conv2d(x, w, Tensor(), {.stride = {2, 2}, .padding = {1, 1}});
+    const Tensor z = conv_transpose2d(x, wt, Tensor(), {.stride = {2, 2}, .padding = {1, 1}});
+    (sum(y * y) + sum(z * z)).backward();
+    std::vector<std::vector<float>> out;
+    for (const Tensor& t : {y, z, x.grad(), w.grad(), wt.grad()}) out.push_back(t.to_vector<float>());
+    return out;
+  };
+  const int threads = kernels::num_threads();
+  const auto one = run(1), two = run(2);
+  kernels::set_num_threads(threads);
+  for (size_t i = 0; i < one.size(); ++i) BOOST_TEST(one[i] == two[i], "tensor " << i);
+}
+
 BOOST_AUTO_TEST_CASE(conv_layers_have_pytorch_names_shapes_and_init) {
   Generator gen(5);
   nn::Conv2d conv(8, 16, {3, 3}, {.padding = {1, 1}, .groups = 2}, true, gen);
