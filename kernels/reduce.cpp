@@ -2,60 +2,49 @@
 
 #include "kernels/reduce_ref.h"
 #include "kernels/simd_table.h"
-#include "kernels/threads.h"
+#include "kernels/row_blocks.h"
 
 namespace tessera::kernels {
-namespace {
-
-// Rows are split over threads in blocks of whole rows; each row is reduced by one thread in a
-// fixed order, so results do not depend on the thread count. A block holds >= 16K elements.
-template <class Fn>
-void by_rows(int64_t rows, int64_t cols, Fn&& fn) {
-  const int64_t grain = cols > 0 ? (16384 + cols - 1) / cols : rows;
-  parallel_for(rows, grain, [&](int64_t begin, int64_t end) { fn(begin, end - begin); });
-}
-
-}  // namespace
 
 void sum_rows(const float* x, int64_t rows, int64_t cols, float* out) {
   const SimdTable* s = simd_table();
   if (!s) return ref::sum_rows(x, rows, cols, out);
-  by_rows(rows, cols, [&](int64_t r, int64_t n) { s->sum_rows(x + r * cols, n, cols, out + r); });
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) { s->sum_rows(x + r * cols, n, cols, out + r); });
 }
 void max_rows(const float* x, int64_t rows, int64_t cols, float* out, int64_t* argmax) {
   const SimdTable* s = simd_table();
   if (!s) return ref::max_rows(x, rows, cols, out, argmax);
-  by_rows(rows, cols,
+  by_row_blocks(rows, cols,
           [&](int64_t r, int64_t n) { s->max_rows(x + r * cols, n, cols, out + r, argmax ? argmax + r : nullptr); });
 }
 void var_rows(const float* x, int64_t rows, int64_t cols, int64_t correction, float* var, float* mean) {
   const SimdTable* s = simd_table();
   if (!s) return ref::var_rows(x, rows, cols, correction, var, mean);
-  by_rows(rows, cols, [&](int64_t r, int64_t n) {
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
     s->var_rows(x + r * cols, n, cols, correction, var + r, mean ? mean + r : nullptr);
   });
 }
 void softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
   const SimdTable* s = simd_table();
   if (!s) return ref::softmax_rows(x, rows, cols, y);
-  by_rows(rows, cols, [&](int64_t r, int64_t n) { s->softmax_rows(x + r * cols, n, cols, y + r * cols); });
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) { s->softmax_rows(x + r * cols, n, cols, y + r * cols); });
 }
 void log_softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
   const SimdTable* s = simd_table();
   if (!s) return ref::log_softmax_rows(x, rows, cols, y);
-  by_rows(rows, cols, [&](int64_t r, int64_t n) { s->log_softmax_rows(x + r * cols, n, cols, y + r * cols); });
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) { s->log_softmax_rows(x + r * cols, n, cols, y + r * cols); });
 }
 void softmax_backward_rows(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx) {
   const SimdTable* s = simd_table();
   if (!s) return ref::softmax_backward_rows(y, gy, rows, cols, gx);
-  by_rows(rows, cols, [&](int64_t r, int64_t n) {
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
     s->softmax_backward_rows(y + r * cols, gy + r * cols, n, cols, gx + r * cols);
   });
 }
 void log_softmax_backward_rows(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx) {
   const SimdTable* s = simd_table();
   if (!s) return ref::log_softmax_backward_rows(y, gy, rows, cols, gx);
-  by_rows(rows, cols, [&](int64_t r, int64_t n) {
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
     s->log_softmax_backward_rows(y + r * cols, gy + r * cols, n, cols, gx + r * cols);
   });
 }

@@ -4,15 +4,32 @@
 #include "kernels/vec.h"
 #include "kernels/simd_elementwise.inl"
 #include "kernels/simd_reduce.inl"
+#include "kernels/simd_fused.inl"
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
 const SimdTable& table() {
   static const SimdTable t{
-      math,          unary,         unary_backward,         binary,
-      axpy,          sum_rows,               max_rows,
-      var_rows,      softmax_rows,           log_softmax_rows,
-      softmax_backward_rows, log_softmax_backward_rows,
+      .math = math,
+      .unary = unary,
+      .unary_backward = unary_backward,
+      .binary = binary,
+      .axpy = axpy,
+      .sum_rows = sum_rows,
+      .max_rows = max_rows,
+      .var_rows = var_rows,
+      .softmax_rows = softmax_rows,
+      .log_softmax_rows = log_softmax_rows,
+      .softmax_backward_rows = softmax_backward_rows,
+      .log_softmax_backward_rows = log_softmax_backward_rows,
+      .bias_act_forward = bias_act_forward,
+      .bias_act_backward = bias_act_backward,
+      .column_sums = column_sums,
+      .layer_norm_forward = layer_norm_forward,
+      .layer_norm_backward = layer_norm_backward,
+      .layer_norm_param_grads = layer_norm_param_grads,
+      .cross_entropy = cross_entropy,
+      .adamw = adamw,
   };
   return t;
 }

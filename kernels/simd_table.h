@@ -5,12 +5,18 @@
 // to the scalar reference when it is null (the scalar path) or a kernel declines an op.
 #include <cstdint>
 
+#include "kernels/bias_act.h"
 #include "kernels/elementwise.h"
 
 namespace tessera::kernels {
 
 // The vectorized math functions themselves, for their error-bound tests and benchmarks.
 enum class MathFn { exp, log, tanh, erf, sigmoid };
+
+// The per-step constants of AdamW (see adamw_ref.h), as floats.
+struct AdamWConstants {
+  float decay, beta1, beta2, step_size, inv_sqrt_bc2, eps;
+};
 
 struct SimdTable {
   void (*math)(MathFn fn, const float* x, float* y, int64_t n);
@@ -28,6 +34,21 @@ struct SimdTable {
   void (*log_softmax_rows)(const float* x, int64_t rows, int64_t cols, float* y);
   void (*softmax_backward_rows)(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx);
   void (*log_softmax_backward_rows)(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx);
+  // Fused kernels (bias_act.h, layer_norm.h, cross_entropy.h, adamw.h), on blocks of rows;
+  // column sums on a block of columns of a matrix with leading dimension ld.
+  void (*bias_act_forward)(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y);
+  void (*bias_act_backward)(Activation act, const float* x, const float* bias, const float* dy, int64_t rows,
+                            int64_t cols, float* dx);
+  void (*column_sums)(const float* x, int64_t rows, int64_t cols, int64_t ld, float* out);
+  void (*layer_norm_forward)(const float* x, const float* residual, const float* gamma, const float* beta,
+                             int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd);
+  void (*layer_norm_backward)(const float* x, const float* gamma, const float* mean, const float* rstd,
+                              const float* dy, int64_t rows, int64_t cols, float* dx);
+  void (*layer_norm_param_grads)(const float* x, const float* mean, const float* rstd, const float* dy, int64_t rows,
+                                 int64_t cols, int64_t ld, float* dgamma, float* dbeta);
+  void (*cross_entropy)(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
+                        float* loss, float* dlogits);
+  void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k);
 };
 
 namespace avx2 {

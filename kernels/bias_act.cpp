@@ -1,0 +1,45 @@
+#include "kernels/bias_act.h"
+
+#include "kernels/bias_act_ref.h"
+#include "kernels/row_blocks.h"
+#include "kernels/simd_table.h"
+
+namespace tessera::kernels {
+
+void bias_act_forward(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y) {
+  const SimdTable* s = simd_table();
+  if (!s) return ref::bias_act_forward(act, x, bias, rows, cols, y);
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) { s->bias_act_forward(act, x + r * cols, bias, n, cols, y + r * cols); });
+}
+
+void bias_act_forward(Activation act, const double* x, const double* bias, int64_t rows, int64_t cols, double* y) {
+  ref::bias_act_forward(act, x, bias, rows, cols, y);
+}
+
+void bias_act_backward(Activation act, const float* x, const float* bias, const float* dy, int64_t rows, int64_t cols,
+                       float* dx, float* dbias) {
+  const SimdTable* s = simd_table();
+  if (!s) return ref::bias_act_backward(act, x, bias, dy, rows, cols, dx, dbias);
+  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
+    s->bias_act_backward(act, x + r * cols, bias, dy + r * cols, n, cols, dx + r * cols);
+  });
+  if (dbias) by_column_blocks(cols, [&](int64_t c, int64_t n) { s->column_sums(dx + c, rows, n, cols, dbias + c); });
+}
+
+void bias_act_backward(Activation act, const double* x, const double* bias, const double* dy, int64_t rows,
+                       int64_t cols, double* dx, double* dbias) {
+  ref::bias_act_backward(act, x, bias, dy, rows, cols, dx, dbias);
+}
+
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::identity: return "identity";
+    case Activation::relu: return "relu";
+    case Activation::gelu_tanh: return "gelu_tanh";
+    case Activation::gelu_erf: return "gelu";
+    case Activation::silu: return "silu";
+  }
+  return "?";
+}
+
+}  // namespace tessera::kernels

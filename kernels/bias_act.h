@@ -1,0 +1,24 @@
+#pragma once
+// Fused bias + activation over a row-major [rows, cols] matrix with one bias per column: the
+// epilogue of a Linear layer in one pass instead of two.
+#include <cstdint>
+
+namespace tessera::kernels {
+
+enum class Activation { identity, relu, gelu_tanh, gelu_erf, silu };
+
+// y[r, c] = act(x[r, c] + bias[c]); bias may be null (no bias). y may alias x.
+void bias_act_forward(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y);
+void bias_act_forward(Activation act, const double* x, const double* bias, int64_t rows, int64_t cols, double* y);
+
+// dx[r, c] = dy[r, c] * act'(x[r, c] + bias[c]) and, when dbias is not null,
+// dbias[c] = sum_r dx[r, c] (overwritten, summed in row order: independent of the thread count).
+// x is the forward's input (before the bias). dx may alias dy.
+void bias_act_backward(Activation act, const float* x, const float* bias, const float* dy, int64_t rows, int64_t cols,
+                       float* dx, float* dbias);
+void bias_act_backward(Activation act, const double* x, const double* bias, const double* dy, int64_t rows,
+                       int64_t cols, double* dx, double* dbias);
+
+const char* activation_name(Activation act);
+
+}  // namespace tessera::kernels

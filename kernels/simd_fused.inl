@@ -1,0 +1,220 @@
+// Fused f32 kernels on kernels/vec.h: bias + activation, LayerNorm (with residual), cross-entropy
+// with log-softmax, AdamW. Row kernels take a block of whole rows; column sums take a block of
+// columns and run down the rows in order (so they do not depend on how work is split).
+#include "kernels/vec_math.h"
+
+namespace tessera::kernels::TESSERA_SIMD_NS {
+
+inline F activate(Activation act, F v) {
+  switch (act) {
+    case Activation::identity: return v;
+    case Activation::relu: return select(gt(v, zero()), v, zero());
+    case Activation::gelu_tanh: return gelu_tanh(v);
+    case Activation::gelu_erf: return gelu_erf(v);
+    case Activation::silu: return v * sigmoid(v);
+  }
+  return v;
+}
+
+inline F activate_grad(Activation act, F v) {
+  switch (act) {
+    case Activation::identity: return set1(1.0f);
+    case Activation::relu: return select(gt(v, zero()), set1(1.0f), zero());
+    case Activation::gelu_tanh: return gelu_tanh_grad(v);
+    case Activation::gelu_erf: return gelu_erf_grad(v);
+    case Activation::silu: return silu_grad(v);
+  }
+  return set1(1.0f);
+}
+
+// Loads bias[c..] or zeros when there is no bias.
+inline F load_opt(const float* p, int64_t c, int64_t n, float fallback) {
+  if (p == nullptr) return set1(fallback);
+  return n >= lanes ? load(p + c) : load_part(p + c, n);
+}
+
+template <Activation act>
+inline void bias_act_forward_t(const float* x, const float* bias, int64_t rows, int64_t cols, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    int64_t c = 0;
+    for (; c + lanes <= cols; c += lanes) store(yr + c, activate(act, load(xr + c) + load_opt(bias, c, lanes, 0)));
+    if (c < cols) store_part(yr + c, activate(act, load_part(xr + c, cols - c) + load_opt(bias, c, cols - c, 0)), cols - c);
+  }
+}
+
+inline void bias_act_forward(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y) {
+  switch (act) {  // one instantiation per activation keeps the switch out of the inner loop
+    case Activation::identity: return bias_act_forward_t<Activation::identity>(x, bias, rows, cols, y);
+    case Activation::relu: return bias_act_forward_t<Activation::relu>(x, bias, rows, cols, y);
+    case Activation::gelu_tanh: return bias_act_forward_t<Activation::gelu_tanh>(x, bias, rows, cols, y);
+    case Activation::gelu_erf: return bias_act_forward_t<Activation::gelu_erf>(x, bias, rows, cols, y);
+    case Activation::silu: return bias_act_forward_t<Activation::silu>(x, bias, rows, cols, y);
+  }
+}
+
+template <Activation act>
+inline void bias_act_backward_t(const float* x, const float* bias, const float* dy, int64_t rows, int64_t cols,
+                                float* dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * cols;
+    int64_t c = 0;
+    for (; c + lanes <= cols; c += lanes)
+      store(dx + o + c, load(dy + o + c) * activate_grad(act, load(x + o + c) + load_opt(bias, c, lanes, 0)));
+    if (c < cols) {
+      const int64_t n = cols - c;
+      store_part(dx + o + c,
+                 load_part(dy + o + c, n) * activate_grad(act, load_part(x + o + c, n) + load_opt(bias, c, n, 0)), n);
+    }
+  }
+}
+
+inline void bias_act_backward(Activation act, const float* x, const float* bias, const float* dy, int64_t rows,
+                              int64_t cols, float* dx) {
+  switch (act) {
+    case Activation::identity: return bias_act_backward_t<Activation::identity>(x, bias, dy, rows, cols, dx);
+    case Activation::relu: return bias_act_backward_t<Activation::relu>(x, bias, dy, rows, cols, dx);
+    case Activation::gelu_tanh: return bias_act_backward_t<Activation::gelu_tanh>(x, bias, dy, rows, cols, dx);
+    case Activation::gelu_erf: return bias_act_backward_t<Activation::gelu_erf>(x, bias, dy, rows, cols, dx);
+    case Activation::silu: return bias_act_backward_t<Activation::silu>(x, bias, dy, rows, cols, dx);
+  }
+}
+
+// out[c] = sum_r x[r*ld + c] for c in [0, cols), in row order.
+inline void column_sums(const float* x, int64_t rows, int64_t cols, int64_t ld, float* out) {
+  for (int64_t c = 0; c < cols; c += lanes) {
+    const int64_t n = cols - c < lanes ? cols - c : lanes;
+    F s = zero();
+    for (int64_t r = 0; r < rows; ++r) s = s + load_part(x + r * ld + c, n);
+    store_part(out + c, s, n);
+  }
+}
+
+// Rows of LayerNorm forward; with residual, src = x + residual is written to sum first.
+inline void layer_norm_forward(const float* x, const float* residual, const float* gamma, const float* beta,
+                               int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = x + r * cols;
+    if (residual) {
+      binary_strided(src, 1, residual + r * cols, 1, sum + r * cols, cols, [](F a, F b) { return a + b; });
+      src = sum + r * cols;
+    }
+    const float m = row_sum(src, cols) / float(cols);
+    const F mv = set1(m);
+    F ss = zero();
+    int64_t c = 0;
+    for (; c + lanes <= cols; c += lanes) {
+      const F d = load(src + c) - mv;
+      ss = fma(d, d, ss);
+    }
+    if (c < cols) {
+      const F d = load_part_or(src + c, cols - c, m) - mv;
+      ss = fma(d, d, ss);
+    }
+    const float rs = 1.0f / __builtin_sqrtf(hsum(ss) / float(cols) + eps);
+    const F rv = set1(rs);
+    float* yr = y + r * cols;
+    for (c = 0; c < cols; c += lanes) {
+      const int64_t n = cols - c < lanes ? cols - c : lanes;
+      const F xhat = (load_part(src + c, n) - mv) * rv;
+      store_part(yr + c, fma(xhat, load_opt(gamma, c, n, 1.0f), load_opt(beta, c, n, 0.0f)), n);
+    }
+    mean[r] = m;
+    rstd[r] = rs;
+  }
+}
+
+// dx rows of the LayerNorm backward (the parameter gradients are column sums, done apart).
+inline void layer_norm_backward(const float* x, const float* gamma, const float* mean, const float* rstd,
+                                const float* dy, int64_t rows, int64_t cols, float* dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    const float* gr = dy + r * cols;
+    const F mv = set1(mean[r]), rv = set1(rstd[r]);
+    F a = zero(), b = zero();
+    for (int64_t c = 0; c < cols; c += lanes) {  // masked lanes load 0: g = 0 adds nothing
+      const int64_t n = cols - c < lanes ? cols - c : lanes;
+      const F g = load_part(gr + c, n) * load_opt(gamma, c, n, 1.0f);
+      const F xhat = (load_part(xr + c, n) - mv) * rv;
+      a = a + g;
+      b = fma(g, xhat, b);
+    }
+    const F am = set1(hsum(a) / float(cols)), bm = set1(hsum(b) / float(cols));
+    for (int64_t c = 0; c < cols; c += lanes) {
+      const int64_t n = cols - c < lanes ? cols - c : lanes;
+      const F g = load_part(gr + c, n) * load_opt(gamma, c, n, 1.0f);
+      const F xhat = (load_part(xr + c, n) - mv) * rv;
+      store_part(dx + r * cols + c, rv * fnma(xhat, bm, g - am), n);
+    }
+  }
+}
+
+// dgamma[c] = sum_r dy*xhat, dbeta[c] = sum_r dy over a block of columns (x, dy offset to it;
+// ld = the full row length). Either output may be null.
+inline void layer_norm_param_grads(const float* x, const float* mean, const float* rstd, const float* dy, int64_t rows,
+                                   int64_t cols, int64_t ld, float* dgamma, float* dbeta) {
+  for (int64_t c = 0; c < cols; c += lanes) {
+    const int64_t n = cols - c < lanes ? cols - c : lanes;
+    F sg = zero(), sb = zero();
+    for (int64_t r = 0; r < rows; ++r) {
+      const F d = load_part(dy + r * ld + c, n);
+      sg = fma(d, (load_part(x + r * ld + c, n) - set1(mean[r])) * set1(rstd[r]), sg);
+      sb = sb + d;
+    }
+    if (dgamma) store_part(dgamma + c, sg, n);
+    if (dbeta) store_part(dbeta + c, sb, n);
+  }
+}
+
+// sum_c exp(in[c] - m), nothing stored.
+inline float exp_sum(const float* in, int64_t cols, float m) {
+  const F mv = set1(m);
+  F s = zero();
+  int64_t c = 0;
+  for (; c + lanes <= cols; c += lanes) s = s + exp(load(in + c) - mv);
+  if (c < cols) s = s + exp(load_part_or(in + c, cols - c, -__builtin_inff()) - mv);
+  return hsum(s);
+}
+
+// Rows of the fused cross-entropy; targets were validated by the caller.
+inline void cross_entropy(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
+                          float* loss, float* dlogits) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = logits + r * cols;
+    const int64_t t = targets[r];
+    if (t < 0) {
+      loss[r] = 0;
+      if (dlogits) map1(in, dlogits + r * cols, cols, [](F) { return zero(); });
+      continue;
+    }
+    const float m = softmax_shift(in, cols);
+    const float target_logit = in[t];  // read first: dlogits may alias logits
+    if (dlogits) {
+      float* out = dlogits + r * cols;
+      const float s = exp_shifted(in, cols, m, out);
+      scale_row(out, cols, grad_scale / s, 0.0f);
+      out[t] -= grad_scale;
+      loss[r] = m + __builtin_logf(s) - target_logit;
+    } else {
+      loss[r] = m + __builtin_logf(exp_sum(in, cols, m)) - target_logit;
+    }
+  }
+}
+
+inline void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k) {
+  const F decay = set1(k.decay), b1 = set1(k.beta1), b2 = set1(k.beta2), c1 = set1(1.0f - k.beta1),
+          c2 = set1(1.0f - k.beta2), step = set1(k.step_size), ibc2 = set1(k.inv_sqrt_bc2), eps = set1(k.eps);
+  for (int64_t i = 0; i < n; i += lanes) {
+    const int64_t w = n - i < lanes ? n - i : lanes;
+    const F gi = load_part(g + i, w);
+    const F mi = fma(b1, load_part(m + i, w), c1 * gi);
+    const F vi = fma(b2, load_part(v + i, w), c2 * gi * gi);
+    const F pi = fnma(step, mi / fma(sqrt(vi), ibc2, eps), load_part(p + i, w) * decay);
+    store_part(m + i, mi, w);
+    store_part(v + i, vi, w);
+    store_part(p + i, pi, w);
+  }
+}
+
+}  // namespace tessera::kernels::TESSERA_SIMD_NS
