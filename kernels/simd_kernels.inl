@@ -5,6 +5,7 @@
 #include "kernels/simd_elementwise.inl"
 #include "kernels/simd_reduce.inl"
 #include "kernels/simd_fused.inl"
+#include "kernels/simd_layout.inl"
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
@@ -30,6 +31,7 @@ const SimdTable& table() {
       .layer_norm_param_grads = layer_norm_param_grads,
       .cross_entropy = cross_entropy,
       .adamw = adamw,
+      .transpose = transpose,
   };
   return t;
 }

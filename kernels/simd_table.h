@@ -49,6 +49,8 @@ struct SimdTable {
   void (*cross_entropy)(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                         float* loss, float* dlogits);
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k);
+  // Layout (transpose.h).
+  void (*transpose)(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out);
 };
 
 namespace avx2 {

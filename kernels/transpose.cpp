@@ -1,0 +1,60 @@
+#include "kernels/transpose.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/simd_table.h"
+#include "kernels/threads.h"
+#include "kernels/transpose_ref.h"
+
+namespace tessera::kernels {
+namespace {
+
+// Bands of 64 input rows (64 output columns): a band's tiles stay in L1/L2 on both sides.
+constexpr int64_t band = 64;
+
+template <class T, class Fn>
+void by_bands(int64_t rows, int64_t cols, Fn&& fn) {
+  const int64_t bands = (rows + band - 1) / band;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, band * cols));
+  parallel_for(bands, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r = b * band, n = std::min(band, rows - r);
+      fn(r, n);
+    }
+  });
+}
+
+}  // namespace
+
+void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
+  const SimdTable* s = simd_table();
+  by_bands<float>(rows, cols, [&](int64_t r, int64_t n) {
+    if (s)
+      s->transpose(in + r * ld_in, n, cols, ld_in, out + r, ld_out);
+    else
+      ref::transpose(in + r * ld_in, n, cols, ld_in, out + r, ld_out);
+  });
+}
+
+void transpose(const double* in, int64_t rows, int64_t cols, int64_t ld_in, double* out, int64_t ld_out) {
+  ref::transpose(in, rows, cols, ld_in, out, ld_out);
+}
+
+template <class T>
+void copy_rows(const T* in, int64_t rows, int64_t cols, int64_t ld_in, T* out, int64_t ld_out) {
+  if (cols <= 0) return;
+  const int64_t grain = std::max<int64_t>(1, 16384 / cols);
+  parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) std::memcpy(out + r * ld_out, in + r * ld_in, size_t(cols) * sizeof(T));
+  });
+}
+
+void copy_2d(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
+  copy_rows(in, rows, cols, ld_in, out, ld_out);
+}
+void copy_2d(const double* in, int64_t rows, int64_t cols, int64_t ld_in, double* out, int64_t ld_out) {
+  copy_rows(in, rows, cols, ld_in, out, ld_out);
+}
+
+}  // namespace tessera::kernels
