@@ -1,0 +1,64 @@
+#include "nn/dual_encoder.h"
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace tessera::nn {
+namespace {
+ViTConfig trunk(ViTConfig c) {
+  c.num_classes = 0;
+  return c;
+}
+TextTransformerConfig tower(TextTransformerConfig c, int64_t embed_dim) {
+  c.embed_dim = embed_dim;
+  return c;
+}
+}  // namespace
+
+void DualEncoderConfig::validate() const {
+  if (embed_dim < 1) fail("dual encoder: embed_dim must be positive, got {}", embed_dim);
+  if (!(max_logit_scale > 0)) fail("dual encoder: max_logit_scale must be positive, got {}", max_logit_scale);
+  if (!std::isfinite(logit_scale_init())) fail("dual encoder: init_logit_scale must be finite");
+  if (!std::isfinite(init_logit_bias)) fail("dual encoder: init_logit_bias must be finite");
+  trunk(image).validate();
+  tower(text, embed_dim).validate();
+}
+
+DualEncoder::DualEncoder(const DualEncoderConfig& c, Generator& gen) : config_(c) {
+  c.validate();
+  visual = register_module("visual", std::make_shared<VisionTransformer>(trunk(c.image), gen));
+  visual_projection = register_module("visual_projection", std::make_shared<Linear>(c.image.width, c.embed_dim, false, gen));
+  init::normal_(visual_projection->weight, 0, std::pow(double(c.image.width), -0.5), gen);
+  text = register_module("text", std::make_shared<TextTransformer>(tower(c.text, c.embed_dim), gen));
+  logit_scale = register_parameter("logit_scale", Tensor::full({1}, c.logit_scale_init()));
+  if (c.loss == DualEncoderConfig::Loss::sigmoid)
+    logit_bias = register_parameter("logit_bias", Tensor::full({1}, c.init_logit_bias));
+}
+
+Tensor DualEncoder::encode_image(const Tensor& images) { return visual_projection->forward(visual->forward(images).pooled); }
+
+Tensor DualEncoder::encode_text(const Tensor& ids, const Tensor& eos_index) { return text->forward(ids, eos_index); }
+
+Tensor DualEncoder::loss(const Tensor& image_embeddings, const Tensor& text_embeddings, const Tensor& labels) {
+  const Tensor positives = config_.multi_positive ? labels : Tensor();
+  if (config_.multi_positive && !labels.defined())
+    fail("dual encoder: multi_positive needs labels, but the batch has none");
+  if (config_.loss == DualEncoderConfig::Loss::info_nce)
+    return info_nce_loss(image_embeddings, text_embeddings, logit_scale, {positives, config_.max_logit_scale});
+  return sigmoid_pairwise_loss(image_embeddings, text_embeddings, logit_scale, logit_bias, {positives});
+}
+
+void DualEncoder::after_step() {
+  if (config_.loss == DualEncoderConfig::Loss::info_nce) clamp_log_scale_(logit_scale, config_.max_logit_scale);
+}
+
+std::vector<std::string> DualEncoder::no_weight_decay() const {
+  std::vector<std::string> names;
+  for (const std::string& n : visual->no_weight_decay()) names.push_back("visual." + n);
+  names.insert(names.end(), {"text.token_embedding.weight", "text.positional_embedding", "logit_scale"});
+  if (logit_bias.defined()) names.push_back("logit_bias");
+  return names;
+}
+
+}  // namespace tessera::nn

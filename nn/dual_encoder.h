@@ -1,0 +1,66 @@
+#pragma once
+// CLIP / SigLIP dual encoder: an image tower (ViT trunk, CLS or average pooling, linear
+// projection) and a text tower (nn/text_transformer.h) mapping into one embedding space, plus
+// the loss's learnable scalars. Parameter names follow open_clip where it has one:
+//   visual.* (timm ViT names, no head), visual_projection.weight, text.*, logit_scale, logit_bias.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/contrastive.h"
+#include "autograd/random.h"
+#include "nn/linear.h"
+#include "nn/text_transformer.h"
+#include "nn/vit.h"
+
+namespace tessera::nn {
+
+struct DualEncoderConfig {
+  enum class Loss { info_nce, sigmoid };  // CLIP, SigLIP
+
+  ViTConfig image;             // num_classes is ignored (the trunk has no head)
+  TextTransformerConfig text;  // embed_dim is ignored (set from embed_dim below)
+  int64_t embed_dim = 128;
+  Loss loss = Loss::info_nce;
+  // Initial log of the logit scale: CLIP log(1/0.07); SigLIP's t' log(10). NaN = that default.
+  double init_logit_scale = NAN;
+  double init_logit_bias = -10;  // SigLIP only
+  double max_logit_scale = kClipMaxLogitScale;  // InfoNCE's clamp
+  bool multi_positive = false;  // same-class pairs count as positives when labels are given
+
+  double logit_scale_init() const {
+    return std::isnan(init_logit_scale) ? (loss == Loss::info_nce ? std::log(1 / 0.07) : std::log(10.0)) : init_logit_scale;
+  }
+  void validate() const;
+};
+
+class DualEncoder : public Module {
+ public:
+  DualEncoder(const DualEncoderConfig& config, Generator& gen);
+
+  // images f32 [B, C, H, W] -> [B, embed_dim], not normalised.
+  Tensor encode_image(const Tensor& images);
+  // ids integer [B, T], eos_index integer [B] -> [B, embed_dim], not normalised.
+  Tensor encode_text(const Tensor& ids, const Tensor& eos_index);
+  // The configured loss over a batch of pairs; labels (integer [B]) are used with multi_positive.
+  Tensor loss(const Tensor& image_embeddings, const Tensor& text_embeddings, const Tensor& labels = Tensor());
+  // After each optimizer step: InfoNCE keeps log scale in [0, log(max_logit_scale)] as CLIP.
+  void after_step();
+
+  const DualEncoderConfig& config() const { return config_; }
+  // Names AdamW should not decay: embeddings, positions, the logit scalars (1-D tensors are the
+  // optimizer's business).
+  std::vector<std::string> no_weight_decay() const;
+
+  std::shared_ptr<VisionTransformer> visual;
+  std::shared_ptr<Linear> visual_projection;
+  std::shared_ptr<TextTransformer> text;
+  Tensor logit_scale;  // [1]
+  Tensor logit_bias;   // [1], SigLIP only
+
+ private:
+  DualEncoderConfig config_;
+};
+
+}  // namespace tessera::nn
