@@ -1,0 +1,281 @@
+// Kernel benchmark: GB/s of the memory-bound kernels next to this machine's measured copy
+// bandwidth, SIMD vs the scalar reference on cache-resident arrays, and GFLOP/s of GEMM on the
+// transformer shapes next to the FMA peak measured here. Prints markdown tables
+// (docs/PERFORMANCE.md, "Kernels"). Every figure is the best of several repetitions, because the
+// machine is shared. Usage: kernel_bench [--quick] [--threads N]   (default 2 threads)
+#include <fmt/format.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/adamw.h"
+#include "kernels/bias_act.h"
+#include "kernels/cpu.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/layer_norm.h"
+#include "kernels/reduce.h"
+#include "kernels/threads.h"
+#include "kernels/transpose.h"
+
+using namespace tessera::kernels;
+
+namespace {
+
+int repetitions = 15;
+
+// Best seconds per call of fn over `repetitions` timed runs of >= 5 ms each (short runs catch
+// the quiet moments of a shared machine).
+double best_seconds(const std::function<void()>& fn) {
+  fn();  // warm up (pages mapped, caches, OpenBLAS buffers)
+  int calls = 1;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) fn();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (dt > 0.005) break;
+    calls *= 2;
+  }
+  double best = 1e30;
+  for (int r = 0; r < repetitions; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) fn();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls);
+  }
+  return best;
+}
+
+std::vector<float> filled(int64_t n, float low, float high, uint64_t seed) {
+  std::mt19937 gen{static_cast<uint32_t>(seed)};
+  std::uniform_real_distribution<float> d(low, high);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+// Copy bandwidth: each thread memcpy's its half; bytes = read + written.
+double copy_gbs(int64_t n) {
+  std::vector<float> a = filled(n, 0, 1, 1), b(static_cast<size_t>(n));
+  const int threads = num_threads();
+  const double s = best_seconds([&] {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int t = 0; t < threads; ++t) {
+      const int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
+      std::memcpy(b.data() + lo, a.data() + lo, size_t(hi - lo) * sizeof(float));
+    }
+  });
+  return 2.0 * double(n) * sizeof(float) / s / 1e9;
+}
+
+// FMA peak: 12 independent AVX-512 FMA chains per thread (enough to cover latency x throughput).
+__attribute__((target("avx512f,fma"), noinline)) float fma_chains(int64_t iters) {
+  __m512 acc[12];
+  for (int k = 0; k < 12; ++k) acc[k] = _mm512_set1_ps(float(k) * 1e-3f);
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k) acc[k] = _mm512_fmadd_ps(acc[k], a, b);
+  __m512 sum = acc[0];
+  for (int k = 1; k < 12; ++k) sum = _mm512_add_ps(sum, acc[k]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, sum);
+  return lanes[0];
+}
+
+double fma_peak_gflops() {
+  const int threads = num_threads();
+  const int64_t iters = 2000000;
+  volatile float sink = 0;
+  const double s = best_seconds([&] {
+#pragma omp parallel num_threads(threads)
+    sink = sink + fma_chains(iters);
+  });
+  return double(threads) * double(iters) * 12 * 16 * 2 / s / 1e9;
+}
+
+struct MemKernel {
+  std::string name;
+  double bytes_per_element;  // bytes read + written per element of n
+  std::function<void(int64_t)> run;  // on arrays of n elements (prepared in setup)
+  std::function<void(int64_t)> setup;
+};
+
+// Buffers shared by the memory-bound kernels, sized for the largest n.
+struct Buffers {
+  std::vector<float> a, b, c, d, e;
+  std::vector<float> small_rows;
+  std::vector<int64_t> targets;
+  void ensure(int64_t n) {
+    if (int64_t(a.size()) >= n) return;
+    a = filled(n, -3, 3, 2), b = filled(n, -1, 1, 3), c = filled(n, 0, 0.01f, 4), d = filled(n, -1, 1, 5);
+    e.assign(static_cast<size_t>(n), 0.0f);
+    small_rows.assign(static_cast<size_t>(n), 0.0f);
+    targets.assign(static_cast<size_t>(n / 64 + 1), 3);
+  }
+};
+
+std::vector<MemKernel> memory_kernels(Buffers& B) {
+  const int64_t cols = 768;  // row kernels: transformer width
+  std::vector<MemKernel> k;
+  k.push_back({"copy (memcpy, reference)", 8, [&](int64_t n) { copy_2d(B.a.data(), 1, n, n, B.e.data(), n); }, {}});
+  k.push_back({"add (binary)", 12, [&](int64_t n) { binary(BinaryOp::add, B.a.data(), 1, B.b.data(), 1, B.e.data(), n); }, {}});
+  k.push_back({"axpy", 12, [&](int64_t n) { axpy(0.5f, B.a.data(), B.e.data(), n); }, {}});
+  k.push_back({"exp (unary)", 8, [&](int64_t n) { unary(UnaryOp::exp, B.a.data(), B.e.data(), n); }, {}});
+  k.push_back({"gelu erf (unary)", 8, [&](int64_t n) { unary(UnaryOp::gelu_erf, B.a.data(), B.e.data(), n); }, {}});
+  k.push_back({"gelu erf backward", 16, [&](int64_t n) {
+                 unary_backward(UnaryOp::gelu_erf, B.a.data(), B.b.data(), B.d.data(), B.e.data(), n);
+               }, {}});
+  k.push_back({"bias+gelu fwd [n/768,768]", 8, [&](int64_t n) {
+                 bias_act_forward(Activation::gelu_erf, B.a.data(), B.b.data(), n / cols, cols, B.e.data());
+               }, {}});
+  k.push_back({"bias+gelu bwd (+dbias)", 12, [&](int64_t n) {
+                 bias_act_backward(Activation::gelu_erf, B.a.data(), B.b.data(), B.d.data(), n / cols, cols, B.e.data(),
+                                   B.small_rows.data());
+               }, {}});
+  k.push_back({"sum_rows [n/768,768]", 4, [&](int64_t n) { sum_rows(B.a.data(), n / cols, cols, B.small_rows.data()); }, {}});
+  k.push_back({"softmax_rows [n/768,768]", 8, [&](int64_t n) { softmax_rows(B.a.data(), n / cols, cols, B.e.data()); }, {}});
+  k.push_back({"layer_norm fwd [n/768,768]", 8, [&](int64_t n) {
+                 layer_norm_forward(B.a.data(), B.b.data(), B.d.data(), n / cols, cols, 1e-5f, B.e.data(),
+                                    B.small_rows.data(), B.small_rows.data() + n / cols);
+               }, {}});
+  k.push_back({"residual+layer_norm fwd", 16, [&](int64_t n) {
+                 add_layer_norm_forward(B.a.data(), B.b.data(), nullptr, nullptr, n / cols, cols, 1e-5f, B.c.data(),
+                                        B.e.data(), B.small_rows.data(), B.small_rows.data() + n / cols);
+               }, {}});
+  k.push_back({"layer_norm bwd (+dgamma,dbeta)", 12, [&](int64_t n) {
+                 // mean/rstd from small_rows; two passes over x and dy (rows, then columns)
+                 layer_norm_backward(B.a.data(), B.b.data(), B.small_rows.data(), B.small_rows.data() + n / cols,
+                                     B.d.data(), n / cols, cols, B.e.data(), B.c.data(), B.c.data() + cols);
+               }, [&](int64_t n) {
+                 layer_norm_forward(B.a.data(), nullptr, nullptr, n / cols, cols, 1e-5f, B.e.data(),
+                                    B.small_rows.data(), B.small_rows.data() + n / cols);
+               }});
+  k.push_back({"cross_entropy+dlogits [n/768,768]", 8, [&](int64_t n) {
+                 cross_entropy(B.a.data(), B.targets.data(), n / cols, cols, 1.0f, B.small_rows.data(), B.e.data());
+               }, {}});
+  k.push_back({"adamw", 28, [&](int64_t n) {
+                 AdamWHyper h;
+                 adamw_update(B.e.data(), B.b.data(), B.d.data(), B.c.data(), n, h);
+               }, {}});
+  k.push_back({"transpose [n/768,768]", 8, [&](int64_t n) { transpose(B.a.data(), n / cols, cols, cols, B.e.data(), n / cols); }, {}});
+  return k;
+}
+
+void memory_table(bool quick) {
+  Buffers B;
+  const int64_t big = quick ? (int64_t(1) << 22) : (int64_t(1) << 24);  // 16M floats = 64 MiB per array
+  const int64_t small = 768 * 16;                                        // 48 KiB per array: L1/L2-resident
+  B.ensure(big);
+  const double copy = copy_gbs(big);
+  fmt::print("\n## Memory-bound kernels ({} threads)\n\n", num_threads());
+  fmt::print("Copy bandwidth measured here (memcpy, 2 x {} MiB, read + write): **{:.1f} GB/s**.\n\n",
+             big * 4 >> 20, copy);
+  fmt::print("| kernel | large GB/s | % of copy | cache-resident SIMD vs scalar (1 thread) |\n");
+  fmt::print("|---|---:|---:|---:|\n");
+  const SimdPath best = best_simd_path();
+  for (MemKernel& k : memory_kernels(B)) {
+    if (k.setup) k.setup(big);
+    set_simd_path(best);
+    const double s_big = best_seconds([&] { k.run(big); });
+    const double gbs = k.bytes_per_element * double(big) / s_big / 1e9;
+    const int threads = num_threads();
+    set_num_threads(1);
+    if (k.setup) k.setup(small);
+    const double s_simd = best_seconds([&] { k.run(small); });
+    set_simd_path(SimdPath::scalar);
+    if (k.setup) k.setup(small);
+    const double s_scalar = best_seconds([&] { k.run(small); });
+    set_simd_path(best);
+    set_num_threads(threads);
+    fmt::print("| {} | {:.1f} | {:.0f}% | {:.1f}x |\n", k.name, gbs, 100 * gbs / copy, s_scalar / s_simd);
+  }
+}
+
+void gemm_table(bool quick) {
+  const double peak = fma_peak_gflops();
+  fmt::print("\n## GEMM ({} threads), backend: {}\n\n", num_threads(), gemm_backend_name());
+  fmt::print("FMA peak measured here (AVX-512, {} threads): **{:.0f} GFLOP/s**.\n\n", num_threads(), peak);
+  fmt::print("| Linear (in -> out), M=6400 | product | m x n x k | GFLOP/s | % of peak |\n|---|---|---|---:|---:|\n");
+  const int64_t rows = quick ? 1600 : 6400;
+  const int64_t pairs[][2] = {{192, 576}, {192, 768}, {768, 192}, {576, 192}, {768, 768}};
+  for (const auto& p : pairs) {
+    const int64_t in = p[0], out = p[1];
+    const auto x = filled(rows * in, -1, 1, 7), w = filled(out * in, -1, 1, 8), dy = filled(rows * out, -1, 1, 9);
+    std::vector<float> y(size_t(rows * out)), dx(size_t(rows * in)), dw(size_t(out * in));
+    struct Case {
+      const char* name;
+      GemmShape s;
+      const float *a, *b;
+      float* c;
+    };
+    const Case cases[] = {
+        {"forward  Y = X W^T (NT)", {false, true, rows, out, in, in, in, out}, x.data(), w.data(), y.data()},
+        {"backward dX = dY W (NN)", {false, false, rows, in, out, out, in, in}, dy.data(), w.data(), dx.data()},
+        {"backward dW = dY^T X (TN)", {true, false, out, in, rows, out, in, in}, dy.data(), x.data(), dw.data()},
+    };
+    for (const Case& c : cases) {
+      const double s = best_seconds([&] { gemm(c.s, 1.0f, c.a, c.b, 0.0f, c.c); });
+      const double gf = 2.0 * double(c.s.m * c.s.n * c.s.k) / s / 1e9;
+      fmt::print("| {} -> {} | {} | {}x{}x{} | {:.0f} | {:.0f}% |\n", in, out, c.name, c.s.m, c.s.n, c.s.k, gf,
+                 100 * gf / peak);
+    }
+  }
+  // Attention: batch x heads products of 50 tokens x 64 dims.
+  fmt::print("\n| attention (192 products of 50 tokens, 64 dims) | GFLOP/s batched (one product per thread) | "
+             "GFLOP/s one call after another |\n|---|---:|---:|\n");
+  const int64_t batch = 192, t = 50, d = 64;
+  const auto q = filled(batch * t * d, -1, 1, 10), kk = filled(batch * t * d, -1, 1, 11);
+  std::vector<float> sc(size_t(batch * t * t)), o(size_t(batch * t * d));
+  struct Att {
+    const char* name;
+    GemmShape s;
+    const float *a, *b;
+    float* c;
+    int64_t sa, sb, sc;
+  };
+  const Att atts[] = {
+      {"scores S = Q K^T (50x50x64, NT)", {false, true, t, t, d, d, d, t}, q.data(), kk.data(), sc.data(), t * d, t * d, t * t},
+      {"output O = P V (50x64x50, NN)", {false, false, t, d, t, t, d, d}, sc.data(), kk.data(), o.data(), t * t, t * d, t * d},
+  };
+  for (const Att& a : atts) {
+    const double flops = 2.0 * double(batch * a.s.m * a.s.n * a.s.k);
+    const double s1 = best_seconds([&] { gemm_batched(a.s, batch, 1.0f, a.a, a.sa, a.b, a.sb, 0.0f, a.c, a.sc); });
+    const double s2 = best_seconds([&] {
+      for (int64_t i = 0; i < batch; ++i) gemm(a.s, 1.0f, a.a + i * a.sa, a.b + i * a.sb, 0.0f, a.c + i * a.sc);
+    });
+    fmt::print("| {} | {:.0f} | {:.0f} |\n", a.name, flops / s1 / 1e9, flops / s2 / 1e9);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int threads = 2;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+      repetitions = 5;
+    } else if (arg == "--threads" && i + 1 < argc) {
+      threads = std::max(1, std::atoi(argv[++i]));
+    } else {
+      fmt::print(stderr, "usage: kernel_bench [--quick] [--threads N]\n");
+      return 2;
+    }
+  }
+  set_num_threads(threads);
+  fmt::print("# Tessera kernel benchmark\n\ncpu: {}; simd path: {}; threads: {}; best of {} repetitions\n",
+             cpu_features().brand, simd_path_name(best_simd_path()), threads, repetitions);
+  if (!cpu_supports(SimdPath::avx512)) fmt::print("(no AVX-512: the FMA peak below is not measured correctly)\n");
+  gemm_table(quick);
+  memory_table(quick);
+  return 0;
+}
