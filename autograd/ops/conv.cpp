@@ -46,69 +46,81 @@ struct Geometry {
   }
 };
 
-// The range of column positions o in [0, n) whose source index o * stride + offset lies in [0, size).
-inline void valid_range(int64_t n, int64_t stride, int64_t offset, int64_t size, int64_t* lo, int64_t* hi) {
-  // o * stride + offset >= 0  <=>  o >= ceil(-offset / stride)
-  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  // o * stride + offset <= size - 1  <=>  o <= floor((size - 1 - offset) / stride)
-  int64_t h = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
-  *lo = std::min(l, n);
-  *hi = std::clamp(h, *lo, n);
+// im2col and col2im work on a zero-padded copy of each plane, so that every kernel row of the
+// columns is a plain strided walk: no bounds checks in the inner loops, which matter on the
+// small images (7x7, 14x14) these layers see. Every column position lies inside the padded plane:
+// (CH - 1) SH + (KH - 1) DH <= IH + 2 PH - 1 for both ops' geometries.
+int64_t padded_height(const Geometry& g) { return g.ih + 2 * g.ph; }
+int64_t padded_width(const Geometry& g) { return g.iw + 2 * g.pw; }
+
+// Plane c of one sample, padded into `scratch` (or itself when there is no padding).
+template <class T>
+const T* padded_plane(const Geometry& g, const T* image, int64_t c, std::vector<T>& scratch) {
+  const T* plane = image + c * g.image_plane();
+  if (g.ph == 0 && g.pw == 0) return plane;
+  const int64_t pw = padded_width(g);
+  scratch.assign(size_t(padded_height(g) * pw), T(0));
+  for (int64_t y = 0; y < g.ih; ++y) std::memcpy(&scratch[size_t((y + g.ph) * pw + g.pw)], plane + y * g.iw, sizeof(T) * g.iw);
+  return scratch.data();
+}
+
+// The inner loops, with the common horizontal strides (1, 2) known at compile time so that the
+// compiler keeps every index in registers (STRIDE 0 = read it from `stride`).
+template <int STRIDE, class T>
+void gather_rows(const Geometry& g, const T* padded, int64_t pw, T* col_row, int64_t i, int64_t j) {
+  const int64_t rows = g.ch, n = g.cw, stride = STRIDE ? STRIDE : g.sw, row_step = g.sh * pw;
+  const T* __restrict src = padded + i * g.dh * pw + j * g.dw;
+  T* __restrict dst = col_row;
+  for (int64_t oy = 0; oy < rows; ++oy, dst += n, src += row_step)
+    for (int64_t ox = 0; ox < n; ++ox) dst[ox] = src[ox * stride];
+}
+
+template <int STRIDE, class T>
+void scatter_add_rows(const Geometry& g, const T* col_row, T* padded, int64_t pw, int64_t i, int64_t j) {
+  const int64_t rows = g.ch, n = g.cw, stride = STRIDE ? STRIDE : g.sw, row_step = g.sh * pw;
+  const T* __restrict src = col_row;
+  T* __restrict dst = padded + i * g.dh * pw + j * g.dw;
+  for (int64_t oy = 0; oy < rows; ++oy, src += n, dst += row_step)
+    for (int64_t ox = 0; ox < n; ++ox) dst[ox * stride] += src[ox];
 }
 
 // Columns of channel c of one sample: rows (c kh + i) kw + j of `col` (leading dimension ld),
 // starting at column `col0`.
 template <class T>
-void im2col_channel(const Geometry& g, const T* image, int64_t c, T* col, int64_t ld, int64_t col0) {
-  const T* plane = image + c * g.image_plane();
-  for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t y_off = i * g.dh - g.ph;
+void im2col_channel(const Geometry& g, const T* image, int64_t c, T* col, int64_t ld, int64_t col0,
+                    std::vector<T>& scratch) {
+  const T* padded = padded_plane(g, image, c, scratch);
+  const int64_t pw = padded_width(g);
+  for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {
-      const int64_t x_off = j * g.dw - g.pw;
-      int64_t x_lo, x_hi;
-      valid_range(g.cw, g.sw, x_off, g.iw, &x_lo, &x_hi);
-      T* dst = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
-      for (int64_t oy = 0; oy < g.ch; ++oy, dst += g.cw) {
-        const int64_t y = oy * g.sh + y_off;
-        if (y < 0 || y >= g.ih) {
-          std::fill(dst, dst + g.cw, T(0));
-          continue;
-        }
-        const T* src = plane + y * g.iw + x_off;
-        std::fill(dst, dst + x_lo, T(0));
-        if (g.sw == 1) {
-          std::memcpy(dst + x_lo, src + x_lo, sizeof(T) * (x_hi - x_lo));
-        } else {
-          for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox] = src[ox * g.sw];
-        }
-        std::fill(dst + x_hi, dst + g.cw, T(0));
-      }
+      T* row = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
+      if (g.sw == 1) gather_rows<1>(g, padded, pw, row, i, j);
+      else if (g.sw == 2) gather_rows<2>(g, padded, pw, row, i, j);
+      else gather_rows<0>(g, padded, pw, row, i, j);
     }
-  }
 }
 
-// The adjoint of im2col_channel: adds the columns back into channel c of one sample.
+// The adjoint of im2col_channel: adds the columns back into channel c of one sample, through a
+// padded accumulator whose border is then dropped.
 template <class T>
-void col2im_channel(const Geometry& g, const T* col, int64_t ld, int64_t col0, int64_t c, T* image) {
-  T* plane = image + c * g.image_plane();
-  for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t y_off = i * g.dh - g.ph;
+void col2im_channel(const Geometry& g, const T* col, int64_t ld, int64_t col0, int64_t c, T* image,
+                    std::vector<T>& scratch) {
+  const int64_t pw = padded_width(g);
+  scratch.assign(size_t(padded_height(g) * pw), T(0));
+  T* padded = scratch.data();
+  for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {
-      const int64_t x_off = j * g.dw - g.pw;
-      int64_t x_lo, x_hi;
-      valid_range(g.cw, g.sw, x_off, g.iw, &x_lo, &x_hi);
-      const T* src = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
-      for (int64_t oy = 0; oy < g.ch; ++oy, src += g.cw) {
-        const int64_t y = oy * g.sh + y_off;
-        if (y < 0 || y >= g.ih) continue;
-        T* dst = plane + y * g.iw + x_off;
-        if (g.sw == 1) {
-          for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox] += src[ox];
-        } else {
-          for (int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox * g.sw] += src[ox];
-        }
-      }
+      const T* row = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
+      if (g.sw == 1) scatter_add_rows<1>(g, row, padded, pw, i, j);
+      else if (g.sw == 2) scatter_add_rows<2>(g, row, padded, pw, i, j);
+      else scatter_add_rows<0>(g, row, padded, pw, i, j);
     }
+  T* plane = image + c * g.image_plane();
+  const int64_t ih = g.ih, iw = g.iw;
+  for (int64_t y = 0; y < ih; ++y) {
+    const T* __restrict from = padded + (y + g.ph) * pw + g.pw;
+    T* __restrict to = plane + y * iw;
+    for (int64_t x = 0; x < iw; ++x) to[x] += from[x];
   }
 }
 
@@ -126,7 +138,8 @@ template <class T>
 void im2col_chunk(const Geometry& g, const T* image, int64_t b0, int64_t nb, T* col) {
   const int64_t ld = nb * g.positions();
   for_sample_channels(nb, g.ci, g.kh * g.kw * g.positions(), [&](int64_t b, int64_t c) {
-    im2col_channel(g, image + (b0 + b) * g.ci * g.image_plane(), c, col, ld, b * g.positions());
+    thread_local std::vector<T> scratch;
+    im2col_channel(g, image + (b0 + b) * g.ci * g.image_plane(), c, col, ld, b * g.positions(), scratch);
   });
 }
 
@@ -134,7 +147,8 @@ template <class T>
 void col2im_chunk(const Geometry& g, const T* col, int64_t b0, int64_t nb, T* image) {
   const int64_t ld = nb * g.positions();
   for_sample_channels(nb, g.ci, g.kh * g.kw * g.positions(), [&](int64_t b, int64_t c) {
-    col2im_channel(g, col, ld, b * g.positions(), c, image + (b0 + b) * g.ci * g.image_plane());
+    thread_local std::vector<T> scratch;
+    col2im_channel(g, col, ld, b * g.positions(), c, image + (b0 + b) * g.ci * g.image_plane(), scratch);
   });
 }
 

@@ -2,7 +2,8 @@
 // backward needs only per-channel sums of g and g x from which every term follows:
 //   dx = rstd w_c g - rstd a - rstd^2 b (x - mean),  a = mean(w_c g),  b = mean(w_c g xhat)
 //   dw_c = sum (g xhat),  db_c = sum g.
-// Sums are kept in double, so f32 results do not drift with the block size.
+// The statistics and the affine passes run on the SIMD kernels (var_rows, scale, axpy); the
+// backward's sums are kept in double, so f32 gradients do not drift with the block size.
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "autograd/error.h"
 #include "autograd/group_norm.h"
 #include "autograd/ops.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 #include "kernels/threads.h"
 
 namespace tessera {
@@ -37,26 +40,34 @@ template <class T>
 void forward(const Layout& l, const T* x, const T* w, const T* b, double eps, T* y, Stats& st) {
   for_blocks(l, [&](int64_t n, int64_t g) {
     const int64_t base = (n * l.c + g * l.group_channels()) * l.positions, m = l.block();
-    double s = 0;
-    for (int64_t i = 0; i < m; ++i) s += double(x[base + i]);
-    const double mean = m ? s / double(m) : 0;
-    double v = 0;
-    for (int64_t i = 0; i < m; ++i) {
-      const double d = double(x[base + i]) - mean;
-      v += d * d;
-    }
-    const double rstd = 1.0 / std::sqrt((m ? v / double(m) : 0) + eps);
-    st.mean[n * l.groups + g] = mean;
+    T var = 0, mean = 0;
+    if (m) kernels::var_rows(x + base, 1, m, 0, &var, &mean);
+    const double rstd = 1.0 / std::sqrt(double(var) + eps);
+    st.mean[n * l.groups + g] = double(mean);
     st.rstd[n * l.groups + g] = rstd;
     for (int64_t k = 0; k < l.group_channels(); ++k) {
       const int64_t c = g * l.group_channels() + k;
       const double scale = (w ? double(w[c]) : 1.0) * rstd;
-      const T sc = T(scale), sh = T((b ? double(b[c]) : 0.0) - mean * scale);
-      const T* px = x + base + k * l.positions;
-      T* py = y + base + k * l.positions;
-      for (int64_t i = 0; i < l.positions; ++i) py[i] = px[i] * sc + sh;
+      const double shift = (b ? double(b[c]) : 0.0) - double(mean) * scale;
+      kernels::unary(kernels::UnaryOp::scale, x + base + k * l.positions, y + base + k * l.positions, l.positions,
+                     T(scale), T(shift));
     }
   });
+}
+
+// sum of g and of g x over a run, in double with four independent accumulators each.
+template <class T>
+void sums(const T* g, const T* x, int64_t n, double* sum_g, double* sum_gx) {
+  double sg[4] = {0, 0, 0, 0}, sgx[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) {
+      sg[k] += double(g[i + k]);
+      sgx[k] += double(g[i + k]) * double(x[i + k]);
+    }
+  for (; i < n; ++i) sg[0] += double(g[i]), sgx[0] += double(g[i]) * double(x[i]);
+  *sum_g = (sg[0] + sg[1]) + (sg[2] + sg[3]);
+  *sum_gx = (sgx[0] + sgx[1]) + (sgx[2] + sgx[3]);
 }
 
 // gx (when wanted) and per-(sample, channel) sums of g and g xhat for the parameter gradients.
@@ -71,11 +82,8 @@ void backward(const Layout& l, const T* x, const T* w, const T* gy, const Stats&
       const int64_t c = g * gc + k;
       const T* px = x + (n * l.c + c) * l.positions;
       const T* pg = gy + (n * l.c + c) * l.positions;
-      double sg = 0, sgx = 0;
-      for (int64_t i = 0; i < l.positions; ++i) {
-        sg += double(pg[i]);
-        sgx += double(pg[i]) * double(px[i]);
-      }
+      double sg, sgx;
+      sums(pg, px, l.positions, &sg, &sgx);
       const double sgxhat = (sgx - mean * sg) * rstd;
       sum_g[n * l.c + c] = sg;
       sum_gxhat[n * l.c + c] = sgxhat;
@@ -92,7 +100,8 @@ void backward(const Layout& l, const T* x, const T* w, const T* gy, const Stats&
       const int64_t c = g * gc + k;
       const T scale = T(rstd * (w ? double(w[c]) : 1.0));
       const int64_t off = (n * l.c + c) * l.positions;
-      for (int64_t i = 0; i < l.positions; ++i) gx[off + i] = scale * gy[off + i] + coef_x * x[off + i] + coef_0;
+      kernels::unary(kernels::UnaryOp::scale, x + off, gx + off, l.positions, coef_x, coef_0);
+      kernels::axpy(scale, gy + off, gx + off, l.positions);
     }
   });
 }
