@@ -1,0 +1,201 @@
+// `tessera tokenize CKPT IN.h5 OUT.h5`: the soft tokens of every image of a data set, from a
+// trained model. For a ViT checkpoint OUT.h5 holds
+//   tokens  float32 [N, patches, width]  the patch tokens after the final norm (CLS excluded)
+//   pooled  float32 [N, width]           the pooled embedding (CLS token or mean of the tokens)
+//   labels  int64 [N]                    copied from IN.h5 when it has labels
+// with attributes `checkpoint`, `step` and `model` on the file. Images are normalised as the
+// recipe's evaluation does. OUT.h5 is written to a temporary file and renamed into place, so an
+// existing OUT.h5 is never left half-written.
+#include <fmt/format.h>
+#include <hdf5.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "autograd/engine.h"
+#include "autograd/error.h"
+#include "data/hdf5_util.h"
+#include "kernels/threads.h"
+#include "nn/vit.h"
+#include "train/checkpoint.h"
+#include "train/command.h"
+#include "train/experiment.h"
+
+namespace tessera::cli {
+namespace {
+
+using data::h5::Handle;
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) fail("{}", what);
+}
+
+// A float32 or int64 dataset of shape [N, ...] filled batch by batch along its first dim.
+class RowWriter {
+ public:
+  RowWriter(hid_t file, const char* name, hid_t type, std::vector<hsize_t> dims, const std::string& path)
+      : type_(type), dims_(std::move(dims)), where_(fmt::format("{}: dataset '{}'", path, name)) {
+    Handle space(H5Screate_simple(int(dims_.size()), dims_.data(), nullptr));
+    Handle props(H5Pcreate(H5P_DATASET_CREATE));
+    std::vector<hsize_t> chunk = dims_;
+    chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims_[0], 64));
+    if (dims_[0] > 0) check(H5Pset_chunk(props.get(), int(chunk.size()), chunk.data()), where_ + ": cannot chunk");
+    dataset_ = Handle(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT));
+    if (!dataset_.valid()) fail("{}: cannot create", where_);
+  }
+  // Rows [start, start + count) from contiguous memory.
+  void write(hsize_t start, hsize_t count, const void* rows) {
+    if (count == 0) return;
+    std::vector<hsize_t> offset(dims_.size(), 0), size = dims_;
+    offset[0] = start, size[0] = count;
+    Handle file_space(H5Dget_space(dataset_.get()));
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset.data(), nullptr, size.data(), nullptr),
+          where_ + ": cannot select rows");
+    Handle memory_space(H5Screate_simple(int(size.size()), size.data(), nullptr));
+    check(H5Dwrite(dataset_.get(), type_, memory_space.get(), file_space.get(), H5P_DEFAULT, rows),
+          where_ + ": cannot write");
+  }
+
+ private:
+  hid_t type_;
+  std::vector<hsize_t> dims_;
+  std::string where_;
+  Handle dataset_;
+};
+
+void write_attribute(hid_t file, const char* name, const std::string& value) {
+  Handle type = data::h5::utf8_string_type();
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle attr(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  const char* p = value.c_str();
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), &p) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void write_attribute(hid_t file, const char* name, int64_t value) {
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle attr(H5Acreate2(file, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) fail("cannot write attribute '{}'", name);
+}
+
+struct Options {
+  std::string checkpoint, input, output;
+  int64_t batch = 0, threads = 0;
+};
+
+Options parse(const std::vector<std::string>& args) {
+  Options o;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--batch" || a == "--threads") {
+      if (i + 1 >= args.size()) fail("{} needs a value", a);
+      (a == "--batch" ? o.batch : o.threads) = train::parse_count(a, args[++i], 1);
+    } else if (a.rfind("--", 0) == 0) {
+      fail("unknown option '{}' (see tessera tokenize --help)", a);
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 3)
+    fail("give a checkpoint, an input data set and an output file, e.g. "
+         "tessera tokenize runs/vit_fmnist/last.h5 datasets/fmnist/test.h5 tokens.h5");
+  o.checkpoint = positional[0], o.input = positional[1], o.output = positional[2];
+  return o;
+}
+
+int run_tokenize(const std::vector<std::string>& args) {
+  const Options o = parse(args);
+  if (o.threads > 0) kernels::set_num_threads(int(o.threads));
+  const train::Checkpoint c = train::load_checkpoint(o.checkpoint);
+  train::Recipe recipe = train::Recipe::parse(c.meta.recipe, o.checkpoint + " (stored recipe)");
+  const std::string type = recipe.section("model").string("type");
+  if (type != "vit") fail("tokenize: {} holds a '{}' model; tokenize reads vit checkpoints", o.checkpoint, type);
+  if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", o.checkpoint);
+  std::error_code same_error;
+  if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output, same_error))
+    fail("tokenize: the output {} is the input data set; choose another file", o.output);
+
+  std::shared_ptr<data::Dataset> dataset = data::Dataset::open(o.input);
+  const train::DataShape shape{c.meta.input_shape[0], c.meta.input_shape[1], c.meta.input_shape[2], c.meta.num_classes};
+  const train::DataShape given = train::data_shape(dataset->info());
+  if (given.channels != shape.channels || given.height != shape.height || given.width != shape.width)
+    fail("{} holds {}x{}x{} images (C x H x W) but the model was trained on {}x{}x{}", o.input, given.channels,
+         given.height, given.width, shape.channels, shape.height, shape.width);
+
+  Generator gen(0);
+  std::shared_ptr<nn::Module> model = train::build_model(recipe, shape, gen);
+  auto* classifier = dynamic_cast<nn::ViTClassifier*>(model.get());
+  if (!classifier) fail("tokenize: the model built from {} is not a ViT", o.checkpoint);
+  // The EMA weights when the run kept them and evaluates with them, as `tessera eval` does.
+  std::map<std::string, Tensor> weights = c.params;
+  if (!c.ema.empty() && recipe.section("eval").boolean("use_ema"))
+    for (const auto& [name, t] : c.ema) weights[name] = t;
+  model->load_state(weights);
+  model->eval();
+  nn::VisionTransformer& vit = classifier->vit();
+  const auto N = hsize_t(dataset->size()), T = hsize_t(vit.num_patches()), W = hsize_t(vit.config().width);
+
+  data::LoaderOptions lo = train::loader_options(recipe, false);
+  if (o.batch > 0) lo.batch_size = o.batch;
+  const data::Loader loader(dataset, lo);
+
+  data::h5::silence_errors();
+  const std::string temp = o.output + ".tmp";
+  {
+    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    if (!file.valid()) fail("tokenize: cannot create {}", temp);
+    try {
+      RowWriter tokens(file.get(), "tokens", H5T_NATIVE_FLOAT, {N, T, W}, o.output);
+      RowWriter pooled(file.get(), "pooled", H5T_NATIVE_FLOAT, {N, W}, o.output);
+      std::unique_ptr<RowWriter> labels;
+      if (dataset->info().has_labels) labels = std::make_unique<RowWriter>(file.get(), "labels", H5T_NATIVE_INT64,
+                                                                           std::vector<hsize_t>{N}, o.output);
+      NoGradGuard no_grad;
+      hsize_t done = 0;
+      for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+        const data::Batch batch = loader.make_batch(0, b);
+        const nn::ViTOutput out = vit.forward(batch.images);
+        const auto n = hsize_t(batch.images.size(0));
+        tokens.write(done, n, out.tokens.contiguous().data<float>());
+        pooled.write(done, n, out.pooled.contiguous().data<float>());
+        if (labels) labels->write(done, n, batch.labels.contiguous().data<int64_t>());
+        done += n;
+      }
+      if (done != N) fail("tokenize: wrote {} of {} images", done, N);
+      write_attribute(file.get(), "checkpoint", o.checkpoint);
+      write_attribute(file.get(), "step", c.meta.step);
+      write_attribute(file.get(), "model", type);
+      check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "tokenize: flush of " + temp + " failed");
+    } catch (...) {
+      file.reset();
+      std::remove(temp.c_str());
+      throw;
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temp, o.output, error);
+  if (error) {
+    std::remove(temp.c_str());
+    fail("tokenize: cannot move {} into place as {}: {}", temp, o.output, error.message());
+  }
+  fmt::print("wrote {}: tokens [{}, {}, {}], pooled [{}, {}]{}\n", o.output, N, T, W, N, W,
+             dataset->info().has_labels ? fmt::format(", labels [{}]", N) : "");
+  return 0;
+}
+
+const CommandRegistration registration{
+    {"tokenize", "write the soft tokens of a data set from a ViT checkpoint",
+     "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N]\n\n"
+     "Rebuilds the ViT from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them) and runs\n"
+     "every image of IN.h5 through it, normalised as the recipe's evaluation does. OUT.h5 gets\n"
+     "`tokens` float32 [N, patches, width] (patch tokens after the final norm, CLS excluded),\n"
+     "`pooled` float32 [N, width] (CLS token or mean of the patch tokens, as the model pools) and,\n"
+     "when IN.h5 has labels, `labels` int64 [N]. OUT.h5 is written to OUT.h5.tmp and renamed into\n"
+     "place at the end.\n\n"
+     "  --batch N    images per forward pass (default: the recipe's eval.batch_size)\n"
+     "  --threads N  worker threads",
+     run_tokenize}};
+
+}  // namespace
+}  // namespace tessera::cli
