@@ -84,7 +84,8 @@ Tensor FiniteScalarQuantizer::indices_to_codes(const Tensor& indices) const {
     for (int64_t c = 0; c < d; ++c) {
       const int64_t digit = rest % levels_[c];
       rest /= levels_[c];
-      o[i * d + c] = float(double(digit - int64_t(half_width_[c])) / half_width_[c]);
+      // in f32 arithmetic, as forward divides, so decoded codes equal the forward's bit for bit
+      o[i * d + c] = float(digit - int64_t(half_width_[c])) / float(half_width_[c]);
     }
   }
   return out;
