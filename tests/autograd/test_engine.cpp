@@ -135,6 +135,14 @@ BOOST_AUTO_TEST_CASE(gradient_of_a_diamond_and_of_views) {
   BOOST_TEST(values(x.grad()) == (std::vector<double>{4, 5, 8, 10, 11, 14}));
 }
 
+BOOST_AUTO_TEST_CASE(an_empty_slice_passes_no_gradient) {
+  // The slice's backward copies its (empty) gradient into a strided window of zeros; that copy
+  // must write nothing.
+  Tensor x = leaf({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {3, 4});
+  (sum(x * 0.0) + sum(x.slice(1, 2, 2) * 3.0)).backward();
+  BOOST_TEST(values(x.grad()) == std::vector<double>(12, 0.0));
+}
+
 BOOST_AUTO_TEST_CASE(bad_use_names_the_op_and_both_shapes) {
   const Tensor a = Tensor::zeros({2, 3}, DType::f64), b = Tensor::zeros({4}, DType::f64);
   expect_error([&] { add(a, b); }, {"add", "[2, 3]", "[4]"});
