@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <list>
@@ -260,6 +261,23 @@ std::string Dataset::caption(int64_t i) const {
   return impl_->captions[size_t(i)];
 }
 
+namespace {
+
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (extra < 0 || (extra == 1 && c < 0xC2) || i + size_t(extra) >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + size_t(k)]) >> 6) != 0x2) return false;
+    i += size_t(extra) + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::vector<std::string> verify_dataset(const std::string& path) {
   std::vector<std::string> breaches;
   try {
@@ -270,6 +288,15 @@ std::vector<std::string> verify_dataset(const std::string& path) {
     std::vector<uint8_t> buffer(size_t(step * ds->image_bytes()));
     for (int64_t start = 0; start < info.size; start += step)
       ds->read_range(start, std::min(step, info.size - start), buffer.data());
+    // Strings must be UTF-8 (h5py and the writer store them so; other tools may not).
+    for (size_t k = 0; k < info.class_names.size(); ++k)
+      if (!valid_utf8(info.class_names[k]))
+        breaches.push_back(fmt::format("dataset file '{}': class name {} of dataset 'labels' is not valid UTF-8", path, k));
+    for (int64_t i = 0; info.has_captions && i < info.size; ++i)
+      if (!valid_utf8(ds->caption(i))) {
+        breaches.push_back(fmt::format("dataset file '{}': caption {} of dataset 'captions' is not valid UTF-8", path, i));
+        break;
+      }
   } catch (const Error& e) {
     breaches.emplace_back(e.what());
   }
@@ -329,7 +356,8 @@ DatasetWriter::DatasetWriter(const std::string& path, int64_t height, int64_t wi
   h5::silence_errors();
   if (height < 1 || width < 1 || channels < 1)
     fail("dataset file '{}': cannot write images of shape [H={},W={},C={}]", path, height, width, channels);
-  temp_path_ = path + ".tmp-" + std::to_string(getpid());
+  static std::atomic<int> writers{0};  // distinct temporary names within one process too
+  temp_path_ = path + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(writers++);
   impl_->file = Handle(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   if (!impl_->file.valid()) fail("dataset file '{}': cannot create '{}' (does the folder exist and is it writable?)", path, temp_path_);
   const hid_t file = impl_->file.get();

@@ -305,4 +305,21 @@ BOOST_AUTO_TEST_CASE(captions_wrong_type_and_length) {
   expect_refused(path, {path, "'captions'", "3 entries", "one caption per image"});
 }
 
+BOOST_AUTO_TEST_CASE(verify_flags_captions_that_are_not_utf8) {
+  TempDir dir;
+  const std::string path = dir.file("latin1.h5");
+  {
+    DatasetWriter writer(path, 1, 1, 1, {}, true);
+    const std::vector<uint8_t> images{1, 2, 3};
+    const std::vector<std::string> captions{"fine ✓", "caf\xe9", "\xc3"};  // Latin-1 é; a cut 2-byte sequence
+    writer.append(images.data(), 3, nullptr, &captions);
+    writer.close();
+  }
+  BOOST_TEST(Dataset::open(path)->caption(1) == "caf\xe9");  // readable, but not schema-clean
+  const std::vector<std::string> breaches = verify_dataset(path);
+  BOOST_TEST_REQUIRE(breaches.size() == 1u);
+  BOOST_TEST(breaches[0].find("caption 1") != std::string::npos, breaches[0]);
+  BOOST_TEST(breaches[0].find("UTF-8") != std::string::npos, breaches[0]);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
