@@ -7,7 +7,8 @@
 namespace tessera::train {
 
 DataShape data_shape(const data::DatasetInfo& info) {
-  return DataShape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0};
+  return DataShape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0,
+                   info.has_labels ? info.class_names : std::vector<std::string>{}};
 }
 
 namespace {
@@ -67,6 +68,7 @@ data::LoaderOptions loader_options(const Recipe& recipe, bool training) {
   for (double v : d.numbers("std")) o.std.push_back(float(v));
   if (training) o.augment = data::Augment{d.boolean("hflip"), d.integer("crop_padding")};
   o.prefetch = training ? int(d.integer("prefetch")) : 0;
+  o.caption_templates = d.strings("caption_templates");
   return o;
 }
 

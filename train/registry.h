@@ -26,6 +26,7 @@ namespace tessera::train {
 struct DataShape {
   int64_t channels = 0, height = 0, width = 0;
   int64_t num_classes = 0;  // 0 when the data set has no labels
+  std::vector<std::string> class_names;  // the labels' names (zero-shot prompts of dual encoders)
 };
 
 using ModelFactory = std::function<std::shared_ptr<nn::Module>(const Section& model, const DataShape& data, Generator& gen)>;

@@ -18,6 +18,8 @@ const Field& recipe_schema() {
           boolean("hflip", false, "augment: flip left-right with probability 1/2"),
           integer("crop_padding", 0, "augment: pad by this many pixels, then crop at random", 0, 64),
           integer("prefetch", 2, "batches prepared ahead on a background thread", 0, 64),
+          string_list("caption_templates", "[]",
+                      "captions \"a photo of a {}.\" filled with class names, one picked per sample, for a labelled set without captions"),
       }),
       typed_section("model", "the network; its keys depend on model.type", {
           required_string("type", "the model (see docs/EXTENDING.md for the list)"),
