@@ -2,7 +2,7 @@
 // bandwidth, SIMD vs the scalar reference on cache-resident arrays, and GFLOP/s of GEMM on the
 // transformer shapes next to the FMA peak measured here. Prints markdown tables
 // (docs/PERFORMANCE.md, "Kernels"). Every figure is the best of several repetitions, because the
-// machine is shared. Usage: kernel_bench [--quick] [--threads N]   (default 2 threads)
+// machine is shared. Usage: kernel_bench [--quick] [--gemm | --memory] [--threads N]   (default 2 threads)
 #include <fmt/format.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -257,17 +257,21 @@ void gemm_table(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, gemm_only = false, memory_only = false;
   int threads = 2;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--quick") {
       quick = true;
       repetitions = 5;
+    } else if (arg == "--gemm") {
+      gemm_only = true;
+    } else if (arg == "--memory") {
+      memory_only = true;
     } else if (arg == "--threads" && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
     } else {
-      fmt::print(stderr, "usage: kernel_bench [--quick] [--threads N]\n");
+      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --memory] [--threads N]\n");
       return 2;
     }
   }
@@ -275,7 +279,7 @@ int main(int argc, char** argv) {
   fmt::print("# Tessera kernel benchmark\n\ncpu: {}; simd path: {}; threads: {}; best of {} repetitions\n",
              cpu_features().brand, simd_path_name(best_simd_path()), threads, repetitions);
   if (!cpu_supports(SimdPath::avx512)) fmt::print("(no AVX-512: the FMA peak below is not measured correctly)\n");
-  gemm_table(quick);
-  memory_table(quick);
+  if (!memory_only) gemm_table(quick);
+  if (!gemm_only) memory_table(quick);
   return 0;
 }

@@ -1,9 +1,12 @@
 #include "kernels/gemm.h"
 
 #include <string>
+#include <type_traits>
 
 #include "kernels/blas.h"
 #include "kernels/gemm_ref.h"
+#include "kernels/simd_table.h"
+#include "kernels/cpu.h"
 #include "kernels/threads.h"
 
 namespace tessera::kernels {
@@ -32,11 +35,37 @@ void call(const GemmShape& s, double alpha, const double* a, const double* b, do
     ref::gemm(s, alpha, a, b, beta, c);
 }
 
+// Our register-blocked kernel for small f32 products (simd_gemm.inl): no packing of A, no
+// library call, no allocation; op(B) must fit its stack panel. Measured one thread, best of 5, on
+// attention's products (docs/PERFORMANCE.md): Q K^T (50x50x64, B transposed) ours 114-126
+// GFLOP/s vs OpenBLAS SkylakeX 93-123; P V (50x64x50) ours 195-215 vs OpenBLAS 234-244. So ours
+// takes the transposed-B products, OpenBLAS the rest (and ours everything if OpenBLAS is missing).
+const SimdTable* small_kernel_for(const GemmShape& s) {
+  const SimdTable* simd = simd_table();
+  if (simd == nullptr || s.m * s.n * s.k > small_product || s.m > 256) return nullptr;
+  if (!s.trans_b && blas::openblas() != nullptr) return nullptr;
+  const int64_t lanes = simd_path() == SimdPath::avx512 ? 16 : 8;
+  return s.k * ((s.n + lanes - 1) / lanes * lanes) <= small_gemm_pack_floats ? simd : nullptr;
+}
+
+void small(const SimdTable*, const GemmShape&, double, const double*, const double*, double, double*) {}
+void small(const SimdTable* simd, const GemmShape& s, float alpha, const float* a, const float* b, float beta,
+           float* c) {
+  simd->small_gemm(s.trans_a, s.trans_b, s.m, s.n, s.k, alpha, a, s.lda, b, s.ldb, beta, c, s.ldc);
+}
+
 template <class T>
 void batched(const GemmShape& s, int64_t batch, T alpha, const T* a, int64_t sa, const T* b, int64_t sb, T beta, T* c,
              int64_t sc) {
   if (batch <= 0 || s.m == 0 || s.n == 0) return;
   const bool independent = sc != 0;  // a shared C must be accumulated in order
+  const SimdTable* own = std::is_same_v<T, float> && s.k > 0 ? small_kernel_for(s) : nullptr;
+  if (independent && own) {
+    parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) small(own, s, alpha, a + i * sa, b + i * sb, beta, c + i * sc);
+    });
+    return;
+  }
   if (independent && batch > 1 && s.m * s.n * s.k <= small_product) {
     parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) call(s, alpha, a + i * sa, b + i * sb, beta, c + i * sc);
@@ -72,7 +101,7 @@ const char* gemm_backend_name() {
   static const std::string name = [] {
     if (const blas::OpenBlas* lib = blas::openblas())
       return std::string("OpenBLAS (") + lib->path + "), core " + lib->get_corename() +
-             "; small batched products one per thread";
+             "; small batched products (attention) one per thread, Q K^T-like ones by our SIMD kernel";
     return std::string("scalar reference GEMM (") + blas::load_error() + ")";
   }();
   return name.c_str();

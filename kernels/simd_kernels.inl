@@ -6,6 +6,7 @@
 #include "kernels/simd_reduce.inl"
 #include "kernels/simd_fused.inl"
 #include "kernels/simd_layout.inl"
+#include "kernels/simd_gemm.inl"  // after simd_layout.inl: uses its transpose
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
@@ -31,6 +32,7 @@ const SimdTable& table() {
       .layer_norm_param_grads = layer_norm_param_grads,
       .cross_entropy = cross_entropy,
       .adamw = adamw,
+      .small_gemm = small_gemm,
       .transpose = transpose,
   };
   return t;

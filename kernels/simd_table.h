@@ -18,6 +18,9 @@ struct AdamWConstants {
   float decay, beta1, beta2, step_size, inv_sqrt_bc2, eps;
 };
 
+// The small-GEMM kernel packs op(B) into a stack buffer of this many floats (64 KiB).
+constexpr int64_t small_gemm_pack_floats = 16384;
+
 struct SimdTable {
   void (*math)(MathFn fn, const float* x, float* y, int64_t n);
   // Elementwise; unary ops return false for the ops they leave to the reference (pow).
@@ -49,6 +52,10 @@ struct SimdTable {
   void (*cross_entropy)(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                         float* loss, float* dlogits);
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k);
+  // C = alpha op(A) op(B) + beta C for small products (k * n rounded up to vectors must fit
+  // small_gemm_pack_floats); see simd_gemm.inl.
+  void (*small_gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
   // Layout (transpose.h).
   void (*transpose)(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out);
 };

@@ -2,16 +2,19 @@
 // dimensions, alpha/beta, and strided batches (including attention's small per-head products).
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
 #include <string>
 
 #include "kernels/blas.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_ref.h"
+#include "kernels/simd_table.h"
 #include "kernels/threads.h"
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace tessera::kernels;
 using tessera::kernels::testing::check_close;
+using tessera::kernels::testing::for_each_simd_path;
 using tessera::kernels::testing::random_vector;
 
 namespace {
@@ -91,8 +94,12 @@ BOOST_AUTO_TEST_CASE(transformer_shape_threads) {
 }
 
 BOOST_AUTO_TEST_CASE(batched_small_and_large) {
-  // (batch, m, n, k): attention's per-head products run one per thread; big ones in sequence.
-  for (auto [batch, m, n, k] : {std::tuple{6, 50, 50, 64}, {5, 50, 64, 50}, {3, 7, 9, 5}, {2, 130, 140, 150}})
+  // (batch, m, n, k): attention's per-head products run our small kernel, one per thread, on
+  // every SIMD path (odd m and n hit its row and column tails, n = 100 two column blocks);
+  // big ones go to OpenBLAS in sequence.
+  for_each_simd_path([](SimdPath) {
+  for (auto [batch, m, n, k] : {std::tuple{6, 50, 50, 64}, {5, 50, 64, 50}, {3, 7, 9, 5}, {4, 1, 1, 1},
+                                {3, 13, 100, 17}, {2, 33, 31, 300}, {2, 130, 140, 150}})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         const GemmShape s = shape(ta, tb, m, n, k, 1);
@@ -109,6 +116,50 @@ BOOST_AUTO_TEST_CASE(batched_small_and_large) {
           check_close(c.data(), want.data(), int64_t(c.size()), 1e-4, 1e-4, "C");
         }
       }
+  });
+}
+
+BOOST_AUTO_TEST_CASE(small_kernel_every_case_directly) {
+  // gemm() sends only some shapes to our small kernel; here it runs every transpose case, with
+  // and without leading-dimension padding, on each SIMD table the CPU has.
+  for (SimdPath path : {SimdPath::avx2, SimdPath::avx512}) {
+    if (!cpu_supports(path)) {
+      BOOST_TEST_MESSAGE("skipping SIMD path " << simd_path_name(path) << ": this CPU lacks it");
+      continue;
+    }
+    const SimdTable& t = path == SimdPath::avx2 ? avx2::table() : avx512::table();
+    uint64_t seed = 500;
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (auto [m, n, k] : {std::tuple{50, 50, 64}, {50, 64, 50}, {1, 1, 1}, {7, 33, 5}, {13, 100, 17}, {6, 16, 3}})
+          for (int64_t pad : {0, 5})
+            for (float beta : {0.0f, 0.5f}) {
+              const GemmShape s = shape(ta, tb, m, n, k, pad);
+              const auto a = random_vector<float>(rows_a(s) * s.lda, seed++);
+              const auto b = random_vector<float>(rows_b(s) * s.ldb, seed++);
+              auto c = random_vector<float>(s.m * s.ldc, seed++);
+              auto want = c;
+              t.small_gemm(ta, tb, m, n, k, 1.5f, a.data(), s.lda, b.data(), s.ldb, beta, c.data(), s.ldc);
+              ref::gemm(s, 1.5f, a.data(), b.data(), beta, want.data());
+              BOOST_TEST_CONTEXT(simd_path_name(path) << " m=" << m << " n=" << n << " k=" << k << " ta=" << ta
+                                                      << " tb=" << tb << " pad=" << pad << " beta=" << beta) {
+                check_close(c.data(), want.data(), int64_t(c.size()), 1e-5, 1e-5, "C");  // padding untouched too
+              }
+            }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(batched_beta_zero_ignores_nan_in_c) {
+  // BLAS semantics: with beta = 0, C is written, never read (it may hold garbage).
+  for_each_simd_path([](SimdPath) {
+    const GemmShape s = shape(false, true, 50, 50, 64, 0);
+    const int64_t batch = 4, sa = 50 * 64, sc = 50 * 50;
+    const auto a = random_vector<float>(batch * sa, 31), b = random_vector<float>(batch * sa, 32);
+    std::vector<float> c(size_t(batch * sc), std::numeric_limits<float>::quiet_NaN()), want(c.size(), 0.0f);
+    gemm_batched(s, batch, 1.0f, a.data(), sa, b.data(), sa, 0.0f, c.data(), sc);
+    for (int64_t i = 0; i < batch; ++i) ref::gemm(s, 1.0f, a.data() + i * sa, b.data() + i * sa, 0.0f, want.data() + i * sc);
+    check_close(c.data(), want.data(), int64_t(c.size()), 1e-4, 1e-4, "C");
+  });
 }
 
 BOOST_AUTO_TEST_CASE(batched_shared_operand_and_output) {
