@@ -41,6 +41,10 @@ class Task {
   virtual void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) = 0;
   // Metrics reported when the recipe's eval.metrics is empty.
   virtual std::vector<std::string> default_metrics() const = 0;
+  // After each evaluation of a training run (eval mode, no gradients): a task with something to
+  // show, e.g. reconstruction grids, writes it into the run folder. `batch` is the first eval batch.
+  virtual void write_samples(nn::Module& /*model*/, const data::Batch& /*batch*/, const std::string& /*run_dir*/,
+                             int64_t /*step*/) {}
 };
 
 }  // namespace tessera::train

@@ -121,6 +121,19 @@ Trainer::StepResult Trainer::step() {
   return r;
 }
 
+void Trainer::write_samples(const std::string& run_dir) {
+  if (!eval_set_) return;
+  const data::Loader loader(eval_set_, loader_options(recipe_, false));
+  if (loader.batches_per_epoch() == 0) return;
+  const bool was_training = model_->is_training();
+  model_->eval();
+  {
+    NoGradGuard no_grad;
+    task_->write_samples(*model_, loader.make_batch(0, 0), run_dir, step_);
+  }
+  model_->train(was_training);
+}
+
 MetricValues Trainer::evaluate() {
   const bool swap = !ema_.empty() && recipe_.section("eval").boolean("use_ema");
   nn::NamedTensors saved;
@@ -370,6 +383,7 @@ int run_training(const RunOptions& options) {
     if (trainer.has_eval() && ((eval_every > 0 && s % eval_every == 0) || s == total)) {
       const auto eval_start = clock::now();
       const MetricValues values = trainer.evaluate();
+      trainer.write_samples(run_dir.string());
       JsonObject line;
       line.add("step", s).add("epoch", r.epoch).add("split", "eval");
       for (const auto& [name, v] : values) {

@@ -50,6 +50,8 @@ class Trainer {
   // a gradient is not finite (the parameters are left untouched).
   StepResult step();
   MetricValues evaluate();
+  // The task's samples from the first eval batch (Task::write_samples) into run_dir.
+  void write_samples(const std::string& run_dir);
 
   Checkpoint checkpoint() const;
   void restore(const Checkpoint& checkpoint);
