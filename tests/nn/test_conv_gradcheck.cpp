@@ -125,6 +125,21 @@ BOOST_AUTO_TEST_CASE(dropout_and_drop_path_gradients) {
       {x});
 }
 
+BOOST_AUTO_TEST_CASE(empty_batch) {
+  Tensor x = Tensor::zeros({0, 3, 5, 5}), w = Tensor::ones({4, 3, 3, 3}), b = Tensor::ones({4});
+  x.requires_grad_(), w.requires_grad_(), b.requires_grad_();
+  const Tensor y = conv2d(x, w, b, {.padding = {1, 1}});
+  BOOST_TEST((y.shape() == Shape{0, 4, 5, 5}));
+  sum(y).backward();
+  BOOST_TEST((x.grad().shape() == Shape{0, 3, 5, 5}));
+  BOOST_TEST(w.grad().to_vector<float>() == std::vector<float>(4 * 27, 0.0f));
+  BOOST_TEST(b.grad().to_vector<float>() == std::vector<float>(4, 0.0f));
+  Tensor xt = Tensor::zeros({0, 4, 3, 3});
+  BOOST_TEST((conv_transpose2d(xt, Tensor::ones({4, 2, 4, 4}), Tensor(), {.stride = {2, 2}, .padding = {1, 1}}).shape() ==
+              Shape{0, 2, 6, 6}));
+  BOOST_TEST((group_norm(Tensor::zeros({0, 4, 3, 3}), 2).shape() == Shape{0, 4, 3, 3}));
+}
+
 BOOST_AUTO_TEST_CASE(bad_arguments_are_errors) {
   const Tensor x = Tensor::zeros({1, 4, 5, 5}), w = Tensor::zeros({2, 4, 3, 3});
   BOOST_CHECK_THROW(conv2d(x, Tensor::zeros({2, 3, 3, 3})), Error);                  // channel mismatch

@@ -9,6 +9,7 @@
 #include "autograd/conv.h"
 #include "autograd/dropout.h"
 #include "autograd/error.h"
+#include "autograd/gradcheck.h"
 #include "autograd/group_norm.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
@@ -353,6 +354,39 @@ BOOST_AUTO_TEST_CASE(resampling_layers) {
   BOOST_TEST(std::abs(p[1] - 6.0f / 9) < 1e-6);
   BOOST_TEST(std::abs(p[4] - 1.0f) < 1e-6);
   BOOST_CHECK_THROW(nn::Upsample(0), Error);
+}
+
+// The layers in f32, through their own parameters (gradcheck perturbs them in place), with the
+// f32 settings of autograd/gradcheck.h: a wrong gradient is off by O(1), rounding by ~1e-3.
+BOOST_AUTO_TEST_CASE(layers_gradcheck_through_their_parameters) {
+  const GradcheckOptions f32{.eps = 1e-2, .atol = 1e-2, .rtol = 1e-2};
+  Generator gen(77);
+  auto input = [&](const Shape& shape) {
+    Tensor t = uniform(shape, -1, 1, gen);
+    t.requires_grad_();
+    return t;
+  };
+  auto check = [&](nn::UnaryModule& m, const Tensor& x, const GradcheckOptions& o) {
+    std::vector<Tensor> in{x};
+    for (const Tensor& p : m.parameters()) in.push_back(p);
+    const GradcheckResult r = gradcheck([&](const std::vector<Tensor>& v) { return m.forward(v[0]); }, in, o);
+    BOOST_TEST(r.ok, r.message);
+  };
+  nn::Conv2d conv(4, 6, {3, 3}, {.stride = {2, 2}, .padding = {1, 1}, .groups = 2}, true, gen);
+  check(conv, input({2, 4, 5, 5}), f32);
+  nn::ConvTranspose2d up(4, 3, {4, 4}, {.stride = {2, 2}, .padding = {1, 1}}, true, gen);
+  check(up, input({2, 4, 3, 3}), f32);
+  nn::GroupNorm gn(2, 4);
+  gn.weight.copy_(uniform({4}, 0.5, 1.5, gen));
+  gn.bias.copy_(uniform({4}, -1, 1, gen));
+  check(gn, input({2, 4, 3, 3}), {.eps = 1e-3, .atol = 1e-2, .rtol = 1e-2});
+  // a residual-block-like chain: conv, norm, SiLU, conv
+  nn::Sequential block;
+  block.append(std::make_shared<nn::Conv2d>(3, 4, Size2{3, 3}, Conv2dOptions{.padding = {1, 1}}, true, gen));
+  block.append(std::make_shared<nn::GroupNorm>(2, 4));
+  block.append(std::make_shared<nn::SiLU>());
+  block.append(std::make_shared<nn::Conv2d>(4, 2, Size2{1, 1}, Conv2dOptions{}, true, gen));
+  check(block, input({2, 3, 4, 4}), {.eps = 1e-3, .atol = 1e-2, .rtol = 1e-2});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
