@@ -4,17 +4,19 @@
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
-// Two accumulators hide the add latency; the order is fixed by the row length alone.
+// Four accumulators hide the add latency; the order is fixed by the row length alone.
 inline float row_sum(const float* x, int64_t n) {
-  F s0 = zero(), s1 = zero();
+  F s0 = zero(), s1 = zero(), s2 = zero(), s3 = zero();
   int64_t i = 0;
-  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
     s0 = s0 + load(x + i);
     s1 = s1 + load(x + i + lanes);
+    s2 = s2 + load(x + i + 2 * lanes);
+    s3 = s3 + load(x + i + 3 * lanes);
   }
   for (; i + lanes <= n; i += lanes) s0 = s0 + load(x + i);
   if (i < n) s1 = s1 + load_part(x + i, n - i);
-  return hsum(s0 + s1);
+  return hsum((s0 + s1) + (s2 + s3));
 }
 
 // max of a row, and whether it holds a NaN (then the caller takes the reference's answer).
