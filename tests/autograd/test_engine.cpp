@@ -135,6 +135,32 @@ BOOST_AUTO_TEST_CASE(gradient_of_a_diamond_and_of_views) {
   BOOST_TEST(values(x.grad()) == (std::vector<double>{4, 5, 8, 10, 11, 14}));
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_backward_leaves_nothing_behind) {
+  // loss = sum(y) + sum(flaky(y)), y = exp(x); flaky's backward throws the first time. Whatever
+  // reached y's node before the throw must not leak into the next backward.
+  Tensor x = leaf({0.5, 1}, {2});
+  const Tensor y = exp(x);
+  bool throw_next = true;
+  Tensor flaky_out;
+  {
+    NoGradGuard no_grad;
+    flaky_out = y * 1.0;
+  }
+  const Tensor z = record(flaky_out, "flaky", {y}, [&throw_next](const Tensor& g) {
+    if (throw_next) {
+      throw_next = false;
+      fail("flaky: backward failed on purpose");
+    }
+    return std::vector<Tensor>{g};
+  });
+  const Tensor loss = sum(y) + sum(z);
+  expect_error([&] { loss.backward(Tensor(), true); }, {"flaky"});
+  x.zero_grad();
+  loss.backward();
+  BOOST_TEST(std::abs(values(x.grad())[0] - 2 * std::exp(0.5)) < 1e-12);
+  BOOST_TEST(std::abs(values(x.grad())[1] - 2 * std::exp(1.0)) < 1e-12);
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_slice_passes_no_gradient) {
   // The slice's backward copies its (empty) gradient into a strided window of zeros; that copy
   // must write nothing.
