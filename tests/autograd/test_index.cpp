@@ -78,6 +78,10 @@ BOOST_AUTO_TEST_CASE(where_masked_fill_and_comparisons) {
   BOOST_TEST(values(greater(a, f64({2.5}, {1}))) == (std::vector<double>{0, 0, 1, 1}));
   BOOST_TEST(values(equal(a, a.t())) == (std::vector<double>{1, 0, 0, 1}));
   BOOST_TEST((greater(a, a).dtype() == DType::u8));
+  Tensor tracked = a.clone();
+  tracked.requires_grad_();
+  BOOST_TEST(!greater(tracked, a).requires_grad());  // comparisons carry no gradient
+  BOOST_TEST(!equal(tracked, a).requires_grad());
   BOOST_TEST(values(equal(i64({1, 2}, {2}), i64({2}, {1}))) == (std::vector<double>{0, 1}));
   // masked_fill with -inf before a softmax: the masked entries get exactly zero weight
   const Tensor p = softmax(masked_fill(f64({0.5, 1, 2}, {3}), Tensor::from_vector<uint8_t>({0, 1, 0}, {3}), -INFINITY));
