@@ -1,10 +1,19 @@
 #pragma once
-// The two ops a transformer spends its non-GEMM time in, each with a hand-written backward that
-// needs far less memory and time than the same thing built from elementwise ops:
-// LayerNorm over the last axis, and scaled dot-product attention with optional masks.
+// The ops a transformer spends its time in, each with a hand-written backward that needs far
+// less memory and time than the same thing built from elementwise ops: a Linear layer with its
+// bias and activation fused, LayerNorm over the last axis, and scaled dot-product attention.
 #include "autograd/tensor.h"
+#include "kernels/bias_act.h"
 
 namespace tessera {
+
+using kernels::Activation;  // identity, relu, gelu_tanh, gelu_erf (PyTorch's exact GELU), silu
+
+// y = act(x W^T + b) over the last axis of x ([..., in] -> [..., out]), W [out, in] as PyTorch
+// stores it, b [out] or undefined. One GEMM and one fused bias+activation pass each way; the
+// backward writes dW and db directly (no transposed copies) and keeps only the pre-activation.
+Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    Activation activation = Activation::identity);
 
 // y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis of x ([..., C]), with the
 // population variance as PyTorch's LayerNorm. weight and bias are [C]; either may be undefined

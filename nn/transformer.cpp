@@ -23,8 +23,9 @@ Tensor MultiHeadSelfAttention::forward(const Tensor& x, const Tensor& key_paddin
   AttentionOptions o;
   o.causal = options.causal;
   o.key_padding_mask = key_padding_mask;
-  const Tensor y = self_attention_qkv(qkv->forward(x), heads, o);
-  return dropout(proj->forward(y), options.proj_drop, is_training());
+  // the Linear layers' own tensors through the fused op: same parameters, fewer passes
+  const Tensor y = self_attention_qkv(fused_linear(x, qkv->weight, qkv->bias), heads, o);
+  return dropout(fused_linear(y, proj->weight, proj->bias), options.proj_drop, is_training());
 }
 
 Mlp::Mlp(int64_t in, int64_t hidden, int64_t out, double drop_, Generator& gen) : drop(drop_) {
@@ -33,8 +34,8 @@ Mlp::Mlp(int64_t in, int64_t hidden, int64_t out, double drop_, Generator& gen) 
 }
 
 Tensor Mlp::forward(const Tensor& x) {
-  const Tensor h = dropout(gelu(fc1->forward(x)), drop, is_training());
-  return dropout(fc2->forward(h), drop, is_training());
+  const Tensor h = dropout(fused_linear(x, fc1->weight, fc1->bias, Activation::gelu_erf), drop, is_training());
+  return dropout(fused_linear(h, fc2->weight, fc2->bias), drop, is_training());
 }
 
 Block::Block(int64_t dim, int64_t heads, const Options& o, Generator& gen) : drop_path(o.drop_path) {

@@ -29,7 +29,7 @@ class MultiHeadSelfAttention : public UnaryModule {
   Options options;
 };
 
-// fc1 -> GELU (exact) -> dropout -> fc2 -> dropout.
+// fc1 -> GELU (exact, erf) -> dropout -> fc2 -> dropout.
 class Mlp : public UnaryModule {
  public:
   Mlp(int64_t in_features, int64_t hidden_features, int64_t out_features, double drop, Generator& gen);

@@ -62,6 +62,32 @@ Tensor u8_mask(const std::vector<uint8_t>& values, const Shape& shape) {
 
 BOOST_AUTO_TEST_SUITE(transformer_ops)
 
+BOOST_AUTO_TEST_CASE(fused_linear_gradcheck_every_activation) {
+  const Tensor x = leaf({2, 3, 4}, 41, -2, 2), w = leaf({5, 4}, 42), b = leaf({5}, 43);
+  for (Activation act : {Activation::identity, Activation::relu, Activation::gelu_tanh, Activation::gelu_erf,
+                         Activation::silu}) {
+    BOOST_TEST_CONTEXT(kernels::activation_name(act)) {
+      expect_ok([act](auto& t) { return fused_linear(t[0], t[1], t[2], act); }, {x, w, b});
+      expect_ok([act](auto& t) { return fused_linear(t[0], t[1], Tensor(), act); }, {x, w});
+    }
+  }
+  // a transposed input and a transposed weight
+  const Tensor xt = leaf({4, 6}, 44), wt = leaf({4, 3}, 45);
+  expect_ok([](auto& t) { return fused_linear(t[0].t(), t[1].t(), Tensor(), Activation::gelu_erf); }, {xt, wt});
+}
+
+BOOST_AUTO_TEST_CASE(fused_linear_matches_basic_ops) {
+  const Tensor x = leaf({3, 2, 6}, 46, -3, 3), w = leaf({4, 6}, 47), b = leaf({4}, 48);
+  const Tensor pre = matmul(x, w.t()) + b;
+  BOOST_TEST(max_abs_diff(fused_linear(x, w, b), pre) < 1e-12);
+  BOOST_TEST(max_abs_diff(fused_linear(x, w, b, Activation::gelu_erf), gelu(pre)) < 1e-12);
+  BOOST_TEST(max_abs_diff(fused_linear(x, w, b, Activation::gelu_tanh), gelu(pre, GeluApproximation::tanh)) < 1e-12);
+  BOOST_TEST(max_abs_diff(fused_linear(x, w, b, Activation::relu), relu(pre)) < 1e-12);
+  BOOST_CHECK_THROW(fused_linear(x, leaf({4, 5}, 49), b), Error);
+  BOOST_CHECK_THROW(fused_linear(x, w, leaf({5}, 50)), Error);
+  BOOST_CHECK_THROW(fused_linear(x, w.detach().to(DType::f32), Tensor()), Error);
+}
+
 BOOST_AUTO_TEST_CASE(layer_norm_gradcheck) {
   const Tensor x = leaf({3, 4, 6}, 1, -2, 2), w = leaf({6}, 2, 0.5, 1.5), b = leaf({6}, 3);
   expect_ok([](auto& t) { return layer_norm(t[0], t[1], t[2], 1e-5); }, {x, w, b});

@@ -77,7 +77,9 @@ BOOST_AUTO_TEST_CASE(tokens_and_pooled_embedding_of_every_image) {
   const train::Checkpoint c = train::load_checkpoint(dir / "run/last.h5");
   const train::Recipe recipe = train::Recipe::parse(c.meta.recipe, "stored recipe");
   Generator gen(0);
-  auto model = train::build_model(recipe, {1, 6, 6, 3}, gen);
+  train::DataShape shape;
+  shape.channels = 1, shape.height = 6, shape.width = 6, shape.num_classes = 3;
+  auto model = train::build_model(recipe, shape, gen);
   model->load_state(c.params);
   model->eval();
   auto dataset = data::Dataset::open(set);

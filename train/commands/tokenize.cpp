@@ -18,6 +18,7 @@
 #include "data/hdf5_util.h"
 #include "kernels/threads.h"
 #include "nn/vit.h"
+#include "train/autoencoder_tokens.h"
 #include "train/checkpoint.h"
 #include "train/command.h"
 #include "train/experiment.h"
@@ -110,14 +111,22 @@ int run_tokenize(const std::vector<std::string>& args) {
   const train::Checkpoint c = train::load_checkpoint(o.checkpoint);
   train::Recipe recipe = train::Recipe::parse(c.meta.recipe, o.checkpoint + " (stored recipe)");
   const std::string type = recipe.section("model").string("type");
-  if (type != "vit") fail("tokenize: {} holds a '{}' model; tokenize reads vit checkpoints", o.checkpoint, type);
+  // Image tokenizers (vae, vqvae, fsq) write their own token files: train/autoencoder_tokens.h.
+  if (train::is_autoencoder_type(type)) {
+    train::tokenize_with_autoencoder(o.checkpoint, o.input, o.output, o.batch);
+    return 0;
+  }
+  if (type != "vit")
+    fail("tokenize: {} holds a '{}' model; tokenize reads vit, vae, vqvae and fsq checkpoints", o.checkpoint, type);
   if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", o.checkpoint);
   std::error_code same_error;
   if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output, same_error))
     fail("tokenize: the output {} is the input data set; choose another file", o.output);
 
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(o.input);
-  const train::DataShape shape{c.meta.input_shape[0], c.meta.input_shape[1], c.meta.input_shape[2], c.meta.num_classes};
+  train::DataShape shape;
+  shape.channels = c.meta.input_shape[0], shape.height = c.meta.input_shape[1], shape.width = c.meta.input_shape[2];
+  shape.num_classes = c.meta.num_classes;
   const train::DataShape given = train::data_shape(dataset->info());
   if (given.channels != shape.channels || given.height != shape.height || given.width != shape.width)
     fail("{} holds {}x{}x{} images (C x H x W) but the model was trained on {}x{}x{}", o.input, given.channels,
@@ -185,7 +194,7 @@ int run_tokenize(const std::vector<std::string>& args) {
 }
 
 const CommandRegistration registration{
-    {"tokenize", "write the soft tokens of a data set from a ViT checkpoint",
+    {"tokenize", "write the tokens of a data set from a ViT, VAE, VQ-VAE or FSQ checkpoint",
      "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N]\n\n"
      "Rebuilds the ViT from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them) and runs\n"
      "every image of IN.h5 through it, normalised as the recipe's evaluation does. OUT.h5 gets\n"
@@ -193,6 +202,9 @@ const CommandRegistration registration{
      "`pooled` float32 [N, width] (CLS token or mean of the patch tokens, as the model pools) and,\n"
      "when IN.h5 has labels, `labels` int64 [N]. OUT.h5 is written to OUT.h5.tmp and renamed into\n"
      "place at the end.\n\n"
+     "For an image tokenizer (vae, vqvae, fsq) OUT.h5 gets `tokens` int32 [N, h, w] (codebook indices)\n"
+     "or float32 [N, h, w, c] (VAE posterior means), labels as above, and attributes naming the\n"
+     "checkpoint and the `tessera decode` command that turns the tokens back into images.\n\n"
      "  --batch N    images per forward pass (default: the recipe's eval.batch_size)\n"
      "  --threads N  worker threads",
      run_tokenize}};
