@@ -20,10 +20,18 @@ void bias_act_backward(Activation act, const float* x, const float* bias, const 
                        float* dx, float* dbias) {
   const SimdTable* s = simd_table();
   if (!s) return ref::bias_act_backward(act, x, bias, dy, rows, cols, dx, dbias);
-  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
-    s->bias_act_backward(act, x + r * cols, bias, dy + r * cols, n, cols, dx + r * cols);
+  if (!dbias) {
+    by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
+      s->bias_act_backward(act, x + r * cols, bias, dy + r * cols, n, cols, dx + r * cols, nullptr);
+    });
+    return;
+  }
+  const int64_t blocks = (rows + sum_block_rows - 1) / sum_block_rows;
+  float* partial = partials_scratch(blocks * cols);
+  by_sum_blocks(rows, cols, [&](int64_t r, int64_t n, int64_t b) {
+    s->bias_act_backward(act, x + r * cols, bias, dy + r * cols, n, cols, dx + r * cols, partial + b * cols);
   });
-  if (dbias) by_column_blocks(cols, [&](int64_t c, int64_t n) { s->column_sums(dx + c, rows, n, cols, dbias + c); });
+  s->column_sums(partial, blocks, cols, cols, dbias);
 }
 
 void bias_act_backward(Activation act, const double* x, const double* bias, const double* dy, int64_t rows,

@@ -40,14 +40,24 @@ void layer_norm_backward(const float* x, const float* gamma, const float* mean, 
                          int64_t rows, int64_t cols, float* dx, float* dgamma, float* dbeta) {
   const SimdTable* s = simd_table();
   if (!s) return ref::layer_norm_backward(x, gamma, mean, rstd, dy, rows, cols, dx, dgamma, dbeta);
-  by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
-    s->layer_norm_backward(x + r * cols, gamma, mean + r, rstd + r, dy + r * cols, n, cols, dx + r * cols);
-  });
-  if (dgamma || dbeta)
-    by_column_blocks(cols, [&](int64_t c, int64_t n) {
-      s->layer_norm_param_grads(x + c, mean, rstd, dy + c, rows, n, cols, dgamma ? dgamma + c : nullptr,
-                                dbeta ? dbeta + c : nullptr);
+  if (!dgamma && !dbeta) {
+    by_row_blocks(rows, cols, [&](int64_t r, int64_t n) {
+      s->layer_norm_backward(x + r * cols, gamma, mean + r, rstd + r, dy + r * cols, n, cols, dx + r * cols, nullptr,
+                             nullptr);
     });
+    return;
+  }
+  // Per block of rows: dx and, in the same pass, the block's dgamma/dbeta partials.
+  const int64_t blocks = (rows + sum_block_rows - 1) / sum_block_rows;
+  float* partial_g = partials_scratch(2 * blocks * cols);
+  float* partial_b = partial_g + blocks * cols;
+  by_sum_blocks(rows, cols, [&](int64_t r, int64_t n, int64_t b) {
+    const int64_t o = r * cols;
+    s->layer_norm_backward(x + o, gamma, mean + r, rstd + r, dy + o, n, cols, dx + o, partial_g + b * cols,
+                           partial_b + b * cols);
+  });
+  if (dgamma) s->column_sums(partial_g, blocks, cols, cols, dgamma);
+  if (dbeta) s->column_sums(partial_b, blocks, cols, cols, dbeta);
 }
 
 void layer_norm_backward(const double* x, const double* gamma, const double* mean, const double* rstd,

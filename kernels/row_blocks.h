@@ -2,7 +2,9 @@
 // How the row and column kernels split work over threads: blocks of whole rows of at least
 // ~16K elements, or blocks of 64 columns. Boundaries depend on the sizes only, and each output
 // element is computed by one thread in a fixed order, so results do not depend on the thread count.
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/threads.h"
 
@@ -14,9 +16,29 @@ void by_row_blocks(int64_t rows, int64_t cols, Fn&& fn) {  // fn(first_row, row_
   parallel_for(rows, grain, [&](int64_t begin, int64_t end) { fn(begin, end - begin); });
 }
 
+// Column sums (dbias, dgamma, dbeta) are taken per block of this many rows while the block is
+// still in cache, then the block partials are added in block order: fixed, whatever the threads.
+constexpr int64_t sum_block_rows = 128;
+
+// fn(first_row, row_count, block_index) over fixed blocks of sum_block_rows rows.
 template <class Fn>
-void by_column_blocks(int64_t cols, Fn&& fn) {  // fn(first_col, col_count)
-  parallel_for(cols, 64, [&](int64_t begin, int64_t end) { fn(begin, end - begin); });
+void by_sum_blocks(int64_t rows, int64_t cols, Fn&& fn) {
+  const int64_t blocks = (rows + sum_block_rows - 1) / sum_block_rows;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, sum_block_rows * cols));
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r = b * sum_block_rows;
+      fn(r, std::min(sum_block_rows, rows - r), b);
+    }
+  });
+}
+
+// Scratch for the block partials, owned by the calling thread and kept between calls, so the
+// steady state allocates nothing.
+inline float* partials_scratch(int64_t floats) {
+  thread_local std::vector<float> buffer;
+  if (int64_t(buffer.size()) < floats) buffer.resize(size_t(floats));
+  return buffer.data();
 }
 
 }  // namespace tessera::kernels

@@ -54,30 +54,30 @@ inline void bias_act_forward(Activation act, const float* x, const float* bias, 
   }
 }
 
+// dx rows; when dbias is not null it is overwritten with this block's column sums of dx.
 template <Activation act>
 inline void bias_act_backward_t(const float* x, const float* bias, const float* dy, int64_t rows, int64_t cols,
-                                float* dx) {
+                                float* dx, float* dbias) {
+  if (dbias) map1(dbias, dbias, cols, [](F) { return zero(); });
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t o = r * cols;
-    int64_t c = 0;
-    for (; c + lanes <= cols; c += lanes)
-      store(dx + o + c, load(dy + o + c) * activate_grad(act, load(x + o + c) + load_opt(bias, c, lanes, 0)));
-    if (c < cols) {
-      const int64_t n = cols - c;
-      store_part(dx + o + c,
-                 load_part(dy + o + c, n) * activate_grad(act, load_part(x + o + c, n) + load_opt(bias, c, n, 0)), n);
+    for (int64_t c = 0; c < cols; c += lanes) {
+      const int64_t n = cols - c < lanes ? cols - c : lanes;
+      const F d = load_part(dy + o + c, n) * activate_grad(act, load_part(x + o + c, n) + load_opt(bias, c, n, 0));
+      store_part(dx + o + c, d, n);
+      if (dbias) store_part(dbias + c, d + load_part(dbias + c, n), n);
     }
   }
 }
 
 inline void bias_act_backward(Activation act, const float* x, const float* bias, const float* dy, int64_t rows,
-                              int64_t cols, float* dx) {
+                              int64_t cols, float* dx, float* dbias) {
   switch (act) {
-    case Activation::identity: return bias_act_backward_t<Activation::identity>(x, bias, dy, rows, cols, dx);
-    case Activation::relu: return bias_act_backward_t<Activation::relu>(x, bias, dy, rows, cols, dx);
-    case Activation::gelu_tanh: return bias_act_backward_t<Activation::gelu_tanh>(x, bias, dy, rows, cols, dx);
-    case Activation::gelu_erf: return bias_act_backward_t<Activation::gelu_erf>(x, bias, dy, rows, cols, dx);
-    case Activation::silu: return bias_act_backward_t<Activation::silu>(x, bias, dy, rows, cols, dx);
+    case Activation::identity: return bias_act_backward_t<Activation::identity>(x, bias, dy, rows, cols, dx, dbias);
+    case Activation::relu: return bias_act_backward_t<Activation::relu>(x, bias, dy, rows, cols, dx, dbias);
+    case Activation::gelu_tanh: return bias_act_backward_t<Activation::gelu_tanh>(x, bias, dy, rows, cols, dx, dbias);
+    case Activation::gelu_erf: return bias_act_backward_t<Activation::gelu_erf>(x, bias, dy, rows, cols, dx, dbias);
+    case Activation::silu: return bias_act_backward_t<Activation::silu>(x, bias, dy, rows, cols, dx, dbias);
   }
 }
 
@@ -125,9 +125,12 @@ inline void layer_norm_forward(const float* x, const float* residual, const floa
   }
 }
 
-// dx rows of the LayerNorm backward (the parameter gradients are column sums, done apart).
+// dx rows of the LayerNorm backward. When dgamma/dbeta are not null they are overwritten with
+// this block's column sums of dy*xhat and dy, taken in the same pass (row order).
 inline void layer_norm_backward(const float* x, const float* gamma, const float* mean, const float* rstd,
-                                const float* dy, int64_t rows, int64_t cols, float* dx) {
+                                const float* dy, int64_t rows, int64_t cols, float* dx, float* dgamma, float* dbeta) {
+  if (dgamma) map1(dgamma, dgamma, cols, [](F) { return zero(); });
+  if (dbeta) map1(dbeta, dbeta, cols, [](F) { return zero(); });
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     const float* gr = dy + r * cols;
@@ -143,27 +146,13 @@ inline void layer_norm_backward(const float* x, const float* gamma, const float*
     const F am = set1(hsum(a) / float(cols)), bm = set1(hsum(b) / float(cols));
     for (int64_t c = 0; c < cols; c += lanes) {
       const int64_t n = cols - c < lanes ? cols - c : lanes;
-      const F g = load_part(gr + c, n) * load_opt(gamma, c, n, 1.0f);
+      const F d = load_part(gr + c, n);
+      const F g = d * load_opt(gamma, c, n, 1.0f);
       const F xhat = (load_part(xr + c, n) - mv) * rv;
       store_part(dx + r * cols + c, rv * fnma(xhat, bm, g - am), n);
+      if (dgamma) store_part(dgamma + c, fma(d, xhat, load_part(dgamma + c, n)), n);
+      if (dbeta) store_part(dbeta + c, d + load_part(dbeta + c, n), n);
     }
-  }
-}
-
-// dgamma[c] = sum_r dy*xhat, dbeta[c] = sum_r dy over a block of columns (x, dy offset to it;
-// ld = the full row length). Either output may be null.
-inline void layer_norm_param_grads(const float* x, const float* mean, const float* rstd, const float* dy, int64_t rows,
-                                   int64_t cols, int64_t ld, float* dgamma, float* dbeta) {
-  for (int64_t c = 0; c < cols; c += lanes) {
-    const int64_t n = cols - c < lanes ? cols - c : lanes;
-    F sg = zero(), sb = zero();
-    for (int64_t r = 0; r < rows; ++r) {
-      const F d = load_part(dy + r * ld + c, n);
-      sg = fma(d, (load_part(x + r * ld + c, n) - set1(mean[r])) * set1(rstd[r]), sg);
-      sb = sb + d;
-    }
-    if (dgamma) store_part(dgamma + c, sg, n);
-    if (dbeta) store_part(dbeta + c, sb, n);
   }
 }
 

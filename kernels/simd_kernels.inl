@@ -29,7 +29,6 @@ const SimdTable& table() {
       .column_sums = column_sums,
       .layer_norm_forward = layer_norm_forward,
       .layer_norm_backward = layer_norm_backward,
-      .layer_norm_param_grads = layer_norm_param_grads,
       .cross_entropy = cross_entropy,
       .adamw = adamw,
       .small_gemm = small_gemm,

@@ -40,15 +40,14 @@ struct SimdTable {
   // Fused kernels (bias_act.h, layer_norm.h, cross_entropy.h, adamw.h), on blocks of rows;
   // column sums on a block of columns of a matrix with leading dimension ld.
   void (*bias_act_forward)(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y);
+  // Backward row blocks; non-null dbias / dgamma, dbeta get the block's column sums.
   void (*bias_act_backward)(Activation act, const float* x, const float* bias, const float* dy, int64_t rows,
-                            int64_t cols, float* dx);
+                            int64_t cols, float* dx, float* dbias);
   void (*column_sums)(const float* x, int64_t rows, int64_t cols, int64_t ld, float* out);
   void (*layer_norm_forward)(const float* x, const float* residual, const float* gamma, const float* beta,
                              int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd);
   void (*layer_norm_backward)(const float* x, const float* gamma, const float* mean, const float* rstd,
-                              const float* dy, int64_t rows, int64_t cols, float* dx);
-  void (*layer_norm_param_grads)(const float* x, const float* mean, const float* rstd, const float* dy, int64_t rows,
-                                 int64_t cols, int64_t ld, float* dgamma, float* dbeta);
+                              const float* dy, int64_t rows, int64_t cols, float* dx, float* dgamma, float* dbeta);
   void (*cross_entropy)(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                         float* loss, float* dlogits);
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k);
