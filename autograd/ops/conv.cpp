@@ -19,6 +19,7 @@
 #include "autograd/conv.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 
@@ -33,9 +34,12 @@ struct Geometry {
   int64_t ci = 0, ih = 0, iw = 0;  // image side
   int64_t co = 0, ch = 0, cw = 0;  // column side
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool wide = false;  // see choose_layout()
 
   int64_t image_plane() const { return ih * iw; }
-  int64_t positions() const { return ch * cw; }            // columns per sample
+  int64_t side_positions() const { return ch * cw; }  // pixels of one column-side plane
+  int64_t pitch() const { return wide ? iw + 2 * pw : cw; }  // columns per column-side row
+  int64_t positions() const { return ch * pitch(); }  // columns per sample
   int64_t group_rows() const { return ci / groups * kh * kw; }  // rows of one group's column matrix
   int64_t rows() const { return ci * kh * kw; }
   int64_t group_co() const { return co / groups; }
@@ -46,6 +50,17 @@ struct Geometry {
   }
 };
 
+// Stride-1 convolutions can run on "wide" columns: one column per position of the padded width
+// instead of the output width, so that each kernel row of the columns is one contiguous run of
+// the padded plane (a single copy per (channel, i, j) rather than one per output row). The extra
+// columns compute throw-away outputs (dropped when scattered, fed zero gradients backwards), so
+// this pays when the copies, not the GEMM, dominate: few output channels, or little padding.
+void choose_layout(Geometry& g) {
+  if (g.sh != 1 || g.sw != 1 || g.cw <= 0) return;
+  const double extra = double(g.iw + 2 * g.pw - g.cw) / double(g.cw);
+  g.wide = extra <= 0.2 || g.group_co() <= 16;
+}
+
 // im2col and col2im work on a zero-padded copy of each plane, so that every kernel row of the
 // columns is a plain strided walk: no bounds checks in the inner loops, which matter on the
 // small images (7x7, 14x14) these layers see. Every column position lies inside the padded plane:
@@ -53,13 +68,18 @@ struct Geometry {
 int64_t padded_height(const Geometry& g) { return g.ih + 2 * g.ph; }
 int64_t padded_width(const Geometry& g) { return g.iw + 2 * g.pw; }
 
-// Plane c of one sample, padded into `scratch` (or itself when there is no padding).
+// Wide columns read up to (KW - 1) DW elements past the padded plane's end: zeros kept after it.
+int64_t padded_size(const Geometry& g) {
+  return padded_height(g) * padded_width(g) + (g.wide ? (g.kw - 1) * g.dw : 0);
+}
+
+// Plane c of one sample, padded into `scratch` (or itself when nothing needs adding).
 template <class T>
 const T* padded_plane(const Geometry& g, const T* image, int64_t c, std::vector<T>& scratch) {
   const T* plane = image + c * g.image_plane();
-  if (g.ph == 0 && g.pw == 0) return plane;
+  if (g.ph == 0 && g.pw == 0 && padded_size(g) == g.image_plane()) return plane;
   const int64_t pw = padded_width(g);
-  scratch.assign(size_t(padded_height(g) * pw), T(0));
+  scratch.assign(size_t(padded_size(g)), T(0));
   for (int64_t y = 0; y < g.ih; ++y) std::memcpy(&scratch[size_t((y + g.ph) * pw + g.pw)], plane + y * g.iw, sizeof(T) * g.iw);
   return scratch.data();
 }
@@ -94,7 +114,9 @@ void im2col_channel(const Geometry& g, const T* image, int64_t c, T* col, int64_
   for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {
       T* row = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
-      if (g.sw == 1) gather_rows<1>(g, padded, pw, row, i, j);
+      if (g.wide)
+        std::memcpy(row, padded + i * g.dh * pw + j * g.dw, sizeof(T) * g.positions());
+      else if (g.sw == 1) gather_rows<1>(g, padded, pw, row, i, j);
       else if (g.sw == 2) gather_rows<2>(g, padded, pw, row, i, j);
       else gather_rows<0>(g, padded, pw, row, i, j);
     }
@@ -106,12 +128,14 @@ template <class T>
 void col2im_channel(const Geometry& g, const T* col, int64_t ld, int64_t col0, int64_t c, T* image,
                     std::vector<T>& scratch) {
   const int64_t pw = padded_width(g);
-  scratch.assign(size_t(padded_height(g) * pw), T(0));
+  scratch.assign(size_t(padded_size(g)), T(0));
   T* padded = scratch.data();
   for (int64_t i = 0; i < g.kh; ++i)
     for (int64_t j = 0; j < g.kw; ++j) {
       const T* row = col + ((c * g.kh + i) * g.kw + j) * ld + col0;
-      if (g.sw == 1) scatter_add_rows<1>(g, row, padded, pw, i, j);
+      if (g.wide)
+        kernels::axpy(T(1), row, padded + i * g.dh * pw + j * g.dw, g.positions());
+      else if (g.sw == 1) scatter_add_rows<1>(g, row, padded, pw, i, j);
       else if (g.sw == 2) scatter_add_rows<2>(g, row, padded, pw, i, j);
       else scatter_add_rows<0>(g, row, padded, pw, i, j);
     }
@@ -152,27 +176,34 @@ void col2im_chunk(const Geometry& g, const T* col, int64_t b0, int64_t nb, T* im
   });
 }
 
-// Column side [N, Co, L] samples [b0, b0 + nb) -> matrix [Co, nb L], and back (plus a bias).
+// Column side [N, Co, CH, CW] samples [b0, b0 + nb) -> matrix [Co, nb CH pitch] (zeros in the
+// extra columns of wide rows, so they add nothing backwards), and back (plus a bias).
 template <class T>
 void gather_side(const Geometry& g, const T* side, int64_t b0, int64_t nb, T* out) {
-  const int64_t L = g.positions();
+  const int64_t L = g.positions(), P = g.side_positions(), pitch = g.pitch();
   for_sample_channels(nb, g.co, L, [&](int64_t b, int64_t c) {
-    std::memcpy(out + c * nb * L + b * L, side + ((b0 + b) * g.co + c) * L, sizeof(T) * L);
+    T* dst = out + c * nb * L + b * L;
+    const T* src = side + ((b0 + b) * g.co + c) * P;
+    if (!g.wide) {
+      std::memcpy(dst, src, sizeof(T) * P);
+      return;
+    }
+    for (int64_t y = 0; y < g.ch; ++y, dst += pitch, src += g.cw) {
+      std::memcpy(dst, src, sizeof(T) * g.cw);
+      std::fill(dst + g.cw, dst + pitch, T(0));
+    }
   });
 }
 
 template <class T>
 void scatter_side(const Geometry& g, const T* in, const T* bias, int64_t b0, int64_t nb, T* side) {
-  const int64_t L = g.positions();
+  const int64_t L = g.positions(), P = g.side_positions(), pitch = g.pitch();
   for_sample_channels(nb, g.co, L, [&](int64_t b, int64_t c) {
+    const T v = bias ? bias[c] : T(0);
     const T* src = in + c * nb * L + b * L;
-    T* dst = side + ((b0 + b) * g.co + c) * L;
-    if (bias) {
-      const T v = bias[c];
-      for (int64_t l = 0; l < L; ++l) dst[l] = src[l] + v;
-    } else {
-      std::memcpy(dst, src, sizeof(T) * L);
-    }
+    T* dst = side + ((b0 + b) * g.co + c) * P;
+    for (int64_t y = 0; y < g.ch; ++y, dst += g.cw, src += pitch)
+      for (int64_t x = 0; x < g.cw; ++x) dst[x] = src[x] + v;
   });
 }
 
@@ -210,13 +241,14 @@ void columns_product(const Geometry& g, const T* image, const T* weight, const T
   for_chunks<T>(g, lanes, [&](int64_t, int64_t b0, int64_t nb, T* col, T* out_buf) {
     const int64_t n = nb * L;
     im2col_chunk(g, image, b0, nb, col);
-    // A single sample's [Co, L] block is already in place in S.
-    T* out = nb == 1 ? side + b0 * g.co * L : out_buf;
+    // A single sample's [Co, L] block is already in place in S (unless its rows are wide).
+    const bool direct = nb == 1 && !g.wide;
+    T* out = direct ? side + b0 * g.co * L : out_buf;
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       kernels::GemmShape s{false, false, M, n, R, R, n, n};
       kernels::gemm(s, T(1), weight + gr * M * R, col + gr * R * n, T(0), out + gr * M * n);
     }
-    if (nb > 1) {
+    if (!direct) {
       scatter_side(g, out, bias, b0, nb, side);
     } else if (bias) {
       for (int64_t c = 0; c < g.co; ++c)
@@ -233,7 +265,7 @@ void image_product(const Geometry& g, const T* side, const T* weight, T* image) 
   for_chunks<T>(g, lanes, [&](int64_t, int64_t b0, int64_t nb, T* col, T* in_buf) {
     const int64_t n = nb * L;
     const T* in = side + b0 * g.co * L;
-    if (nb > 1) {
+    if (nb > 1 || g.wide) {
       gather_side(g, side, b0, nb, in_buf);
       in = in_buf;
     }
@@ -258,7 +290,7 @@ void weight_product(const Geometry& g, const T* side, const T* image, T* grad_we
   for_chunks<T>(g, lanes, [&](int64_t lane, int64_t b0, int64_t nb, T* col, T* in_buf) {
     const int64_t n = nb * L;
     const T* in = side + b0 * g.co * L;
-    if (nb > 1) {
+    if (nb > 1 || g.wide) {
       gather_side(g, side, b0, nb, in_buf);
       in = in_buf;
     }
@@ -405,6 +437,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
          g.dw, x.shape_string(), g.ph, g.pw);
   g.ch = (g.ih + 2 * g.ph - span_h) / g.sh + 1;
   g.cw = (g.iw + 2 * g.pw - span_w) / g.sw + 1;
+  choose_layout(g);
 
   const Tensor cx = contiguous_data(x), cw = contiguous_data(weight);
   const Tensor cb = bias.defined() ? contiguous_data(bias) : Tensor();
@@ -449,6 +482,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   if (g.kh < 1 || g.kw < 1 || g.ih < 1 || g.iw < 1)
     fail("{}: input {} with kernel {}x{}, stride ({}, {}) and padding ({}, {}) gives an empty output {}x{}", op,
          x.shape_string(), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ih, g.iw);
+  choose_layout(g);
 
   const Tensor cx = contiguous_data(x), cw = contiguous_data(weight);
   Tensor y = image_forward(g, cx, cw, x.dtype());

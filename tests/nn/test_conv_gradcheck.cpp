@@ -48,6 +48,8 @@ BOOST_AUTO_TEST_CASE(conv2d_plain_and_padded) {
   check_conv({2, 3, 5, 4}, {4, 3, 3, 3}, true, {.padding = {1, 1}}, 20);
   check_conv({1, 2, 4, 4}, {3, 2, 1, 1}, false, {}, 30);
   check_conv({3, 2, 4, 5}, {2, 2, 2, 3}, true, {.padding = {1, 0}}, 40);  // non-square kernel, batch 3
+  // more than 16 output channels and wide padding: stride 1 on exact (not wide) column rows
+  check_conv({2, 2, 4, 4}, {17, 2, 3, 3}, true, {.padding = {1, 1}}, 45);
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_stride_dilation_groups) {

@@ -232,6 +232,14 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_pytorch) {
   c.view = [](const Tensor& t) { return t.permute({0, 3, 1, 2}); };
   prepare(c, {2, 11, 10, 6}, 13, tmp.path);
   cases.push_back(c);
+  // stride 1 runs on wide column rows when they cost little or the output has few channels, on
+  // exact rows otherwise: one case of each
+  c = conv_case("conv3x3_exact_rows", 8, 32, {3, 3}, {.padding = {1, 1}}, true, 7);
+  prepare(c, {3, 8, 7, 7}, 17, tmp.path);
+  cases.push_back(c);
+  c = conv_case("conv3x3_wide_rows_dilated", 8, 32, {3, 3}, {.padding = {2, 2}, .dilation = {2, 2}}, true, 8);
+  prepare(c, {3, 8, 20, 20}, 18, tmp.path);
+  cases.push_back(c);
   c = conv_case("conv1x1", 16, 4, {1, 1}, {}, true, 4);
   prepare(c, {2, 16, 7, 7}, 14, tmp.path);
   cases.push_back(c);
@@ -261,6 +269,9 @@ BOOST_AUTO_TEST_CASE(conv_transpose2d_matches_pytorch) {
                           23);
   c.view = [](const Tensor& t) { return t.transpose(2, 3); };
   prepare(c, {2, 4, 5, 6}, 33, tmp.path);
+  cases.push_back(c);
+  c = conv_transpose_case("convT3x3_stride1", 6, 4, {3, 3}, {.padding = {1, 1}}, true, 25);
+  prepare(c, {2, 6, 9, 8}, 35, tmp.path);
   cases.push_back(c);
   c = conv_transpose_case("convT_many_chunks", 64, 32, {4, 4}, {.stride = {2, 2}, .padding = {1, 1}}, true, 24);
   prepare(c, {19, 64, 7, 7}, 34, tmp.path);
