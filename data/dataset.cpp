@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <list>
+#include <unordered_map>
 #include <mutex>
 
 #include "autograd/error.h"
@@ -24,11 +25,14 @@ struct Dataset::Impl {
   std::vector<uint8_t> all_images;  // when the images fit in the memory limit
   std::vector<int64_t> labels;
   std::vector<std::string> captions;
-  // Out of core: decoded chunks of `chunk_rows` images, most recently used first.
+  // Out of core: decoded chunks of `chunk_rows` images, most recently used first, up to the
+  // memory limit, so that a set a little over the limit still hits the cache often.
   int64_t chunk_rows = 1;
   size_t cache_capacity = 1;
   std::mutex cache_mutex;
-  std::list<std::pair<int64_t, std::vector<uint8_t>>> cache;
+  using Entry = std::pair<int64_t, std::vector<uint8_t>>;
+  std::list<Entry> cache;
+  std::unordered_map<int64_t, std::list<Entry>::iterator> cached;  // chunk -> its entry
 };
 
 namespace {
@@ -190,7 +194,7 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
     im.chunk_rows = info.chunk_rows > 0 ? info.chunk_rows : std::max<int64_t>(1, (1 << 20) / ds->image_bytes());
     const int64_t chunk_bytes = im.chunk_rows * ds->image_bytes();
     const int64_t budget = std::max<int64_t>(memory_limit_bytes, chunk_bytes);
-    im.cache_capacity = size_t(std::clamp<int64_t>(budget / chunk_bytes, 1, 64));
+    im.cache_capacity = size_t(std::max<int64_t>(budget / chunk_bytes, 1));
   }
   return ds;
 }
@@ -225,19 +229,21 @@ void Dataset::read_images(const std::vector<int64_t>& indices, uint8_t* out) con
   std::lock_guard lock(im.cache_mutex);
   for (size_t k : order) {
     const int64_t chunk = indices[k] / im.chunk_rows;
-    auto it = std::find_if(im.cache.begin(), im.cache.end(), [&](const auto& e) { return e.first == chunk; });
-    if (it == im.cache.end()) {
+    const auto found = im.cached.find(chunk);
+    if (found == im.cached.end()) {
       const int64_t start = chunk * im.chunk_rows, count = std::min(im.chunk_rows, info_.size - start);
       std::vector<uint8_t> rows;
       if (im.cache.size() >= im.cache_capacity) {
         rows = std::move(im.cache.back().second);  // reuse the evicted buffer
+        im.cached.erase(im.cache.back().first);
         im.cache.pop_back();
       }
       rows.resize(size_t(count * bytes));
       read_rows(im.images.get(), info_, start, count, rows.data());
       im.cache.emplace_front(chunk, std::move(rows));
-    } else if (it != im.cache.begin()) {
-      im.cache.splice(im.cache.begin(), im.cache, it);
+      im.cached[chunk] = im.cache.begin();
+    } else if (found->second != im.cache.begin()) {
+      im.cache.splice(im.cache.begin(), im.cache, found->second);
     }
     const int64_t row = indices[k] - chunk * im.chunk_rows;
     std::memcpy(out + k * size_t(bytes), im.cache.front().second.data() + size_t(row * bytes), size_t(bytes));

@@ -152,6 +152,20 @@ BOOST_AUTO_TEST_CASE(out_of_core_reads_match_in_memory) {
   in_memory->read_images(indices, a.data());
   on_disk->read_images(indices, b.data());
   BOOST_TEST(a == b);
+  // A cache of a few chunks: hits, misses and evictions in least-recently-used order.
+  const auto few_chunks = Dataset::open(path, 3 * on_disk->info().chunk_rows * h * w * c);
+  BOOST_TEST(!few_chunks->info().images_in_memory);
+  for (int pass = 0; pass < 3; ++pass) {
+    std::fill(b.begin(), b.end(), 0);
+    few_chunks->read_images(indices, b.data());
+    BOOST_TEST(a == b);
+  }
+  const std::vector<uint8_t> all_images = pattern_images(n, h, w, c);
+  std::vector<uint8_t> one(size_t(h * w * c));
+  for (int64_t i : {0L, 150L, 1L, 299L, 151L, 2L, 200L, 0L, 299L, 100L, 150L}) {  // revisits among 3 cached chunks
+    few_chunks->read_images({i}, one.data());
+    BOOST_TEST(std::equal(one.begin(), one.end(), all_images.begin() + i * h * w * c));
+  }
   std::vector<uint8_t> range(10 * h * w * c);
   on_disk->read_range(n - 10, 10, range.data());
   const std::vector<uint8_t> all = pattern_images(n, h, w, c);
