@@ -26,8 +26,11 @@
 namespace tessera {
 namespace {
 
-// Column buffers hold at most about this many elements (16 MB in f32), unless one sample needs more.
+// Column buffers hold at most about this many elements (512 KB in f32: a core's L2), unless one
+// sample needs more.
 constexpr int64_t kColumnBudget = int64_t(1) << 17;
+// Batches are split into at least this many chunks (the most lanes that run at once, below).
+constexpr int64_t kMinChunks = 8;
 
 struct Geometry {
   int64_t batch = 0, groups = 1;
@@ -43,10 +46,15 @@ struct Geometry {
   int64_t group_rows() const { return ci / groups * kh * kw; }  // rows of one group's column matrix
   int64_t rows() const { return ci * kh * kw; }
   int64_t group_co() const { return co / groups; }
-  // Samples per chunk: as many as the column budget allows, at least one.
+  // Samples per chunk: as many as the column budget allows, but at least kMinChunks chunks when
+  // the batch has that many samples (so the lanes below have work to share), sizes evened out.
   int64_t chunk() const {
     const int64_t per_sample = std::max<int64_t>(1, rows() * positions());
-    return std::clamp<int64_t>(kColumnBudget / per_sample, 1, std::max<int64_t>(batch, 1));
+    const int64_t n = std::max<int64_t>(batch, 1);
+    const int64_t most = std::clamp<int64_t>(std::min(kColumnBudget / per_sample, (n + kMinChunks - 1) / kMinChunks),
+                                             1, n);
+    const int64_t chunks = (n + most - 1) / most;
+    return (n + chunks - 1) / chunks;
   }
 };
 

@@ -247,7 +247,7 @@ BOOST_AUTO_TEST_CASE(conv2d_matches_pytorch) {
   c = conv_case("conv_chunked_batch", 8, 16, {3, 3}, {.padding = {1, 1}}, true, 5);
   prepare(c, {5, 8, 140, 140}, 15, tmp.path);
   cases.push_back(c);
-  // many chunks of several samples each (5 per chunk with the 2^17-element column budget), last one short
+  // many chunks of several samples each (7 chunks of 3 with a 2^17-element column budget)
   c = conv_case("conv_many_chunks", 32, 16, {4, 4}, {.stride = {2, 2}, .padding = {1, 1}}, true, 6);
   prepare(c, {21, 32, 14, 14}, 16, tmp.path);
   cases.push_back(c);
