@@ -6,8 +6,8 @@
 
 namespace tessera::kernels::ref {
 
-// Pairwise-blocked sum: blocks of 8 lanes accumulate separately, which keeps float error low
-// and matches the order the vector versions use.
+// Blocked sum: 8 lanes accumulate separately, which keeps float error low. The vector versions
+// use their own fixed order (4 vectors of lanes), so they agree with this to rounding, not bits.
 template <class T>
 T sum(const T* x, int64_t n) {
   T lanes[8] = {};
