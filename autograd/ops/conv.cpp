@@ -225,18 +225,21 @@ constexpr int64_t kPartialBudget = int64_t(1) << 23;
 
 int64_t chunk_count(const Geometry& g) { return (g.batch + g.chunk() - 1) / g.chunk(); }
 
-// fn(lane, b0, nb, col, side_buf) for every chunk, with per-lane buffers of the chunk's columns
-// [rows, chunk L] and column-side matrix [Co, chunk L].
+// fn(lane, b0, nb, col, side_buf, side_buf2) for every chunk, with per-lane buffers of the
+// chunk's columns [rows, chunk L] and column-side matrices [Co, chunk L] (the second one only
+// when asked for, else null).
 template <class T, class Fn>
-void for_chunks(const Geometry& g, int64_t lanes, Fn&& fn) {
+void for_chunks(const Geometry& g, int64_t lanes, bool second_side_buffer, Fn&& fn) {
   const int64_t chunk = g.chunk(), chunks = chunk_count(g), L = g.positions();
   kernels::parallel_for(lanes, 1, [&](int64_t begin, int64_t end) {
     Tensor col_buf = Tensor::empty({g.rows() * chunk * L}, dtype_v<T>);
     Tensor side_buf = Tensor::empty({g.co * chunk * L}, dtype_v<T>);
+    Tensor side_buf2 = second_side_buffer ? Tensor::empty({g.co * chunk * L}, dtype_v<T>) : Tensor();
     for (int64_t lane = begin; lane < end; ++lane)
       for (int64_t c = lane; c < chunks; c += lanes) {
         const int64_t b0 = c * chunk;
-        fn(lane, b0, std::min(chunk, g.batch - b0), col_buf.data<T>(), side_buf.data<T>());
+        fn(lane, b0, std::min(chunk, g.batch - b0), col_buf.data<T>(), side_buf.data<T>(),
+           second_side_buffer ? side_buf2.data<T>() : nullptr);
       }
   });
 }
@@ -246,7 +249,7 @@ template <class T>
 void columns_product(const Geometry& g, const T* image, const T* weight, const T* bias, T* side) {
   const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co();
   const int64_t lanes = std::min(kMaxLanes, chunk_count(g));
-  for_chunks<T>(g, lanes, [&](int64_t, int64_t b0, int64_t nb, T* col, T* out_buf) {
+  for_chunks<T>(g, lanes, false, [&](int64_t, int64_t b0, int64_t nb, T* col, T* out_buf, T*) {
     const int64_t n = nb * L;
     im2col_chunk(g, image, b0, nb, col);
     // A single sample's [Co, L] block is already in place in S (unless its rows are wide).
@@ -270,7 +273,7 @@ template <class T>
 void image_product(const Geometry& g, const T* side, const T* weight, T* image) {
   const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co();
   const int64_t lanes = std::min(kMaxLanes, chunk_count(g));
-  for_chunks<T>(g, lanes, [&](int64_t, int64_t b0, int64_t nb, T* col, T* in_buf) {
+  for_chunks<T>(g, lanes, false, [&](int64_t, int64_t b0, int64_t nb, T* col, T* in_buf, T*) {
     const int64_t n = nb * L;
     const T* in = side + b0 * g.co * L;
     if (nb > 1 || g.wide) {
@@ -285,33 +288,48 @@ void image_product(const Geometry& g, const T* side, const T* weight, T* image) 
   });
 }
 
-// gW = S (x) im2col(I)^T, summed over every sample: each lane into its own partial sum, the
-// partials then added in lane order.
+// From one im2col(I) per chunk, either or both of
+//   gW = S (x) im2col(I)^T, summed over every sample (each lane into its own partial sum, the
+//        partials then added in lane order), and
+//   out = W (x) im2col(I), the columns product again: conv_transpose2d's input gradient, which
+//        so shares its columns with that op's weight gradient.
 template <class T>
-void weight_product(const Geometry& g, const T* side, const T* image, T* grad_weight) {
+void columns_backward(const Geometry& g, const T* image, const T* side, const T* weight, T* out, T* grad_weight) {
   const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co(), size = g.co * R;
-  const int64_t lanes =
-      std::clamp<int64_t>(std::min(kPartialBudget / std::max<int64_t>(1, size), kMaxLanes), 1, chunk_count(g));
-  Tensor partial_buf = lanes > 1 ? Tensor::empty({lanes * size}, dtype_v<T>) : Tensor();
-  T* partials = lanes > 1 ? partial_buf.data<T>() : grad_weight;
+  const int64_t most_lanes =
+      grad_weight ? std::min(kPartialBudget / std::max<int64_t>(1, size), kMaxLanes) : kMaxLanes;
+  const int64_t lanes = std::clamp<int64_t>(most_lanes, 1, chunk_count(g));
+  Tensor partial_buf = grad_weight && lanes > 1 ? Tensor::empty({lanes * size}, dtype_v<T>) : Tensor();
+  T* partials = grad_weight && lanes > 1 ? partial_buf.data<T>() : grad_weight;
   std::vector<char> started(size_t(lanes), 0);
-  for_chunks<T>(g, lanes, [&](int64_t lane, int64_t b0, int64_t nb, T* col, T* in_buf) {
+  for_chunks<T>(g, lanes, out != nullptr, [&](int64_t lane, int64_t b0, int64_t nb, T* col, T* in_buf, T* out_buf) {
     const int64_t n = nb * L;
-    const T* in = side + b0 * g.co * L;
-    if (nb > 1 || g.wide) {
-      gather_side(g, side, b0, nb, in_buf);
-      in = in_buf;
-    }
     im2col_chunk(g, image, b0, nb, col);
-    const T beta = started[size_t(lane)] ? T(1) : T(0);
-    started[size_t(lane)] = 1;
-    T* out = partials + lane * size;
-    for (int64_t gr = 0; gr < g.groups; ++gr) {
-      kernels::GemmShape s{false, true, M, R, n, n, n, R};
-      kernels::gemm(s, T(1), in + gr * M * n, col + gr * R * n, beta, out + gr * M * R);
+    if (grad_weight) {
+      const T* in = side + b0 * g.co * L;
+      if (nb > 1 || g.wide) {
+        gather_side(g, side, b0, nb, in_buf);
+        in = in_buf;
+      }
+      const T beta = started[size_t(lane)] ? T(1) : T(0);
+      started[size_t(lane)] = 1;
+      T* partial = partials + lane * size;
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        kernels::GemmShape s{false, true, M, R, n, n, n, R};
+        kernels::gemm(s, T(1), in + gr * M * n, col + gr * R * n, beta, partial + gr * M * R);
+      }
+    }
+    if (out) {
+      const bool direct = nb == 1 && !g.wide;
+      T* dst = direct ? out + b0 * g.co * L : out_buf;
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        kernels::GemmShape s{false, false, M, n, R, R, n, n};
+        kernels::gemm(s, T(1), weight + gr * M * R, col + gr * R * n, T(0), dst + gr * M * n);
+      }
+      if (!direct) scatter_side(g, dst, static_cast<const T*>(nullptr), b0, nb, out);
     }
   });
-  if (lanes == 1) return;
+  if (!grad_weight || lanes == 1) return;
   kernels::parallel_for(size, 1 << 14, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       T acc = partials[i];
@@ -373,9 +391,24 @@ Tensor weight_gradient(const Geometry& g, const Tensor& side, const Tensor& imag
   if (gw.numel() == 0 || side.numel() == 0) return gw;
   dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
-    weight_product<T>(g, side.data<T>(), image.data<T>(), gw.data<T>());
+    columns_backward<T>(g, image.data<T>(), side.data<T>(), nullptr, nullptr, gw.data<T>());
   });
   return gw;
+}
+
+// conv_transpose2d's input and weight gradients (either may be skipped) from one im2col of the
+// output gradient per chunk.
+std::vector<Tensor> transpose_gradients(const Geometry& g, const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        bool want_x, bool want_w) {
+  Tensor gx = want_x ? Tensor::zeros(x.shape(), x.dtype()) : Tensor();
+  Tensor gw = want_w ? Tensor::zeros(weight.shape(), x.dtype()) : Tensor();
+  if (g.batch == 0 || grad.numel() == 0 || x.numel() == 0 || weight.numel() == 0) return {gx, gw};
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    columns_backward<T>(g, grad.data<T>(), x.data<T>(), weight.data<T>(), want_x ? gx.data<T>() : nullptr,
+                        want_w ? gw.data<T>() : nullptr);
+  });
+  return {gx, gw};
 }
 
 Tensor bias_gradient(const Tensor& grad_out) {
@@ -497,12 +530,11 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   if (bias.defined() && y.numel() > 0) add_channel_bias(y, contiguous_data(bias));
   if (!needs_grad({&x, &weight, &bias})) return y;
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-  const Shape w_shape = weight.shape();
-  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb, w_shape](const Tensor& grad) {
+  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb](const Tensor& grad) {
     const Tensor cg = contiguous_data(grad);
-    return std::vector<Tensor>{gx ? columns_forward(g, cg, cw, Tensor(), cg.dtype()) : Tensor(),
-                               gw ? weight_gradient(g, cx, cg, w_shape, cg.dtype()) : Tensor(),
-                               gb ? bias_gradient(cg) : Tensor()};
+    std::vector<Tensor> grads = transpose_gradients(g, cg, cx, cw, gx, gw);
+    grads.push_back(gb ? bias_gradient(cg) : Tensor());
+    return grads;
   });
 }
 

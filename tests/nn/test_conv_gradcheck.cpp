@@ -86,6 +86,17 @@ BOOST_AUTO_TEST_CASE(conv_transpose2d_non_contiguous_input) {
             {x, w});
 }
 
+BOOST_AUTO_TEST_CASE(one_operand_at_a_time) {
+  // Each gradient alone (the others constants) takes its own path through the backward.
+  Generator gen(170);
+  const Tensor x = leaf({2, 3, 4, 4}, 171), w = uniform({3, 2, 3, 3}, -1, 1, gen, DType::f64);
+  expect_ok([w](auto& v) { return conv_transpose2d(v[0], w, Tensor(), {.stride = {2, 2}, .padding = {1, 1}}); }, {x});
+  expect_ok([w](auto& v) { return conv2d(v[0], w.transpose(0, 1), Tensor(), {.padding = {1, 1}}); }, {x});
+  const Tensor cx = uniform({2, 3, 4, 4}, -1, 1, gen, DType::f64), wl = leaf({3, 2, 3, 3}, 172);
+  expect_ok([cx](auto& v) { return conv_transpose2d(cx, v[0], Tensor(), {.stride = {2, 2}, .padding = {1, 1}}); }, {wl});
+  expect_ok([cx](auto& v) { return conv2d(cx, v[0].transpose(0, 1), Tensor(), {.padding = {1, 1}}); }, {wl});
+}
+
 BOOST_AUTO_TEST_CASE(group_norm_affine_and_plain) {
   const Tensor x = leaf({2, 6, 3, 3}, 200), w = leaf({6}, 201, 0.5, 1.5), b = leaf({6}, 202);
   expect_ok([](auto& v) { return group_norm(v[0], 3, v[1], v[2]); }, {x, w, b});
