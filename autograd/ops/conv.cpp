@@ -10,8 +10,13 @@
 // has its input channels C there: the same matrix layout, so both ops share every routine.
 //
 // Samples are processed in chunks: a chunk's columns form one matrix [Ci kh kw, B CH CW], so each
-// group costs one GEMM per chunk however small the image, and the column buffer stays bounded.
-// The im2col/col2im loops live here until kernels/ has its own (then they move there).
+// group costs one GEMM per chunk however small the image, and the column buffer stays small
+// enough to be written and read back in cache. Chunks run in parallel lanes (single-threaded
+// GEMMs), with results independent of the thread count.
+//
+// The im2col/col2im loops live here, not in kernels/im2col.h: that one fills one image's columns
+// as a contiguous matrix, while these write a chunk's samples side by side (leading dimension and
+// column offset), in the "wide" stride-1 layout below, and from planes padded once.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -288,13 +293,15 @@ void image_product(const Geometry& g, const T* side, const T* weight, T* image) 
   });
 }
 
-// From one im2col(I) per chunk, either or both of
-//   gW = S (x) im2col(I)^T, summed over every sample (each lane into its own partial sum, the
-//        partials then added in lane order), and
-//   out = W (x) im2col(I), the columns product again: conv_transpose2d's input gradient, which
-//        so shares its columns with that op's weight gradient.
+// The backward products, chunk by chunk, so that what two of them share is made once per chunk:
+//   grad_weight = S (x) im2col(I)^T, summed over every sample (each lane into its own partial sum,
+//                 the partials then added in lane order): both ops' weight gradient;
+//   out         = W (x) im2col(I): conv_transpose2d's input gradient (shares the columns);
+//   image_out   = col2im(W^T (x) S), added in: conv2d's input gradient (shares the gathered S).
+// Any of the three may be null.
 template <class T>
-void columns_backward(const Geometry& g, const T* image, const T* side, const T* weight, T* out, T* grad_weight) {
+void backward_products(const Geometry& g, const T* image, const T* side, const T* weight, T* grad_weight, T* out,
+                       T* image_out) {
   const int64_t L = g.positions(), R = g.group_rows(), M = g.group_co(), size = g.co * R;
   const int64_t most_lanes =
       grad_weight ? std::min(kPartialBudget / std::max<int64_t>(1, size), kMaxLanes) : kMaxLanes;
@@ -304,13 +311,13 @@ void columns_backward(const Geometry& g, const T* image, const T* side, const T*
   std::vector<char> started(size_t(lanes), 0);
   for_chunks<T>(g, lanes, out != nullptr, [&](int64_t lane, int64_t b0, int64_t nb, T* col, T* in_buf, T* out_buf) {
     const int64_t n = nb * L;
-    im2col_chunk(g, image, b0, nb, col);
+    const T* in = side + b0 * g.co * L;
+    if ((grad_weight || image_out) && (nb > 1 || g.wide)) {
+      gather_side(g, side, b0, nb, in_buf);
+      in = in_buf;
+    }
+    if (grad_weight || out) im2col_chunk(g, image, b0, nb, col);
     if (grad_weight) {
-      const T* in = side + b0 * g.co * L;
-      if (nb > 1 || g.wide) {
-        gather_side(g, side, b0, nb, in_buf);
-        in = in_buf;
-      }
       const T beta = started[size_t(lane)] ? T(1) : T(0);
       started[size_t(lane)] = 1;
       T* partial = partials + lane * size;
@@ -327,6 +334,13 @@ void columns_backward(const Geometry& g, const T* image, const T* side, const T*
         kernels::gemm(s, T(1), weight + gr * M * R, col + gr * R * n, T(0), dst + gr * M * n);
       }
       if (!direct) scatter_side(g, dst, static_cast<const T*>(nullptr), b0, nb, out);
+    }
+    if (image_out) {  // the columns are no longer needed: their buffer takes W^T S
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        kernels::GemmShape s{true, false, R, n, M, R, n, n};
+        kernels::gemm(s, T(1), weight + gr * M * R, in + gr * M * n, T(0), col + gr * R * n);
+      }
+      col2im_chunk(g, col, b0, nb, image_out);
     }
   });
   if (!grad_weight || lanes == 1) return;
@@ -385,28 +399,21 @@ Tensor image_forward(const Geometry& g, const Tensor& side, const Tensor& weight
   return image;
 }
 
-Tensor weight_gradient(const Geometry& g, const Tensor& side, const Tensor& image, const Shape& weight_shape,
-                       DType dtype) {
-  Tensor gw = Tensor::zeros(weight_shape, dtype);
-  if (gw.numel() == 0 || side.numel() == 0) return gw;
-  dispatch_float(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    columns_backward<T>(g, image.data<T>(), side.data<T>(), nullptr, nullptr, gw.data<T>());
-  });
-  return gw;
-}
-
-// conv_transpose2d's input and weight gradients (either may be skipped) from one im2col of the
-// output gradient per chunk.
-std::vector<Tensor> transpose_gradients(const Geometry& g, const Tensor& grad, const Tensor& x, const Tensor& weight,
-                                        bool want_x, bool want_w) {
+// The input and weight gradients (either may be skipped) of conv2d (transposed = false: the
+// image side is x, the column side the output gradient) or conv_transpose2d (the other way round).
+std::vector<Tensor> conv_gradients(const Geometry& g, bool transposed, const Tensor& grad, const Tensor& x,
+                                   const Tensor& weight, bool want_x, bool want_w) {
   Tensor gx = want_x ? Tensor::zeros(x.shape(), x.dtype()) : Tensor();
   Tensor gw = want_w ? Tensor::zeros(weight.shape(), x.dtype()) : Tensor();
   if (g.batch == 0 || grad.numel() == 0 || x.numel() == 0 || weight.numel() == 0) return {gx, gw};
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    columns_backward<T>(g, grad.data<T>(), x.data<T>(), weight.data<T>(), want_x ? gx.data<T>() : nullptr,
-                        want_w ? gw.data<T>() : nullptr);
+    T* pgx = want_x ? gx.data<T>() : nullptr;
+    T* pgw = want_w ? gw.data<T>() : nullptr;
+    if (transposed)
+      backward_products<T>(g, grad.data<T>(), x.data<T>(), weight.data<T>(), pgw, pgx, nullptr);
+    else
+      backward_products<T>(g, x.data<T>(), grad.data<T>(), weight.data<T>(), pgw, nullptr, pgx);
   });
   return {gx, gw};
 }
@@ -485,12 +492,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor y = columns_forward(g, cx, cw, cb, x.dtype());
   if (!needs_grad({&x, &weight, &bias})) return y;
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-  const Shape w_shape = weight.shape();
-  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb, w_shape](const Tensor& grad) {
+  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb](const Tensor& grad) {
     const Tensor cg = contiguous_data(grad);
-    return std::vector<Tensor>{gx ? image_forward(g, cg, cw, cg.dtype()) : Tensor(),
-                               gw ? weight_gradient(g, cg, cx, w_shape, cg.dtype()) : Tensor(),
-                               gb ? bias_gradient(cg) : Tensor()};
+    std::vector<Tensor> grads = conv_gradients(g, false, cg, cx, cw, gx, gw);
+    grads.push_back(gb ? bias_gradient(cg) : Tensor());
+    return grads;
   });
 }
 
@@ -532,7 +538,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb](const Tensor& grad) {
     const Tensor cg = contiguous_data(grad);
-    std::vector<Tensor> grads = transpose_gradients(g, cg, cx, cw, gx, gw);
+    std::vector<Tensor> grads = conv_gradients(g, true, cg, cx, cw, gx, gw);
     grads.push_back(gb ? bias_gradient(cg) : Tensor());
     return grads;
   });
