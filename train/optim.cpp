@@ -4,6 +4,7 @@
 
 #include "autograd/error.h"
 #include "autograd/ops.h"
+#include "kernels/adamw.h"
 
 namespace tessera::train {
 
@@ -104,8 +105,7 @@ class Sgd : public Optimizer {
   SgdOptions o_;
 };
 
-// NOTE: a fused, vectorised AdamW kernel was planned in kernels/adamw.h; until it exists the
-// update is this plain loop (the compiler vectorises it at -O2 only partly).
+// Adam with L2 weight decay (coupled): AdamW goes through the fused kernel (kernels/adamw.h).
 template <class T>
 [[gnu::optimize("tree-vectorize")]] void adam_update(T* __restrict p, const T* __restrict g, T* __restrict m,
                                                      T* __restrict v, int64_t n, double lr, double wd,
@@ -135,9 +135,14 @@ class Adam : public Optimizer {
   void update(const std::string& name, Tensor& p, const Tensor& g, const ParamGroup& group, double lr, int64_t step) override {
     visit_dtype(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      if constexpr (std::is_floating_point_v<T>)
-        adam_update(p.data<T>(), g.data<T>(), buffer("exp_avg", name).data<T>(), buffer("exp_avg_sq", name).data<T>(),
-                    p.numel(), lr, group.weight_decay, o_, step);
+      if constexpr (std::is_floating_point_v<T>) {
+        T *m = buffer("exp_avg", name).data<T>(), *v = buffer("exp_avg_sq", name).data<T>();
+        if (o_.decoupled)
+          kernels::adamw_update(p.data<T>(), g.data<T>(), m, v, p.numel(),
+                                kernels::AdamWHyper{lr, o_.beta1, o_.beta2, o_.eps, group.weight_decay, step});
+        else
+          adam_update(p.data<T>(), g.data<T>(), m, v, p.numel(), lr, group.weight_decay, o_, step);
+      }
     });
   }
 

@@ -309,7 +309,8 @@ int run_training(const RunOptions& options) {
     recipe = Recipe::load(options.recipe_path, options.overrides);
     run_dir = options.run_dir.empty() ? fs::path("runs") / recipe->name() : fs::path(options.run_dir);
     if (fs::exists(run_dir / "last.h5"))
-      fail("{} already holds a run (last.h5); continue it with 'tessera train --resume {}' or pick another --run-dir",
+      fail("{} already holds a run (last.h5); continue it with 'tessera train --resume {}', start afresh with "
+           "--overwrite, or pick another --run-dir",
            run_dir.string(), run_dir.string());
   }
 

@@ -189,6 +189,9 @@ BOOST_AUTO_TEST_CASE(cli_errors_are_messages_and_exit_codes) {
   const RunResult again = run.tessera("train tiny.yaml");
   BOOST_TEST(again.exit_code == 1);
   BOOST_TEST(again.output.find("--resume runs/tiny") != std::string::npos, again.output);
+  const RunResult fresh = run.tessera("train tiny.yaml --set train.steps=3 --set schedule.warmup_steps=0 --overwrite");
+  BOOST_TEST(fresh.exit_code == 0, fresh.output);
+  BOOST_TEST(load_checkpoint(run / "runs/tiny/last.h5").meta.step == 3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -36,8 +36,10 @@ int run_eval(const std::vector<std::string>& args) {
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path);
 
   if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", path);
-  const train::DataShape shape{c.meta.input_shape[0], c.meta.input_shape[1], c.meta.input_shape[2], c.meta.num_classes};
   const train::DataShape given = train::data_shape(dataset->info());
+  train::DataShape shape = given;  // the data set's class names; the shape the model was built for
+  shape.channels = c.meta.input_shape[0], shape.height = c.meta.input_shape[1], shape.width = c.meta.input_shape[2];
+  shape.num_classes = c.meta.num_classes;
   if (given.channels != shape.channels || given.height != shape.height || given.width != shape.width)
     fail("{} holds {}x{}x{} images (C x H x W) but the model was trained on {}x{}x{}", data_path, given.channels,
          given.height, given.width, shape.channels, shape.height, shape.width);

@@ -1,4 +1,6 @@
-// `tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N]` and `--resume DIR`.
+// `tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N] [--overwrite]` and `--resume DIR`.
+#include <filesystem>
+
 #include "autograd/error.h"
 #include "train/command.h"
 #include "train/experiment.h"
@@ -7,8 +9,23 @@
 namespace tessera::cli {
 namespace {
 
+// --overwrite: clears what a previous run left in the run folder (checkpoints, metrics, recipe).
+void clear_run_folder(const train::RunOptions& o) {
+  namespace fs = std::filesystem;
+  const fs::path dir = o.run_dir.empty() ? fs::path("runs") / train::Recipe::load(o.recipe_path, o.overrides).name()
+                                         : fs::path(o.run_dir);
+  if (!fs::is_directory(dir)) return;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "last.h5" || name == "best.h5" || name == "metrics.jsonl" || name == "recipe.yaml" ||
+        (name.rfind("step_", 0) == 0 && entry.path().extension() == ".h5"))
+      fs::remove(entry.path());
+  }
+}
+
 int run_train(const std::vector<std::string>& args) {
   train::RunOptions o;
+  bool overwrite = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -20,6 +37,7 @@ int run_train(const std::vector<std::string>& args) {
     else if (a.rfind("--set=", 0) == 0) o.overrides.push_back(a.substr(6));
     else if (a == "--threads") o.threads = int(train::parse_count(a, value(), 1));
     else if (a == "--resume") o.resume_dir = value();
+    else if (a == "--overwrite") overwrite = true;
     else if (a == "--debug-kill-after") o.debug_kill_after = train::parse_count(a, value(), 1);
     else if (a == "--debug-interrupt-after") o.debug_interrupt_after = train::parse_count(a, value(), 1);
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera train --help)", a);
@@ -28,12 +46,14 @@ int run_train(const std::vector<std::string>& args) {
   }
   if (!o.resume_dir.empty() && !o.recipe_path.empty()) fail("give a recipe or --resume DIR, not both");
   if (!o.resume_dir.empty() && !o.run_dir.empty()) fail("--resume DIR already names the run folder; drop --run-dir");
+  if (overwrite && !o.resume_dir.empty()) fail("--overwrite starts afresh and --resume continues: pick one");
+  if (overwrite && !o.recipe_path.empty()) clear_run_folder(o);
   return train::run_training(o);
 }
 
 const CommandRegistration registration{
     {"train", "train a model from a YAML recipe (or resume a run)",
-     "usage: tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N]\n"
+     "usage: tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N] [--overwrite]\n"
      "       tessera train --resume DIR [--set key=value ...] [--threads N]\n\n"
      "Validates the recipe (unknown keys, types and ranges are errors), prints the resolved recipe,\n"
      "and trains. The run folder (default runs/<recipe name>) receives recipe.yaml, metrics.jsonl\n"
@@ -42,6 +62,7 @@ const CommandRegistration registration{
      "  --set key=value   override any recipe key, e.g. --set optim.lr=3e-4 --set model.hidden=[512,256]\n"
      "  --run-dir DIR     where the run goes\n"
      "  --threads N       worker threads (overrides the recipe's threads and TESSERA_THREADS)\n"
+     "  --overwrite       start afresh even if the run folder holds a run (its checkpoints go)\n"
      "  --resume DIR      continue DIR/last.h5 exactly where it stopped (model, optimizer, schedule,\n"
      "                    data position, random state); the result equals an uninterrupted run\n\n"
      "Ctrl-C once saves last.h5 and exits (status 130); twice stops at once. A NaN or infinite loss\n"
