@@ -109,8 +109,10 @@ int info_command(const std::vector<std::string>& args) {
   const auto ds = Dataset::open(path, 0);  // nothing loaded up front; the grid reads a few images
   const DatasetInfo& info = ds->info();
   fmt::print("file        {}\n", info.path);
-  fmt::print("images      uint8 [{}, {}, {}, {}]  (N, H, W, C); chunks of {} images, {}\n", info.size, info.height,
-             info.width, info.channels, info.chunk_rows, info.compression);
+  const std::string layout = info.chunk_rows > 0 ? fmt::format("chunks of {} images, {}", info.chunk_rows, info.compression)
+                                                 : std::string("contiguous, uncompressed");
+  fmt::print("images      uint8 [{}, {}, {}, {}]  (N, H, W, C); {}\n", info.size, info.height, info.width, info.channels,
+             layout);
   if (info.has_labels) {
     fmt::print("labels      {} [{}], {} classes\n", info.labels_dtype, info.size, info.class_names.size());
     std::vector<int64_t> counts(info.class_names.size(), 0);
