@@ -61,26 +61,29 @@ int main(int argc, char** argv) {
     const DatasetInfo& info = in_memory->info();
     fmt::print("dataset {}: {} images {}x{}x{}, chunks of {} ({}); batch {}\n", path, info.size, info.height,
                info.width, info.channels, info.chunk_rows, info.compression, batch);
-    fmt::print("{:<44} {:>12} {:>10}\n", "configuration", "images/s", "batches");
+    fmt::print("{:<48} {:>12} {:>10}\n", "configuration", "images/s", "batches");
     struct Case {
       const char* name;
       bool disk, shuffle, augment;
       int prefetch;
+      int64_t window = 0;
     };
     for (const Case c : {Case{"in memory, shuffle, prefetch 2", false, true, false, 2},
                          Case{"in memory, shuffle, no prefetch", false, true, false, 0},
                          Case{"in memory, shuffle, flip + crop(pad 2)", false, true, true, 2},
                          Case{"out of core, sequential, prefetch 2", true, false, false, 2},
-                         Case{"out of core, shuffle, prefetch 2", true, true, false, 2}}) {
+                         Case{"out of core, shuffle, prefetch 2", true, true, false, 2},
+                         Case{"out of core, chunk-local shuffle (window 1024)", true, true, false, 2, 1024}}) {
       LoaderOptions o;
       o.batch_size = batch;
       o.shuffle = c.shuffle;
       o.prefetch = c.prefetch;
+      o.shuffle_window = c.window;
       o.mean = {0.2860f};
       o.std = {0.3530f};
       if (c.augment) o.augment = {true, 2};
       const Result r = run(c.disk ? on_disk : in_memory, o, seconds);
-      fmt::print("{:<44} {:>12.0f} {:>10}\n", c.name, r.images_per_second, r.batches);
+      fmt::print("{:<48} {:>12.0f} {:>10}\n", c.name, r.images_per_second, r.batches);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "loader_bench: {}\n", e.what());

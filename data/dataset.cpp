@@ -194,7 +194,7 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
     im.chunk_rows = info.chunk_rows > 0 ? info.chunk_rows : std::max<int64_t>(1, (1 << 20) / ds->image_bytes());
     const int64_t chunk_bytes = im.chunk_rows * ds->image_bytes();
     const int64_t budget = std::max<int64_t>(memory_limit_bytes, chunk_bytes);
-    im.cache_capacity = size_t(std::max<int64_t>(budget / chunk_bytes, 1));
+    im.cache_capacity = size_t(std::max<int64_t>(budget / chunk_bytes, 16));  // at least a window's worth
   }
   return ds;
 }

@@ -40,6 +40,7 @@ Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
   const DatasetInfo& info = dataset_->info();
   const LoaderOptions& o = options_;
   if (o.batch_size < 1) fail("Loader for '{}': batch_size must be at least 1, got {}", info.path, o.batch_size);
+  if (o.shuffle_window < 0) fail("Loader for '{}': shuffle_window must be >= 0, got {}", info.path, o.shuffle_window);
   if (o.prefetch < 0) fail("Loader for '{}': prefetch must be >= 0, got {}", info.path, o.prefetch);
   if (o.augment.crop_padding < 0)
     fail("Loader for '{}': crop_padding must be >= 0, got {}", info.path, o.augment.crop_padding);
@@ -68,7 +69,23 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   Generator gen(seed_);
   // Each epoch owns a disjoint range of 2^40 counters: its permutation depends on (seed, epoch) only.
   gen.set_state(seed_, (kShuffleStream << 60) + (uint64_t(epoch) << 40));
-  return randperm(n, gen).to_vector<int64_t>();
+  if (options_.shuffle_window == 0) return randperm(n, gen).to_vector<int64_t>();
+
+  // Chunk-local: chunks in random order, then a shuffle inside each window of the result.
+  const int64_t rows = std::max<int64_t>(dataset_->info().chunk_rows, 1);
+  const int64_t chunks = (n + rows - 1) / rows;
+  const std::vector<int64_t> chunk_order = randperm(chunks, gen).to_vector<int64_t>();
+  std::vector<int64_t> order;
+  order.reserve(size_t(n));
+  for (int64_t c : chunk_order)
+    for (int64_t i = c * rows; i < std::min(n, (c + 1) * rows); ++i) order.push_back(i);
+  for (int64_t start = 0; start < n; start += options_.shuffle_window) {
+    const int64_t len = std::min(options_.shuffle_window, n - start);
+    const std::vector<int64_t> p = randperm(len, gen).to_vector<int64_t>();
+    std::vector<int64_t> window(order.begin() + start, order.begin() + start + len);
+    for (int64_t k = 0; k < len; ++k) order[size_t(start + k)] = window[size_t(p[size_t(k)])];
+  }
+  return order;
 }
 
 Batch Loader::make_batch(int64_t epoch, int64_t position) const {

@@ -27,6 +27,10 @@ struct Augment {
 struct LoaderOptions {
   int64_t batch_size = 128;
   bool shuffle = true;
+  // 0: a uniform shuffle of all images. > 0: chunk-local shuffle for sets read out of core: visit
+  // the file's chunks in random order, then shuffle the images within consecutive windows of this
+  // many images, so that each chunk is decoded about once per epoch instead of once per image.
+  int64_t shuffle_window = 0;
   bool drop_last = false;  // drop the last, short batch of an epoch
   uint64_t seed = 0;
   std::vector<float> mean{0.f}, std{1.f};  // per channel (or one for all), on [0,1] pixels

@@ -163,6 +163,43 @@ BOOST_AUTO_TEST_CASE(destroyed_mid_epoch_shuts_down_cleanly) {
   BOOST_TEST(ds.use_count() == 1);  // no thread still holds the dataset
 }
 
+BOOST_AUTO_TEST_CASE(chunk_local_shuffle) {
+  // 1000 images of 768 bytes: chunks of 85 images.
+  const std::string big = dir.file("big.h5");
+  write_pattern_dataset(big, 1000, 16, 16, 3);
+  const auto ds = Dataset::open(big, 0);
+  const int64_t rows = ds->info().chunk_rows;
+  BOOST_TEST(rows == 85);
+  LoaderOptions o = options(50, 3);
+  o.shuffle_window = 200;
+  Loader loader(ds, o), again(Dataset::open(big), o);
+  std::vector<std::vector<int64_t>> epochs;
+  for (int e = 0; e < 2; ++e) {
+    std::vector<int64_t> seen;
+    for (int p = 0; p < loader.batches_per_epoch(); ++p) {
+      const Batch b = loader.next();
+      BOOST_TEST(same_batch(b, again.next()));  // deterministic, and out of core == in memory
+      // A batch lies inside one window of 200, which spans at most 200/85 + 2 chunks.
+      std::set<int64_t> chunks;
+      for (int64_t i : b.indices) chunks.insert(i / rows);
+      BOOST_TEST(chunks.size() <= 4u);
+      seen.insert(seen.end(), b.indices.begin(), b.indices.end());
+    }
+    epochs.push_back(seen);
+    std::sort(seen.begin(), seen.end());
+    std::vector<int64_t> all(1000);
+    std::iota(all.begin(), all.end(), 0);
+    BOOST_TEST(seen == all);  // still every index exactly once
+  }
+  BOOST_TEST(epochs[0] != epochs[1]);
+  // Shuffled inside chunks too: few neighbours in file order stay neighbours.
+  int64_t in_order = 0;
+  for (size_t k = 1; k < epochs[0].size(); ++k) in_order += epochs[0][k] == epochs[0][k - 1] + 1;
+  BOOST_TEST(in_order < 100);
+  o.shuffle_window = -1;
+  BOOST_CHECK_THROW(Loader(ds, o), Error);
+}
+
 BOOST_AUTO_TEST_CASE(out_of_core_gives_the_same_batches) {
   Loader in_memory(open(), options(9, 5)), on_disk(open(100), options(9, 5));
   BOOST_TEST(!on_disk.dataset().info().images_in_memory);
