@@ -70,7 +70,7 @@ AutoencoderOutput Autoencoder::forward(const Tensor& images, Generator& gen) {
     case Bottleneck::gaussian: {
       const DiagonalGaussian posterior = DiagonalGaussian::from_moments(h);
       latent = is_training() ? posterior.sample(gen) : posterior.mean;
-      out.kl = posterior.kl();
+      out.kl = posterior.kl(options_.kl_reduction);
       out.bottleneck_loss = out.kl * options_.kl_weight;
       break;
     }

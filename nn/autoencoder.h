@@ -11,6 +11,7 @@
 
 #include "autograd/random.h"
 #include "nn/fsq.h"
+#include "nn/gaussian.h"
 #include "nn/module.h"
 #include "nn/quantizer.h"
 
@@ -22,7 +23,7 @@ const char* bottleneck_name(Bottleneck b);
 struct AutoencoderOutput {
   Tensor reconstruction;   // [N, C, H, W]
   Tensor bottleneck_loss;  // scalar, already weighted: kl_weight * KL (gaussian), VQ loss (vq), 0 (fsq)
-  Tensor kl;               // gaussian: the unweighted KL per example
+  Tensor kl;               // gaussian: the unweighted KL, reduced as options.kl_reduction says
   Tensor indices;          // vq, fsq: i64 [N, h, w]
 };
 
@@ -32,6 +33,7 @@ struct AutoencoderOptions {
   int64_t downsample = 4;        // image size / token grid size
   int64_t latent_channels = 4;   // c of a VAE latent, D of a VQ code; FSQ: the number of levels
   double kl_weight = 1e-3;       // gaussian
+  KlReduction kl_reduction = KlReduction::mean;
   VectorQuantizerOptions vq;     // vq (its dim is latent_channels)
   std::vector<int64_t> fsq_levels{8, 5, 5, 5};
 };

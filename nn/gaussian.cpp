@@ -16,7 +16,7 @@ Tensor DiagonalGaussian::sample(Generator& gen) const {
   return reparameterize(mean, logvar, randn(mean.shape(), gen, mean.dtype()));
 }
 
-Tensor DiagonalGaussian::kl() const { return gaussian_kl(mean, logvar); }
+Tensor DiagonalGaussian::kl(KlReduction reduction) const { return gaussian_kl(mean, logvar, reduction); }
 
 Tensor reparameterize(const Tensor& mean, const Tensor& logvar, const Tensor& noise) {
   if (mean.shape() != logvar.shape() || mean.shape() != noise.shape())
@@ -25,11 +25,12 @@ Tensor reparameterize(const Tensor& mean, const Tensor& logvar, const Tensor& no
   return mean + exp(logvar * 0.5) * noise;
 }
 
-Tensor gaussian_kl(const Tensor& mean, const Tensor& logvar) {
+Tensor gaussian_kl(const Tensor& mean, const Tensor& logvar, KlReduction reduction) {
   if (mean.shape() != logvar.shape() || mean.dim() < 1 || mean.size(0) == 0)
     fail("gaussian_kl: mean {} and logvar {} must have one non-empty shape", mean.shape_string(), logvar.shape_string());
   const Tensor per_element = square(mean) + exp(logvar) - 1.0 - logvar;
-  return sum(per_element) * (0.5 / double(mean.size(0)));
+  const double n = double(reduction == KlReduction::sum ? mean.size(0) : mean.numel());
+  return sum(per_element) * (0.5 / n);
 }
 
 }  // namespace tessera::nn

@@ -7,6 +7,11 @@
 
 namespace tessera::nn {
 
+// KL(q || N(0, I)) per element is 0.5 (mean^2 + exp(logvar) - 1 - logvar). `sum` adds it over an
+// example's latent values and averages over the batch (dim 0), the scale of the ELBO; `mean`
+// averages over every latent value, the scale of a per-pixel MSE.
+enum class KlReduction { sum, mean };
+
 struct DiagonalGaussian {
   Tensor mean;    // the soft tokens
   Tensor logvar;  // same shape, clamped to [-30, 20] as diffusers/taming do, for stable exp
@@ -15,13 +20,11 @@ struct DiagonalGaussian {
   static DiagonalGaussian from_moments(const Tensor& moments);
 
   Tensor sample(Generator& gen) const;
-  // KL(q || N(0, I)) summed over every latent element of an example and averaged over the batch
-  // (dim 0): 0.5 * sum(mean^2 + exp(logvar) - 1 - logvar) / N.
-  Tensor kl() const;
+  Tensor kl(KlReduction reduction) const;
 };
 
 // The same two formulas as free functions, for gradient checks.
 Tensor reparameterize(const Tensor& mean, const Tensor& logvar, const Tensor& noise);
-Tensor gaussian_kl(const Tensor& mean, const Tensor& logvar);
+Tensor gaussian_kl(const Tensor& mean, const Tensor& logvar, KlReduction reduction = KlReduction::sum);
 
 }  // namespace tessera::nn

@@ -52,8 +52,10 @@ BOOST_AUTO_TEST_CASE(reparameterisation_and_kl_gradcheck) {
   const Tensor mean = leaf({3, 2, 2, 2}, 1), logvar = leaf({3, 2, 2, 2}, 2), noise = leaf({3, 2, 2, 2}, 3).detach();
   GradcheckResult r = gradcheck([&](auto& x) { return nn::reparameterize(x[0], x[1], noise); }, {mean, logvar});
   BOOST_TEST(r.ok, r.message);
-  r = gradcheck([](auto& x) { return nn::gaussian_kl(x[0], x[1]); }, {mean, logvar});
-  BOOST_TEST(r.ok, r.message);
+  for (auto reduction : {nn::KlReduction::sum, nn::KlReduction::mean}) {
+    r = gradcheck([&](auto& x) { return nn::gaussian_kl(x[0], x[1], reduction); }, {mean, logvar});
+    BOOST_TEST(r.ok, r.message);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(kl_values) {
@@ -61,6 +63,8 @@ BOOST_AUTO_TEST_CASE(kl_values) {
   // one element, mean 1, var e: 0.5 (1 + e - 1 - 1) per element; batch of 2 with 3 elements each
   const double expected = 0.5 * (1 + std::exp(1.0) - 2) * 3;
   BOOST_TEST(std::abs(nn::gaussian_kl(Tensor::ones({2, 3}), Tensor::ones({2, 3})).item() - expected) < 1e-5);
+  BOOST_TEST(std::abs(nn::gaussian_kl(Tensor::ones({2, 3}), Tensor::ones({2, 3}), nn::KlReduction::mean).item() -
+                      expected / 3) < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(moments_split_and_sampling_is_seeded) {

@@ -45,6 +45,7 @@ std::shared_ptr<nn::Module> build_vae(const Section& s, const DataShape& data, G
   o.bottleneck = nn::Bottleneck::gaussian;
   o.latent_channels = s.integer("latent_channels");
   o.kl_weight = s.number("kl_weight");
+  o.kl_reduction = s.string("kl_reduction") == "sum" ? nn::KlReduction::sum : nn::KlReduction::mean;
   return build(o, s, data, gen);
 }
 
@@ -84,7 +85,11 @@ const Registration<ModelFactory> vae{
     models(),
     {"vae", "variational autoencoder: soft tokens, the posterior mean [h, w, c]", "reconstruction",
      with_coder({integer("latent_channels", 4, "c: channels of the latent grid", 1),
-                 number("kl_weight", 1e-3, "weight of KL(q || N(0, I)) (summed per image, averaged over the batch)", 0)}),
+                 number("kl_weight", 1e-3, "weight of KL(q || N(0, I))", 0),
+                 string("kl_reduction", "mean",
+                        "mean: KL averaged over every latent value (the scale of the pixel MSE); "
+                        "sum: summed per image, averaged over the batch (the ELBO's scale)",
+                        {"mean", "sum"})}),
      build_vae}};
 
 const Registration<ModelFactory> vqvae{

@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""PyTorch reference for recipes/vae_fmnist.yaml, vqvae_fmnist.yaml and fsq_fmnist.yaml: the same
+plain conv stack, losses, optimizer and data, written plainly in PyTorch, for speed (compare with
+`tessera bench RECIPE`) and quality comparisons. Run it with Debian's /usr/bin/python3 (python3-torch):
+
+  /usr/bin/python3 bench/autoencoder_torch.py bench vae --threads 2           # steps/s
+  /usr/bin/python3 bench/autoencoder_torch.py train vqvae --epochs 10 --threads 2   # test PSNR, codebook use
+
+Model: encoder Conv 4x4/2 (1->32), ReLU, Conv 4x4/2 (32->64), ReLU, Conv 3x3 (64->E);
+decoder Conv 3x3 (L->64), ReLU, ConvTranspose 4x4/2 (64->32), ReLU, ConvTranspose 4x4/2 (32->1), sigmoid,
+on 28x28 Fashion-MNIST pixels in [0, 1] (no normalisation), giving 7x7 token grids.
+  vae:   E = 8 (mean, logvar), L = 4; loss = MSE + 1e-3 * KL, both averaged over their elements.
+  vqvae: E = L = 64, 512 codes (nn.Embedding, U(-1/512, 1/512)), loss = MSE + |sg(z) - e|^2 + 0.25 |z - sg(e)|^2,
+         straight-through estimator. No k-means initialisation, no dead-code restarts (the textbook VQ-VAE).
+  fsq:   E = L = 4, levels [8, 5, 5, 5], tanh bound with the half-level offset for even levels, rounding
+         with a straight-through estimator; loss = MSE.
+Training: Adam lr 1e-3, batch 128 (drop_last), reshuffled every epoch. PSNR = 10 log10(1 / MSE) with
+the MSE over every pixel of the 10000 test images. Prints one JSON line.
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def encoder(out_channels):
+    return nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+                         nn.Conv2d(64, out_channels, 3, 1, 1))
+
+
+def decoder(in_channels):
+    return nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+                         nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
+
+
+class VAE(nn.Module):
+    def __init__(self, latent=4, kl_weight=1e-3):
+        super().__init__()
+        self.encoder, self.decoder, self.kl_weight = encoder(2 * latent), decoder(latent), kl_weight
+
+    def forward(self, x):
+        mean, logvar = self.encoder(x).chunk(2, dim=1)
+        logvar = logvar.clamp(-30, 20)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean) if self.training else mean
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()  # over every latent value, as the MSE
+        return self.decoder(z), self.kl_weight * kl, None
+
+
+class VQVAE(nn.Module):
+    def __init__(self, dim=64, codes=512, commitment=0.25):
+        super().__init__()
+        self.encoder, self.decoder, self.commitment = encoder(dim), decoder(dim), commitment
+        self.codebook = nn.Embedding(codes, dim)
+        self.codebook.weight.data.uniform_(-1 / codes, 1 / codes)
+
+    def forward(self, x):
+        z = self.encoder(x).permute(0, 2, 3, 1)
+        flat = z.reshape(-1, z.shape[-1])
+        e = self.codebook.weight
+        d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)
+        idx = d.argmin(1)
+        q = self.codebook(idx).view_as(z)
+        loss = F.mse_loss(q, z.detach()) + self.commitment * F.mse_loss(z, q.detach())
+        q = z + (q - z).detach()
+        return self.decoder(q.permute(0, 3, 1, 2)), loss, idx
+
+
+class FSQ(nn.Module):
+    def __init__(self, levels=(8, 5, 5, 5)):
+        super().__init__()
+        self.encoder, self.decoder = encoder(len(levels)), decoder(len(levels))
+        L = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("half_range", (L - 1) * (1 - 1e-3) / 2)
+        self.register_buffer("offset", torch.where(L % 2 == 0, 0.5, 0.0))
+        self.register_buffer("shift", torch.atanh(self.offset / self.half_range))
+        self.register_buffer("half_width", torch.floor(L / 2))
+        self.register_buffer("basis", torch.cumprod(torch.cat([torch.ones(1), L[:-1]]), 0))
+
+    def forward(self, x):
+        z = self.encoder(x).permute(0, 2, 3, 1)
+        b = torch.tanh(z + self.shift) * self.half_range - self.offset
+        q = b + (torch.round(b) - b).detach()
+        idx = ((torch.round(b) + self.half_width) * self.basis).sum(-1).long().reshape(-1)
+        return self.decoder((q / self.half_width).permute(0, 3, 1, 2)), torch.zeros(()), idx
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def load(data_dir, prefix):
+    return torch.from_numpy(read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte.gz")).copy()).float().div(255).unsqueeze(1)
+
+
+def evaluate(model, images, codes):
+    model.eval()
+    se, counts = 0.0, torch.zeros(codes, dtype=torch.long) if codes else None
+    with torch.no_grad():
+        for i in range(0, len(images), 256):
+            x = images[i:i + 256]
+            recon, _, idx = model(x)
+            se += (recon.double() - x.double()).pow(2).sum().item()
+            if codes:
+                counts += torch.bincount(idx, minlength=codes)
+    model.train()
+    out = {"test_psnr": 10 * math.log10(1 / (se / images.numel()))}
+    if codes:
+        p = counts.double() / counts.sum()
+        nz = p[p > 0]
+        out.update(codes_used=int((counts > 0).sum()), codebook_size=codes,
+                   perplexity=math.exp(-(nz * nz.log()).sum().item()))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["bench", "train"])
+    p.add_argument("model", choices=["vae", "vqvae", "fsq"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=200, help="bench: timed steps")
+    p.add_argument("--warmup", type=int, default=20, help="bench: untimed steps first")
+    p.add_argument("--epochs", type=float, default=10, help="train: passes over the training set")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = {"vae": VAE, "vqvae": VQVAE, "fsq": FSQ}[args.model]()
+    codes = {"vae": 0, "vqvae": 512, "fsq": 1000}[args.model]
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    train = load(args.data, "train")
+    steps_per_epoch = len(train) // args.batch
+    total = args.steps + args.warmup if args.mode == "bench" else int(round(args.epochs * steps_per_epoch))
+    order, start = None, None
+    for step in range(total):
+        if step % steps_per_epoch == 0:
+            order = torch.randperm(len(train))
+        if step == args.warmup and args.mode == "bench":
+            start = time.perf_counter()
+        at = (step % steps_per_epoch) * args.batch
+        x = train[order[at:at + args.batch]]
+        recon, extra, _ = model(x)
+        loss = F.mse_loss(recon, x) + extra
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    result = {"model": args.model, "mode": args.mode, "threads": args.threads, "batch": args.batch, "steps": total,
+              "final_loss": loss.item()}
+    if args.mode == "bench":
+        result["steps_per_s"] = args.steps / (time.perf_counter() - start)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    else:
+        result.update(evaluate(model, load(args.data, "t10k"), codes))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+// `tessera decode CKPT TOKENS.h5 OUT.h5`: images from the tokens `tessera tokenize` wrote, by the
+// decoder of an image tokenizer checkpoint (vae, vqvae, fsq); OUT.h5 is a data set in the usual schema.
+#include "kernels/threads.h"
+#include "train/autoencoder_tokens.h"
+#include "train/command.h"
+#include "train/experiment.h"
+
+namespace tessera::cli {
+namespace {
+
+int run_decode(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  int64_t batch = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--batch" || a == "--threads") {
+      if (i + 1 >= args.size()) fail("{} needs a value", a);
+      const int64_t v = train::parse_count(a, args[++i], 1);
+      if (a == "--batch") batch = v;
+      else kernels::set_num_threads(int(v));
+    } else if (a.rfind("--", 0) == 0) {
+      fail("unknown option '{}' (see tessera decode --help)", a);
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 3)
+    fail("give a checkpoint, a token file and an output file, e.g. "
+         "tessera decode runs/vqvae_fmnist/last.h5 tokens.h5 decoded.h5");
+  train::decode_with_autoencoder(positional[0], positional[1], positional[2], batch);
+  return 0;
+}
+
+const CommandRegistration registration{
+    {"decode", "turn tokens (from tessera tokenize) back into images with a VAE, VQ-VAE or FSQ checkpoint",
+     "usage: tessera decode CKPT TOKENS.h5 OUT.h5 [--batch N] [--threads N]\n\n"
+     "Rebuilds the autoencoder from the recipe stored in CKPT and decodes TOKENS.h5's `tokens`\n"
+     "(int32 [N, h, w] codes of a vqvae or fsq model, float32 [N, h, w, c] latents of a vae) into\n"
+     "OUT.h5, a data set (images uint8 [N, H, W, C], and labels when TOKENS.h5 has them). A token\n"
+     "file of the wrong shape or type, or a code outside the codebook, is refused with a message.\n"
+     "With the batch size tokenize used (both default to the recipe's eval.batch_size), the images\n"
+     "are exactly the model's evaluation-mode reconstructions. OUT.h5 is written to a temporary file\n"
+     "and renamed into place.\n\n"
+     "  --batch N    token grids per decoder pass (default: the recipe's eval.batch_size)\n"
+     "  --threads N  worker threads",
+     run_decode}};
+
+}  // namespace
+}  // namespace tessera::cli
