@@ -129,3 +129,29 @@ Tensor ClipModel::class_embeddings(const std::vector<std::string>& names) {
 }
 
 }  // namespace tessera::train
+
+#include "train/checkpoint.h"
+#include "train/experiment.h"
+
+namespace tessera::train {
+
+std::shared_ptr<ClipModel> load_clip_checkpoint(const std::string& path) {
+  const Checkpoint c = load_checkpoint(path);
+  const Recipe recipe = Recipe::parse(c.meta.recipe, path + " (stored recipe)");
+  const std::string type = recipe.section("model").string("type");
+  if (type != "clip" && type != "siglip")
+    fail("{} holds a '{}' model; this command needs a dual encoder (clip or siglip)", path, type);
+  if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", path);
+  const DataShape shape{c.meta.input_shape[0], c.meta.input_shape[1], c.meta.input_shape[2], c.meta.num_classes, {}};
+  Generator gen(0);
+  auto model = std::dynamic_pointer_cast<ClipModel>(build_model(recipe, shape, gen));
+  if (!model) fail("{}: the model built from its recipe is not a dual encoder", path);
+  std::map<std::string, Tensor> weights = c.params;
+  if (!c.ema.empty() && recipe.section("eval").boolean("use_ema"))
+    for (const auto& [name, t] : c.ema) weights[name] = t;
+  model->load_state(weights);
+  model->eval();
+  return model;
+}
+
+}  // namespace tessera::train

@@ -29,3 +29,11 @@ class ClipModel : public nn::DualEncoder {
 };
 
 }  // namespace tessera::train
+
+namespace tessera::train {
+
+// A dual encoder rebuilt from a checkpoint's stored recipe and weights (EMA weights when the run
+// evaluates with them), in eval mode. Throws naming the file when it holds another kind of model.
+std::shared_ptr<ClipModel> load_clip_checkpoint(const std::string& path);
+
+}  // namespace tessera::train

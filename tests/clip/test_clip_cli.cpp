@@ -1,0 +1,118 @@
+// CLIP/SigLIP through the `tessera` command as a user runs it: train a tiny dual encoder from a
+// recipe, then `embed` a text and `classify` a data set zero-shot; and the messages bad input gets.
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <regex>
+
+#include "../train/helpers.h"
+
+using namespace tessera::testing;
+
+namespace {
+
+std::string tiny_recipe(const std::string& dir, const std::string& type, const std::string& extra_model,
+                        const std::string& templates) {
+  return "seed: 0\nthreads: 2\n"
+         "data:\n  train: " + dir + "/train.h5\n  eval: " + dir + "/test.h5\n  caption_templates: " + templates + "\n"
+         "model:\n  type: " + type + "\n"
+         "  image: {patch_size: 3, width: 16, depth: 1, heads: 2}\n"
+         "  text: {context: 24, width: 16, depth: 1, heads: 2}\n"
+         "  embed_dim: 8\n  zero_shot_templates: [\"a {} one\", \"{}\"]\n" + extra_model +
+         "loss: {type: contrastive}\n"
+         "optim: {type: adamw, lr: 1.0e-3}\n"
+         "schedule: {type: cosine, warmup_steps: 1}\n"
+         "train: {steps: 4, batch_size: 16}\n"
+         "eval: {batch_size: 24}\n"
+         "log: {every: 2}\n";
+}
+
+// The numbers of the first "embedding": [...] in `text`.
+std::vector<double> embedding_of(const std::string& text) {
+  std::smatch m;
+  std::vector<double> v;
+  if (!std::regex_search(text, m, std::regex("\"embedding\": \\[([^\\]]*)\\]"))) return v;
+  std::stringstream in(m[1].str());
+  std::string item;
+  while (std::getline(in, item, ',')) v.push_back(std::stod(item));
+  return v;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(clip_cli)
+
+BOOST_AUTO_TEST_CASE(train_embed_and_classify) {
+  ScratchDir dir("clip_cli");
+  write_tiny_dataset(dir / "train.h5", 48, 1);
+  write_tiny_dataset(dir / "test.h5", 24, 2);
+  write_file(dir / "clip.yaml", tiny_recipe(dir.path.string(), "clip", "", "[\"a {} one\", \"{}\"]"));
+  const RunResult train = run_tessera("train clip.yaml --run-dir run", dir.path.string());
+  BOOST_TEST_REQUIRE(train.exit_code == 0, train.output);
+  const std::string metrics = read_file(dir / "run/metrics.jsonl");
+  BOOST_TEST(metrics.find("\"zero_shot_accuracy\"") != std::string::npos, metrics);
+  BOOST_TEST(metrics.find("\"i2t_r1\"") != std::string::npos, metrics);
+
+  const RunResult embed = run_tessera("embed run/last.h5 --text 'a dark one' --text bright", dir.path.string());
+  BOOST_TEST_REQUIRE(embed.exit_code == 0, "exit " << embed.exit_code << " signal " << embed.signal << ": " << embed.output);
+  const std::vector<double> e = embedding_of(embed.output);
+  BOOST_TEST(e.size() == 8u, embed.output);
+  double norm = 0;
+  for (double x : e) norm += x * x;
+  BOOST_TEST(std::sqrt(norm) == 1.0, boost::test_tools::tolerance(1e-4));
+  BOOST_TEST(embed.output.find("\"text\": \"bright\"") != std::string::npos, embed.output);
+
+  const RunResult classify = run_tessera("classify run/last.h5 test.h5 --labels dark,mid,bright --limit 5", dir.path.string());
+  BOOST_TEST_REQUIRE(classify.exit_code == 0, classify.output);
+  BOOST_TEST(classify.output.find("zero-shot accuracy") != std::string::npos, classify.output);
+  BOOST_TEST(classify.output.find("of 24 images") != std::string::npos, classify.output);
+  // Header plus five image lines.
+  BOOST_TEST(std::count(classify.output.begin(), classify.output.end(), '\n') == 7, classify.output);
+
+  const RunResult one_label = run_tessera("classify run/last.h5 test.h5 --labels dark", dir.path.string());
+  BOOST_TEST(one_label.exit_code != 0);
+  BOOST_TEST(one_label.output.find("at least two --labels") != std::string::npos, one_label.output);
+  const RunResult no_file = run_tessera("embed missing.h5 --text x", dir.path.string());
+  BOOST_TEST(no_file.exit_code != 0);
+  BOOST_TEST(no_file.output.find("missing.h5") != std::string::npos, no_file.output);
+}
+
+BOOST_AUTO_TEST_CASE(siglip_multi_positive_and_truncation_warning) {
+  ScratchDir dir("siglip_cli");
+  write_tiny_dataset(dir / "train.h5", 48, 3);
+  write_tiny_dataset(dir / "test.h5", 24, 4);
+  // A template longer than the 24-token context: captions get cut, with one warning.
+  write_file(dir / "siglip.yaml",
+             tiny_recipe(dir.path.string(), "siglip", "  multi_positive: true\n  init_logit_bias: -2\n",
+                         "[\"{} is the class of this rather long caption\"]"));
+  const RunResult r = run_tessera("train siglip.yaml --run-dir run", dir.path.string());
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
+  BOOST_TEST(r.output.find("were cut") != std::string::npos, r.output);
+  BOOST_TEST(read_file(dir / "run/metrics.jsonl").find("zero_shot_accuracy") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(recipe_mistakes_are_named) {
+  ScratchDir dir("clip_bad");
+  write_tiny_dataset(dir / "train.h5", 24, 5);
+  write_tiny_dataset(dir / "test.h5", 24, 6);
+  // No captions in the data set and no templates: nothing to train the text tower on.
+  write_file(dir / "a.yaml", tiny_recipe(dir.path.string(), "clip", "", "[]"));
+  const RunResult a = run_tessera("train a.yaml --run-dir run_a", dir.path.string());
+  BOOST_TEST(a.exit_code != 0);
+  BOOST_TEST(a.output.find("data.caption_templates") != std::string::npos, a.output);
+  // A zero-shot template without a slot for the class name.
+  std::string bad = tiny_recipe(dir.path.string(), "clip", "", "[\"{}\"]");
+  bad.replace(bad.find("[\"a {} one\", \"{}\"]"), 18, "[\"a photo\"]");
+  write_file(dir / "b.yaml", bad);
+  const RunResult b = run_tessera("train b.yaml --run-dir run_b", dir.path.string());
+  BOOST_TEST(b.exit_code != 0);
+  BOOST_TEST(b.output.find("zero_shot_templates") != std::string::npos, b.output);
+  // A misspelt tower key is caught by the recipe validation.
+  std::string c = tiny_recipe(dir.path.string(), "clip", "", "[\"{}\"]");
+  c.replace(c.find("heads: 2}\n  text"), 8, "hedas: 2");
+  write_file(dir / "c.yaml", c);
+  const RunResult cr = run_tessera("train c.yaml --run-dir run_c", dir.path.string());
+  BOOST_TEST(cr.exit_code != 0);
+  BOOST_TEST(cr.output.find("hedas") != std::string::npos, cr.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,61 @@
+// `tessera embed CKPT --text "a photo of a sneaker"`: the joint-space embedding of a text from a
+// CLIP/SigLIP checkpoint, printed as JSON (unit length, as the model compares them).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "autograd/contrastive.h"
+#include "autograd/engine.h"
+#include "autograd/error.h"
+#include "kernels/threads.h"
+#include "train/command.h"
+#include "train/experiment.h"
+#include "train/models/clip.h"
+
+namespace tessera::cli {
+namespace {
+
+int run_embed(const std::vector<std::string>& args) {
+  std::string checkpoint;
+  std::vector<std::string> texts;
+  bool raw = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--text" || a == "--threads") {
+      if (i + 1 >= args.size()) fail("{} needs a value", a);
+      if (a == "--text") texts.push_back(args[++i]);
+      else kernels::set_num_threads(int(train::parse_count(a, args[++i], 1)));
+    } else if (a == "--raw") {
+      raw = true;
+    } else if (a.rfind("--", 0) == 0) {
+      fail("unknown option '{}' (see tessera embed --help)", a);
+    } else if (checkpoint.empty()) {
+      checkpoint = a;
+    } else {
+      fail("one checkpoint only (got '{}' and '{}')", checkpoint, a);
+    }
+  }
+  if (checkpoint.empty() || texts.empty())
+    fail("give a checkpoint and at least one --text, e.g. tessera embed runs/clip_fmnist/last.h5 --text \"a photo of a sneaker\"");
+  auto model = train::load_clip_checkpoint(checkpoint);
+  NoGradGuard no_grad;
+  Tensor e = model->embed_texts(texts);
+  if (!raw) e = l2_normalize_rows(e);
+  const std::vector<float> v = e.contiguous().to_vector<float>();
+  const size_t d = size_t(e.size(1));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<float> row(v.begin() + long(i * d), v.begin() + long((i + 1) * d));
+    fmt::print("{{\"text\": \"{}\", \"embedding\": [{:.6g}]}}\n", texts[i], fmt::join(row, ", "));
+  }
+  return 0;
+}
+
+const CommandRegistration registration{
+    {"embed", "print the text embedding of a CLIP/SigLIP checkpoint",
+     "usage: tessera embed CKPT --text TEXT [--text TEXT ...] [--raw] [--threads N]\n\n"
+     "Tokenizes each TEXT with the model's byte tokenizer, runs the text tower and prints one JSON line\n"
+     "per text: {\"text\": ..., \"embedding\": [...]}, the embedding L2-normalised (as the model compares\n"
+     "embeddings) unless --raw.",
+     run_embed}};
+
+}  // namespace
+}  // namespace tessera::cli
