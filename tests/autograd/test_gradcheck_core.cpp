@@ -2,26 +2,16 @@
 // checker's own ability to fail.
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/gradcheck_helpers.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
 
 using namespace tessera;
+using test::leaf;
+using test::expect_ok;
 
-namespace {
-Tensor leaf(const Shape& shape, uint64_t seed, double low = -1, double high = 1) {
-  Generator gen(seed);
-  Tensor t = uniform(shape, low, high, gen, DType::f64);
-  t.requires_grad_();
-  return t;
-}
-
-void expect_ok(const TensorFunction& f, const std::vector<Tensor>& inputs) {
-  const GradcheckResult r = gradcheck(f, inputs);
-  BOOST_TEST(r.ok, r.message);
-}
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(gradcheck_core)
 

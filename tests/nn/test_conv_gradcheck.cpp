@@ -3,6 +3,7 @@
 // upsample_nearest2d, dropout and drop_path.
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/gradcheck_helpers.h"
 #include "autograd/conv.h"
 #include "autograd/dropout.h"
 #include "autograd/error.h"
@@ -12,20 +13,10 @@
 #include "autograd/random.h"
 
 using namespace tessera;
+using test::leaf;
+using test::expect_ok;
 
 namespace {
-Tensor leaf(const Shape& shape, uint64_t seed, double low = -1, double high = 1) {
-  Generator gen(seed);
-  Tensor t = uniform(shape, low, high, gen, DType::f64);
-  t.requires_grad_();
-  return t;
-}
-
-void expect_ok(const TensorFunction& f, const std::vector<Tensor>& inputs) {
-  const GradcheckResult r = gradcheck(f, inputs);
-  BOOST_TEST(r.ok, r.message);
-}
-
 // Conv2d through every gradient: input, weight and bias.
 void check_conv(const Shape& x_shape, const Shape& w_shape, bool bias, Conv2dOptions o, uint64_t seed) {
   std::vector<Tensor> in{leaf(x_shape, seed), leaf(w_shape, seed + 1)};

@@ -18,45 +18,19 @@
 
 #include "autograd/ops.h"
 #include "autograd/random.h"
+#include "tests/support/torch_files.h"
 #include "nn/conv.h"
 #include "nn/norm.h"
 
 using namespace tessera;
+using test::read_f64;
+using test::TempDir;
+using test::write_f32;
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr double kTolerance = 1e-4;
-
-void write_f32(const fs::path& path, const Tensor& t) {
-  const std::vector<float> v = t.contiguous().to_vector<float>();
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
-  if (!out) BOOST_FAIL("cannot write " << path);
-}
-
-std::vector<double> read_f64(const fs::path& path, size_t count) {
-  std::vector<double> v(count);
-  std::ifstream in(path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(double)));
-  if (!in || in.peek() != std::char_traits<char>::eof())
-    BOOST_FAIL("reference file " << path << " is missing or does not hold " << count << " float64 values");
-  return v;
-}
-
-// A temporary directory, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tessera_torch_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) BOOST_FAIL("mkdtemp failed for " << tmpl);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // One layer, its input and output gradient, and what Tessera computed for them.
 struct Case {

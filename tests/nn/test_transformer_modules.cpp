@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "tests/support/gradcheck_helpers.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
@@ -15,16 +16,10 @@
 #include "nn/vit.h"
 
 using namespace tessera;
+using test::leaf;
 using namespace tessera::nn;
 
 namespace {
-Tensor leaf(const Shape& shape, uint64_t seed, double low = -1, double high = 1) {
-  Generator gen(seed);
-  Tensor t = uniform(shape, low, high, gen, DType::f64);
-  t.requires_grad_();
-  return t;
-}
-
 // Turns every parameter and buffer of m into f64 in place (every handle sees the change) and
 // gives it random values of a useful size, so that no gradient is trivially zero or one.
 std::vector<Tensor> to_f64_random(Module& m, uint64_t seed) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tests/support/gradcheck_helpers.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
@@ -12,20 +13,10 @@
 #include "autograd/transformer.h"
 
 using namespace tessera;
+using test::leaf;
+using test::expect_ok;
 
 namespace {
-Tensor leaf(const Shape& shape, uint64_t seed, double low = -1, double high = 1) {
-  Generator gen(seed);
-  Tensor t = uniform(shape, low, high, gen, DType::f64);
-  t.requires_grad_();
-  return t;
-}
-
-void expect_ok(const TensorFunction& f, const std::vector<Tensor>& inputs) {
-  const GradcheckResult r = gradcheck(f, inputs);
-  BOOST_TEST(r.ok, r.message);
-}
-
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   BOOST_REQUIRE(a.shape() == b.shape());
   const auto va = a.to_vector<double>(), vb = b.to_vector<double>();

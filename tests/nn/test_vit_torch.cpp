@@ -20,46 +20,21 @@
 
 #include "autograd/ops.h"
 #include "autograd/random.h"
+#include "tests/support/torch_files.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/transformer.h"
 #include "nn/vit.h"
 
 using namespace tessera;
+using test::read_f64;
+using test::TempDir;
+using test::write_f32;
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr double kTolerance = 1e-4;
-
-void write_f32(const fs::path& path, const Tensor& t) {
-  const std::vector<float> v = t.contiguous().to_vector<float>();
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
-  if (!out) BOOST_FAIL("cannot write " << path);
-}
-
-std::vector<double> read_f64(const fs::path& path, size_t count) {
-  std::vector<double> v(count);
-  std::ifstream in(path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(double)));
-  if (!in || in.peek() != std::char_traits<char>::eof())
-    BOOST_FAIL("reference file " << path << " is missing or does not hold " << count << " float64 values");
-  return v;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tessera_vit_torch_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) BOOST_FAIL("mkdtemp failed for " << tmpl);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, double low = -1, double high = 1) {
   Generator gen(seed);
@@ -261,7 +236,7 @@ Case vit_case(const std::string& name, nn::ViTConfig::Pooling pooling, nn::ViTCo
 BOOST_AUTO_TEST_SUITE(vit_torch)
 
 BOOST_AUTO_TEST_CASE(layers_and_vit_match_pytorch) {
-  TempDir tmp;
+  TempDir tmp("tessera_vit_torch");
   std::vector<Case> cases{linear_case(),
                           layer_norm_case(),
                           attention_case("attention", false, false),
@@ -280,7 +255,7 @@ BOOST_AUTO_TEST_CASE(layers_and_vit_match_pytorch) {
 
 BOOST_AUTO_TEST_CASE(a_wrong_parameter_is_noticed) {
   // The comparison must be able to fail: the reference sees a Linear whose bias was changed.
-  TempDir tmp;
+  TempDir tmp("tessera_vit_torch");
   std::vector<Case> cases{linear_case()};
   prepare(cases[0], 7, tmp.path);
   auto& linear = dynamic_cast<nn::Linear&>(*cases[0].module);

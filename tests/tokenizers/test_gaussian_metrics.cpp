@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "tests/support/gradcheck_helpers.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
@@ -11,15 +12,9 @@
 #include "nn/image_metrics.h"
 
 using namespace tessera;
+using test::leaf;
 
 namespace {
-Tensor leaf(const Shape& shape, uint64_t seed, double low = -1, double high = 1) {
-  Generator gen(seed);
-  Tensor t = uniform(shape, low, high, gen, DType::f64);
-  t.requires_grad_();
-  return t;
-}
-
 // SSIM straight from the definition: every window position, weights recomputed in 2-D.
 double reference_ssim(const std::vector<float>& a, const std::vector<float>& b, int h, int w) {
   double g[11][11], total_w = 0;
