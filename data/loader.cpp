@@ -50,6 +50,9 @@ Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
            v == &o.mean ? "mean" : "std", v->size(), info.channels);
   for (float s : o.std)
     if (!(s > 0)) fail("Loader for '{}': std values must be positive, got {}", info.path, s);
+  if (!o.class_names.empty() && o.class_names.size() != info.class_names.size())
+    fail("Loader for '{}': class_names has {} names but the data set has {} classes", info.path, o.class_names.size(),
+         info.class_names.size());
   batches_per_epoch_ = o.drop_last ? info.size / o.batch_size : (info.size + o.batch_size - 1) / o.batch_size;
   if (batches_per_epoch_ == 0)
     fail("Loader for '{}': {} images make no full batch of {} with drop_last", info.path, info.size, o.batch_size);
@@ -163,9 +166,10 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
     for (int64_t i : batch.indices) batch.captions.push_back(dataset_->caption(i));
   } else if (info.has_labels && !options_.caption_templates.empty()) {
     const auto& templates = options_.caption_templates;
+    const auto& names = options_.class_names.empty() ? info.class_names : options_.class_names;
     for (int64_t k = 0; k < b; ++k) {
       const std::string& templ = templates[template_words[size_t(k)] % templates.size()];
-      batch.captions.push_back(fill_template(templ, info.class_names[size_t(dataset_->label(batch.indices[size_t(k)]))]));
+      batch.captions.push_back(fill_template(templ, names[size_t(dataset_->label(batch.indices[size_t(k)]))]));
     }
   }
   return batch;

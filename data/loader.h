@@ -37,6 +37,9 @@ struct LoaderOptions {
   Augment augment;
   // e.g. "a photo of a {}." — used (picked per sample at random) when a labelled set has no captions.
   std::vector<std::string> caption_templates;
+  // The names put into the templates, one per class; empty: the data set's class_names. Prompt
+  // names often differ from a data set's labels ("t-shirt" for "T-shirt/top").
+  std::vector<std::string> class_names;
   int prefetch = 2;  // batches prepared ahead on a background thread; 0: prepare in next()
 };
 

@@ -6,9 +6,18 @@
 
 namespace tessera::train {
 
-DataShape data_shape(const data::DatasetInfo& info) {
-  return DataShape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0,
-                   info.has_labels ? info.class_names : std::vector<std::string>{}};
+DataShape data_shape(const data::DatasetInfo& info, const Recipe& recipe) {
+  DataShape shape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0,
+                  info.has_labels ? info.class_names : std::vector<std::string>{}};
+  std::vector<std::string> names = recipe.section("data").strings("class_names");
+  if (!names.empty()) {
+    if (!info.has_labels) fail("data.class_names is set but {} has no labels", info.path);
+    if (names.size() != info.class_names.size())
+      fail("data.class_names has {} names but {} has {} classes ({})", names.size(), info.path,
+           info.class_names.size(), fmt::join(info.class_names, ", "));
+    shape.class_names = std::move(names);
+  }
+  return shape;
 }
 
 namespace {
@@ -69,6 +78,7 @@ data::LoaderOptions loader_options(const Recipe& recipe, bool training) {
   if (training) o.augment = data::Augment{d.boolean("hflip"), d.integer("crop_padding")};
   o.prefetch = training ? int(d.integer("prefetch")) : 0;
   o.caption_templates = d.strings("caption_templates");
+  o.class_names = d.strings("class_names");
   return o;
 }
 

@@ -15,7 +15,9 @@ namespace tessera::train {
 
 using MetricValues = std::vector<std::pair<std::string, double>>;
 
-DataShape data_shape(const data::DatasetInfo& info);
+// The data set's shape and class names; data.class_names, when set, renames the classes (it must
+// give one name per class of the set).
+DataShape data_shape(const data::DatasetInfo& info, const Recipe& recipe);
 // Builds recipe.model, checking that the loss and metrics serve the same task as the model.
 std::shared_ptr<nn::Module> build_model(const Recipe& recipe, const DataShape& shape, Generator& gen);
 std::unique_ptr<Task> build_task(const Recipe& recipe);

@@ -20,6 +20,8 @@ const Field& recipe_schema() {
           integer("prefetch", 2, "batches prepared ahead on a background thread", 0, 64),
           string_list("caption_templates", "[]",
                       "captions \"a photo of a {}.\" filled with class names, one picked per sample, for a labelled set without captions"),
+          string_list("class_names", "[]",
+                      "names of the classes in captions and zero-shot prompts, one per label ([] = the data set's class_names)"),
       }),
       typed_section("model", "the network; its keys depend on model.type", {
           required_string("type", "the model (see docs/EXTENDING.md for the list)"),

@@ -38,7 +38,7 @@ Trainer::Trainer(Recipe recipe, int threads_override) : recipe_(std::move(recipe
   default_generator().set_state(seed, 0);
 
   train_set_ = open_dataset("data.train", data.string("train"));
-  shape_ = data_shape(train_set_->info());
+  shape_ = data_shape(train_set_->info(), recipe_);
   Generator init(seed);
   model_ = build_model(recipe_, shape_, init);
   task_ = build_task(recipe_);

@@ -90,6 +90,28 @@ BOOST_AUTO_TEST_CASE(siglip_multi_positive_and_truncation_warning) {
   BOOST_TEST(read_file(dir / "run/metrics.jsonl").find("zero_shot_accuracy") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(class_names_rename_the_classes_for_captions_and_prompts) {
+  ScratchDir dir("clip_names");
+  write_tiny_dataset(dir / "train.h5", 48, 1);  // classes dark, mid, bright
+  write_tiny_dataset(dir / "test.h5", 24, 2);
+  write_file(dir / "clip.yaml", tiny_recipe(dir.path.string(), "clip", "", "[\"a {} one\"]"));
+  const RunResult train =
+      run_tessera("train clip.yaml --run-dir run --set data.class_names=[black,grey,white]", dir.path.string());
+  BOOST_TEST_REQUIRE(train.exit_code == 0, train.output);
+  // The run's names count as the data set's classes: classify scores them.
+  const RunResult renamed = run_tessera("classify run/last.h5 test.h5 --labels black,grey,white --limit 0", dir.path.string());
+  BOOST_TEST_REQUIRE(renamed.exit_code == 0, renamed.output);
+  BOOST_TEST(renamed.output.find("zero-shot accuracy") != std::string::npos, renamed.output);
+  const RunResult other = run_tessera("classify run/last.h5 test.h5 --labels grey,black,white --limit 0", dir.path.string());
+  BOOST_TEST_REQUIRE(other.exit_code == 0, other.output);
+  BOOST_TEST(other.output.find("zero-shot accuracy") == std::string::npos, other.output);
+  // One name per class, or an error that names the key and the file.
+  const RunResult wrong = run_tessera("train clip.yaml --run-dir run2 --set data.class_names=[black,white]", dir.path.string());
+  BOOST_TEST(wrong.exit_code != 0);
+  BOOST_TEST(wrong.output.find("data.class_names has 2 names") != std::string::npos, wrong.output);
+  BOOST_TEST(wrong.output.find("train.h5 has 3 classes") != std::string::npos, wrong.output);
+}
+
 BOOST_AUTO_TEST_CASE(recipe_mistakes_are_named) {
   ScratchDir dir("clip_bad");
   write_tiny_dataset(dir / "train.h5", 24, 5);

@@ -276,6 +276,23 @@ BOOST_AUTO_TEST_CASE(caption_templates_from_class_names) {
   BOOST_TEST(used.size() == 2u);  // both templates get picked
 }
 
+BOOST_AUTO_TEST_CASE(class_names_option_renames_the_classes_in_captions) {
+  LoaderOptions o = options(20, 2);
+  o.caption_templates = {"a {}"};
+  o.class_names = {"zero", "one", "two", "three"};
+  Loader loader(open(), o);
+  const Batch b = loader.next();
+  for (size_t k = 0; k < b.indices.size(); ++k)
+    BOOST_TEST(b.captions[k] == "a " + o.class_names[size_t(b.indices[k] % 4)]);
+  // One name per class of the set, or a clear error naming the file.
+  o.class_names = {"zero", "one", "two"};
+  BOOST_CHECK_EXCEPTION(Loader(open(), o), std::exception, [](const std::exception& e) {
+    const std::string m = e.what();
+    return m.find("class_names has 3 names but the data set has 4 classes") != std::string::npos &&
+           m.find(".h5") != std::string::npos;
+  });
+}
+
 BOOST_AUTO_TEST_CASE(stored_captions_win_over_templates) {
   const std::string path2 = dir.file("captioned.h5");
   write_pattern_dataset(path2, 12, 2, 2, 1, 2, true);

@@ -68,12 +68,16 @@ int run_classify(const std::vector<std::string>& args) {
   data::LoaderOptions lo = train::loader_options(recipe, false);
   lo.batch_size = batch;
   lo.caption_templates.clear();
+  const std::vector<std::string> recipe_names = lo.class_names;  // data.class_names of the run, if it renamed classes
+  lo.class_names.clear();
   const data::Loader loader(dataset, lo);
 
   NoGradGuard no_grad;
   const Tensor classes = model->class_embeddings(labels);
-  // Accuracy only when the file's labels name the same classes in the same order.
-  const bool score = info.has_labels && info.class_names == labels;
+  // Accuracy only when the file's labels name the same classes in the same order (by the file's
+  // names, or by the names the run's recipe gave them).
+  const bool score = info.has_labels && (info.class_names == labels ||
+                                         (recipe_names == labels && recipe_names.size() == info.class_names.size()));
   int64_t shown = 0, correct = 0, total = 0;
   fmt::print("index\tlabel\tcosine{}\n", score ? "\ttrue" : "");
   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {

@@ -36,7 +36,7 @@ int run_eval(const std::vector<std::string>& args) {
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path);
 
   if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", path);
-  const train::DataShape given = train::data_shape(dataset->info());
+  const train::DataShape given = train::data_shape(dataset->info(), recipe);
   train::DataShape shape = given;  // the data set's class names; the shape the model was built for
   shape.channels = c.meta.input_shape[0], shape.height = c.meta.input_shape[1], shape.width = c.meta.input_shape[2];
   shape.num_classes = c.meta.num_classes;

@@ -127,7 +127,7 @@ int run_tokenize(const std::vector<std::string>& args) {
   train::DataShape shape;
   shape.channels = c.meta.input_shape[0], shape.height = c.meta.input_shape[1], shape.width = c.meta.input_shape[2];
   shape.num_classes = c.meta.num_classes;
-  const train::DataShape given = train::data_shape(dataset->info());
+  const train::DataShape given = train::data_shape(dataset->info(), recipe);
   if (given.channels != shape.channels || given.height != shape.height || given.width != shape.width)
     fail("{} holds {}x{}x{} images (C x H x W) but the model was trained on {}x{}x{}", o.input, given.channels,
          given.height, given.width, shape.channels, shape.height, shape.width);
