@@ -23,11 +23,32 @@ std::vector<int64_t> checked_labels(const Tensor& labels, int64_t n, const char*
   return labels.to_vector<int64_t>();
 }
 
-// Cosine similarities [N, M] of the rows of a and b, in f64 so that ranks do not flip on ties.
-std::vector<double> cosine_matrix(const Tensor& a, const Tensor& b) {
+// Rank of the best relevant key for each query, over all keys: the number of keys that are not
+// relevant and at least as similar to the query. Similarities are cosines computed in f64 (so
+// that ranks do not flip on near-ties), `chunk` queries at a time: memory stays at chunk x keys.
+template <class Relevant>
+std::vector<int64_t> best_relevant_ranks(const Tensor& queries, const Tensor& keys, int64_t chunk, Relevant relevant) {
   NoGradGuard no_grad;
-  const Tensor s = matmul(l2_normalize_rows(a.to(DType::f64)), l2_normalize_rows(b.to(DType::f64)).t());
-  return s.to_vector<double>();
+  const Tensor q = l2_normalize_rows(queries.detach().to(DType::f64));
+  const Tensor k = l2_normalize_rows(keys.detach().to(DType::f64)).t();
+  const int64_t n = queries.size(0), m = keys.size(0);
+  std::vector<int64_t> rank(size_t(n), 0);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t rows = std::min(chunk, n - start);
+    const Tensor s = matmul(q.slice(0, start, start + rows), k).contiguous();
+    const double* p = s.data<double>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const double* sim = p + r * m;
+      const int64_t query = start + r;
+      double best = -INFINITY;
+      for (int64_t j = 0; j < m; ++j)
+        if (relevant(query, j)) best = std::max(best, sim[j]);
+      int64_t above = 0;
+      for (int64_t j = 0; j < m; ++j) above += !relevant(query, j) && sim[j] >= best;
+      rank[size_t(query)] = above;
+    }
+  }
+  return rank;
 }
 
 }  // namespace
@@ -63,7 +84,7 @@ double zero_shot_accuracy(const Tensor& image_embeddings, const Tensor& class_em
 }
 
 RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_embeddings, const std::vector<int64_t>& ks,
-                           const Tensor& labels) {
+                           const Tensor& labels, int64_t chunk_rows) {
   const char* op = "retrieval_recall";
   check_matrix(image_embeddings, op, "image embeddings");
   check_matrix(text_embeddings, op, "text embeddings");
@@ -73,30 +94,18 @@ RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_em
   const int64_t n = image_embeddings.size(0);
   for (int64_t k : ks)
     if (k < 1) fail("{}: k must be at least 1, got {}", op, k);
+  if (chunk_rows < 0) fail("{}: chunk_rows must be >= 0 (0: automatic), got {}", op, chunk_rows);
   std::vector<int64_t> cls;
   if (labels.defined()) cls = checked_labels(labels, n, op);
-  auto relevant = [&](int64_t q, int64_t j) { return cls.empty() ? q == j : cls[q] == cls[j]; };
+  // By class when labelled, else the exact pair.
+  auto relevant = [&](int64_t q, int64_t j) { return cls.empty() ? q == j : cls[size_t(q)] == cls[size_t(j)]; };
+  // About 4M similarities (32 MB of f64) per chunk: a 10000 x 10000 evaluation needs 400 rows at a time.
+  const int64_t chunk = chunk_rows > 0 ? chunk_rows : std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(n, 1));
 
-  const std::vector<double> s = cosine_matrix(image_embeddings, text_embeddings);
+  const std::vector<int64_t> i2t = best_relevant_ranks(image_embeddings, text_embeddings, chunk, relevant);
+  const std::vector<int64_t> t2i = best_relevant_ranks(text_embeddings, image_embeddings, chunk, relevant);
   RecallAtK r;
   r.k = ks;
-  // Rank of the best relevant item for each query: the number of items at least as similar
-  // that are not relevant.
-  auto ranks = [&](bool by_row) {
-    std::vector<int64_t> rank(static_cast<size_t>(n));
-    for (int64_t q = 0; q < n; ++q) {
-      auto sim = [&](int64_t j) { return by_row ? s[size_t(q * n + j)] : s[size_t(j * n + q)]; };
-      double best = -INFINITY;
-      for (int64_t j = 0; j < n; ++j)
-        if (relevant(q, j)) best = std::max(best, sim(j));
-      int64_t above = 0;
-      for (int64_t j = 0; j < n; ++j)
-        if (!relevant(q, j) && sim(j) >= best) ++above;
-      rank[size_t(q)] = above;
-    }
-    return rank;
-  };
-  const std::vector<int64_t> i2t = ranks(true), t2i = ranks(false);
   for (int64_t k : ks) {
     auto recall = [&](const std::vector<int64_t>& rank) {
       if (n == 0) return 0.0;

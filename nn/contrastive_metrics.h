@@ -26,12 +26,16 @@ struct RecallAtK {
 };
 
 // Image i and text i are a pair. image->text recall@k: the fraction of images whose pair is
-// among the k most similar texts; text->image the same the other way. With labels (integer
-// [N]), any item of the query's class counts as a hit (class-level retrieval: captions built
-// from class names repeat, so the exact pair is not identifiable). Ties are broken against the
-// query: an item ranks above the hit when its similarity is greater or equal.
+// among the k most similar of ALL N texts; text->image the same the other way. Without labels
+// the pair is exact (only text i is a hit for image i). With labels (integer [N]), any item of
+// the query's class counts as a hit (class-level retrieval: captions built from class names
+// repeat, so the exact pair is not identifiable). Ties are broken against the query: an item
+// ranks above the hit when its similarity is greater or equal. Similarities are computed in f64,
+// chunk_rows queries at a time (0: about 4M similarities per chunk), so memory stays
+// O(chunk_rows x N) rather than N x N; the result does not depend on the chunk size.
 RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_embeddings,
-                           const std::vector<int64_t>& k = {1, 5, 10}, const Tensor& labels = {});
+                           const std::vector<int64_t>& k = {1, 5, 10}, const Tensor& labels = {},
+                           int64_t chunk_rows = 0);
 
 struct LinearProbeOptions {
   int64_t steps = 300;        // full-batch optimisation steps
@@ -47,8 +51,10 @@ struct LinearProbeResult {
 };
 
 // Multinomial logistic regression on frozen features: standardised with the train set's mean
-// and std, trained full batch with Tessera's autograd and an Adam loop, scored on both sets.
-// Features [N, D] (f32 or f64), labels integer [N] in [0, classes).
+// and std, trained full batch with Tessera's autograd and an Adam loop (beta1 0.9, beta2 0.999)
+// on mean cross-entropy + weight_decay * |W|^2 / 2, scored on both sets. Deterministic: no
+// sampling (full batch), weights drawn from `seed`; the same inputs and thread count give the
+// same result. Features [N, D] (f32 or f64), labels integer [N] in [0, classes).
 LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
                                const Tensor& test_labels, int64_t classes, const LinearProbeOptions& options = {});
 

@@ -1,8 +1,10 @@
 // Contrastive image-text training (CLIP, SigLIP): a batch of images and their captions goes
 // through both towers and the model's own loss. Evaluation reports zero-shot accuracy (images
-// classified by prompt-ensemble embeddings of the class names), in-batch retrieval recall@k
-// both ways, and the loss.
+// classified by prompt-ensemble embeddings of the class names), retrieval recall@k both ways
+// over the whole evaluated set, a linear probe on a fixed split of it, and the loss.
+#include <algorithm>
 #include <atomic>
+#include <optional>
 
 #include "autograd/error.h"
 #include "autograd/ops.h"
@@ -25,16 +27,70 @@ const std::vector<std::string>& captions_of(const data::Batch& batch) {
   return batch.captions;
 }
 
-// What the contrastive metrics see of one evaluated batch.
-struct ContrastiveBatch {
-  const data::Batch& batch;
-  Tensor images, texts;  // [B, E] embeddings
+// What the whole-set contrastive metrics keep of one evaluation: every image and text embedding
+// and label, in evaluation order, with the dataset index of each. The task appends each batch
+// once; the metrics share the store and compute from it when asked for their value (retrieval
+// once for all k, the probe once).
+class EvalEmbeddings {
+ public:
+  void append(const data::Batch& batch, const Tensor& images, const Tensor& texts) {
+    images_.push_back(images.detach().contiguous());
+    texts_.push_back(texts.detach().contiguous());
+    labelled_ = batch.labels.defined() && (images_.size() == 1 || labelled_);
+    if (labelled_)
+      for (int64_t y : batch.labels.to_vector<int64_t>()) labels_.push_back(y);
+    indices_.insert(indices_.end(), batch.indices.begin(), batch.indices.end());
+  }
+
+  // Recall@1, 5, 10 both ways over all N pairs, by class when labelled, else the exact pair.
+  const nn::RecallAtK& recall() const {
+    if (!recall_) {
+      const int64_t n = int64_t(indices_.size());
+      recall_ = n == 0 ? nn::RecallAtK{{1, 5, 10}, {0, 0, 0}, {0, 0, 0}}
+                       : nn::retrieval_recall(concat(images_, 0), concat(texts_, 0), {1, 5, 10},
+                                              labelled_ ? Tensor::from_vector(labels_, {n}) : Tensor());
+    }
+    return *recall_;
+  }
+
+  // Test accuracy of the linear probe fit on the even dataset indices, scored on the odd ones.
+  double probe_accuracy() const {
+    if (probe_) return *probe_;
+    if (!labelled_) fail("linear_probe_accuracy needs labels, but the evaluation data set has none");
+    const Tensor all = l2_normalize_rows(concat(images_, 0));
+    std::vector<int64_t> fit_rows, score_rows, fit_labels, score_labels;
+    int64_t classes = 2;
+    for (size_t i = 0; i < indices_.size(); ++i) {
+      const bool fit = indices_[i] % 2 == 0;
+      (fit ? fit_rows : score_rows).push_back(int64_t(i));
+      (fit ? fit_labels : score_labels).push_back(labels_[i]);
+      classes = std::max(classes, labels_[i] + 1);
+    }
+    if (fit_rows.empty() || score_rows.empty())
+      fail("linear_probe_accuracy needs at least one image with an even and one with an odd dataset index; the "
+           "evaluation saw {}", indices_.size());
+    auto rows = [&](const std::vector<int64_t>& r) { return index_select(all, 0, Tensor::from_vector(r, {int64_t(r.size())})); };
+    auto labels = [](const std::vector<int64_t>& y) { return Tensor::from_vector(y, {int64_t(y.size())}); };
+    probe_ = nn::linear_probe(rows(fit_rows), labels(fit_labels), rows(score_rows), labels(score_labels), classes)
+                 .test_accuracy;
+    return *probe_;
+  }
+
+ private:
+  std::vector<Tensor> images_, texts_;  // [B, E] per batch
+  std::vector<int64_t> labels_, indices_;
+  bool labelled_ = false;
+  mutable std::optional<nn::RecallAtK> recall_;
+  mutable std::optional<double> probe_;
 };
 
-class ContrastiveMetric : public Metric {
+// A metric computed from the whole evaluation's embeddings: the task attaches one shared store
+// to all of them at the first batch of an evaluation (metrics are made afresh for each).
+class WholeSetMetric : public Metric {
  public:
-  virtual void update(const ContrastiveBatch& in) = 0;
-  void update(const MetricInput&) override { fail("contrastive metrics are fed by the contrastive task"); }
+  void update(const MetricInput&) override { fail("whole-set contrastive metrics are fed by the contrastive task"); }
+  bool higher_is_better() const override { return true; }
+  std::shared_ptr<EvalEmbeddings> store;
 };
 
 class Contrastive : public Task {
@@ -56,11 +112,18 @@ class Contrastive : public Task {
     // Zero-shot logits: cosine similarity of each image to each class's prompt ensemble.
     Tensor logits;
     if (!m.class_names.empty()) logits = matmul(l2_normalize_rows(images), m.class_embeddings(m.class_names).t());
+    std::shared_ptr<EvalEmbeddings> store;
     for (auto& metric : metrics) {
-      if (auto* c = dynamic_cast<ContrastiveMetric*>(metric.get())) c->update(ContrastiveBatch{batch, images, texts});
-      else if (logits.defined()) metric->update(MetricInput{batch, logits, loss});
-      else metric->update(MetricInput{batch, images, loss});
+      if (auto* w = dynamic_cast<WholeSetMetric*>(metric.get())) {
+        if (!w->store) w->store = store ? store : std::make_shared<EvalEmbeddings>();
+        store = w->store;
+      } else if (logits.defined()) {
+        metric->update(MetricInput{batch, logits, loss});
+      } else {
+        metric->update(MetricInput{batch, images, loss});
+      }
     }
+    if (store) store->append(batch, images, texts);
   }
 
   std::vector<std::string> default_metrics() const override { return {"zero_shot_accuracy", "i2t_r1", "t2i_r1", "loss"}; }
@@ -95,25 +158,28 @@ class ZeroShotAccuracy : public Metric {
   int64_t correct_ = 0, total_ = 0;
 };
 
-// Retrieval recall@k within each evaluated batch (a hit is the caption's own image, or with
-// labels any image of its class: template captions repeat, so pairs are only known up to class),
-// averaged over batches weighted by their size.
-class InBatchRecall : public ContrastiveMetric {
+// Retrieval recall@k over the whole evaluated set (nn::retrieval_recall): a hit is the caption's
+// own image, or with labels any image of its class (template captions repeat, so pairs are only
+// known up to class).
+class WholeSetRecall : public WholeSetMetric {
  public:
-  InBatchRecall(bool image_to_text, int64_t k) : image_to_text_(image_to_text), k_(k) {}
-  void update(const ContrastiveBatch& in) override {
-    const nn::RecallAtK r = nn::retrieval_recall(in.images, in.texts, {k_}, in.batch.labels);
-    const double n = double(in.images.size(0));
-    sum_ += (image_to_text_ ? r.image_to_text[0] : r.text_to_image[0]) * n;
-    count_ += n;
+  WholeSetRecall(bool image_to_text, int64_t k) : image_to_text_(image_to_text), k_(k) {}
+  double value() const override {
+    const nn::RecallAtK& r = store->recall();
+    const auto at = size_t(std::find(r.k.begin(), r.k.end(), k_) - r.k.begin());
+    return image_to_text_ ? r.image_to_text.at(at) : r.text_to_image.at(at);
   }
-  double value() const override { return count_ ? sum_ / count_ : 0; }
-  bool higher_is_better() const override { return true; }
 
  private:
   bool image_to_text_;
   int64_t k_;
-  double sum_ = 0, count_ = 0;
+};
+
+// Linear-probe accuracy on a fixed split of the evaluation set: fitting on the training set at
+// every evaluation would cost a pass over it; `tessera probe` does that.
+class LinearProbeAccuracy : public WholeSetMetric {
+ public:
+  double value() const override { return store->probe_accuracy(); }
 };
 
 const Registration<TaskFactory> task{
@@ -134,11 +200,11 @@ const Registration<MetricFactory> zero_shot{
     metrics(), {"zero_shot_accuracy", "top-1 accuracy of zero-shot classification by class-name prompts", "contrastive", {},
                 [] { return std::make_unique<ZeroShotAccuracy>(); }}};
 
-#define TESSERA_RECALL(name, i2t, k)                                                                           \
-  const Registration<MetricFactory> name##_metric{                                                             \
-      metrics(), {#name, (i2t ? "image->text recall@" #k " within each eval batch (by class when labelled)"    \
-                              : "text->image recall@" #k " within each eval batch (by class when labelled)"), \
-                  "contrastive", {}, [] { return std::make_unique<InBatchRecall>(i2t, k); }}};
+#define TESSERA_RECALL(name, i2t, k)                                                                          \
+  const Registration<MetricFactory> name##_metric{                                                            \
+      metrics(), {#name, (i2t ? "image->text recall@" #k " over all eval pairs (by class when labelled, else the exact pair)" \
+                              : "text->image recall@" #k " over all eval pairs (by class when labelled, else the exact pair)"), \
+                  "contrastive", {}, [] { return std::make_unique<WholeSetRecall>(i2t, k); }}};
 TESSERA_RECALL(i2t_r1, true, 1)
 TESSERA_RECALL(i2t_r5, true, 5)
 TESSERA_RECALL(i2t_r10, true, 10)
@@ -146,6 +212,14 @@ TESSERA_RECALL(t2i_r1, false, 1)
 TESSERA_RECALL(t2i_r5, false, 5)
 TESSERA_RECALL(t2i_r10, false, 10)
 #undef TESSERA_RECALL
+
+const Registration<MetricFactory> linear_probe{
+    metrics(),
+    {"linear_probe_accuracy",
+     "accuracy of a logistic-regression probe on the unit image embeddings of the eval set, fit on the images of "
+     "even dataset index and scored on those of odd index (a fixed 50/50 split of data.eval; tessera probe fits "
+     "on data.train)",
+     "contrastive", {}, [] { return std::make_unique<LinearProbeAccuracy>(); }}};
 
 }  // namespace
 }  // namespace tessera::train
