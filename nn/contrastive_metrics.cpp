@@ -144,45 +144,44 @@ LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train
     xtr = ((x - mu) / sd).contiguous();
     xte = ((test_features.detach().to(DType::f32) - mu) / sd).contiguous();
   }
-  const Tensor target_tr = Tensor::from_vector(ytr, {int64_t(ytr.size()), 1});
+  // The gradient of softmax cross-entropy is written out, (softmax - one_hot) / N, so the probe
+  // needs no graph and runs the same inside an evaluation's no-grad scope.
+  NoGradGuard no_grad;
+  const int64_t n = xtr.size(0);
+  std::vector<float> hot(size_t(n * classes), 0.0f);
+  for (int64_t i = 0; i < n; ++i) hot[size_t(i * classes + ytr[size_t(i)])] = 1.0f;
+  const Tensor one_hot = Tensor::from_vector(hot, {n, classes});
+  const Tensor target_tr = Tensor::from_vector(ytr, {n, 1});
 
   Generator gen(o.seed);
-  Tensor w = normal({d, classes}, 0, 0.01, gen);
+  Tensor w = normal({d, classes}, 0, 0.01, gen).contiguous();
   Tensor b = Tensor::zeros({classes});
-  w.requires_grad_();
-  b.requires_grad_();
   std::vector<Tensor> params{w, b};
   std::vector<Tensor> m1, m2;
   for (const Tensor& p : params) m1.push_back(Tensor::zeros(p.shape())), m2.push_back(Tensor::zeros(p.shape()));
 
-  auto loss_of = [&]() {
-    const Tensor logits = matmul(xtr, w) + b;
-    const Tensor nll = -mean(gather(log_softmax(logits, 1), 1, target_tr));
-    return nll + sum(square(w)) * (0.5 * o.weight_decay);
-  };
   // Adam (beta1 0.9, beta2 0.999, eps 1e-8) written out: nn/ cannot depend on train/'s optimizers.
   const double beta1 = 0.9, beta2 = 0.999;
   LinearProbeResult r;
   for (int64_t step = 1; step <= o.steps; ++step) {
-    for (Tensor& p : params) p.zero_grad();
-    Tensor loss = loss_of();
-    r.final_loss = loss.item();
+    const Tensor log_p = log_softmax(matmul(xtr, w) + b, 1);
+    r.final_loss = (-mean(gather(log_p, 1, target_tr))).item() + 0.5 * o.weight_decay * sum(square(w)).item();
     if (!std::isfinite(r.final_loss)) fail("{}: the loss became {} at step {}", op, r.final_loss, step);
-    loss.backward();
+    const Tensor g = (exp(log_p) - one_hot) * (1.0 / double(n));  // d loss / d logits
+    const std::vector<Tensor> grads{(matmul(xtr.t(), g) + w * o.weight_decay).contiguous(), sum(g, {0}).contiguous()};
     const double c1 = 1 - std::pow(beta1, double(step)), c2 = 1 - std::pow(beta2, double(step));
     for (size_t i = 0; i < params.size(); ++i) {
       float* p = params[i].data<float>();
-      const float* g = params[i].grad().data<float>();
+      const float* gi = grads[i].data<float>();
       float* m = m1[i].data<float>();
       float* v = m2[i].data<float>();
       for (int64_t e = 0; e < params[i].numel(); ++e) {
-        m[e] = float(beta1 * m[e] + (1 - beta1) * g[e]);
-        v[e] = float(beta2 * v[e] + (1 - beta2) * double(g[e]) * g[e]);
+        m[e] = float(beta1 * m[e] + (1 - beta1) * gi[e]);
+        v[e] = float(beta2 * v[e] + (1 - beta2) * double(gi[e]) * gi[e]);
         p[e] -= float(o.lr * (m[e] / c1) / (std::sqrt(v[e] / c2) + 1e-8));
       }
     }
   }
-  NoGradGuard no_grad;
   auto accuracy = [&](const Tensor& x, const std::vector<int64_t>& y) {
     if (y.empty()) return 0.0;
     const std::vector<int64_t> p = argmax(matmul(x, w) + b, 1).to_vector<int64_t>();

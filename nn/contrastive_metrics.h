@@ -51,8 +51,9 @@ struct LinearProbeResult {
 };
 
 // Multinomial logistic regression on frozen features: standardised with the train set's mean
-// and std, trained full batch with Tessera's autograd and an Adam loop (beta1 0.9, beta2 0.999)
-// on mean cross-entropy + weight_decay * |W|^2 / 2, scored on both sets. Deterministic: no
+// and std, trained full batch by Adam (beta1 0.9, beta2 0.999) on mean cross-entropy +
+// weight_decay * |W|^2 / 2 with the gradient written out ((softmax - one_hot) / N, so it runs the
+// same inside a no-grad scope, e.g. an evaluation), scored on both sets. Deterministic: no
 // sampling (full batch), weights drawn from `seed`; the same inputs and thread count give the
 // same result. Features [N, D] (f32 or f64), labels integer [N] in [0, classes).
 LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
@@ -174,6 +175,11 @@ BOOST_AUTO_TEST_CASE(linear_probe_fits_a_linearly_separable_problem_deterministi
   const nn::LinearProbeResult again = nn::linear_probe(xtr, ytr, xte, yte, classes, o);
   BOOST_TEST(again.final_loss == r.final_loss);
   BOOST_TEST(again.test_accuracy == r.test_accuracy);
+  // The probe needs no graph: inside a no-grad scope (as in an evaluation) it gives the same.
+  {
+    NoGradGuard no_grad;
+    BOOST_TEST(nn::linear_probe(xtr, ytr, xte, yte, classes, o).final_loss == r.final_loss);
+  }
   // Weight decay shrinks the weights, so the training loss of a strongly decayed probe is higher.
   o.weight_decay = 1.0;
   BOOST_TEST(nn::linear_probe(xtr, ytr, xte, yte, classes, o).final_loss > r.final_loss + 0.1);

@@ -3,9 +3,12 @@
 //   tokens  float32 [N, patches, width]  the patch tokens after the final norm (CLS excluded)
 //   pooled  float32 [N, width]           the pooled embedding (CLS token or mean of the tokens)
 //   labels  int64 [N]                    copied from IN.h5 when it has labels
-// with attributes `checkpoint`, `step` and `model` on the file. Images are normalised as the
-// recipe's evaluation does. OUT.h5 is written to a temporary file and renamed into place, so an
-// existing OUT.h5 is never left half-written.
+// with attributes `checkpoint`, `step` and `model` on the file. For a CLIP/SigLIP checkpoint it holds
+//   embeddings  float32 [N, embed_dim]  the image tower's joint-space embeddings, L2-normalised
+//   labels      int64 [N]               with attribute class_names, when IN.h5 has labels
+// (train/image_embeddings.h). Images are normalised as the recipe's evaluation does. OUT.h5 is
+// written to a temporary file and renamed into place, so an existing OUT.h5 is never left
+// half-written.
 #include <fmt/format.h>
 #include <hdf5.h>
 
@@ -22,6 +25,7 @@
 #include "train/checkpoint.h"
 #include "train/command.h"
 #include "train/experiment.h"
+#include "train/image_embeddings.h"
 
 namespace tessera::cli {
 namespace {
@@ -57,6 +61,7 @@ class RowWriter {
     check(H5Dwrite(dataset_.get(), type_, memory_space.get(), file_space.get(), H5P_DEFAULT, rows),
           where_ + ": cannot write");
   }
+  hid_t id() const { return dataset_.get(); }
 
  private:
   hid_t type_;
@@ -77,6 +82,55 @@ void write_attribute(hid_t file, const char* name, int64_t value) {
   Handle space(H5Screate(H5S_SCALAR));
   Handle attr(H5Acreate2(file, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
   if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void write_attribute(hid_t object, const char* name, const std::vector<std::string>& values) {
+  Handle type = data::h5::utf8_string_type();
+  const hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr));
+  Handle attr(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  std::vector<const char*> p;
+  for (const auto& v : values) p.push_back(v.c_str());
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), p.data()) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values) {
+  const hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr));
+  Handle attr(H5Acreate2(object, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void refuse_same_file(const std::string& input, const std::string& output) {
+  std::error_code error;
+  if (std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error))
+    fail("tokenize: the output {} is the input data set; choose another file", output);
+}
+
+// Fills OUT.tmp through fn(file), then renames it to `path`; on any failure removes the temporary
+// file and leaves an existing `path` untouched.
+template <class Fn>
+void write_atomically(const std::string& path, Fn&& fn) {
+  data::h5::silence_errors();
+  const std::string temp = path + ".tmp";
+  {
+    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    if (!file.valid()) fail("tokenize: cannot create {}", temp);
+    try {
+      fn(file.get());
+      check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "tokenize: flush of " + temp + " failed");
+    } catch (...) {
+      file.reset();
+      std::remove(temp.c_str());
+      throw;
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temp, path, error);
+  if (error) {
+    std::remove(temp.c_str());
+    fail("tokenize: cannot move {} into place as {}: {}", temp, path, error.message());
+  }
 }
 
 struct Options {
@@ -105,6 +159,40 @@ Options parse(const std::vector<std::string>& args) {
   return o;
 }
 
+// A dual encoder's unit image embeddings: `embeddings` [N, embed_dim] (+ labels with class_names).
+void write_image_embeddings(const Options& o) {
+  refuse_same_file(o.input, o.output);
+  train::ImageEmbedder embedder(o.checkpoint);
+  const std::shared_ptr<data::Dataset> dataset = data::Dataset::open(o.input);
+  const data::DatasetInfo& info = dataset->info();
+  const auto N = hsize_t(dataset->size()), E = hsize_t(embedder.dim());
+  write_atomically(o.output, [&](hid_t file) {
+    RowWriter embeddings(file, "embeddings", H5T_NATIVE_FLOAT, {N, E}, o.output);
+    std::unique_ptr<RowWriter> labels;
+    if (info.has_labels) {
+      labels = std::make_unique<RowWriter>(file, "labels", H5T_NATIVE_INT64, std::vector<hsize_t>{N}, o.output);
+      write_attribute(labels->id(), "class_names", info.class_names);
+    }
+    hsize_t done = 0;
+    embedder.for_each_batch(dataset, o.input, o.batch, -1, [&](const data::Batch& batch, const Tensor& e) {
+      const auto n = hsize_t(e.size(0));
+      embeddings.write(done, n, e.data<float>());
+      if (labels) labels->write(done, n, batch.labels.contiguous().data<int64_t>());
+      done += n;
+    });
+    if (done != N) fail("tokenize: wrote {} of {} images", done, N);
+    write_attribute(file, "checkpoint", o.checkpoint);
+    write_attribute(file, "step", embedder.step());
+    write_attribute(file, "model", embedder.model_type());
+    write_attribute(file, "embedding", embedder.description());
+    write_attribute(file, "embed_dim", int64_t(E));
+    write_attribute(file, "image_shape", std::vector<int64_t>{info.channels, info.height, info.width});
+    write_attribute(file, "source", o.input);
+  });
+  fmt::print("wrote {}: embeddings float32 [{}, {}] (L2-normalised {} image embeddings){}\n", o.output, N, E,
+             embedder.model_type(), info.has_labels ? fmt::format(", labels [{}]", N) : "");
+}
+
 int run_tokenize(const std::vector<std::string>& args) {
   const Options o = parse(args);
   if (o.threads > 0) kernels::set_num_threads(int(o.threads));
@@ -116,12 +204,15 @@ int run_tokenize(const std::vector<std::string>& args) {
     train::tokenize_with_autoencoder(o.checkpoint, o.input, o.output, o.batch);
     return 0;
   }
+  if (type == "clip" || type == "siglip") {
+    write_image_embeddings(o);
+    return 0;
+  }
   if (type != "vit")
-    fail("tokenize: {} holds a '{}' model; tokenize reads vit, vae, vqvae and fsq checkpoints", o.checkpoint, type);
+    fail("tokenize: {} holds a '{}' model; tokenize reads vit, clip, siglip, vae, vqvae and fsq checkpoints",
+         o.checkpoint, type);
   if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", o.checkpoint);
-  std::error_code same_error;
-  if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output, same_error))
-    fail("tokenize: the output {} is the input data set; choose another file", o.output);
+  refuse_same_file(o.input, o.output);
 
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(o.input);
   train::DataShape shape;
@@ -149,52 +240,35 @@ int run_tokenize(const std::vector<std::string>& args) {
   if (o.batch > 0) lo.batch_size = o.batch;
   const data::Loader loader(dataset, lo);
 
-  data::h5::silence_errors();
-  const std::string temp = o.output + ".tmp";
-  {
-    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) fail("tokenize: cannot create {}", temp);
-    try {
-      RowWriter tokens(file.get(), "tokens", H5T_NATIVE_FLOAT, {N, T, W}, o.output);
-      RowWriter pooled(file.get(), "pooled", H5T_NATIVE_FLOAT, {N, W}, o.output);
-      std::unique_ptr<RowWriter> labels;
-      if (dataset->info().has_labels) labels = std::make_unique<RowWriter>(file.get(), "labels", H5T_NATIVE_INT64,
-                                                                           std::vector<hsize_t>{N}, o.output);
-      NoGradGuard no_grad;
-      hsize_t done = 0;
-      for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
-        const data::Batch batch = loader.make_batch(0, b);
-        const nn::ViTOutput out = vit.forward(batch.images);
-        const auto n = hsize_t(batch.images.size(0));
-        tokens.write(done, n, out.tokens.contiguous().data<float>());
-        pooled.write(done, n, out.pooled.contiguous().data<float>());
-        if (labels) labels->write(done, n, batch.labels.contiguous().data<int64_t>());
-        done += n;
-      }
-      if (done != N) fail("tokenize: wrote {} of {} images", done, N);
-      write_attribute(file.get(), "checkpoint", o.checkpoint);
-      write_attribute(file.get(), "step", c.meta.step);
-      write_attribute(file.get(), "model", type);
-      check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "tokenize: flush of " + temp + " failed");
-    } catch (...) {
-      file.reset();
-      std::remove(temp.c_str());
-      throw;
+  write_atomically(o.output, [&](hid_t file) {
+    RowWriter tokens(file, "tokens", H5T_NATIVE_FLOAT, {N, T, W}, o.output);
+    RowWriter pooled(file, "pooled", H5T_NATIVE_FLOAT, {N, W}, o.output);
+    std::unique_ptr<RowWriter> labels;
+    if (dataset->info().has_labels)
+      labels = std::make_unique<RowWriter>(file, "labels", H5T_NATIVE_INT64, std::vector<hsize_t>{N}, o.output);
+    NoGradGuard no_grad;
+    hsize_t done = 0;
+    for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+      const data::Batch batch = loader.make_batch(0, b);
+      const nn::ViTOutput out = vit.forward(batch.images);
+      const auto n = hsize_t(batch.images.size(0));
+      tokens.write(done, n, out.tokens.contiguous().data<float>());
+      pooled.write(done, n, out.pooled.contiguous().data<float>());
+      if (labels) labels->write(done, n, batch.labels.contiguous().data<int64_t>());
+      done += n;
     }
-  }
-  std::error_code error;
-  std::filesystem::rename(temp, o.output, error);
-  if (error) {
-    std::remove(temp.c_str());
-    fail("tokenize: cannot move {} into place as {}: {}", temp, o.output, error.message());
-  }
+    if (done != N) fail("tokenize: wrote {} of {} images", done, N);
+    write_attribute(file, "checkpoint", o.checkpoint);
+    write_attribute(file, "step", c.meta.step);
+    write_attribute(file, "model", type);
+  });
   fmt::print("wrote {}: tokens [{}, {}, {}], pooled [{}, {}]{}\n", o.output, N, T, W, N, W,
              dataset->info().has_labels ? fmt::format(", labels [{}]", N) : "");
   return 0;
 }
 
 const CommandRegistration registration{
-    {"tokenize", "write the tokens of a data set from a ViT, VAE, VQ-VAE or FSQ checkpoint",
+    {"tokenize", "write the tokens of a data set from a ViT, CLIP, SigLIP, VAE, VQ-VAE or FSQ checkpoint",
      "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N]\n\n"
      "Rebuilds the ViT from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them) and runs\n"
      "every image of IN.h5 through it, normalised as the recipe's evaluation does. OUT.h5 gets\n"
@@ -205,6 +279,11 @@ const CommandRegistration registration{
      "For an image tokenizer (vae, vqvae, fsq) OUT.h5 gets `tokens` int32 [N, h, w] (codebook indices)\n"
      "or float32 [N, h, w, c] (VAE posterior means), labels as above, and attributes naming the\n"
      "checkpoint and the `tessera decode` command that turns the tokens back into images.\n\n"
+     "For a dual encoder (clip, siglip) OUT.h5 gets `embeddings` float32 [N, embed_dim] (the image\n"
+     "tower's joint-space embeddings, L2-normalised, as the model compares them), `labels` int64 [N] with\n"
+     "attribute class_names when IN.h5 has labels, and attributes checkpoint, step, model, embedding,\n"
+     "embed_dim, image_shape and source (IN.h5). `tessera probe` fits a linear classifier on the same\n"
+     "embeddings.\n\n"
      "  --batch N    images per forward pass (default: the recipe's eval.batch_size)\n"
      "  --threads N  worker threads",
      run_tokenize}};
