@@ -2,7 +2,10 @@
 // bandwidth, SIMD vs the scalar reference on cache-resident arrays, and GFLOP/s of GEMM on the
 // transformer shapes next to the FMA peak measured here. Prints markdown tables
 // (docs/PERFORMANCE.md, "Kernels"). Every figure is the best of several repetitions, because the
-// machine is shared. Usage: kernel_bench [--quick] [--gemm | --memory] [--threads N]   (default 2 threads)
+// machine is shared. Usage:
+//   kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT]
+// default 2 threads; M MiB per array for the out-of-cache figures (default 256, 8x a 32 MiB L3);
+// --filter runs only the memory-bound kernels whose name contains TEXT.
 #include <fmt/format.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -31,6 +34,8 @@ using namespace tessera::kernels;
 namespace {
 
 int repetitions = 15;
+int64_t big_mib = 256;   // per array, out of cache
+std::string only;        // --filter
 
 // Best seconds per call of fn over `repetitions` timed runs of >= 5 ms each (short runs catch
 // the quiet moments of a shared machine).
@@ -74,28 +79,45 @@ double copy_gbs(int64_t n, int threads) {
   return 2.0 * double(n) * sizeof(float) / s / 1e9;
 }
 
-// FMA peak: 12 independent AVX-512 FMA chains per thread (enough to cover latency x throughput).
+// FMA peak: independent AVX-512 FMA chains per thread. Zen 5 has two 512-bit FMA pipes with a
+// 4-cycle latency, so at least 8 chains are needed; 24 also leave room for the loop itself. The
+// chains run long enough (>= 50 ms per call) for the clock to settle at its sustained frequency.
+template <int chains>
 __attribute__((target("avx512f,fma"), noinline)) float fma_chains(int64_t iters) {
-  __m512 acc[12];
-  for (int k = 0; k < 12; ++k) acc[k] = _mm512_set1_ps(float(k) * 1e-3f);
+  __m512 acc[chains];
+  for (int k = 0; k < chains; ++k) acc[k] = _mm512_set1_ps(float(k) * 1e-3f);
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (int64_t i = 0; i < iters; ++i)
-    for (int k = 0; k < 12; ++k) acc[k] = _mm512_fmadd_ps(acc[k], a, b);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 32
+    for (int k = 0; k < chains; ++k) acc[k] = _mm512_fmadd_ps(acc[k], a, b);
+  }
   __m512 sum = acc[0];
-  for (int k = 1; k < 12; ++k) sum = _mm512_add_ps(sum, acc[k]);
+  for (int k = 1; k < chains; ++k) sum = _mm512_add_ps(sum, acc[k]);
   alignas(64) float lanes[16];
   _mm512_store_ps(lanes, sum);
   return lanes[0];
 }
 
-double fma_peak_gflops(int threads) {
+// Core clock, from a chain of dependent integer adds (one per cycle on any x86 core): with it the
+// FMA figure becomes FMA instructions per cycle, which does not depend on the (boost) clock.
+double clock_ghz() {
   const int64_t iters = 2000000;
+  uint64_t x = 0;
+  const double s = best_seconds([&] {
+    for (int64_t i = 0; i < iters; ++i) __asm__ volatile(".rept 20\n\tadd $1, %0\n\t.endr" : "+r"(x));
+  });
+  return double(iters) * 20 / s / 1e9;
+}
+
+double fma_peak_gflops(int threads) {
+  constexpr int chains = 24;
+  const int64_t iters = 4000000;  // 96M FMAs per thread, ~50-100 ms
   volatile float sink = 0;
   const double s = best_seconds([&] {
 #pragma omp parallel num_threads(threads)
-    sink = sink + fma_chains(iters);
+    sink = sink + fma_chains<chains>(iters);
   });
-  return double(threads) * double(iters) * 12 * 16 * 2 / s / 1e9;
+  return double(threads) * double(iters) * chains * 16 * 2 / s / 1e9;
 }
 
 struct MemKernel {
@@ -114,7 +136,7 @@ struct Buffers {
     if (int64_t(a.size()) >= n) return;
     a = filled(n, -3, 3, 2), b = filled(n, -1, 1, 3), c = filled(n, 0, 0.01f, 4), d = filled(n, -1, 1, 5);
     e.assign(static_cast<size_t>(n), 0.0f);
-    small_rows.assign(static_cast<size_t>(n), 0.0f);
+    small_rows.assign(static_cast<size_t>(n / 64 + 1024), 0.0f);  // per-row results, or one row
     targets.assign(static_cast<size_t>(n / 64 + 1), 3);
   }
 };
@@ -169,10 +191,10 @@ std::vector<MemKernel> memory_kernels(Buffers& B) {
 // Each kernel at 1 thread and at the configured count: on a shared machine an OpenMP region can
 // wait for a descheduled thread, so both are shown; the yardstick is the better of the two
 // measured copy bandwidths.
-void memory_table(bool quick) {
+void memory_table() {
   Buffers B;
-  const int64_t big = quick ? (int64_t(1) << 22) : (int64_t(1) << 24);  // 16M floats = 64 MiB per array
-  const int64_t small = 768 * 16;                                        // 48 KiB per array: L1/L2-resident
+  const int64_t big = (big_mib << 20) / 4 / 768 * 768;  // whole rows of 768
+  const int64_t small = 768 * 16;                      // 48 KiB per array: L1/L2-resident
   B.ensure(big);
   const int threads = num_threads();
   const double copy1 = copy_gbs(big, 1), copyn = copy_gbs(big, threads);
@@ -185,6 +207,7 @@ void memory_table(bool quick) {
   fmt::print("|---|---:|---:|---:|---:|\n");
   const SimdPath best = best_simd_path();
   for (MemKernel& k : memory_kernels(B)) {
+    if (!only.empty() && k.name.find(only) == std::string::npos) continue;
     set_simd_path(best);
     double gbs[2];
     for (int t = 0; t < 2; ++t) {
@@ -210,9 +233,11 @@ void gemm_table(bool quick) {
   const double peak1 = fma_peak_gflops(1), peakn = fma_peak_gflops(threads);
   const double peak = std::max(peakn, threads * peak1);  // a descheduled thread must not lower the bar
   fmt::print("\n## GEMM, backend: {}\n\n", gemm_backend_name());
+  const double ghz = clock_ghz();
   fmt::print("FMA peak measured here (AVX-512): **{:.0f} GFLOP/s** on 1 thread, **{:.0f}** on {} threads; "
-             "the bar below is {:.0f} ({} x the 1-thread figure, or the {}-thread one if higher).\n\n",
-             peak1, peakn, threads, peak, threads, threads);
+             "the bar below is {:.0f} ({} x the 1-thread figure, or the {}-thread one if higher).\n"
+             "Clock from dependent adds: {:.2f} GHz, so {:.2f} AVX-512 FMA instructions per cycle per core.\n\n",
+             peak1, peakn, threads, peak, threads, threads, ghz, peak1 / 32 / ghz);
   fmt::print("| Linear (in -> out), M=6400 | product | m x n x k | GFLOP/s 1 thread | GFLOP/s {} threads | "
              "% of {}-thread peak |\n|---|---|---|---:|---:|---:|\n", threads, threads);
   const int64_t rows = quick ? 1600 : 6400;
@@ -283,6 +308,11 @@ int main(int argc, char** argv) {
     if (arg == "--quick") {
       quick = true;
       repetitions = 5;
+      big_mib = 64;
+    } else if (arg == "--mib" && i + 1 < argc) {
+      big_mib = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--filter" && i + 1 < argc) {
+      only = argv[++i];
     } else if (arg == "--gemm") {
       gemm_only = true;
     } else if (arg == "--memory") {
@@ -290,7 +320,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--threads" && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
     } else {
-      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --memory] [--threads N]\n");
+      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT]\n");
       return 2;
     }
   }
@@ -299,6 +329,6 @@ int main(int argc, char** argv) {
              cpu_features().brand, simd_path_name(best_simd_path()), threads, repetitions);
   if (!cpu_supports(SimdPath::avx512)) fmt::print("(no AVX-512: the FMA peak below is not measured correctly)\n");
   if (!memory_only) gemm_table(quick);
-  if (!gemm_only) memory_table(quick);
+  if (!gemm_only) memory_table();
   return 0;
 }

@@ -159,4 +159,22 @@ inline float hmax(F a) {
 
 #endif
 
+// n lanes (1 <= n <= lanes) from p. In a loop whose body is inlined for n == lanes these become
+// plain loads and stores: masked stores do not forward to later loads as cheaply.
+inline F load_n(const float* p, int64_t n) { return n >= lanes ? load(p) : load_part(p, n); }
+inline void store_n(float* p, F x, int64_t n) {
+  if (n >= lanes)
+    store(p, x);
+  else
+    store_part(p, x, n);
+}
+
+// fn(c, n) over [0, cols) in vectors: full ones (n == lanes), then the tail (0 < n < lanes).
+template <class Fn>
+inline void by_vectors(int64_t cols, Fn&& fn) {
+  int64_t c = 0;
+  for (; c + lanes <= cols; c += lanes) fn(c, int64_t(lanes));
+  if (c < cols) fn(c, cols - c);
+}
+
 }  // namespace tessera::kernels::TESSERA_SIMD_NS
