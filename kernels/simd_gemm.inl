@@ -63,7 +63,7 @@ inline void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
     panel = b;
     np = ldb;
   } else if (tb) {
-    transpose(b, n, k, ldb, pack, np);  // pack[p, j] = B[j, p], by 8x8 tiles
+    transpose(b, n, k, ldb, pack, np);  // pack[p, j] = B[j, p], by register tiles
     for (int64_t p = 0; p < k; ++p)
       for (int64_t j = n; j < np; ++j) pack[p * np + j] = 0.0f;
   } else {

@@ -1,4 +1,4 @@
-// Data movement on 8x8 tiles of f32: AVX (ymm) shuffles, which both builds have.
+// Data movement: transpose by register tiles, 16x16 on AVX-512 and 8x8 on AVX2.
 #include <immintrin.h>
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
@@ -22,15 +22,55 @@ inline void transpose_8x8(const float* in, int64_t ld_in, float* out, int64_t ld
   }
 }
 
-// Full 8x8 tiles by shuffles, the ragged right and bottom edges element by element.
-inline void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
-  const int64_t rows8 = rows - rows % 8, cols8 = cols - cols % 8;
-  for (int64_t r = 0; r < rows8; r += 8) {
-    for (int64_t c = 0; c < cols8; c += 8) transpose_8x8(in + r * ld_in + c, ld_in, out + c * ld_out + r, ld_out);
-    for (int64_t c = cols8; c < cols; ++c)
-      for (int64_t k = 0; k < 8; ++k) out[c * ld_out + r + k] = in[(r + k) * ld_in + c];
+#if defined(__AVX512F__)
+constexpr int64_t transpose_tile = 16;
+
+// Same three steps as the 8x8 one within 128-bit lanes (after them, lane L of u[4g + j] holds
+// column 4L + j of rows 4g..4g+3), then two rounds of 128-bit lane shuffles gather each column.
+inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
+  __m512 r[16], t[16];
+  for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(in + k * ld_in);
+  for (int k = 0; k < 16; k += 2) {
+    t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
   }
-  for (int64_t r = rows8; r < rows; ++r)
+  for (int k = 0; k < 16; k += 4) {  // r[] now holds the u[] of the comment
+    r[k] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    // lanes (0, 2) / (1, 3) of rows 0-3 and 4-7 (v0, v1), of rows 8-11 and 12-15 (v2, v3)
+    const __m512 v0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+    _mm512_storeu_ps(out + j * ld_out, _mm512_shuffle_f32x4(v0, v2, 0x88));         // column j
+    _mm512_storeu_ps(out + (4 + j) * ld_out, _mm512_shuffle_f32x4(v1, v3, 0x88));   // column 4 + j
+    _mm512_storeu_ps(out + (8 + j) * ld_out, _mm512_shuffle_f32x4(v0, v2, 0xdd));   // column 8 + j
+    _mm512_storeu_ps(out + (12 + j) * ld_out, _mm512_shuffle_f32x4(v1, v3, 0xdd));  // column 12 + j
+  }
+}
+#else
+constexpr int64_t transpose_tile = 8;
+inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
+  transpose_8x8(in, ld_in, out, ld_out);
+}
+#endif
+
+// Full tiles by shuffles, the ragged right and bottom edges element by element. Strips of one
+// tile of rows, tiles along the row: the input streams in row order, and every tile writes whole
+// 64-byte output rows (AVX-512).
+inline void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
+  constexpr int64_t T = transpose_tile;
+  const int64_t rows_t = rows - rows % T, cols_t = cols - cols % T;
+  for (int64_t r = 0; r < rows_t; r += T) {
+    for (int64_t c = 0; c < cols_t; c += T)
+      transpose_tile_kernel(in + r * ld_in + c, ld_in, out + c * ld_out + r, ld_out);
+    for (int64_t c = cols_t; c < cols; ++c)
+      for (int64_t k = 0; k < T; ++k) out[c * ld_out + r + k] = in[(r + k) * ld_in + c];
+  }
+  for (int64_t r = rows_t; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) out[c * ld_out + r] = in[r * ld_in + c];
 }
 
