@@ -170,8 +170,10 @@ inline void store_n(float* p, F x, int64_t n) {
 }
 
 // fn(c, n) over [0, cols) in vectors: full ones (n == lanes), then the tail (0 < n < lanes).
+// Always inlined, so that the loop state stays in registers (F is may_alias: stores through
+// float* would otherwise force it to be reloaded from the closure on every vector).
 template <class Fn>
-inline void by_vectors(int64_t cols, Fn&& fn) {
+__attribute__((always_inline)) inline void by_vectors(int64_t cols, Fn&& fn) {
   int64_t c = 0;
   for (; c + lanes <= cols; c += lanes) fn(c, int64_t(lanes));
   if (c < cols) fn(c, cols - c);
