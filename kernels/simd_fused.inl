@@ -102,17 +102,7 @@ inline void layer_norm_forward(const float* x, const float* residual, const floa
     }
     const float m = row_sum(src, cols) / float(cols);
     const F mv = set1(m);
-    F ss = zero();
-    int64_t c = 0;
-    for (; c + lanes <= cols; c += lanes) {
-      const F d = load(src + c) - mv;
-      ss = fma(d, d, ss);
-    }
-    if (c < cols) {
-      const F d = load_part_or(src + c, cols - c, m) - mv;
-      ss = fma(d, d, ss);
-    }
-    const float rs = 1.0f / __builtin_sqrtf(hsum(ss) / float(cols) + eps);
+    const float rs = 1.0f / __builtin_sqrtf(row_sq_dev(src, cols, m) / float(cols) + eps);
     const F rv = set1(rs);
     float* yr = y + r * cols;
     by_vectors(cols, [&](int64_t i, int64_t n) __attribute__((always_inline)) {

@@ -4,19 +4,44 @@
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
-// Four accumulators hide the add latency; the order is fixed by the row length alone.
+// Eight accumulators hide the add latency (two loads a cycle); the order is fixed by the row
+// length alone.
 inline float row_sum(const float* x, int64_t n) {
-  F s0 = zero(), s1 = zero(), s2 = zero(), s3 = zero();
+  F s[8] = {zero(), zero(), zero(), zero(), zero(), zero(), zero(), zero()};
   int64_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes) {
-    s0 = s0 + load(x + i);
-    s1 = s1 + load(x + i + lanes);
-    s2 = s2 + load(x + i + 2 * lanes);
-    s3 = s3 + load(x + i + 3 * lanes);
+  for (; i + 8 * lanes <= n; i += 8 * lanes)
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) s[k] = s[k] + load(x + i + k * lanes);
+#pragma GCC unroll 8
+  for (int k = 0; k < 7; ++k)  // fewer than 8 vectors left (constant k keeps s[] in registers)
+    if (i + lanes <= n) s[k] = s[k] + load(x + i), i += lanes;
+  if (i < n) s[7] = s[7] + load_part(x + i, n - i);
+  return hsum(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+}
+
+// sum of (x - m)^2 over a row, four accumulators; lanes past the end read as m and add 0.
+inline float row_sq_dev(const float* x, int64_t n, float m) {
+  const F mv = set1(m);
+  F s[4] = {zero(), zero(), zero(), zero()};
+  int64_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes)
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const F d = load(x + i + k * lanes) - mv;
+      s[k] = fma(d, d, s[k]);
+    }
+#pragma GCC unroll 4
+  for (int k = 0; k < 3; ++k)
+    if (i + lanes <= n) {
+      const F d = load(x + i) - mv;
+      s[k] = fma(d, d, s[k]);
+      i += lanes;
+    }
+  if (i < n) {
+    const F d = load_part_or(x + i, n - i, m) - mv;
+    s[3] = fma(d, d, s[3]);
   }
-  for (; i + lanes <= n; i += lanes) s0 = s0 + load(x + i);
-  if (i < n) s1 = s1 + load_part(x + i, n - i);
-  return hsum((s0 + s1) + (s2 + s3));
+  return hsum((s[0] + s[1]) + (s[2] + s[3]));
 }
 
 // max of a row, and whether it holds a NaN (then the caller takes the reference's answer).
@@ -69,19 +94,8 @@ inline void var_rows(const float* x, int64_t rows, int64_t cols, int64_t correct
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
     const float m = row_sum(row, cols) / float(cols);
-    const F mv = set1(m);
-    F s = zero();
-    int64_t i = 0;
-    for (; i + lanes <= cols; i += lanes) {
-      const F d = load(row + i) - mv;
-      s = fma(d, d, s);
-    }
-    if (i < cols) {  // lanes past the end read as the mean: they add 0
-      const F d = load_part_or(row + i, cols - i, m) - mv;
-      s = fma(d, d, s);
-    }
     const int64_t denom = cols - correction;
-    var[r] = denom > 0 ? hsum(s) / float(denom) : __builtin_nanf("");
+    var[r] = denom > 0 ? row_sq_dev(row, cols, m) / float(denom) : __builtin_nanf("");
     if (mean) mean[r] = m;
   }
 }
