@@ -47,21 +47,28 @@ inline float row_sq_dev(const float* x, int64_t n, float m) {
 // max of a row, and whether it holds a NaN (then the caller takes the reference's answer).
 inline float row_max(const float* x, int64_t n, bool& has_nan) {
   const float inf = __builtin_inff();
-  F m = set1(-inf);
+  F m[4] = {set1(-inf), set1(-inf), set1(-inf), set1(-inf)};  // four chains hide the latency
   M nan = no_lanes();
   int64_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes)
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const F v = load(x + i + k * lanes);
+      nan = either(nan, is_nan(v));
+      m[k] = max(m[k], v);
+    }
   for (; i + lanes <= n; i += lanes) {
     const F v = load(x + i);
     nan = either(nan, is_nan(v));
-    m = max(m, v);
+    m[0] = max(m[0], v);
   }
   if (i < n) {  // lanes past the end read as -inf, which never wins
     const F v = load_part_or(x + i, n - i, -inf);
     nan = either(nan, is_nan(v));
-    m = max(m, v);
+    m[1] = max(m[1], v);
   }
   has_nan = any(nan);
-  return hmax(m);
+  return hmax(max(max(m[0], m[1]), max(m[2], m[3])));
 }
 
 inline void sum_rows(const float* x, int64_t rows, int64_t cols, float* out) {
