@@ -48,9 +48,12 @@ inline F gelu_tanh_grad(F x) {
 
 inline F gelu_erf(F x) { return set1(0.5f) * x * (set1(1.0f) + erf(x * set1(0.7071067811865476f))); }
 
+// One exponential for both terms: e^{-v^2} with v = x/sqrt(2) is the density's e^{-x^2/2}.
 inline F gelu_erf_grad(F x) {
-  const F cdf = set1(0.5f) * (set1(1.0f) + erf(x * set1(0.7071067811865476f)));
-  const F pdf = exp(set1(-0.5f) * x * x) * set1(0.3989422804014327f);
+  const F v = x * set1(0.7071067811865476f);
+  const F e = exp(neg(v * v));
+  const F cdf = set1(0.5f) * (set1(1.0f) + erf_with_exp(v, e));
+  const F pdf = e * set1(0.3989422804014327f);
   return fma(x, pdf, cdf);
 }
 

@@ -84,7 +84,8 @@ inline F tanh(F x) {
   return select(lt(ax, set1(0.625f)), small, big);
 }
 
-inline F erf(F x) {
+// erf(x) given e = e^{-x^2}: GELU's gradient needs that exponential for its density too.
+inline F erf_with_exp(F x, F e) {
   const F ax = abs(x);
   const F z = x * x;
   F p = set1(7.853861353153693e-5f);  // |x| < 1: x * P(x^2), Cephes
@@ -95,17 +96,21 @@ inline F erf(F x) {
   p = fma(p, z, set1(-3.761262582423300e-1f));
   p = fma(p, z, set1(1.128379165726710e+0f));
   const F small = p * x;
-  const F t = set1(1.0f) / fma(set1(0.3275911f), ax, set1(1.0f));  // |x| >= 1: A&S 7.1.26
+  // |x| >= 1: A&S 7.1.26. Past |x| = 16 e is 0 and t does not matter; capping keeps the
+  // reciprocal's Newton step away from inf * 0.
+  const F t = reciprocal(fma(set1(0.3275911f), min(set1(16.0f), ax), set1(1.0f)));
   F q = set1(1.061405429f);
   q = fma(q, t, set1(-1.453152027f));
   q = fma(q, t, set1(1.421413741f));
   q = fma(q, t, set1(-0.284496736f));
   q = fma(q, t, set1(0.254829592f));
   q = q * t;
-  const F big_abs = fnma(q, exp(neg(z)), set1(1.0f));
+  const F big_abs = fnma(q, e, set1(1.0f));
   const F big = select(lt(x, zero()), neg(big_abs), big_abs);
   return select(lt(ax, set1(1.0f)), small, big);
 }
+
+inline F erf(F x) { return erf_with_exp(x, exp(neg(x * x))); }
 
 // 1/(1+e^-x) from e = e^{-|x|} <= 1, so neither side overflows or cancels.
 inline F sigmoid(F x) {
