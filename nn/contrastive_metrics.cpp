@@ -7,7 +7,6 @@
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
-#include "autograd/random.h"
 
 namespace tessera::nn {
 namespace {
@@ -114,83 +113,6 @@ RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_em
     r.image_to_text.push_back(recall(i2t));
     r.text_to_image.push_back(recall(t2i));
   }
-  return r;
-}
-
-LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
-                               const Tensor& test_labels, int64_t classes, const LinearProbeOptions& o) {
-  const char* op = "linear_probe";
-  check_matrix(train_features, op, "train features");
-  check_matrix(test_features, op, "test features");
-  if (train_features.size(1) != test_features.size(1))
-    fail("{}: train features {} and test features {} differ in width", op, train_features.shape_string(),
-         test_features.shape_string());
-  if (train_features.size(0) == 0) fail("{}: no training examples", op);
-  if (classes < 2) fail("{}: needs at least 2 classes, got {}", op, classes);
-  const std::vector<int64_t> ytr = checked_labels(train_labels, train_features.size(0), op);
-  const std::vector<int64_t> yte = checked_labels(test_labels, test_features.size(0), op);
-  for (int64_t y : ytr)
-    if (y < 0 || y >= classes) fail("{}: train label {} outside [0, {})", op, y, classes);
-  for (int64_t y : yte)
-    if (y < 0 || y >= classes) fail("{}: test label {} outside [0, {})", op, y, classes);
-
-  const int64_t d = train_features.size(1);
-  Tensor xtr, xte;
-  {
-    NoGradGuard no_grad;
-    const Tensor x = train_features.detach().to(DType::f32);
-    const Tensor mu = mean(x, {0}, true);
-    const Tensor sd = sqrt(var(x, {0}, 0, true) + 1e-6);
-    xtr = ((x - mu) / sd).contiguous();
-    xte = ((test_features.detach().to(DType::f32) - mu) / sd).contiguous();
-  }
-  // The gradient of softmax cross-entropy is written out, (softmax - one_hot) / N, so the probe
-  // needs no graph and runs the same inside an evaluation's no-grad scope.
-  NoGradGuard no_grad;
-  const int64_t n = xtr.size(0);
-  std::vector<float> hot(size_t(n * classes), 0.0f);
-  for (int64_t i = 0; i < n; ++i) hot[size_t(i * classes + ytr[size_t(i)])] = 1.0f;
-  const Tensor one_hot = Tensor::from_vector(hot, {n, classes});
-  const Tensor target_tr = Tensor::from_vector(ytr, {n, 1});
-
-  Generator gen(o.seed);
-  Tensor w = normal({d, classes}, 0, 0.01, gen).contiguous();
-  Tensor b = Tensor::zeros({classes});
-  std::vector<Tensor> params{w, b};
-  std::vector<Tensor> m1, m2;
-  for (const Tensor& p : params) m1.push_back(Tensor::zeros(p.shape())), m2.push_back(Tensor::zeros(p.shape()));
-
-  // Adam (beta1 0.9, beta2 0.999, eps 1e-8) written out: nn/ cannot depend on train/'s optimizers.
-  const double beta1 = 0.9, beta2 = 0.999;
-  LinearProbeResult r;
-  for (int64_t step = 1; step <= o.steps; ++step) {
-    const Tensor log_p = log_softmax(matmul(xtr, w) + b, 1);
-    r.final_loss = (-mean(gather(log_p, 1, target_tr))).item() + 0.5 * o.weight_decay * sum(square(w)).item();
-    if (!std::isfinite(r.final_loss)) fail("{}: the loss became {} at step {}", op, r.final_loss, step);
-    const Tensor g = (exp(log_p) - one_hot) * (1.0 / double(n));  // d loss / d logits
-    const std::vector<Tensor> grads{(matmul(xtr.t(), g) + w * o.weight_decay).contiguous(), sum(g, {0}).contiguous()};
-    const double c1 = 1 - std::pow(beta1, double(step)), c2 = 1 - std::pow(beta2, double(step));
-    for (size_t i = 0; i < params.size(); ++i) {
-      float* p = params[i].data<float>();
-      const float* gi = grads[i].data<float>();
-      float* m = m1[i].data<float>();
-      float* v = m2[i].data<float>();
-      for (int64_t e = 0; e < params[i].numel(); ++e) {
-        m[e] = float(beta1 * m[e] + (1 - beta1) * gi[e]);
-        v[e] = float(beta2 * v[e] + (1 - beta2) * double(gi[e]) * gi[e]);
-        p[e] -= float(o.lr * (m[e] / c1) / (std::sqrt(v[e] / c2) + 1e-8));
-      }
-    }
-  }
-  auto accuracy = [&](const Tensor& x, const std::vector<int64_t>& y) {
-    if (y.empty()) return 0.0;
-    const std::vector<int64_t> p = argmax(matmul(x, w) + b, 1).to_vector<int64_t>();
-    int64_t hits = 0;
-    for (size_t i = 0; i < y.size(); ++i) hits += p[i] == y[i];
-    return double(hits) / double(y.size());
-  };
-  r.train_accuracy = accuracy(xtr, ytr);
-  r.test_accuracy = accuracy(xte, yte);
   return r;
 }
 

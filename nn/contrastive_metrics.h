@@ -1,8 +1,8 @@
 #pragma once
 // What a dual encoder (CLIP, SigLIP) is judged by, as pure functions of embeddings:
-// zero-shot classification from text prompts, image<->text retrieval recall@k, and the accuracy
-// of a linear probe trained on frozen image embeddings. Embeddings need not be normalised; every
-// function compares them by cosine similarity.
+// zero-shot classification from text prompts and image<->text retrieval recall@k (the linear
+// probe on frozen image embeddings is nn/linear_probe.h). Embeddings need not be normalised;
+// every function compares them by cosine similarity.
 #include <cstdint>
 #include <vector>
 
@@ -36,27 +36,5 @@ struct RecallAtK {
 RecallAtK retrieval_recall(const Tensor& image_embeddings, const Tensor& text_embeddings,
                            const std::vector<int64_t>& k = {1, 5, 10}, const Tensor& labels = {},
                            int64_t chunk_rows = 0);
-
-struct LinearProbeOptions {
-  int64_t steps = 300;        // full-batch optimisation steps
-  double lr = 0.05;           // Adam
-  double weight_decay = 1e-4; // L2 penalty on the weights (not the bias), as lambda * |W|^2 / 2
-  uint64_t seed = 0;
-};
-
-struct LinearProbeResult {
-  double train_accuracy = 0;
-  double test_accuracy = 0;
-  double final_loss = 0;
-};
-
-// Multinomial logistic regression on frozen features: standardised with the train set's mean
-// and std, trained full batch by Adam (beta1 0.9, beta2 0.999) on mean cross-entropy +
-// weight_decay * |W|^2 / 2 with the gradient written out ((softmax - one_hot) / N, so it runs the
-// same inside a no-grad scope, e.g. an evaluation), scored on both sets. Deterministic: no
-// sampling (full batch), weights drawn from `seed`; the same inputs and thread count give the
-// same result. Features [N, D] (f32 or f64), labels integer [N] in [0, classes).
-LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
-                               const Tensor& test_labels, int64_t classes, const LinearProbeOptions& options = {});
 
 }  // namespace tessera::nn

@@ -10,7 +10,7 @@
 
 #include "autograd/error.h"
 #include "kernels/threads.h"
-#include "nn/contrastive_metrics.h"
+#include "nn/linear_probe.h"
 #include "train/command.h"
 #include "train/experiment.h"
 #include "train/image_embeddings.h"
@@ -40,8 +40,8 @@ double parse_number(const std::string& flag, const std::string& text, double min
 
 Options parse(const std::vector<std::string>& args) {
   Options o;
-  const std::vector<std::string> valued{"--train", "--test", "--train-limit", "--test-limit", "--steps", "--lr",
-                                        "--weight-decay", "--seed", "--batch", "--threads"};
+  const std::vector<std::string> valued{"--train",        "--test", "--train-limit", "--test-limit",
+                                        "--steps",        "--weight-decay", "--tolerance", "--batch", "--threads"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (std::find(valued.begin(), valued.end(), a) != valued.end()) {
@@ -52,9 +52,8 @@ Options parse(const std::vector<std::string>& args) {
       else if (a == "--train-limit") o.train_limit = train::parse_count(a, v, 1);
       else if (a == "--test-limit") o.test_limit = train::parse_count(a, v, 1);
       else if (a == "--steps") o.probe.steps = train::parse_count(a, v, 1);
-      else if (a == "--lr") o.probe.lr = parse_number(a, v, 0);
       else if (a == "--weight-decay") o.probe.weight_decay = parse_number(a, v, 0);
-      else if (a == "--seed") o.probe.seed = uint64_t(train::parse_count(a, v, 0));
+      else if (a == "--tolerance") o.probe.tolerance = parse_number(a, v, 0);
       else if (a == "--batch") o.batch = train::parse_count(a, v, 1);
       else kernels::set_num_threads(int(train::parse_count(a, v, 1)));
     } else if (a == "--json") {
@@ -68,7 +67,6 @@ Options parse(const std::vector<std::string>& args) {
     }
   }
   if (o.checkpoint.empty()) fail("give a checkpoint, e.g. tessera probe runs/clip_fmnist/last.h5");
-  if (!(o.probe.lr > 0)) fail("--lr must be positive");
   return o;
 }
 
@@ -104,6 +102,7 @@ int run_probe(const std::vector<std::string>& args) {
   if (o.json) {
     train::JsonObject out;
     out.add("train_accuracy", r.train_accuracy).add("test_accuracy", r.test_accuracy).add("loss", r.final_loss);
+    out.add("steps", r.steps).add("converged", int64_t(r.converged));
     out.add("train_images", tr.embeddings.size(0)).add("test_images", te.embeddings.size(0));
     fmt::print("{}\n", out.str());
   } else {
@@ -111,8 +110,8 @@ int run_probe(const std::vector<std::string>& args) {
                embedder.dim());
     fmt::print("train           {} ({} images)\ntest            {} ({} images)\n", o.train, tr.embeddings.size(0), o.test,
                te.embeddings.size(0));
-    fmt::print("probe           logistic regression over {} classes: {} full-batch Adam steps, lr {}, weight decay {}\n",
-               classes, o.probe.steps, o.probe.lr, o.probe.weight_decay);
+    fmt::print("probe           logistic regression over {} classes, weight decay {}: {} L-BFGS steps{}\n", classes,
+               o.probe.weight_decay, r.steps, r.converged ? " (converged)" : fmt::format(" (NOT converged: --steps {} reached)", o.probe.steps));
     fmt::print("train_accuracy  {:.4f}\ntest_accuracy   {:.4f}\nloss            {:.4f}\n", r.train_accuracy,
                r.test_accuracy, r.final_loss);
   }
@@ -122,22 +121,23 @@ int run_probe(const std::vector<std::string>& args) {
 const CommandRegistration registration{
     {"probe", "linear-probe accuracy of a CLIP, SigLIP or ViT checkpoint's frozen image embeddings",
      "usage: tessera probe CKPT [--train FILE] [--test FILE] [--train-limit N] [--test-limit N] [--steps N]\n"
-     "                     [--lr X] [--weight-decay X] [--seed N] [--batch N] [--threads N] [--json]\n\n"
+     "                     [--weight-decay X] [--tolerance X] [--batch N] [--threads N] [--json]\n\n"
      "Embeds the images of a labelled training set and a labelled test set with CKPT (defaults: the recipe's\n"
      "data.train and data.eval) — for clip/siglip the L2-normalised joint-space image embedding, as\n"
      "`tessera tokenize` writes it; for vit the pooled embedding — then fits a multinomial logistic\n"
      "regression on the training embeddings and prints its train and test accuracy and final loss (a table,\n"
      "or one JSON object with --json).\n\n"
-     "The fit: features standardised by the training set's mean and std, weights and bias trained full\n"
-     "batch by Adam on mean cross-entropy + weight_decay * |W|^2 / 2. It is deterministic: the same\n"
-     "inputs, options and thread count give the same result. Embedding the whole Fashion-MNIST training\n"
-     "set costs a forward pass over 60000 images; --train-limit takes the first N instead.\n\n"
+     "The fit (nn/linear_probe.h): features standardised by the training set's mean and std, then\n"
+     "mean cross-entropy + weight_decay * |W|^2 / 2 minimised full batch by L-BFGS from zero weights, in\n"
+     "f64, until the largest gradient entry is below --tolerance (as scikit-learn's LogisticRegression, CLIP's\n"
+     "linear-probe protocol). It is deterministic: the same inputs, options and thread count give the same\n"
+     "result. Embedding the whole Fashion-MNIST training set costs a forward pass over 60000 images;\n"
+     "--train-limit takes the first N instead.\n\n"
      "  --train FILE, --test FILE    labelled data sets with the same class names (in the same order)\n"
      "  --train-limit N, --test-limit N   use the first N images of a set\n"
-     "  --steps N          full-batch optimisation steps (default 300)\n"
-     "  --lr X             Adam learning rate (default 0.05)\n"
-     "  --weight-decay X   L2 penalty on the weights (default 1e-4)\n"
-     "  --seed N           seed of the initial weights (default 0)\n"
+     "  --steps N          most L-BFGS iterations (default 1000)\n"
+     "  --tolerance X      stop when the largest gradient entry is below X (default 1e-5)\n"
+     "  --weight-decay X   L2 penalty on the weights, lambda above (default 1e-4; scikit-learn's C = 1 / (lambda N))\n"
      "  --batch N          images per forward pass (default: the recipe's eval.batch_size)\n"
      "  --threads N        worker threads",
      run_probe}};

@@ -9,6 +9,7 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "nn/contrastive_metrics.h"
+#include "nn/linear_probe.h"
 #include "train/models/clip.h"
 #include "train/registry.h"
 

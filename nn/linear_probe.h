@@ -1,0 +1,40 @@
+#pragma once
+// Linear probe: how much of a label is linearly readable from frozen features (image embeddings
+// of CLIP/SigLIP, a ViT's pooled embedding ...). A multinomial logistic regression
+//   minimise  mean_i CE(softmax(x_i W + b), y_i) + weight_decay * |W|^2 / 2
+// (the bias is not decayed) on the training features, standardised by their own mean and std,
+// scored by top-1 accuracy on both sets. The problem is convex and small (D x C weights), so it
+// is solved full batch by L-BFGS with an Armijo backtracking line search from W = 0, b = 0, in
+// f64, with the gradient written out ((softmax - one_hot) / N): no sampling and no graph, so the
+// result is deterministic (same inputs and thread count, same numbers) and the probe runs the
+// same inside a no-grad scope such as an evaluation. This is the solver scikit-learn's
+// LogisticRegression uses by default, and CLIP's linear-probe protocol.
+#include <cstdint>
+
+#include "autograd/tensor.h"
+
+namespace tessera::nn {
+
+struct LinearProbeOptions {
+  int64_t steps = 1000;        // most L-BFGS iterations
+  double weight_decay = 1e-4;  // lambda of lambda * |W|^2 / 2 (scikit-learn's C = 1 / (lambda N))
+  double tolerance = 1e-5;     // stop when the largest |gradient| entry falls below this
+  int64_t history = 10;        // L-BFGS memory (pairs of steps and gradient changes)
+};
+
+struct LinearProbeResult {
+  double train_accuracy = 0;
+  double test_accuracy = 0;
+  double final_loss = 0;  // the objective above at the solution
+  int64_t steps = 0;      // L-BFGS iterations taken
+  // The largest gradient entry reached `tolerance`, or a step lowered the loss by less than 2.2e-9
+  // relative (SciPy's L-BFGS-B default, which scikit-learn uses).
+  bool converged = false;
+};
+
+// Features [N, D] (f32 or f64), labels integer [N] in [0, classes). Throws naming the argument at
+// fault: shapes, label range, fewer than 2 classes, no training examples, a non-finite loss.
+LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                               const Tensor& test_labels, int64_t classes, const LinearProbeOptions& options = {});
+
+}  // namespace tessera::nn
