@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "autograd/tensor.h"
 #include "data/dataset.h"
@@ -56,5 +57,19 @@ class ImageEmbedder {
   std::shared_ptr<nn::Module> model_;
   data::LoaderOptions loader_;
 };
+
+// A file of image embeddings as `tessera tokenize` writes it for a dual encoder: `embeddings`
+// float [N, E], optional `labels` integer [N] with attribute class_names, attributes checkpoint
+// and model. `tessera probe` reads one in place of an image data set.
+bool is_embeddings_file(const std::string& path);  // has `embeddings` and no `images`
+
+struct EmbeddingsFile {
+  Tensor embeddings;  // f32 [n, E]
+  Tensor labels;      // i64 [n]; undefined when the file has none
+  std::vector<std::string> class_names;
+  std::string checkpoint, model;  // the file's attributes ("" when absent)
+};
+// The first `limit` rows (-1: all). Throws naming the file and dataset that break the layout above.
+EmbeddingsFile read_embeddings_file(const std::string& path, int64_t limit = -1);
 
 }  // namespace tessera::train

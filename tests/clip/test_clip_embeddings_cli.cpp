@@ -167,6 +167,18 @@ BOOST_AUTO_TEST_CASE(tokenize_probe_and_whole_set_metrics) {
   const double train_acc = json_number(p.output, "train_accuracy"), test_acc = json_number(p.output, "test_accuracy");
   BOOST_TEST((train_acc >= 0 && train_acc <= 1), p.output);
   BOOST_TEST((test_acc >= 0 && test_acc <= 1), p.output);
+  // Embeddings files from tokenize (same batches as probe's own pass) give the very same probe.
+  BOOST_TEST_REQUIRE(run_tessera("tokenize run/last.h5 train.h5 train_emb.h5", dir.path.string()).exit_code == 0);
+  BOOST_TEST_REQUIRE(run_tessera("tokenize run/last.h5 test.h5 test_emb.h5", dir.path.string()).exit_code == 0);
+  const RunResult from_files = run_tessera("probe run/last.h5 --train train_emb.h5 --test test_emb.h5 --json", dir.path.string());
+  BOOST_TEST_REQUIRE(from_files.exit_code == 0, from_files.output);
+  BOOST_TEST(json_number(from_files.output, "test_accuracy") == test_acc, from_files.output << p.output);
+  BOOST_TEST(json_number(from_files.output, "loss") == json_number(p.output, "loss"), from_files.output << p.output);
+  BOOST_TEST(from_files.output.find("note:") == std::string::npos, from_files.output);
+  const RunResult limited = run_tessera("probe run/last.h5 --train train_emb.h5 --train-limit 12 --json", dir.path.string());
+  BOOST_TEST_REQUIRE(limited.exit_code == 0, limited.output);
+  BOOST_TEST(json_number(limited.output, "train_images") == 12, limited.output);
+
   const RunResult table = run_tessera("probe run/last.h5 --train-limit 20 --test test.h5 --weight-decay 0.01",
                                       dir.path.string());
   BOOST_TEST_REQUIRE(table.exit_code == 0, table.output);

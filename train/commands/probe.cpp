@@ -70,12 +70,32 @@ Options parse(const std::vector<std::string>& args) {
   return o;
 }
 
-// A labelled data set, opened and checked for what a probe needs.
-std::shared_ptr<data::Dataset> open_labelled(const std::string& path, const char* role) {
+// The features and labels of one side of the probe: an image data set embedded by the checkpoint,
+// or an embeddings file `tessera tokenize` wrote from it.
+struct Features {
+  Tensor x, y;
+  std::vector<std::string> class_names;
+};
+
+Features load_features(train::ImageEmbedder& embedder, const std::string& path, const char* role, int64_t limit,
+                       int64_t batch) {
+  if (train::is_embeddings_file(path)) {
+    train::EmbeddingsFile f = train::read_embeddings_file(path, limit);
+    if (!f.labels.defined()) fail("probe: the {} file {} has no labels; a linear probe needs labelled images", role, path);
+    if (f.embeddings.size(0) == 0) fail("probe: the {} file {} holds no embeddings", role, path);
+    if (f.embeddings.size(1) != embedder.dim() || (!f.model.empty() && f.model != embedder.model_type()))
+      fail("probe: {} holds {}-d embeddings of a '{}' model, but {} gives {}-d {} embeddings", path,
+           f.embeddings.size(1), f.model, embedder.checkpoint(), embedder.dim(), embedder.model_type());
+    if (f.checkpoint != embedder.checkpoint())
+      fmt::print(stderr, "note: {} says it was written from checkpoint '{}' (probing {})\n", path, f.checkpoint,
+                 embedder.checkpoint());
+    return {f.embeddings, f.labels, f.class_names};
+  }
   std::shared_ptr<data::Dataset> d = data::Dataset::open(path);
   if (!d->info().has_labels) fail("probe: the {} set {} has no labels; a linear probe needs labelled images", role, path);
   if (d->size() == 0) fail("probe: the {} set {} holds no images", role, path);
-  return d;
+  train::ImageEmbedder::Embedded e = embedder.embed(d, path, batch, limit);
+  return {e.embeddings, e.labels, d->info().class_names};
 }
 
 int run_probe(const std::vector<std::string>& args) {
@@ -87,29 +107,25 @@ int run_probe(const std::vector<std::string>& args) {
   if (o.train.empty()) fail("the recipe in {} has no data.train; give --train FILE", o.checkpoint);
   if (o.test.empty()) fail("the recipe in {} has no data.eval; give --test FILE", o.checkpoint);
 
-  const auto train_set = open_labelled(o.train, "training"), test_set = open_labelled(o.test, "test");
-  const auto& train_names = train_set->info().class_names;
-  const auto& test_names = test_set->info().class_names;
-  if (train_names != test_names)
+  const Features tr = load_features(embedder, o.train, "training", o.train_limit, o.batch);
+  const Features te = load_features(embedder, o.test, "test", o.test_limit, o.batch);
+  if (tr.class_names != te.class_names)
     fail("probe: the training set {} names its classes [{}] but the test set {} [{}]; they must be the same classes "
-         "in the same order", o.train, fmt::join(train_names, ", "), o.test, fmt::join(test_names, ", "));
-  const int64_t classes = int64_t(train_names.size());
-
-  const auto tr = embedder.embed(train_set, o.train, o.batch, o.train_limit);
-  const auto te = embedder.embed(test_set, o.test, o.batch, o.test_limit);
-  const nn::LinearProbeResult r = nn::linear_probe(tr.embeddings, tr.labels, te.embeddings, te.labels, classes, o.probe);
+         "in the same order", o.train, fmt::join(tr.class_names, ", "), o.test, fmt::join(te.class_names, ", "));
+  const int64_t classes = int64_t(tr.class_names.size());
+  const nn::LinearProbeResult r = nn::linear_probe(tr.x, tr.y, te.x, te.y, classes, o.probe);
 
   if (o.json) {
     train::JsonObject out;
     out.add("train_accuracy", r.train_accuracy).add("test_accuracy", r.test_accuracy).add("loss", r.final_loss);
     out.add("steps", r.steps).add("converged", int64_t(r.converged));
-    out.add("train_images", tr.embeddings.size(0)).add("test_images", te.embeddings.size(0));
+    out.add("train_images", tr.x.size(0)).add("test_images", te.x.size(0));
     fmt::print("{}\n", out.str());
   } else {
     fmt::print("checkpoint      {} (step {}): {}, {}-d\n", o.checkpoint, embedder.step(), embedder.description(),
                embedder.dim());
-    fmt::print("train           {} ({} images)\ntest            {} ({} images)\n", o.train, tr.embeddings.size(0), o.test,
-               te.embeddings.size(0));
+    fmt::print("train           {} ({} images)\ntest            {} ({} images)\n", o.train, tr.x.size(0), o.test,
+               te.x.size(0));
     fmt::print("probe           logistic regression over {} classes, weight decay {}: {} L-BFGS steps{}\n", classes,
                o.probe.weight_decay, r.steps, r.converged ? " (converged)" : fmt::format(" (NOT converged: --steps {} reached)", o.probe.steps));
     fmt::print("train_accuracy  {:.4f}\ntest_accuracy   {:.4f}\nloss            {:.4f}\n", r.train_accuracy,
@@ -133,7 +149,8 @@ const CommandRegistration registration{
      "linear-probe protocol). It is deterministic: the same inputs, options and thread count give the same\n"
      "result. Embedding the whole Fashion-MNIST training set costs a forward pass over 60000 images;\n"
      "--train-limit takes the first N instead.\n\n"
-     "  --train FILE, --test FILE    labelled data sets with the same class names (in the same order)\n"
+     "  --train FILE, --test FILE    labelled data sets with the same class names (in the same order), or\n"
+     "                     embeddings files written from CKPT by `tessera tokenize` (embedded once, probed often)\n"
      "  --train-limit N, --test-limit N   use the first N images of a set\n"
      "  --steps N          most L-BFGS iterations (default 1000)\n"
      "  --tolerance X      stop when the largest gradient entry is below X (default 1e-5)\n"
