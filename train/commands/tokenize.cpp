@@ -2,7 +2,7 @@
 // trained model. For a ViT checkpoint OUT.h5 holds
 //   tokens  float32 [N, patches, width]  the patch tokens after the final norm (CLS excluded)
 //   pooled  float32 [N, width]           the pooled embedding (CLS token or mean of the tokens)
-//   labels  int64 [N]                    copied from IN.h5 when it has labels
+//   labels  int64 [N]                    copied from IN.h5 when it has labels (attribute class_names)
 // with attributes `checkpoint`, `step` and `model` on the file. For a CLIP/SigLIP checkpoint it holds
 //   embeddings  float32 [N, embed_dim]  the image tower's joint-space embeddings, L2-normalised
 //   labels      int64 [N]               with attribute class_names, when IN.h5 has labels
@@ -244,8 +244,10 @@ int run_tokenize(const std::vector<std::string>& args) {
     RowWriter tokens(file, "tokens", H5T_NATIVE_FLOAT, {N, T, W}, o.output);
     RowWriter pooled(file, "pooled", H5T_NATIVE_FLOAT, {N, W}, o.output);
     std::unique_ptr<RowWriter> labels;
-    if (dataset->info().has_labels)
+    if (dataset->info().has_labels) {
       labels = std::make_unique<RowWriter>(file, "labels", H5T_NATIVE_INT64, std::vector<hsize_t>{N}, o.output);
+      write_attribute(labels->id(), "class_names", dataset->info().class_names);
+    }
     NoGradGuard no_grad;
     hsize_t done = 0;
     for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
@@ -274,8 +276,8 @@ const CommandRegistration registration{
      "every image of IN.h5 through it, normalised as the recipe's evaluation does. OUT.h5 gets\n"
      "`tokens` float32 [N, patches, width] (patch tokens after the final norm, CLS excluded),\n"
      "`pooled` float32 [N, width] (CLS token or mean of the patch tokens, as the model pools) and,\n"
-     "when IN.h5 has labels, `labels` int64 [N]. OUT.h5 is written to OUT.h5.tmp and renamed into\n"
-     "place at the end.\n\n"
+     "when IN.h5 has labels, `labels` int64 [N] with attribute class_names. OUT.h5 is written to\n"
+     "OUT.h5.tmp and renamed into place at the end.\n\n"
      "For an image tokenizer (vae, vqvae, fsq) OUT.h5 gets `tokens` int32 [N, h, w] (codebook indices)\n"
      "or float32 [N, h, w, c] (VAE posterior means), labels as above, and attributes naming the\n"
      "checkpoint and the `tessera decode` command that turns the tokens back into images.\n\n"
