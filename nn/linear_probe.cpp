@@ -180,4 +180,37 @@ LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train
   return r;
 }
 
+LinearProbeSweep linear_probe_sweep(const Tensor& train_features, const Tensor& train_labels,
+                                    const Tensor& test_features, const Tensor& test_labels, int64_t classes,
+                                    const LinearProbeOptions& options, const WeightDecaySearch& search) {
+  check_features(train_features, "train features");
+  const int64_t n = train_features.size(0), k = search.validation_every;
+  if (search.grid.empty()) fail("{}: the weight-decay grid is empty", kOp);
+  if (k < 2) fail("{}: validation_every must be at least 2, got {}", kOp, k);
+  if (n < k) fail("{}: a weight-decay search needs at least {} training examples, got {}", kOp, k, n);
+  checked_labels(train_labels, n, classes, "train");
+  std::vector<int64_t> fit, held_out;
+  for (int64_t i = 0; i < n; ++i) (i % k == k - 1 ? held_out : fit).push_back(i);
+  auto rows = [](const Tensor& t, const std::vector<int64_t>& r) {
+    return index_select(t, 0, Tensor::from_vector(r, {int64_t(r.size())}));
+  };
+  NoGradGuard no_grad;
+  const Tensor x_fit = rows(train_features.detach(), fit), y_fit = rows(train_labels, fit);
+  const Tensor x_val = rows(train_features.detach(), held_out), y_val = rows(train_labels, held_out);
+  LinearProbeSweep out;
+  double best = -1;
+  for (double wd : search.grid) {
+    if (!(wd >= 0)) fail("{}: weight decays must be >= 0, got {}", kOp, wd);
+    LinearProbeOptions o = options;
+    o.weight_decay = wd;
+    const double accuracy = linear_probe(x_fit, y_fit, x_val, y_val, classes, o).test_accuracy;
+    out.validation_accuracy.push_back(accuracy);
+    if (accuracy > best || (accuracy == best && wd > out.weight_decay)) best = accuracy, out.weight_decay = wd;
+  }
+  LinearProbeOptions o = options;
+  o.weight_decay = out.weight_decay;
+  out.result = linear_probe(train_features, train_labels, test_features, test_labels, classes, o);
+  return out;
+}
+
 }  // namespace tessera::nn

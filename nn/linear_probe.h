@@ -10,6 +10,7 @@
 // same inside a no-grad scope such as an evaluation. This is the solver scikit-learn's
 // LogisticRegression uses by default, and CLIP's linear-probe protocol.
 #include <cstdint>
+#include <vector>
 
 #include "autograd/tensor.h"
 
@@ -36,5 +37,27 @@ struct LinearProbeResult {
 // fault: shapes, label range, fewer than 2 classes, no training examples, a non-finite loss.
 LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
                                const Tensor& test_labels, int64_t classes, const LinearProbeOptions& options = {});
+
+// The weight decay chosen as CLIP's protocol does, on a validation split of the training set:
+// every k-th training example (k = validation_every; indices k-1, 2k-1, ...) is held out, each
+// value of `grid` is fit on the rest and scored on the held-out examples, the most accurate value
+// wins (ties: the larger, i.e. the simpler model), and the probe is refit on all training features
+// with it and scored on the test features. The test set plays no part in the choice.
+struct WeightDecaySearch {
+  std::vector<double> grid{0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1};
+  int64_t validation_every = 5;
+};
+
+struct LinearProbeSweep {
+  double weight_decay = 0;                  // the choice
+  std::vector<double> validation_accuracy;  // per grid value
+  LinearProbeResult result;                 // refit on all training features with the choice
+};
+
+// options.weight_decay is ignored (the grid replaces it). Needs at least validation_every
+// training examples.
+LinearProbeSweep linear_probe_sweep(const Tensor& train_features, const Tensor& train_labels,
+                                    const Tensor& test_features, const Tensor& test_labels, int64_t classes,
+                                    const LinearProbeOptions& options = {}, const WeightDecaySearch& search = {});
 
 }  // namespace tessera::nn

@@ -179,6 +179,10 @@ BOOST_AUTO_TEST_CASE(tokenize_probe_and_whole_set_metrics) {
   BOOST_TEST_REQUIRE(limited.exit_code == 0, limited.output);
   BOOST_TEST(json_number(limited.output, "train_images") == 12, limited.output);
 
+  const RunResult search = run_tessera("probe run/last.h5 --weight-decay auto", dir.path.string());
+  BOOST_TEST_REQUIRE(search.exit_code == 0, search.output);
+  BOOST_TEST(search.output.find("chosen on every 5th training image: 0 (") != std::string::npos, search.output);
+
   const RunResult table = run_tessera("probe run/last.h5 --train-limit 20 --test test.h5 --weight-decay 0.01",
                                       dir.path.string());
   BOOST_TEST_REQUIRE(table.exit_code == 0, table.output);

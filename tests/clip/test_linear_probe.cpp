@@ -4,6 +4,7 @@
 // names bad input.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <sstream>
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
@@ -118,6 +119,36 @@ BOOST_AUTO_TEST_CASE(linear_probe_reaches_the_optimum_of_its_objective) {
   }
   BOOST_TEST_MESSAGE("L-BFGS loss " << r.final_loss << " in " << r.steps << " steps; gradient descent " << reference);
   BOOST_TEST(r.final_loss == reference, tt::tolerance(1e-7));
+}
+
+BOOST_AUTO_TEST_CASE(weight_decay_search_picks_regularisation_when_it_helps) {
+  // 200 training examples in 150-D where only the first feature carries the label: without decay
+  // the probe fits the noise dimensions; the search should prefer a strong decay, chosen on a
+  // split of the training set only.
+  const int64_t n = 200, d = 150, n_test = 600;
+  Generator gen(9);
+  auto sample = [&](int64_t rows, Tensor& y) {
+    const Tensor x = randn({rows, d}, gen);
+    y = greater(x.slice(1, 0, 1).squeeze(1), Tensor::zeros({rows})).to(DType::i64);
+    return x;
+  };
+  Tensor ytr, yte;
+  const Tensor xtr = sample(n, ytr), xte = sample(n_test, yte);
+  nn::LinearProbeOptions o;
+  o.weight_decay = 0;
+  const nn::LinearProbeResult plain = nn::linear_probe(xtr, ytr, xte, yte, 2, o);
+  const nn::LinearProbeSweep sweep = nn::linear_probe_sweep(xtr, ytr, xte, yte, 2, o);
+  std::ostringstream seen;
+  for (size_t i = 0; i < sweep.validation_accuracy.size(); ++i) seen << sweep.validation_accuracy[i] << " ";
+  BOOST_TEST_MESSAGE("no decay: test " << plain.test_accuracy << "; search chose " << sweep.weight_decay
+                                       << " (validation " << seen.str() << "): test " << sweep.result.test_accuracy);
+  BOOST_TEST(sweep.validation_accuracy.size() == nn::WeightDecaySearch{}.grid.size());
+  BOOST_TEST(sweep.weight_decay >= 1e-2);
+  BOOST_TEST(sweep.result.test_accuracy > plain.test_accuracy);
+  // Deterministic, and bad searches are named.
+  BOOST_TEST(nn::linear_probe_sweep(xtr, ytr, xte, yte, 2, o).result.final_loss == sweep.result.final_loss);
+  BOOST_CHECK_THROW(nn::linear_probe_sweep(xtr.slice(0, 0, 3), ytr.slice(0, 0, 3), xte, yte, 2), Error);
+  BOOST_CHECK_THROW(nn::linear_probe_sweep(xtr, ytr, xte, yte, 2, o, nn::WeightDecaySearch{{}, 5}), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

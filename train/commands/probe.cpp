@@ -23,6 +23,7 @@ struct Options {
   std::string checkpoint, train, test;
   int64_t train_limit = -1, test_limit = -1, batch = 0;
   nn::LinearProbeOptions probe;
+  bool search = false;  // --weight-decay auto
   bool json = false;
 };
 
@@ -52,7 +53,8 @@ Options parse(const std::vector<std::string>& args) {
       else if (a == "--train-limit") o.train_limit = train::parse_count(a, v, 1);
       else if (a == "--test-limit") o.test_limit = train::parse_count(a, v, 1);
       else if (a == "--steps") o.probe.steps = train::parse_count(a, v, 1);
-      else if (a == "--weight-decay") o.probe.weight_decay = parse_number(a, v, 0);
+      else if (a == "--weight-decay" && v == "auto") o.search = true;
+      else if (a == "--weight-decay") o.probe.weight_decay = parse_number(a, v, 0), o.search = false;
       else if (a == "--tolerance") o.probe.tolerance = parse_number(a, v, 0);
       else if (a == "--batch") o.batch = train::parse_count(a, v, 1);
       else kernels::set_num_threads(int(train::parse_count(a, v, 1)));
@@ -113,12 +115,15 @@ int run_probe(const std::vector<std::string>& args) {
     fail("probe: the training set {} names its classes [{}] but the test set {} [{}]; they must be the same classes "
          "in the same order", o.train, fmt::join(tr.class_names, ", "), o.test, fmt::join(te.class_names, ", "));
   const int64_t classes = int64_t(tr.class_names.size());
-  const nn::LinearProbeResult r = nn::linear_probe(tr.x, tr.y, te.x, te.y, classes, o.probe);
+  nn::LinearProbeSweep sweep;
+  if (o.search) sweep = nn::linear_probe_sweep(tr.x, tr.y, te.x, te.y, classes, o.probe);
+  else sweep.weight_decay = o.probe.weight_decay, sweep.result = nn::linear_probe(tr.x, tr.y, te.x, te.y, classes, o.probe);
+  const nn::LinearProbeResult& r = sweep.result;
 
   if (o.json) {
     train::JsonObject out;
     out.add("train_accuracy", r.train_accuracy).add("test_accuracy", r.test_accuracy).add("loss", r.final_loss);
-    out.add("steps", r.steps).add("converged", int64_t(r.converged));
+    out.add("steps", r.steps).add("converged", int64_t(r.converged)).add("weight_decay", sweep.weight_decay);
     out.add("train_images", tr.x.size(0)).add("test_images", te.x.size(0));
     fmt::print("{}\n", out.str());
   } else {
@@ -126,8 +131,14 @@ int run_probe(const std::vector<std::string>& args) {
                embedder.dim());
     fmt::print("train           {} ({} images)\ntest            {} ({} images)\n", o.train, tr.x.size(0), o.test,
                te.x.size(0));
-    fmt::print("probe           logistic regression over {} classes, weight decay {}: {} L-BFGS steps{}\n", classes,
-               o.probe.weight_decay, r.steps, r.converged ? " (converged)" : fmt::format(" (NOT converged: --steps {} reached)", o.probe.steps));
+    if (o.search) {
+      const nn::WeightDecaySearch grid;
+      fmt::print("weight decay    chosen on every {}th training image:", grid.validation_every);
+      for (size_t i = 0; i < grid.grid.size(); ++i)
+        fmt::print(" {:g} ({:.4f}){}", grid.grid[i], sweep.validation_accuracy[i], i + 1 < grid.grid.size() ? "," : "\n");
+    }
+    fmt::print("probe           logistic regression over {} classes, weight decay {:g}: {} L-BFGS steps{}\n", classes,
+               sweep.weight_decay, r.steps, r.converged ? " (converged)" : fmt::format(" (NOT converged: --steps {} reached)", o.probe.steps));
     fmt::print("train_accuracy  {:.4f}\ntest_accuracy   {:.4f}\nloss            {:.4f}\n", r.train_accuracy,
                r.test_accuracy, r.final_loss);
   }
@@ -137,7 +148,7 @@ int run_probe(const std::vector<std::string>& args) {
 const CommandRegistration registration{
     {"probe", "linear-probe accuracy of a CLIP, SigLIP or ViT checkpoint's frozen image embeddings",
      "usage: tessera probe CKPT [--train FILE] [--test FILE] [--train-limit N] [--test-limit N] [--steps N]\n"
-     "                     [--weight-decay X] [--tolerance X] [--batch N] [--threads N] [--json]\n\n"
+     "                     [--weight-decay X|auto] [--tolerance X] [--batch N] [--threads N] [--json]\n\n"
      "Embeds the images of a labelled training set and a labelled test set with CKPT (defaults: the recipe's\n"
      "data.train and data.eval) — for clip/siglip the L2-normalised joint-space image embedding, as\n"
      "`tessera tokenize` writes it; for vit the pooled embedding — then fits a multinomial logistic\n"
@@ -154,7 +165,9 @@ const CommandRegistration registration{
      "  --train-limit N, --test-limit N   use the first N images of a set\n"
      "  --steps N          most L-BFGS iterations (default 1000)\n"
      "  --tolerance X      stop when the largest gradient entry is below X (default 1e-5)\n"
-     "  --weight-decay X   L2 penalty on the weights, lambda above (default 1e-4; scikit-learn's C = 1 / (lambda N))\n"
+     "  --weight-decay X   L2 penalty on the weights, lambda above (default 1e-4; scikit-learn's C = 1 / (lambda N));\n"
+     "                     auto: chosen from 0, 1e-6 ... 1 by accuracy on every 5th training image (held out),\n"
+     "                     then refit on the whole training set (CLIP's protocol; costs 9 fits)\n"
      "  --batch N          images per forward pass (default: the recipe's eval.batch_size)\n"
      "  --threads N        worker threads",
      run_probe}};
