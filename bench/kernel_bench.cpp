@@ -33,6 +33,20 @@ using namespace tessera::kernels;
 
 namespace {
 
+// 64-byte aligned, as Tensor storage is (autograd/allocator.cpp): rows of 768 floats then start
+// on cache lines, and no vector load straddles two lines.
+template <class T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <class U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const Aligned64&) const { return true; }
+};
+using Floats = std::vector<float, Aligned64<float>>;
+
 int repetitions = 15;
 int64_t big_mib = 256;   // per array, out of cache
 std::string only;        // --filter
@@ -58,10 +72,10 @@ double best_seconds(const std::function<void()>& fn) {
   return best;
 }
 
-std::vector<float> filled(int64_t n, float low, float high, uint64_t seed) {
+Floats filled(int64_t n, float low, float high, uint64_t seed) {
   std::mt19937 gen{static_cast<uint32_t>(seed)};
   std::uniform_real_distribution<float> d(low, high);
-  std::vector<float> v(static_cast<size_t>(n));
+  Floats v(static_cast<size_t>(n));
   for (auto& x : v) x = d(gen);
   return v;
 }
@@ -70,7 +84,7 @@ std::vector<float> filled(int64_t n, float low, float high, uint64_t seed) {
 // non-temporal stores at this size) or by memcpy's of 64 KiB (ordinary stores); the better of
 // the two is the yardstick. bytes = read + written.
 double copy_gbs(int64_t n, int threads) {
-  std::vector<float> a = filled(n, 0, 1, 1), b(static_cast<size_t>(n));
+  Floats a = filled(n, 0, 1, 1), b(static_cast<size_t>(n));
   double best = 0;
   for (const int64_t chunk : {n, int64_t(16384)}) {
     const double s = best_seconds([&] {
@@ -136,8 +150,8 @@ struct MemKernel {
 
 // Buffers shared by the memory-bound kernels, sized for the largest n.
 struct Buffers {
-  std::vector<float> a, b, c, d, e;
-  std::vector<float> small_rows;
+  Floats a, b, c, d, e;
+  Floats small_rows;
   std::vector<int64_t> targets;
   void ensure(int64_t n) {
     if (int64_t(a.size()) >= n) return;
