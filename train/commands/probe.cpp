@@ -85,6 +85,7 @@ Features load_features(train::ImageEmbedder& embedder, const std::string& path, 
     train::EmbeddingsFile f = train::read_embeddings_file(path, limit);
     if (!f.labels.defined()) fail("probe: the {} file {} has no labels; a linear probe needs labelled images", role, path);
     if (f.embeddings.size(0) == 0) fail("probe: the {} file {} holds no embeddings", role, path);
+    if (f.class_names.empty()) fail("probe: {}: dataset 'labels' has no attribute class_names", path);
     if (f.embeddings.size(1) != embedder.dim() || (!f.model.empty() && f.model != embedder.model_type()))
       fail("probe: {} holds {}-d embeddings of a '{}' model, but {} gives {}-d {} embeddings", path,
            f.embeddings.size(1), f.model, embedder.checkpoint(), embedder.dim(), embedder.model_type());
@@ -117,7 +118,8 @@ int run_probe(const std::vector<std::string>& args) {
   const int64_t classes = int64_t(tr.class_names.size());
   nn::LinearProbeSweep sweep;
   if (o.search) sweep = nn::linear_probe_sweep(tr.x, tr.y, te.x, te.y, classes, o.probe);
-  else sweep.weight_decay = o.probe.weight_decay, sweep.result = nn::linear_probe(tr.x, tr.y, te.x, te.y, classes, o.probe);
+  else
+    sweep.weight_decay = o.probe.weight_decay, sweep.result = nn::linear_probe(tr.x, tr.y, te.x, te.y, classes, o.probe);
   const nn::LinearProbeResult& r = sweep.result;
 
   if (o.json) {
@@ -137,8 +139,10 @@ int run_probe(const std::vector<std::string>& args) {
       for (size_t i = 0; i < grid.grid.size(); ++i)
         fmt::print(" {:g} ({:.4f}){}", grid.grid[i], sweep.validation_accuracy[i], i + 1 < grid.grid.size() ? "," : "\n");
     }
+    const std::string state =
+        r.converged ? " (converged)" : fmt::format(" (NOT converged: --steps {} reached)", o.probe.steps);
     fmt::print("probe           logistic regression over {} classes, weight decay {:g}: {} L-BFGS steps{}\n", classes,
-               sweep.weight_decay, r.steps, r.converged ? " (converged)" : fmt::format(" (NOT converged: --steps {} reached)", o.probe.steps));
+               sweep.weight_decay, r.steps, state);
     fmt::print("train_accuracy  {:.4f}\ntest_accuracy   {:.4f}\nloss            {:.4f}\n", r.train_accuracy,
                r.test_accuracy, r.final_loss);
   }
