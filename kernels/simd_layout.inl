@@ -1,21 +1,26 @@
-// Data movement: transpose by register tiles, 16x16 on AVX-512 and 8x8 on AVX2.
+// Data movement: transpose by register tiles, 16x16 on AVX-512 and 8x8 on AVX2. The tile loops
+// are unrolled by pragma: left as loops (GCC -O2), the arrays of vectors live on the stack.
 #include <immintrin.h>
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
 inline void transpose_8x8(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
   __m256 r[8], t[8];
+  #pragma GCC unroll 16
   for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(in + k * ld_in);
+  #pragma GCC unroll 16
   for (int k = 0; k < 8; k += 2) {
     t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
     t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
   }
+  #pragma GCC unroll 16
   for (int k = 0; k < 8; k += 4) {
     r[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));      // a0 b0 c0 d0 | a4 ...
     r[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));  // a1 b1 c1 d1 | a5 ...
     r[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
     r[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
+  #pragma GCC unroll 16
   for (int k = 0; k < 4; ++k) {
     _mm256_storeu_ps(out + k * ld_out, _mm256_permute2f128_ps(r[k], r[k + 4], 0x20));
     _mm256_storeu_ps(out + (k + 4) * ld_out, _mm256_permute2f128_ps(r[k], r[k + 4], 0x31));
@@ -29,17 +34,21 @@ constexpr int64_t transpose_tile = 16;
 // column 4L + j of rows 4g..4g+3), then two rounds of 128-bit lane shuffles gather each column.
 inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
   __m512 r[16], t[16];
+  #pragma GCC unroll 16
   for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(in + k * ld_in);
+  #pragma GCC unroll 16
   for (int k = 0; k < 16; k += 2) {
     t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
     t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
   }
+  #pragma GCC unroll 16
   for (int k = 0; k < 16; k += 4) {  // r[] now holds the u[] of the comment
     r[k] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
     r[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
     r[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
     r[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
+  #pragma GCC unroll 16
   for (int j = 0; j < 4; ++j) {
     // lanes (0, 2) / (1, 3) of rows 0-3 and 4-7 (v0, v1), of rows 8-11 and 12-15 (v2, v3)
     const __m512 v0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
