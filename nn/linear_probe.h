@@ -18,7 +18,10 @@ namespace tessera::nn {
 
 struct LinearProbeOptions {
   int64_t steps = 1000;        // most L-BFGS iterations
-  double weight_decay = 1e-4;  // lambda of lambda * |W|^2 / 2 (scikit-learn's C = 1 / (lambda N))
+  // lambda of lambda * |W|^2 / 2 (scikit-learn's C = 1 / (lambda N)). Small: on CLIP embeddings of
+  // Fashion-MNIST a search (linear_probe_sweep) preferred 0 to 1e-6 over 1e-4 (65 % vs 59 %); it
+  // keeps the optimum finite when classes are separable.
+  double weight_decay = 1e-6;
   double tolerance = 1e-5;     // stop when the largest |gradient| entry falls below this
   int64_t history = 10;        // L-BFGS memory (pairs of steps and gradient changes)
 };

@@ -169,7 +169,7 @@ const CommandRegistration registration{
      "  --train-limit N, --test-limit N   use the first N images of a set\n"
      "  --steps N          most L-BFGS iterations (default 1000)\n"
      "  --tolerance X      stop when the largest gradient entry is below X (default 1e-5)\n"
-     "  --weight-decay X   L2 penalty on the weights, lambda above (default 1e-4; scikit-learn's C = 1 / (lambda N));\n"
+     "  --weight-decay X   L2 penalty on the weights, lambda above (default 1e-6; scikit-learn's C = 1 / (lambda N));\n"
      "                     auto: chosen from 0, 1e-6 ... 1 by accuracy on every 5th training image (held out),\n"
      "                     then refit on the whole training set (CLIP's protocol; costs 9 fits)\n"
      "  --batch N          images per forward pass (default: the recipe's eval.batch_size)\n"
