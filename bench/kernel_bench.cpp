@@ -241,7 +241,7 @@ void memory_table() {
   fmt::print("| kernel | GB/s 1 thread | GB/s {} threads | best, % of copy | cache-resident SIMD vs scalar (1 thread) |\n",
              threads);
   fmt::print("|---|---:|---:|---:|---:|\n");
-  const SimdPath best = best_simd_path();
+  const SimdPath best = simd_path();  // TESSERA_SIMD=avx2 measures that path
   for (MemKernel& k : memory_kernels(B)) {
     if (!only.empty() && k.name.find(only) == std::string::npos) continue;
     set_simd_path(best);
@@ -363,7 +363,7 @@ int main(int argc, char** argv) {
   }
   set_num_threads(threads);
   fmt::print("# Tessera kernel benchmark\n\ncpu: {}; simd path: {}; threads: {}; best of {} repetitions\n",
-             cpu_features().brand, simd_path_name(best_simd_path()), threads, repetitions);
+             cpu_features().brand, simd_path_name(simd_path()), threads, repetitions);
   if (!cpu_supports(SimdPath::avx512)) fmt::print("(no AVX-512: the FMA peak below is not measured correctly)\n");
   if (!memory_only) gemm_table(quick);
   if (!gemm_only) memory_table();
