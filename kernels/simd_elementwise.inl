@@ -49,13 +49,13 @@ inline F gelu_tanh_grad(F x) {
 // 1 + erf(..) only needs erf to an absolute 1.5e-7, so A&S 7.1.26 alone does (no |x| < 1 branch).
 inline F gelu_erf(F x) {
   const F v = x * set1(0.7071067811865476f);
-  return set1(0.5f) * x * (set1(1.0f) + erf_abs_with_exp(v, exp(neg(v * v))));
+  return set1(0.5f) * x * (set1(1.0f) + erf_abs_with_exp(v, exp_nonpositive(neg(v * v))));
 }
 
 // One exponential for both terms: e^{-v^2} with v = x/sqrt(2) is the density's e^{-x^2/2}.
 inline F gelu_erf_grad(F x) {
   const F v = x * set1(0.7071067811865476f);
-  const F e = exp(neg(v * v));
+  const F e = exp_nonpositive(neg(v * v));
   const F cdf = set1(0.5f) * (set1(1.0f) + erf_abs_with_exp(v, e));
   const F pdf = e * set1(0.3989422804014327f);
   return fma(x, pdf, cdf);

@@ -36,6 +36,23 @@ inline F exp(F x) {
   return (p * s1) * s2;
 }
 
+// e^x for x <= 0 where results below 2^-126 may flush to 2^-126-ish tiny values (GELU's e^{-x^2/2},
+// multiplied by at most 0.26 and added to 1): one scaling step, no denormal range.
+inline F exp_nonpositive(F x) {
+  x = max(set1(-87.0f), x);  // data second: NaN passes through
+  const F n = round_nearest(x * set1(1.44269504088896341f));
+  F r = fnma(n, set1(0.693359375f), x);
+  r = fnma(n, set1(-2.12194440e-4f), r);
+  F p = set1(1.9875691500e-4f);
+  p = fma(p, r, set1(1.3981999507e-3f));
+  p = fma(p, r, set1(8.3334519073e-3f));
+  p = fma(p, r, set1(4.1665795894e-2f));
+  p = fma(p, r, set1(1.6666665459e-1f));
+  p = fma(p, r, set1(5.0000001201e-1f));
+  p = fma(p, r * r, r + set1(1.0f));
+  return p * from_bits(shl<23>(iadd(to_int(n), iset1(127))));
+}
+
 // Natural log. x = m 2^e with m in [sqrt(1/2), sqrt(2)); log(m) by the Cephes polynomial.
 inline F log(F x) {
   const M denormal = both(lt(x, set1(1.17549435e-38f)), gt(x, zero()));
