@@ -36,8 +36,9 @@ inline F exp(F x) {
   return (p * s1) * s2;
 }
 
-// e^x for x <= 0 where results below 2^-126 may flush to 2^-126-ish tiny values (GELU's e^{-x^2/2},
-// multiplied by at most 0.26 and added to 1): one scaling step, no denormal range.
+// e^x for x <= 0, with x below -87 taken as -87 (e^-87 = 1.6e-38): no denormal results, so one
+// scaling step does. Same polynomial and error as exp above -87. For GELU, where e^{-x^2/2} is
+// multiplied by at most 0.26 and added to 1, or multiplied by x/sqrt(2 pi).
 inline F exp_nonpositive(F x) {
   x = max(set1(-87.0f), x);  // data second: NaN passes through
   const F n = round_nearest(x * set1(1.44269504088896341f));
