@@ -1,6 +1,8 @@
 // `tessera eval CKPT [--data FILE] [--json]`: the recipe's metrics of a checkpoint.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "autograd/error.h"
 #include "train/checkpoint.h"
 #include "train/command.h"
@@ -61,9 +63,11 @@ int run_eval(const std::vector<std::string>& args) {
     for (const auto& [name, v] : values) out.add(name, v);
     fmt::print("{}\n", out.str());
   } else {
-    fmt::print("checkpoint  {} (step {}{})\ndata        {} ({} images)\n", path, c.meta.step, use_ema ? ", EMA weights" : "",
-               data_path, dataset->size());
-    for (const auto& [name, v] : values) fmt::print("{:<11} {:.4f}\n", name, v);
+    size_t width = 10;  // "checkpoint", or the longest metric name
+    for (const auto& [name, v] : values) width = std::max(width, name.size());
+    fmt::print("{:<{}} {} (step {}{})\n{:<{}} {} ({} images)\n", "checkpoint", width, path, c.meta.step,
+               use_ema ? ", EMA weights" : "", "data", width, data_path, dataset->size());
+    for (const auto& [name, v] : values) fmt::print("{:<{}} {:.6g}\n", name, width, v);
   }
   return 0;
 }
