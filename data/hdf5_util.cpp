@@ -1,6 +1,10 @@
 #include "data/hdf5_util.h"
 
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+
+#include "autograd/error.h"
 
 namespace tessera::data::h5 {
 
@@ -103,6 +107,66 @@ Handle utf8_string_type() {
   H5Tset_size(t.get(), H5T_VARIABLE);
   H5Tset_cset(t.get(), H5T_CSET_UTF8);
   return t;
+}
+
+void write_attribute(hid_t object, const char* name, const std::string& value) {
+  Handle type = utf8_string_type();
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle attr(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  const char* p = value.c_str();
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), &p) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void write_attribute(hid_t object, const char* name, int64_t value) {
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle attr(H5Acreate2(object, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values) {
+  const hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr));
+  Handle attr(H5Acreate2(object, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void write_attribute(hid_t object, const char* name, const std::vector<std::string>& values) {
+  Handle type = utf8_string_type();
+  const hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr));
+  Handle attr(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  std::vector<const char*> p;
+  for (const auto& v : values) p.push_back(v.c_str());
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), p.data()) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void refuse_same_file(const std::string& input, const std::string& output) {
+  std::error_code error;
+  if (std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error))
+    fail("the output {} is the input file; choose another", output);
+}
+
+void write_atomically(const std::string& path, const std::function<void(hid_t file)>& fill) {
+  silence_errors();
+  const std::string temp = path + ".tmp";
+  {
+    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    if (!file.valid()) fail("cannot create {}", temp);
+    try {
+      fill(file.get());
+      if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) fail("flush of {} failed", temp);
+    } catch (...) {
+      file.reset();
+      std::remove(temp.c_str());
+      throw;
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temp, path, error);
+  if (error) {
+    std::remove(temp.c_str());
+    fail("cannot move {} into place as {}: {}", temp, path, error.message());
+  }
 }
 
 }  // namespace tessera::data::h5

@@ -3,6 +3,8 @@
 // handle, and silencing HDF5's own error printing so that our messages are the only ones.
 #include <hdf5.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,5 +44,17 @@ bool read_strings_attribute(hid_t attribute, std::vector<std::string>& out);
 bool read_strings_dataset(hid_t dataset, std::vector<std::string>& out);
 // A variable-length UTF-8 string type (caller owns it).
 Handle utf8_string_type();
+
+// Attributes on a file, group or dataset; a failure throws an Error naming the attribute.
+void write_attribute(hid_t object, const char* name, const std::string& value);
+void write_attribute(hid_t object, const char* name, int64_t value);                       // scalar
+void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values);  // 1-D
+void write_attribute(hid_t object, const char* name, const std::vector<std::string>& values);
+
+// Refuses (with an Error) to write `output` over `input`, the file being read.
+void refuse_same_file(const std::string& input, const std::string& output);
+// Creates `path`.tmp, fills it through fill(file), and renames it to `path`. On any failure the
+// temporary file is removed and an existing `path` is left as it was.
+void write_atomically(const std::string& path, const std::function<void(hid_t file)>& fill);
 
 }  // namespace tessera::data::h5

@@ -21,6 +21,9 @@ namespace tessera::train {
 namespace {
 
 using data::h5::Handle;
+using data::h5::refuse_same_file;
+using data::h5::write_atomically;
+using data::h5::write_attribute;
 
 void check(herr_t status, const std::string& what) {
   if (status < 0) fail("{}", what);
@@ -56,37 +59,6 @@ LoadedModel load(const std::string& path) {
   return m;
 }
 
-void refuse_same_file(const std::string& input, const std::string& output) {
-  std::error_code error;
-  if (std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error))
-    fail("the output {} is the input file; choose another", output);
-}
-
-// Writes into `temp` through fn, then renames it to `path`; on failure removes `temp` and leaves `path` alone.
-template <class Fn>
-void write_atomically(const std::string& path, Fn&& fn) {
-  const std::string temp = path + ".tmp";
-  data::h5::silence_errors();
-  {
-    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) fail("cannot create {}", temp);
-    try {
-      fn(file.get());
-      check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush of " + temp + " failed");
-    } catch (...) {
-      file.reset();
-      std::remove(temp.c_str());
-      throw;
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    std::remove(temp.c_str());
-    fail("cannot move {} into place as {}: {}", temp, path, error.message());
-  }
-}
-
 Handle create_dataset(hid_t file, const char* name, hid_t type, const std::vector<hsize_t>& dims) {
   Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
   Handle props(H5Pcreate(H5P_DATASET_CREATE));
@@ -115,31 +87,6 @@ void rows_io(hid_t dataset, hid_t memory_type, hsize_t start, hsize_t count, voi
   Handle memory_space(H5Screate_simple(int(size.size()), size.data(), nullptr));
   if (write) check(H5Dwrite(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, rows), where + ": cannot write");
   else check(H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, rows), where + ": cannot read");
-}
-
-void write_attribute(hid_t object, const char* name, const std::string& value) {
-  Handle type = data::h5::utf8_string_type();
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle attr(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  const char* p = value.c_str();
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), &p) < 0) fail("cannot write attribute '{}'", name);
-}
-
-void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values) {
-  const hsize_t n = values.size();
-  Handle space(values.size() == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr));
-  Handle attr(H5Acreate2(object, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()) < 0) fail("cannot write attribute '{}'", name);
-}
-
-void write_strings_attribute(hid_t object, const char* name, const std::vector<std::string>& values) {
-  Handle type = data::h5::utf8_string_type();
-  const hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle attr(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  std::vector<const char*> p;
-  for (const auto& v : values) p.push_back(v.c_str());
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), p.data()) < 0) fail("cannot write attribute '{}'", name);
 }
 
 // Images as u8 [n, H, W, C] from a decoder's [n, C, H, W] output in [0, 1].
@@ -178,7 +125,7 @@ void tokenize_with_autoencoder(const std::string& checkpoint, const std::string&
     Handle labels;
     if (info.has_labels) {
       labels = create_dataset(file, "labels", H5T_STD_I64LE, {N});
-      write_strings_attribute(labels.get(), "class_names", info.class_names);
+      write_attribute(labels.get(), "class_names", info.class_names);
     }
     NoGradGuard no_grad;
     hsize_t done = 0;
@@ -197,12 +144,12 @@ void tokenize_with_autoencoder(const std::string& checkpoint, const std::string&
     }
     if (done != N) fail("tokenize: wrote {} of {} images", done, N);
     write_attribute(file, "checkpoint", checkpoint);
-    write_attribute(file, "step", std::vector<int64_t>{m.checkpoint.meta.step});
+    write_attribute(file, "step", m.checkpoint.meta.step);
     write_attribute(file, "model", m.type);
     write_attribute(file, "bottleneck", nn::bottleneck_name(model.bottleneck()));
-    write_attribute(file, "codebook_size", std::vector<int64_t>{model.codebook_size()});
+    write_attribute(file, "codebook_size", int64_t(model.codebook_size()));
     write_attribute(file, "image_shape", std::vector<int64_t>{m.channels, m.height, m.width});
-    write_attribute(file, "downsample", std::vector<int64_t>{f});
+    write_attribute(file, "downsample", int64_t(f));
     write_attribute(file, "decode", fmt::format("tessera decode {} {} IMAGES.h5", checkpoint, output));
   });
   fmt::print("wrote {}: tokens {} [{}, {}, {}{}]{}\n", output, soft ? "float32" : "int32", N, h, w,

@@ -31,6 +31,9 @@ namespace tessera::cli {
 namespace {
 
 using data::h5::Handle;
+using data::h5::refuse_same_file;
+using data::h5::write_atomically;
+using data::h5::write_attribute;
 
 void check(herr_t status, const std::string& what) {
   if (status < 0) fail("{}", what);
@@ -69,69 +72,6 @@ class RowWriter {
   std::string where_;
   Handle dataset_;
 };
-
-void write_attribute(hid_t file, const char* name, const std::string& value) {
-  Handle type = data::h5::utf8_string_type();
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle attr(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  const char* p = value.c_str();
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), &p) < 0) fail("cannot write attribute '{}'", name);
-}
-
-void write_attribute(hid_t file, const char* name, int64_t value) {
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle attr(H5Acreate2(file, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) fail("cannot write attribute '{}'", name);
-}
-
-void write_attribute(hid_t object, const char* name, const std::vector<std::string>& values) {
-  Handle type = data::h5::utf8_string_type();
-  const hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle attr(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  std::vector<const char*> p;
-  for (const auto& v : values) p.push_back(v.c_str());
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), p.data()) < 0) fail("cannot write attribute '{}'", name);
-}
-
-void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values) {
-  const hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle attr(H5Acreate2(object, name, H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()) < 0) fail("cannot write attribute '{}'", name);
-}
-
-void refuse_same_file(const std::string& input, const std::string& output) {
-  std::error_code error;
-  if (std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error))
-    fail("tokenize: the output {} is the input data set; choose another file", output);
-}
-
-// Fills OUT.tmp through fn(file), then renames it to `path`; on any failure removes the temporary
-// file and leaves an existing `path` untouched.
-template <class Fn>
-void write_atomically(const std::string& path, Fn&& fn) {
-  data::h5::silence_errors();
-  const std::string temp = path + ".tmp";
-  {
-    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) fail("tokenize: cannot create {}", temp);
-    try {
-      fn(file.get());
-      check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "tokenize: flush of " + temp + " failed");
-    } catch (...) {
-      file.reset();
-      std::remove(temp.c_str());
-      throw;
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    std::remove(temp.c_str());
-    fail("tokenize: cannot move {} into place as {}: {}", temp, path, error.message());
-  }
-}
 
 struct Options {
   std::string checkpoint, input, output;
