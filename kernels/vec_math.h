@@ -13,11 +13,9 @@
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
-// e^x. x = n ln2 + r with |r| <= ln2/2; e^r by a degree-6 polynomial; 2^n applied in two halves
-// so that results from overflow down to gradual underflow come out right without special cases.
-inline F exp(F x) {
-  x = min(set1(88.8f), max(set1(-104.0f), x));  // data second: NaN passes through
-  const F n = round_nearest(x * set1(1.44269504088896341f));
+// x = n ln2 + r with |r| <= ln2/2 (n returned in `n`); e^r by a degree-6 polynomial.
+inline F exp_reduced(F x, F& n) {
+  n = round_nearest(x * set1(1.44269504088896341f));
   F r = fnma(n, set1(0.693359375f), x);
   r = fnma(n, set1(-2.12194440e-4f), r);
   F p = set1(1.9875691500e-4f);
@@ -26,7 +24,15 @@ inline F exp(F x) {
   p = fma(p, r, set1(4.1665795894e-2f));
   p = fma(p, r, set1(1.6666665459e-1f));
   p = fma(p, r, set1(5.0000001201e-1f));
-  p = fma(p, r * r, r + set1(1.0f));
+  return fma(p, r * r, r + set1(1.0f));
+}
+
+// e^x. x = n ln2 + r with |r| <= ln2/2; e^r by a degree-6 polynomial; 2^n applied in two halves
+// so that results from overflow down to gradual underflow come out right without special cases.
+inline F exp(F x) {
+  x = min(set1(88.8f), max(set1(-104.0f), x));  // data second: NaN passes through
+  F n;
+  const F p = exp_reduced(x, n);
   const I ni = to_int(n);
   const I half = shr<1>(iadd(ni, iset1(256)));  // floor(n/2) + 128, kept non-negative for the shift
   const I n1 = isub(half, iset1(128));
@@ -41,16 +47,8 @@ inline F exp(F x) {
 // multiplied by at most 0.26 and added to 1, or multiplied by x/sqrt(2 pi).
 inline F exp_nonpositive(F x) {
   x = max(set1(-87.0f), x);  // data second: NaN passes through
-  const F n = round_nearest(x * set1(1.44269504088896341f));
-  F r = fnma(n, set1(0.693359375f), x);
-  r = fnma(n, set1(-2.12194440e-4f), r);
-  F p = set1(1.9875691500e-4f);
-  p = fma(p, r, set1(1.3981999507e-3f));
-  p = fma(p, r, set1(8.3334519073e-3f));
-  p = fma(p, r, set1(4.1665795894e-2f));
-  p = fma(p, r, set1(1.6666665459e-1f));
-  p = fma(p, r, set1(5.0000001201e-1f));
-  p = fma(p, r * r, r + set1(1.0f));
+  F n;
+  const F p = exp_reduced(x, n);
   return p * from_bits(shl<23>(iadd(to_int(n), iset1(127))));
 }
 
