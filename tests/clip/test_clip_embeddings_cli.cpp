@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "../train/helpers.h"
+#include "tests/support/h5_files.h"
 #include "autograd/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
@@ -40,23 +41,6 @@ std::string recipe(const std::string& dir, const std::string& type) {
          // Batches of 7 do not divide the 30 eval images: whole-set recall differs from in-batch.
          "eval: {batch_size: 7, metrics: [i2t_r1, i2t_r5, t2i_r1, t2i_r10, linear_probe_accuracy, zero_shot_accuracy]}\n"
          "log: {every: 2}\n";
-}
-
-template <class T>
-std::vector<T> read_dataset(const std::string& path, const char* name, std::vector<hsize_t>& dims) {
-  data::h5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  BOOST_TEST_REQUIRE(file.valid(), "cannot open " << path);
-  data::h5::Handle ds(H5Dopen2(file.get(), name, H5P_DEFAULT));
-  BOOST_TEST_REQUIRE(ds.valid(), path << " has no dataset " << name);
-  data::h5::Handle space(H5Dget_space(ds.get()));
-  dims.assign(size_t(H5Sget_simple_extent_ndims(space.get())), 0);
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  size_t n = 1;
-  for (hsize_t d : dims) n *= size_t(d);
-  std::vector<T> out(n);
-  const hid_t type = std::is_same_v<T, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64;
-  BOOST_TEST_REQUIRE(H5Dread(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0);
-  return out;
 }
 
 std::string string_attribute(hid_t object, const char* name) {

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "../train/helpers.h"
+#include "tests/support/h5_files.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "data/hdf5_util.h"
@@ -18,6 +19,7 @@
 using namespace tessera;
 using tessera::testing::run_tessera;
 using tessera::testing::ScratchDir;
+using tessera::testing::read_dataset;
 
 namespace {
 
@@ -28,24 +30,6 @@ std::string vit_recipe(const std::string& train_path) {
          "optim:\n  lr: 1.0e-3\n"
          "train:\n  steps: 2\n  batch_size: 4\n"
          "eval:\n  batch_size: 5\n";
-}
-
-// A float32 or int64 dataset of an HDF5 file, flattened, with its shape.
-template <class T>
-std::vector<T> read_dataset(const std::string& path, const char* name, std::vector<hsize_t>& dims) {
-  data::h5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  BOOST_TEST_REQUIRE(file.valid(), "cannot open " << path);
-  data::h5::Handle ds(H5Dopen2(file.get(), name, H5P_DEFAULT));
-  BOOST_TEST_REQUIRE(ds.valid(), path << " has no dataset " << name);
-  data::h5::Handle space(H5Dget_space(ds.get()));
-  dims.assign(size_t(H5Sget_simple_extent_ndims(space.get())), 0);
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  size_t n = 1;
-  for (hsize_t d : dims) n *= size_t(d);
-  std::vector<T> out(n);
-  const hid_t type = std::is_same_v<T, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64;
-  BOOST_TEST_REQUIRE(H5Dread(ds.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0);
-  return out;
 }
 
 }  // namespace
