@@ -16,6 +16,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/adamw.h"
@@ -23,8 +24,10 @@
 #include "kernels/cpu.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/elementwise.h"
+#include "kernels/blas.h"
 #include "kernels/gemm.h"
 #include "kernels/layer_norm.h"
+#include "kernels/packed_gemm.h"
 #include "kernels/reduce.h"
 #include "kernels/threads.h"
 #include "kernels/transpose.h"
@@ -264,6 +267,33 @@ void memory_table() {
   }
 }
 
+// Best seconds per call of fa and of fb, timed in alternation (2 x repetitions runs of each), so
+// that a busy moment on the shared machine slows both and their ratio stays fair.
+std::pair<double, double> best_seconds_alternating(const std::function<void()>& fa, const std::function<void()>& fb) {
+  auto calls_for = [](const std::function<void()>& fn) {
+    fn();
+    int calls = 1;
+    for (;;) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < calls; ++i) fn();
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 0.005) return calls;
+      calls *= 2;
+    }
+  };
+  const int ca = calls_for(fa), cb = calls_for(fb);
+  auto timed = [](const std::function<void()>& fn, int calls) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) fn();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
+  };
+  double a = 1e30, b = 1e30;
+  for (int r = 0; r < 2 * repetitions; ++r) {
+    a = std::min(a, timed(fa, ca));
+    b = std::min(b, timed(fb, cb));
+  }
+  return {a, b};
+}
+
 void gemm_table(bool quick) {
   const int threads = num_threads();
   const double peak1 = fma_peak_gflops(1), peakn = fma_peak_gflops(threads);
@@ -275,8 +305,13 @@ void gemm_table(bool quick) {
              "Per core: {:.2f} AVX-512 FMA instructions per cycle at {:.2f} GHz (clock from dependent adds), "
              "i.e. {:.0f} GFLOP/s per core at that clock.\n\n",
              peak1, peakn, threads, peak, threads, threads, pc.fma_per_cycle, pc.ghz, pc.fma_per_cycle * 32 * pc.ghz);
+  fmt::print("gemm() is what the dispatcher runs; then ours (packed_gemm.h) and OpenBLAS called directly, timed in "
+             "alternation, on 1 and {} threads; \"picks\" is the dispatcher's choice.\n\n", threads);
   fmt::print("| Linear (in -> out), M=6400 | product | m x n x k | GFLOP/s 1 thread | GFLOP/s {} threads | "
-             "% of {}-thread peak |\n|---|---|---|---:|---:|---:|\n", threads, threads);
+             "% of {}-thread peak | ours 1 thr | OpenBLAS 1 thr | ours {} thr | OpenBLAS {} thr | ours/OpenBLAS {} thr | "
+             "% of peak ours / OpenBLAS | picks |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+             threads, threads, threads, threads, threads);
+  const blas::OpenBlas* lib = blas::openblas();
   const int64_t rows = quick ? 1600 : 6400;
   const int64_t pairs[][2] = {{192, 576}, {192, 768}, {768, 192}, {576, 192}, {768, 768}};
   for (const auto& p : pairs) {
@@ -300,8 +335,24 @@ void gemm_table(bool quick) {
       const double gf1 = flops / best_seconds([&] { gemm(c.s, 1.0f, c.a, c.b, 0.0f, c.c); }) / 1e9;
       set_num_threads(threads);
       const double gfn = flops / best_seconds([&] { gemm(c.s, 1.0f, c.a, c.b, 0.0f, c.c); }) / 1e9;
-      fmt::print("| {} -> {} | {} | {}x{}x{} | {:.0f} | {:.0f} | {:.0f}% |\n", in, out, c.name, c.s.m, c.s.n, c.s.k,
-                 gf1, gfn, 100 * gfn / peak);
+      auto ours = [&] { packed_gemm(c.s, 1.0f, c.a, c.b, 0.0f, c.c); };
+      auto theirs = [&] {
+        lib->sgemm(CblasRowMajor, c.s.trans_a ? CblasTrans : CblasNoTrans, c.s.trans_b ? CblasTrans : CblasNoTrans,
+                   int(c.s.m), int(c.s.n), int(c.s.k), 1.0f, c.a, int(c.s.lda), c.b, int(c.s.ldb), 0.0f, c.c,
+                   int(c.s.ldc));
+      };
+      double o1 = 0, b1 = 0, on = 0, bn = 0;
+      if (lib && packed_gemm_available()) {
+        set_num_threads(1);
+        const auto [so1, sb1] = best_seconds_alternating(ours, theirs);
+        set_num_threads(threads);
+        const auto [son, sbn] = best_seconds_alternating(ours, theirs);
+        o1 = flops / so1 / 1e9, b1 = flops / sb1 / 1e9, on = flops / son / 1e9, bn = flops / sbn / 1e9;
+      }
+      fmt::print("| {} -> {} | {} | {}x{}x{} | {:.0f} | {:.0f} | {:.0f}% | {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} | "
+                 "{:.0f}% / {:.0f}% | {} |\n",
+                 in, out, c.name, c.s.m, c.s.n, c.s.k, gf1, gfn, 100 * gfn / peak, o1, b1, on, bn, bn > 0 ? on / bn : 0.0,
+                 100 * on / peak, 100 * bn / peak, gemm_backend_for(c.s));
     }
   }
   // Attention: batch x heads products of 50 tokens x 64 dims.

@@ -5,6 +5,7 @@
 
 #include "kernels/blas.h"
 #include "kernels/gemm_ref.h"
+#include "kernels/packed_gemm.h"
 #include "kernels/simd_table.h"
 #include "kernels/cpu.h"
 #include "kernels/threads.h"
@@ -19,7 +20,15 @@ CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 // (inside our OpenMP region) stays single-threaded and pays no fork/join per product.
 constexpr int64_t small_product = int64_t(1) << 21;
 
+// Our packed GEMM (packed_gemm.h) or OpenBLAS, by measurement (bench/kernel_bench --gemm).
+bool packed_for(const GemmShape& s) {
+  if (!packed_gemm_available()) return false;
+  if (blas::openblas() == nullptr) return true;
+  return simd_path() == SimdPath::avx512 && s.m * s.n * s.k > small_product;
+}
+
 void call(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+  if (packed_for(s)) return packed_gemm(s, alpha, a, b, beta, c);
   if (const blas::OpenBlas* lib = blas::openblas())
     lib->sgemm(CblasRowMajor, op(s.trans_a), op(s.trans_b), int(s.m), int(s.n), int(s.k), alpha, a, int(s.lda), b,
                int(s.ldb), beta, c, int(s.ldc));
@@ -105,6 +114,11 @@ const char* gemm_backend_name() {
     return std::string("scalar reference GEMM (") + blas::load_error() + ")";
   }();
   return name.c_str();
+}
+
+const char* gemm_backend_for(const GemmShape& s) {
+  if (packed_for(s)) return "ours (packed)";
+  return blas::openblas() ? "OpenBLAS" : "scalar reference";
 }
 
 }  // namespace tessera::kernels

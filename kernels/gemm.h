@@ -22,5 +22,7 @@ void gemm_batched(const GemmShape& s, int64_t batch, double alpha, const double*
 
 // Which library or kernel runs GEMM, for `tessera info`.
 const char* gemm_backend_name();
+// Which one gemm() runs for this f32 shape ("ours (packed)", "OpenBLAS", ...), for the benchmark.
+const char* gemm_backend_for(const GemmShape& s);
 
 }  // namespace tessera::kernels

@@ -1,5 +1,6 @@
 // The body of simd_avx2.cpp and simd_avx512.cpp: every f32 SIMD kernel, compiled for the
 // instruction set of the including file, gathered into that set's SimdTable.
+#include "kernels/row_blocks.h"  // stream_row_output
 #include "kernels/simd_table.h"
 #include "kernels/vec.h"
 #include "kernels/simd_elementwise.inl"
@@ -7,6 +8,7 @@
 #include "kernels/simd_fused.inl"
 #include "kernels/simd_layout.inl"
 #include "kernels/simd_gemm.inl"  // after simd_layout.inl: uses its transpose
+#include "kernels/simd_packed_gemm.inl"  // likewise
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
@@ -32,6 +34,7 @@ const SimdTable& table() {
       .cross_entropy = cross_entropy,
       .adamw = adamw,
       .small_gemm = small_gemm,
+      .packed_gemm = packed_gemm,
       .transpose = transpose,
   };
   return t;

@@ -14,6 +14,8 @@ namespace tessera::kernels {
 enum class MathFn { exp, log, tanh, erf, sigmoid };
 
 // The per-step constants of AdamW (see adamw_ref.h), as floats.
+struct PackedGemmCall;  // packed_gemm.h
+
 struct AdamWConstants {
   float decay, beta1, beta2, step_size, inv_sqrt_bc2, eps;
 };
@@ -55,6 +57,8 @@ struct SimdTable {
   // small_gemm_pack_floats); see simd_gemm.inl.
   void (*small_gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                      const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+  // Our packed GEMM on one thread (packed_gemm.h, simd_packed_gemm.inl).
+  void (*packed_gemm)(const PackedGemmCall& call);
   // Layout (transpose.h).
   void (*transpose)(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out);
 };

@@ -2,12 +2,15 @@
 // dimensions, alpha/beta, and strided batches (including attention's small per-head products).
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
 #include <limits>
 #include <string>
+#include <tuple>
 
 #include "kernels/blas.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_ref.h"
+#include "kernels/packed_gemm.h"
 #include "kernels/simd_table.h"
 #include "kernels/threads.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -49,9 +52,137 @@ void check_one(const GemmShape& s, T alpha, T beta, uint64_t seed) {
   }
 }
 
+// Our packed GEMM on the current SIMD path against the reference: C starts random (or NaN
+// when beta == 0, which must never be read), every pointer optionally shifted by one float off
+// the 64-byte alignment of the vectors, and padding beyond n in each row of C must stay as it was.
+void check_packed(const GemmShape& s, float alpha, float beta, bool unaligned, uint64_t seed) {
+  const int64_t shift = unaligned ? 1 : 0;
+  const auto a = random_vector<float>(std::max<int64_t>(1, rows_a(s) * s.lda), seed);
+  const auto b = random_vector<float>(std::max<int64_t>(1, rows_b(s) * s.ldb), seed + 1);
+  auto c = random_vector<float>(std::max<int64_t>(1, s.m * s.ldc), seed + 2);
+  if (beta == 0.0f)
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = 0; j < s.n; ++j) c[size_t(i * s.ldc + j)] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> a2(a.size() + 1), b2(b.size() + 1), c2(c.size() + 1);
+  std::copy(a.begin(), a.end(), a2.begin() + shift);
+  std::copy(b.begin(), b.end(), b2.begin() + shift);
+  std::copy(c.begin(), c.end(), c2.begin() + shift);
+  auto want = c;
+  packed_gemm(s, alpha, a2.data() + shift, b2.data() + shift, beta, c2.data() + shift);
+  ref::gemm(s, alpha, a.data(), b.data(), beta, want.data());
+  const double tol = 1e-6 * double(s.k + 1);
+  BOOST_TEST_CONTEXT("m=" << s.m << " n=" << s.n << " k=" << s.k << " ta=" << s.trans_a << " tb=" << s.trans_b
+                          << " lda=" << s.lda << " ldb=" << s.ldb << " ldc=" << s.ldc << " alpha=" << alpha
+                          << " beta=" << beta << " unaligned=" << unaligned) {
+    check_close(c2.data() + shift, want.data(), int64_t(want.size()), tol, tol, "C");
+  }
+}
+
+// The paths that have our packed GEMM (not scalar), each in turn.
+template <class F>
+void for_each_packed_path(F&& body) {
+  for_each_simd_path([&](SimdPath p) {
+    if (p != SimdPath::scalar) body(p);
+  });
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(gemm_kernel)
+
+BOOST_AUTO_TEST_CASE(packed_small_sizes_every_case) {
+  // Every transpose case on the tail sizes: row panels of 1..MR-1 rows, column panels of
+  // 1..NR-1 columns (zero-padded B), k of one step; alpha/beta mixes, padded leading dimensions.
+  for_each_packed_path([](SimdPath) {
+    uint64_t seed = 1000;
+    const int64_t sizes[] = {1, 7, 15, 16, 17, 31, 33};
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (int64_t m : sizes)
+          for (int64_t n : sizes)
+            for (int64_t k : {int64_t(1), int64_t(17), int64_t(33)}) {
+              const bool odd = (m + n + k) % 2 != 0;
+              check_packed(shape(ta, tb, m, n, k, odd ? 3 : 0), odd ? -0.5f : 1.0f, odd ? 1.5f : 0.0f, odd, seed++);
+            }
+  });
+}
+
+BOOST_AUTO_TEST_CASE(packed_crosses_block_sizes) {
+  // k > kc (256: several k blocks, the later ones adding to C), n > nc (384: several packed B
+  // blocks), m over many row panels, with tails everywhere; both thread counts.
+  const int saved = num_threads();
+  for_each_packed_path([](SimdPath) {
+    uint64_t seed = 2000;
+    for (int t : {1, 2}) {
+      set_num_threads(t);
+      for (bool ta : {false, true})
+        for (bool tb : {false, true})
+          for (auto [m, n, k] : {std::tuple{100, 33, 300}, {131, 401, 17}, {9, 1000, 600}, {257, 49, 1000},
+                                 {200, 450, 513}}) {
+            check_packed(shape(ta, tb, m, n, k, 0), 1.0f, 0.0f, false, seed++);
+            check_packed(shape(ta, tb, m, n, k, 5), 0.75f, -1.0f, true, seed++);
+          }
+    }
+  });
+  set_num_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(packed_degenerate_sizes) {
+  // m or n == 0 touch nothing; k == 0 or alpha == 0 scale C by beta without reading A or B
+  // (beta == 0 writes zeros over NaN).
+  for_each_packed_path([](SimdPath) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        for (auto [m, n, k] : {std::tuple{0, 5, 3}, {5, 0, 3}, {0, 0, 0}})
+          check_packed(shape(ta, tb, m, n, k, 1), 1.0f, 0.5f, false, 7);
+        check_packed(shape(ta, tb, 6, 35, 0, 2), 1.0f, 0.5f, false, 8);
+        check_packed(shape(ta, tb, 6, 35, 0, 2), 1.0f, 0.0f, false, 9);
+        check_packed(shape(ta, tb, 6, 35, 20, 2), 0.0f, 2.0f, false, 10);
+      }
+  });
+}
+
+BOOST_AUTO_TEST_CASE(packed_same_bits_on_any_thread_count) {
+  // Threads get rectangles of C (rows or columns, by shape) and never split k, so C must be
+  // bitwise the same on 1, 2 and 3 threads; shapes of each kind of cut and the transformer's.
+  const int saved = num_threads();
+  for_each_packed_path([](SimdPath) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (auto [m, n, k] : {std::tuple{640, 192, 576}, {192, 192, 1600}, {40, 900, 300}, {333, 77, 700}}) {
+          const GemmShape s = shape(ta, tb, m, n, k, 0);
+          const auto a = random_vector<float>(rows_a(s) * s.lda, 41), b = random_vector<float>(rows_b(s) * s.ldb, 42);
+          std::vector<std::vector<float>> results;
+          for (int t : {1, 2, 3}) {
+            set_num_threads(t);
+            auto c = random_vector<float>(s.m * s.ldc, 43);
+            packed_gemm(s, 1.0f, a.data(), b.data(), 0.5f, c.data());
+            results.push_back(c);
+          }
+          BOOST_TEST_CONTEXT("m=" << m << " n=" << n << " k=" << k << " ta=" << ta << " tb=" << tb) {
+            BOOST_TEST(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)) == 0);
+            BOOST_TEST(std::memcmp(results[0].data(), results[2].data(), results[0].size() * sizeof(float)) == 0);
+          }
+        }
+  });
+  set_num_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(dispatched_large_product_every_path) {
+  // gemm() on a Linear-sized product on every path, scalar included (where ours is unavailable
+  // and OpenBLAS or the reference runs); the backend it names for the shape must exist.
+  for_each_simd_path([](SimdPath p) {
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const GemmShape s = shape(ta, tb, 200, 192, 96, 1);
+        const std::string backend = gemm_backend_for(s);
+        BOOST_TEST_MESSAGE(simd_path_name(p) << " ta=" << ta << " tb=" << tb << ": " << backend);
+        if (p == SimdPath::scalar) BOOST_TEST(backend.find("ours") == std::string::npos);
+        check_one<float>(s, 1.0f, 0.0f, 90);
+        check_one<float>(s, 0.5f, 2.0f, 91);
+      }
+  });
+}
 
 BOOST_AUTO_TEST_CASE(backend_is_named) {
   const std::string name = gemm_backend_name();

@@ -1,0 +1,114 @@
+#include "kernels/packed_gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "kernels/cpu.h"
+#include "kernels/simd_table.h"
+#include "kernels/threads.h"
+
+namespace tessera::kernels {
+namespace {
+
+// Cache blocking, measured on the transformer shapes (bench/kernel_bench --gemm): a kc x nc block
+// of op(B) stays in the 1 MiB L2 while every MR-row panel of A streams past it, and the
+// MR x kc panel of A (8 KiB) stays in the 48 KiB L1 while it meets each NR-column panel of B.
+// kc = 256 (B block 256 x 384 = 384 KiB) was best; longer k runs amortize the C update less
+// than they cost in L1/L2 misses. The counts are balanced (k = 576 runs as 3 x 192, not
+// 256 + 256 + 64) so no block is a thin remainder.
+static const int64_t kc_max = std::getenv("TG_KC") ? std::atoi(std::getenv("TG_KC")) : 256;  // TUNING, remove
+static const int64_t nc_max = std::getenv("TG_NC") ? std::atoi(std::getenv("TG_NC")) : 384;
+// Below this many multiply-adds the fork/join of a second thread costs more than it saves.
+constexpr int64_t threaded_product = int64_t(1) << 20;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+int64_t balanced(int64_t size, int64_t most, int64_t multiple) {
+  return round_up(ceil_div(size, ceil_div(size, most)), multiple);
+}
+
+// One thread's packing buffers, allocated on its first product and grown, never per call.
+struct PackBuffers {
+  struct Free {
+    void operator()(float* p) const { ::operator delete(p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<float, Free> a, b;
+  int64_t a_floats = 0, b_floats = 0;
+  static float* grow(std::unique_ptr<float, Free>& buf, int64_t& have, int64_t need) {
+    if (have < need) {
+      buf.reset(static_cast<float*>(::operator new(size_t(need) * sizeof(float), std::align_val_t(64))));
+      have = need;
+    }
+    return buf.get();
+  }
+};
+
+PackBuffers& pack_buffers() {
+  thread_local PackBuffers buffers;
+  return buffers;
+}
+
+// How C is cut into tr x tc rectangles, one per thread: the cut that minimises one thread's
+// multiply-adds plus its packing, since each thread packs the A rows and B columns it needs
+// (a row cut packs B once per thread, a column cut packs A once per thread).
+struct Split {
+  int64_t tr = 1, tc = 1, rows = 0, cols = 0;
+};
+
+Split choose_split(int64_t m, int64_t n, int64_t threads, int64_t mr, int64_t nr) {
+  Split best;
+  double best_cost = 0;
+  for (int64_t tr = 1; tr <= threads; ++tr) {
+    if (threads % tr != 0) continue;
+    const int64_t tc = threads / tr;
+    const int64_t rows = round_up(ceil_div(m, tr), mr), cols = round_up(ceil_div(n, tc), nr);
+    const double cost = double(rows) * double(cols) + 16.0 * double(rows) + 8.0 * double(cols);
+    if (best.rows == 0 || cost < best_cost) {
+      best = {tr, tc, rows, cols};
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+}  // namespace
+
+bool packed_gemm_available() { return simd_table() != nullptr; }
+
+void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+  if (s.m <= 0 || s.n <= 0) return;
+  if (s.k <= 0 || alpha == 0.0f) return scale_c(s.m, s.n, beta, c, s.ldc);  // BLAS: A and B unread
+  const SimdTable* simd = simd_table();
+  const bool wide = simd_path() == SimdPath::avx512;
+  const int64_t mr = wide ? packed_mr_avx512 : packed_mr_avx2, nr = wide ? packed_nr_avx512 : packed_nr_avx2;
+  const int64_t threads = s.m * s.n * s.k < threaded_product ? 1 : num_threads();
+  const Split split = choose_split(s.m, s.n, threads, mr, nr);
+  const int64_t kc = balanced(s.k, kc_max, 1);  // fixed by k alone: the order of the additions
+  parallel_for(split.tr * split.tc, 1, [&](int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t i0 = (t / split.tc) * split.rows, j0 = (t % split.tc) * split.cols;
+      if (i0 >= s.m || j0 >= s.n) continue;
+      PackedGemmCall g;
+      g.trans_a = s.trans_a, g.trans_b = s.trans_b;
+      g.m = std::min(split.rows, s.m - i0), g.n = std::min(split.cols, s.n - j0), g.k = s.k;
+      g.alpha = alpha, g.beta = beta;
+      g.a = s.trans_a ? a + i0 : a + i0 * s.lda, g.lda = s.lda;
+      g.b = s.trans_b ? b + j0 * s.ldb : b + j0, g.ldb = s.ldb;
+      g.c = c + i0 * s.ldc + j0, g.ldc = s.ldc;
+      g.kc = kc, g.nc = balanced(g.n, nc_max, nr);
+      PackBuffers& buf = pack_buffers();
+      g.a_pack = PackBuffers::grow(buf.a, buf.a_floats, mr * kc);
+      g.b_pack = PackBuffers::grow(buf.b, buf.b_floats, kc * g.nc);
+      simd->packed_gemm(g);
+    }
+  });
+}
+
+}  // namespace tessera::kernels

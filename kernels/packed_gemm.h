@@ -1,0 +1,48 @@
+#pragma once
+// Our packed, cache-blocked f32 GEMM (Goto/BLIS structure), for the large products of the
+// transformer's Linear layers. The per-ISA part (packing and the register-blocked micro-kernel)
+// is simd_packed_gemm.inl, compiled into each SimdTable; the driver here splits C over threads
+// and owns the per-thread packing buffers. Row-major, C = alpha op(A) op(B) + beta C, any
+// leading dimensions; beta == 0 never reads C.
+#include <cstdint>
+
+#include "kernels/gemm.h"
+
+namespace tessera::kernels {
+
+// Register tile of the micro-kernel: MR rows of C by NR columns (whole vectors). Measured on the
+// AMD EPYC (Zen 5, two 512-bit FMA pipes) of docs/PERFORMANCE.md: 8 x 48 (24 accumulators, 3 B
+// vectors, 8 embedded-broadcast FMAs per B vector: 11 loads per 24 FMAs) beat 14 x 32 and 6 x 64;
+// 8 and 48 also divide every transformer size (192, 576, 768, 6400), so those shapes have no
+// tails. AVX2 has 16 registers: 6 x 16 (12 accumulators, 2 B vectors, 1 broadcast).
+constexpr int packed_mr_avx512 = 8, packed_nr_avx512 = 48;
+constexpr int packed_mr_avx2 = 6, packed_nr_avx2 = 16;
+
+// One single-threaded product on caller-owned buffers: a_pack holds mr x kc floats, b_pack
+// kc x round_up(nc, nr). k is cut into blocks of kc (the last may be shorter) and n into blocks
+// of nc; the k blocks fix the order of the additions, so callers that split C differently but
+// pass the same kc get bitwise the same C.
+struct PackedGemmCall {
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1, beta = 0;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  int64_t kc = 0, nc = 0;
+  float* a_pack = nullptr;
+  float* b_pack = nullptr;
+};
+
+// Whether the current SIMD path has our packed GEMM (not on the scalar path).
+bool packed_gemm_available();
+
+// C = alpha op(A) op(B) + beta C by our packed kernels on num_threads() threads, each computing
+// its own rectangle of C (k is never split, so C does not depend on the thread count).
+// Requires packed_gemm_available().
+void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+
+}  // namespace tessera::kernels
