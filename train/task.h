@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/loader.h"
@@ -45,6 +46,10 @@ class Task {
   // show, e.g. reconstruction grids, writes it into the run folder. `batch` is the first eval batch.
   virtual void write_samples(nn::Module& /*model*/, const data::Batch& /*batch*/, const std::string& /*run_dir*/,
                              int64_t /*step*/) {}
+  // Values worth following while training that are neither loss nor metric — a VQ codebook's
+  // restarts so far, a dual encoder's temperature and bias — for the progress line and the train
+  // entries of metrics.jsonl.
+  virtual std::vector<std::pair<std::string, double>> training_state(const nn::Module& /*model*/) const { return {}; }
 };
 
 }  // namespace tessera::train

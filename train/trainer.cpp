@@ -121,6 +121,8 @@ Trainer::StepResult Trainer::step() {
   return r;
 }
 
+MetricValues Trainer::training_state() const { return task_->training_state(*model_); }
+
 void Trainer::write_samples(const std::string& run_dir) {
   if (!eval_set_) return;
   const data::Loader loader(eval_set_, loader_options(recipe_, false));
@@ -283,6 +285,13 @@ std::string metrics_text(const MetricValues& values) {
   return out;
 }
 
+// Task::training_state for the progress line: "vq_restarts 42  " (whole numbers stay whole).
+std::string state_text(const MetricValues& values) {
+  std::string out;
+  for (const auto& [name, v] : values) out += fmt::format("{} {:.6g}  ", name, v);
+  return out;
+}
+
 // The NaN/Inf guard's exit: the cause, and which checkpoint is still good.
 [[noreturn]] void stop_keeping_last_good(const Error& e, const fs::path& last_path) {
   std::string good = "none was written yet";
@@ -364,19 +373,23 @@ int run_training(const RunOptions& options) {
       const double seconds = std::chrono::duration<double>(now - interval_start).count();
       const double rate = interval_steps / std::max(seconds, 1e-9);
       const double loss = interval_loss / double(interval_steps);
-      fmt::print("epoch {}  step {}/{}  loss {:.4f}  lr {:.3e}  {:.1f} it/s  {:.0f} img/s  ETA {}\n", r.epoch + 1, s,
-                 total, loss, r.lr, rate, rate * double(trainer.images_per_step()), duration(double(total - s) / rate));
+      const MetricValues state = trainer.training_state();
+      fmt::print("epoch {}  step {}/{}  loss {:.4f}  lr {:.3e}  {}{:.1f} it/s  {:.0f} img/s  ETA {}\n", r.epoch + 1, s,
+                 total, loss, r.lr, state_text(state), rate,
+                 rate * double(trainer.images_per_step()), duration(double(total - s) / rate));
       std::fflush(stdout);
-      log.write(JsonObject()
-                    .add("step", s)
-                    .add("epoch", r.epoch)
-                    .add("split", "train")
-                    .add("loss", loss)
-                    .add("lr", r.lr)
-                    .add("grad_norm", r.grad_norm)
-                    .add("steps_per_s", rate)
-                    .add("images_per_s", rate * double(trainer.images_per_step()))
-                    .add("elapsed_s", std::chrono::duration<double>(now - start).count()));
+      JsonObject line;
+      line.add("step", s)
+          .add("epoch", r.epoch)
+          .add("split", "train")
+          .add("loss", loss)
+          .add("lr", r.lr)
+          .add("grad_norm", r.grad_norm)
+          .add("steps_per_s", rate)
+          .add("images_per_s", rate * double(trainer.images_per_step()))
+          .add("elapsed_s", std::chrono::duration<double>(now - start).count());
+      for (const auto& [name, v] : state) line.add(name, v);
+      log.write(line);
       interval_start = clock::now(), interval_steps = 0, interval_loss = 0;
     }
 

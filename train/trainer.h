@@ -52,6 +52,8 @@ class Trainer {
   MetricValues evaluate();
   // The task's samples from the first eval batch (Task::write_samples) into run_dir.
   void write_samples(const std::string& run_dir);
+  // The task's training_state() of the model being trained.
+  MetricValues training_state() const;
 
   Checkpoint checkpoint() const;
   void restore(const Checkpoint& checkpoint);

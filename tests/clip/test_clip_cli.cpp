@@ -88,6 +88,14 @@ BOOST_AUTO_TEST_CASE(siglip_multi_positive_and_truncation_warning) {
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
   BOOST_TEST(r.output.find("were cut") != std::string::npos, r.output);
   BOOST_TEST(read_file(dir / "run/metrics.jsonl").find("zero_shot_accuracy") != std::string::npos);
+  // The progress log follows t = exp(t') and b, which start at the model's 10 and -2 (configured).
+  const std::vector<double> t = train_log_values(dir / "run/metrics.jsonl", "logit_scale"),
+                            b = train_log_values(dir / "run/metrics.jsonl", "logit_bias");
+  BOOST_TEST_REQUIRE(!t.empty());
+  BOOST_TEST_REQUIRE(b.size() == t.size());
+  BOOST_TEST(std::abs(t.front() - 10) < 0.5, t.front());
+  BOOST_TEST(std::abs(b.front() + 2) < 0.5, b.front());
+  BOOST_TEST(r.output.find("logit_bias ") != std::string::npos, r.output);
 }
 
 BOOST_AUTO_TEST_CASE(class_names_rename_the_classes_for_captions_and_prompts) {

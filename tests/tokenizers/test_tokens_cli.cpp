@@ -184,6 +184,16 @@ BOOST_AUTO_TEST_CASE(killed_and_resumed_tokenizer_runs_are_bitwise_identical) {
       BOOST_TEST(train::load_checkpoint(parts + "/last.h5").meta.step == 5);
       r = run_tessera("train --resume " + parts);
       BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+      // The progress log counts the restarts of each interval (steps 1-6, 7-12); none for a VAE.
+      const std::vector<double> restarts = testing::train_log_values(whole + "/metrics.jsonl", "vq_restarts");
+      if (name == "vae") {
+        BOOST_TEST(restarts.empty());
+      } else {
+        BOOST_TEST_REQUIRE(restarts.size() == 2u);
+        BOOST_TEST(restarts[0] > 0);
+        BOOST_TEST(restarts[1] > 0);
+        BOOST_TEST(r.output.find("vq_restarts ") != std::string::npos, r.output);
+      }
       const train::Checkpoint a = train::load_checkpoint(whole + "/last.h5"), b = train::load_checkpoint(parts + "/last.h5");
       BOOST_TEST(a.meta.step == 12);
       BOOST_TEST(b.meta.step == 12);

@@ -51,6 +51,19 @@ inline std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Every value of `key` in the train entries of a run's metrics.jsonl, in order.
+inline std::vector<double> train_log_values(const std::string& metrics_jsonl, const std::string& key) {
+  std::ifstream in(metrics_jsonl);
+  std::vector<double> values;
+  const std::string field = "\"" + key + "\": ";
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"split\": \"train\"") == std::string::npos) continue;
+    const size_t at = line.find(field);
+    if (at != std::string::npos) values.push_back(std::stod(line.substr(at + field.size())));
+  }
+  return values;
+}
+
 struct RunResult {
   int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;

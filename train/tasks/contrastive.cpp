@@ -4,6 +4,7 @@
 // over the whole evaluated set, a linear probe on a fixed split of it, and the loss.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <optional>
 
 #include "autograd/error.h"
@@ -128,6 +129,15 @@ class Contrastive : public Task {
   }
 
   std::vector<std::string> default_metrics() const override { return {"zero_shot_accuracy", "i2t_r1", "t2i_r1", "loss"}; }
+
+  // The learned temperature t = exp(t') (and SigLIP's bias b), which decide how sharp the logits are.
+  std::vector<std::pair<std::string, double>> training_state(const nn::Module& model) const override {
+    const auto* m = dynamic_cast<const ClipModel*>(&model);
+    if (m == nullptr) return {};
+    std::vector<std::pair<std::string, double>> out{{"logit_scale", std::exp(m->logit_scale.item())}};
+    if (m->logit_bias.defined()) out.emplace_back("logit_bias", m->logit_bias.item());
+    return out;
+  }
 
  private:
   data::TokenizedBatch tokenize(ClipModel& m, const std::vector<std::string>& captions) {

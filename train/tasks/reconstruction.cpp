@@ -73,6 +73,17 @@ class Reconstruction : public Task {
 
   std::vector<std::string> default_metrics() const override { return {"loss", "mse", "psnr", "ssim"}; }
 
+  // Dead codes restarted since the previous report: whether restarts have died down is what
+  // tells a healthy codebook from one that keeps losing codes.
+  std::vector<std::pair<std::string, double>> training_state(const nn::Module& model) const override {
+    const auto* ae = dynamic_cast<const nn::Autoencoder*>(&model);
+    if (ae == nullptr || ae->vector_quantizer() == nullptr) return {};
+    const int64_t total = ae->vector_quantizer()->restarts();
+    const int64_t since = total - reported_restarts_;
+    reported_restarts_ = total;
+    return {{"vq_restarts", double(since)}};
+  }
+
   void write_samples(nn::Module& model, const data::Batch& batch, const std::string& run_dir, int64_t step) override {
     const int64_t n = std::min<int64_t>(batch.images.size(0), 8);
     if (n == 0) return;
@@ -96,6 +107,7 @@ class Reconstruction : public Task {
 
  private:
   LossFn loss_;
+  mutable int64_t reported_restarts_ = 0;  // VectorQuantizer::restarts() at the previous report
 };
 
 // MSE, PSNR, SSIM over the whole eval set (PSNR from the set-wide MSE).
