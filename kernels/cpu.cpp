@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 
 namespace tessera::kernels {
 namespace {
@@ -69,6 +71,61 @@ SimdPath initial_path() {
   return forced;
 }
 
+// "32768K" from /sys/devices/system/cpu/cpu0/cache/indexN/size for the level-3 unified cache.
+int64_t llc_from_sysfs() {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream level_file(dir + "level"), size_file(dir + "size");
+    int level = 0;
+    std::string size;
+    if (!(level_file >> level) || !(size_file >> size) || level != 3 || size.empty()) continue;
+    int64_t bytes = std::atoll(size.c_str());
+    if (size.back() == 'K') bytes <<= 10;
+    if (size.back() == 'M') bytes <<= 20;
+    if (bytes > 0) return bytes;
+  }
+  return 0;
+}
+
+// Deterministic cache parameters: CPUID leaf 0x8000001D on AMD, leaf 4 on Intel (same layout):
+// ways x partitions x line size x sets of the level-3 entry.
+int64_t llc_from_cpuid() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool amd = cpu_features().vendor == "AuthenticAMD";
+  const unsigned leaf = amd ? 0x8000001D : 4;
+  if ((amd ? __get_cpuid_max(0x80000000, nullptr) : __get_cpuid_max(0, nullptr)) < leaf) return 0;
+  for (unsigned sub = 0; sub < 8; ++sub) {
+    __get_cpuid_count(leaf, sub, &a, &b, &c, &d);
+    if ((a & 0x1f) == 0) break;  // no more caches
+    if (((a >> 5) & 0x7) != 3) continue;
+    const int64_t ways = ((b >> 22) & 0x3ff) + 1, partitions = ((b >> 12) & 0x3ff) + 1, line = (b & 0xfff) + 1;
+    return ways * partitions * line * (int64_t(c) + 1);
+  }
+  return 0;
+}
+
+// sysconf(_SC_LEVEL3_CACHE_SIZE) is not asked: on this (virtual) EPYC glibc reports 384 MiB, the
+// L3 of the whole socket, while a core only ever uses its own CCX's 32 MiB.
+int64_t detect_llc() {
+  if (const int64_t b = llc_from_sysfs(); b > 0) return b;
+  if (const int64_t b = llc_from_cpuid(); b > 0) return b;
+  return int64_t(32) << 20;
+}
+
+// A normal store to a line that is not in cache reads the line first (read-for-ownership): a
+// kernel that reads one array and writes one moves 3 bytes for every 2 it needs. A streaming
+// store writes whole lines without reading them, but leaves them out of cache, so the next op
+// reads them from memory. That only costs nothing when the output would have left the cache
+// anyway: a row kernel reads an input as large as its output, and once the two together exceed
+// the last-level cache (output >= half of it) the first rows written are evicted before the call
+// ends. glibc's memcpy switches to non-temporal stores at a similar size (3/4 of the cache).
+int64_t default_streaming_threshold() { return last_level_cache_bytes() / 2; }
+
+std::atomic<int64_t>& streaming_threshold() {
+  static std::atomic<int64_t> bytes{default_streaming_threshold()};
+  return bytes;
+}
+
 std::atomic<int>& current_path() {
   static std::atomic<int> path{static_cast<int>(initial_path())};
   return path;
@@ -103,6 +160,17 @@ void set_simd_path(SimdPath path) {
   if (!cpu_supports(path))
     throw std::runtime_error(std::string("SIMD path ") + simd_path_name(path) + " is not supported by this CPU");
   current_path().store(static_cast<int>(path), std::memory_order_relaxed);
+}
+
+int64_t last_level_cache_bytes() {
+  static const int64_t bytes = detect_llc();
+  return bytes;
+}
+
+int64_t streaming_store_threshold() { return streaming_threshold().load(std::memory_order_relaxed); }
+
+void set_streaming_store_threshold(int64_t bytes) {
+  streaming_threshold().store(bytes < 0 ? default_streaming_threshold() : bytes, std::memory_order_relaxed);
 }
 
 const char* simd_path_name(SimdPath path) {

@@ -6,14 +6,36 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu.h"
 #include "kernels/threads.h"
 
 namespace tessera::kernels {
 
+// Whether the row kernel running on this thread writes its [rows, cols] output with streaming
+// stores (softmax, log-softmax, LayerNorm's y, cross-entropy's dlogits read it; other kernels
+// ignore it). by_row_blocks sets it on each thread for one call only, from the size of the whole
+// call's output, which the kernels' row blocks do not know (see streaming_store_threshold()).
+inline thread_local bool stream_row_output = false;
+
+class StreamRowOutput {  // sets stream_row_output for a scope, then restores it
+ public:
+  explicit StreamRowOutput(bool on) : saved_(stream_row_output) { stream_row_output = on; }
+  ~StreamRowOutput() { stream_row_output = saved_; }
+  StreamRowOutput(const StreamRowOutput&) = delete;
+  StreamRowOutput& operator=(const StreamRowOutput&) = delete;
+
+ private:
+  bool saved_;
+};
+
 template <class Fn>
 void by_row_blocks(int64_t rows, int64_t cols, Fn&& fn) {  // fn(first_row, row_count)
   const int64_t grain = cols > 0 ? (16384 + cols - 1) / cols : (rows > 0 ? rows : 1);
-  parallel_for(rows, grain, [&](int64_t begin, int64_t end) { fn(begin, end - begin); });
+  const bool stream = rows * cols * int64_t(sizeof(float)) >= streaming_store_threshold();
+  parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
+    const StreamRowOutput scope(stream);
+    fn(begin, end - begin);
+  });
 }
 
 // Column sums (dbias, dgamma, dbeta) are taken per block of this many rows while the block is

@@ -91,9 +91,11 @@ inline void column_sums(const float* x, int64_t rows, int64_t cols, int64_t ld, 
   });
 }
 
-// Rows of LayerNorm forward; with residual, src = x + residual is written to sum first.
+// Rows of LayerNorm forward; with residual, src = x + residual is written to sum first. With
+// stream_row_output, y is written by streaming stores (sum is not: it is read back at once).
 inline void layer_norm_forward(const float* x, const float* residual, const float* gamma, const float* beta,
                                int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd) {
+  const bool streaming = stream_row_output;
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = x + r * cols;
     if (residual) {
@@ -104,14 +106,14 @@ inline void layer_norm_forward(const float* x, const float* residual, const floa
     const F mv = set1(m);
     const float rs = 1.0f / __builtin_sqrtf(row_sq_dev(src, cols, m) / float(cols) + eps);
     const F rv = set1(rs);
-    float* yr = y + r * cols;
-    by_vectors(cols, [&](int64_t i, int64_t n) __attribute__((always_inline)) {
+    store_row(y + r * cols, cols, streaming, [&](int64_t i, int64_t n) __attribute__((always_inline)) {
       const F xhat = (load_n(src + i, n) - mv) * rv;
-      store_n(yr + i, fma(xhat, load_opt(gamma, i, n, 1.0f), load_opt(beta, i, n, 0.0f)), n);
+      return fma(xhat, load_opt(gamma, i, n, 1.0f), load_opt(beta, i, n, 0.0f));
     });
     mean[r] = m;
     rstd[r] = rs;
   }
+  if (streaming) stream_fence();
 }
 
 // dx rows of the LayerNorm backward, two passes over each row (in L1 for the second). When
@@ -144,30 +146,32 @@ inline void layer_norm_backward(const float* x, const float* gamma, const float*
   }
 }
 
-// sum_c exp(in[c] - m), nothing stored.
-inline float exp_sum(const float* in, int64_t cols, float m) {
-  const F mv = set1(m);
-  F s = zero();
-  int64_t c = 0;
-  for (; c + lanes <= cols; c += lanes) s = s + exp(load(in + c) - mv);
-  if (c < cols) s = s + exp(load_part_or(in + c, cols - c, -__builtin_inff()) - mv);
-  return hsum(s);
-}
-
-// Rows of the fused cross-entropy; targets were validated by the caller.
+// Rows of the fused cross-entropy; targets were validated by the caller. With stream_row_output,
+// the exponentials go to scratch and dlogits is written once by streaming stores, the target's
+// lane getting the same "- grad_scale" after the same scaling.
 inline void cross_entropy(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                           float* loss, float* dlogits) {
+  const bool streaming = dlogits != nullptr && stream_row_output;
+  float* exps = streaming ? row_scratch(cols) : nullptr;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = logits + r * cols;
     const int64_t t = targets[r];
     if (t < 0) {
       loss[r] = 0;
-      if (dlogits) map1(in, dlogits + r * cols, cols, [](F) { return zero(); });
+      if (dlogits) store_row(dlogits + r * cols, cols, streaming, [](int64_t, int64_t) { return zero(); });
       continue;
     }
     const float m = softmax_shift(in, cols);
     const float target_logit = in[t];  // read first: dlogits may alias logits
-    if (dlogits) {
+    if (streaming) {
+      const float s = exp_shifted(in, cols, m, exps);
+      const F k = set1(grad_scale / s), zero_v = zero();
+      store_row(dlogits + r * cols, cols, true, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
+        const F d = fma(load_n(exps + c, n), k, zero_v);  // as scale_row
+        return uint64_t(t - c) < uint64_t(n) ? d - lane_only(t - c, grad_scale) : d;
+      });
+      loss[r] = m + __builtin_logf(s) - target_logit;
+    } else if (dlogits) {
       float* out = dlogits + r * cols;
       const float s = exp_shifted(in, cols, m, out);
       scale_row(out, cols, grad_scale / s, 0.0f);
@@ -177,6 +181,7 @@ inline void cross_entropy(const float* logits, const int64_t* targets, int64_t r
       loss[r] = m + __builtin_logf(exp_sum(in, cols, m)) - target_logit;
     }
   }
+  if (streaming) stream_fence();
 }
 
 inline void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k) {

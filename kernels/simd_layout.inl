@@ -2,6 +2,9 @@
 // are unrolled by pragma: left as loops (GCC -O2), the arrays of vectors live on the stack.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
 inline void transpose_8x8(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
@@ -70,7 +73,7 @@ inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, in
 // Full tiles by shuffles, the ragged right and bottom edges element by element. Strips of one
 // tile of rows, tiles along the row: the input streams in row order, and every tile writes whole
 // 64-byte output rows (AVX-512).
-inline void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
+inline void transpose_tiles(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
   constexpr int64_t T = transpose_tile;
   const int64_t rows_t = rows - rows % T, cols_t = cols - cols % T;
   for (int64_t r = 0; r < rows_t; r += T) {
@@ -81,6 +84,51 @@ inline void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in
   }
   for (int64_t r = rows_t; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) out[c * ld_out + r] = in[r * ld_in + c];
+}
+
+// Scratch for one block of the streaming transpose; per thread, kept between calls.
+inline float* transpose_scratch(int64_t floats) {
+  thread_local std::vector<float> buffer;
+  if (int64_t(buffer.size()) < floats) buffer.resize(size_t(floats));
+  return buffer.data();
+}
+
+// The streaming path (big outputs; transpose.cpp hands it bands of up to transpose_stream_band
+// rows): blocks of the band's rows x that many columns are transposed by tiles into scratch
+// (~256 KiB, in L2), then each output row's piece is copied out by store_row: streaming stores of
+// the whole 64-byte lines only. Tiles written straight to the output would write 64-byte pieces
+// that straddle two lines whenever ld_out is not a multiple of 16, and read every line first.
+// While a block is copied out, the next block's input (or the next band's: prefetches never
+// fault) is prefetched, one input row per output row, so reads and writes overlap.
+constexpr int64_t transpose_stream_band = 256;
+
+inline void transpose_streaming(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
+                                int64_t ld_out) {
+  constexpr int64_t block = transpose_stream_band;
+  const int64_t ld = (rows + 15) / 16 * 16 + 16;  // not a multiple of 1 KiB: no L1 set conflicts
+  float* buffer = transpose_scratch(ld * block);
+  for (int64_t c0 = 0; c0 < cols; c0 += block) {
+    const int64_t n = std::min(block, cols - c0);
+    transpose_tiles(in + c0, rows, n, ld_in, buffer, ld);
+    const bool last = c0 + block >= cols;
+    const float* next = last ? in + rows * ld_in : in + c0 + block;
+    const int64_t next_n = last ? std::min(block, cols) : std::min(block, cols - c0 - block);
+    for (int64_t c = 0; c < n; ++c) {
+      if (c < rows) prefetch_lines(next + c * ld_in, next_n);
+      const float* piece = buffer + c * ld;
+      store_row(out + (c0 + c) * ld_out, rows, true,
+                [&](int64_t i, int64_t w) __attribute__((always_inline)) { return load_n(piece + i, w); });
+    }
+  }
+  stream_fence();
+}
+
+// out = in^T; by streaming stores when the caller asked for them (stream_row_output).
+inline void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
+  if (stream_row_output)
+    transpose_streaming(in, rows, cols, ld_in, out, ld_out);
+  else
+    transpose_tiles(in, rows, cols, ld_in, out, ld_out);
 }
 
 }  // namespace tessera::kernels::TESSERA_SIMD_NS

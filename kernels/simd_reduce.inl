@@ -139,26 +139,59 @@ inline void scale_row(float* y, int64_t cols, float a, float b) {  // y = y*a + 
   map1(y, y, cols, [&](F v) { return fma(v, av, bv); });
 }
 
+// A row of scratch for the streaming paths: the exponentials stay in L1/L2 while the scaled row
+// is streamed out. Per thread, kept between calls (no allocation in the steady state).
+inline float* row_scratch(int64_t cols) {
+  thread_local std::vector<float> buffer;
+  if (int64_t(buffer.size()) < cols) buffer.resize(size_t(cols));
+  return buffer.data();
+}
+
+// Three passes over each row (max, exponentials and their sum, scale); the last two stay in L1.
+// With streaming stores (stream_row_output) the exponentials go to scratch and only the scaled
+// row is written to y, once, by whole lines: the same operations in the same order.
 inline void softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
+  const bool streaming = stream_row_output;
+  float* exps = streaming ? row_scratch(cols) : nullptr;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * cols;
     float* out = y + r * cols;
     const float m = softmax_shift(in, cols);
-    const float s = exp_shifted(in, cols, m, out);
-    scale_row(out, cols, 1.0f / s, 0.0f);
+    if (!streaming) {
+      const float s = exp_shifted(in, cols, m, out);
+      scale_row(out, cols, 1.0f / s, 0.0f);
+      continue;
+    }
+    const float s = exp_shifted(in, cols, m, exps);
+    const F inv = set1(1.0f / s), zero_v = zero();
+    store_row(out, cols, true, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
+      return fma(load_n(exps + c, n), inv, zero_v);  // as scale_row
+    });
   }
+  if (streaming) stream_fence();
+}
+
+// sum_c exp(in[c] - m), nothing stored; the same sum, in the same order, as exp_shifted's.
+inline float exp_sum(const float* in, int64_t cols, float m) {
+  const F mv = set1(m);
+  F s = zero();
+  int64_t c = 0;
+  for (; c + lanes <= cols; c += lanes) s = s + exp(load(in + c) - mv);
+  if (c < cols) s = s + exp(load_part_or(in + c, cols - c, -__builtin_inff()) - mv);
+  return hsum(s);
 }
 
 inline void log_softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
+  const bool streaming = stream_row_output;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * cols;
-    float* out = y + r * cols;
     const float m = softmax_shift(in, cols);
-    const float s = exp_shifted(in, cols, m, out);  // out is scratch here
-    const float lse = m + __builtin_logf(s);
-    const F l = set1(lse);
-    map1(in, out, cols, [&](F v) { return v - l; });
+    const F l = set1(m + __builtin_logf(exp_sum(in, cols, m)));
+    store_row(y + r * cols, cols, streaming, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
+      return load_n(in + c, n) - l;
+    });
   }
+  if (streaming) stream_fence();
 }
 
 inline float row_dot(const float* a, const float* b, int64_t n) {

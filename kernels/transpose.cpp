@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu.h"
+#include "kernels/row_blocks.h"  // StreamRowOutput
 #include "kernels/simd_table.h"
 #include "kernels/threads.h"
 #include "kernels/transpose_ref.h"
@@ -10,11 +12,11 @@
 namespace tessera::kernels {
 namespace {
 
-// Bands of 64 input rows (64 output columns): a band's tiles stay in L1/L2 on both sides.
-constexpr int64_t band = 64;
-
-template <class T, class Fn>
-void by_bands(int64_t rows, int64_t cols, Fn&& fn) {
+// Bands of 64 input rows (64 output columns): a band's tiles stay in L1/L2 on both sides. Big
+// outputs (streaming stores, see streaming_store_threshold()) take bands of 256 rows, so that
+// each output row gets 1 KiB pieces: 16 whole lines, at most two partial ones at the ends.
+template <class Fn>
+void by_bands(int64_t rows, int64_t cols, int64_t band, Fn&& fn) {
   const int64_t bands = (rows + band - 1) / band;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, band * cols));
   parallel_for(bands, grain, [&](int64_t b0, int64_t b1) {
@@ -29,7 +31,9 @@ void by_bands(int64_t rows, int64_t cols, Fn&& fn) {
 
 void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
   const SimdTable* s = simd_table();
-  by_bands<float>(rows, cols, [&](int64_t r, int64_t n) {
+  const bool stream = s != nullptr && rows * cols * int64_t(sizeof(float)) >= streaming_store_threshold();
+  by_bands(rows, cols, stream ? 256 : 64, [&](int64_t r, int64_t n) {
+    const StreamRowOutput scope(stream);
     if (s)
       s->transpose(in + r * ld_in, n, cols, ld_in, out + r, ld_out);
     else

@@ -34,6 +34,7 @@ inline F load_part_or(const float* p, int64_t n, float fill) {
 }
 inline void store(float* p, F x) { _mm512_storeu_ps(p, x.v); }
 inline void store_part(float* p, F x, int64_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), x.v); }
+inline void stream(float* p, F x) { _mm512_stream_ps(p, x.v); }  // p 64-byte aligned
 inline F set1(float x) { return {_mm512_set1_ps(x)}; }
 inline F zero() { return {_mm512_setzero_ps()}; }
 inline F operator+(F a, F b) { return {_mm512_add_ps(a.v, b.v)}; }
@@ -63,6 +64,8 @@ inline M either(M a, M b) { return a | b; }
 inline bool any(M m) { return m != 0; }
 inline M no_lanes() { return 0; }
 inline F select(M m, F if_true, F if_false) { return {_mm512_mask_blend_ps(m, if_false.v, if_true.v)}; }
+// x in lane k (0 <= k < lanes), 0 in the others.
+inline F lane_only(int64_t k, float x) { return {_mm512_maskz_mov_ps(M(1u << k), _mm512_set1_ps(x))}; }
 inline F abs(F a) { return {_mm512_abs_ps(a.v)}; }
 inline F neg(F a) { return {_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.v), _mm512_set1_epi32(int(0x80000000))))}; }
 // Bit casts and 32-bit integer lanes, for the exponent tricks of exp and log.
@@ -113,6 +116,7 @@ inline F load_part_or(const float* p, int64_t n, float fill) {
 }
 inline void store(float* p, F x) { _mm256_storeu_ps(p, x.v); }
 inline void store_part(float* p, F x, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), x.v); }
+inline void stream(float* p, F x) { _mm256_stream_ps(p, x.v); }  // p 32-byte aligned
 inline F set1(float x) { return {_mm256_set1_ps(x)}; }
 inline F zero() { return {_mm256_setzero_ps()}; }
 inline F operator+(F a, F b) { return {_mm256_add_ps(a.v, b.v)}; }
@@ -138,6 +142,10 @@ inline M either(M a, M b) { return {_mm256_or_ps(a.v, b.v)}; }
 inline bool any(M m) { return _mm256_movemask_ps(m.v) != 0; }
 inline M no_lanes() { return {_mm256_setzero_ps()}; }
 inline F select(M m, F if_true, F if_false) { return {_mm256_blendv_ps(if_false.v, if_true.v, m.v)}; }
+inline F lane_only(int64_t k, float x) {
+  const __m256i hit = _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(k)));
+  return {_mm256_and_ps(_mm256_castsi256_ps(hit), _mm256_set1_ps(x))};
+}
 inline F abs(F a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
 inline F neg(F a) { return {_mm256_xor_ps(_mm256_set1_ps(-0.0f), a.v)}; }
 inline I bits(F a) { return {_mm256_castps_si256(a.v)}; }
@@ -185,5 +193,39 @@ __attribute__((always_inline)) inline void by_vectors(int64_t cols, Fn&& fn) {
   for (; c + lanes <= cols; c += lanes) fn(c, int64_t(lanes));
   if (c < cols) fn(c, cols - c);
 }
+
+// out[c, c + n) = fn(c, n) over [0, cols) in vectors, written by normal stores or, when
+// `streaming`, by streaming (non-temporal) stores of the 64-byte lines of out that lie wholly in
+// the row; the head before the first line boundary and the tail after the last whole line are
+// stored normally. fn must compute each lane from its own index alone (no sums across lanes), so
+// that both ways give the same bits. A caller that streams ends with stream_fence().
+constexpr int64_t line_floats = 16;
+
+template <class Fn>
+__attribute__((always_inline)) inline void store_row(float* out, int64_t cols, bool streaming, Fn&& fn) {
+  auto normal = [&](int64_t begin, int64_t end) __attribute__((always_inline)) {
+    by_vectors(end - begin, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
+      store_n(out + begin + c, fn(begin + c, n), n);
+    });
+  };
+  const uintptr_t address = reinterpret_cast<uintptr_t>(out);
+  if (!streaming || address % sizeof(float) != 0) return normal(0, cols);  // misaligned floats never meet a line
+  const int64_t head = int64_t((64 - address % 64) % 64 / sizeof(float));
+  if (head >= cols) return normal(0, cols);
+  normal(0, head);
+  int64_t c = head;
+  for (; c + line_floats <= cols; c += line_floats)
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < line_floats; k += lanes) stream(out + c + k, fn(c + k, int64_t(lanes)));
+  normal(c, cols);
+}
+
+// Asks for the lines of [p, p + n) ahead of use (prefetches never fault, even past an array's end).
+inline void prefetch_lines(const float* p, int64_t n) {
+  for (int64_t i = 0; i < n; i += line_floats) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+}
+
+// Orders this thread's streaming stores before whatever follows (another thread reading the output).
+inline void stream_fence() { _mm_sfence(); }
 
 }  // namespace tessera::kernels::TESSERA_SIMD_NS
