@@ -12,14 +12,19 @@
 namespace tessera::kernels {
 namespace {
 
-// Cache blocking, measured on the transformer shapes (bench/kernel_bench --gemm): a kc x nc block
-// of op(B) stays in the 1 MiB L2 while every MR-row panel of A streams past it, and the
-// MR x kc panel of A (8 KiB) stays in the 48 KiB L1 while it meets each NR-column panel of B.
-// kc = 256 (B block 256 x 384 = 384 KiB) was best; longer k runs amortize the C update less
-// than they cost in L1/L2 misses. The counts are balanced (k = 576 runs as 3 x 192, not
-// 256 + 256 + 64) so no block is a thin remainder.
-static const int64_t kc_max = std::getenv("TG_KC") ? std::atoi(std::getenv("TG_KC")) : 256;  // TUNING, remove
-static const int64_t nc_max = std::getenv("TG_NC") ? std::atoi(std::getenv("TG_NC")) : 384;
+// Cache blocking, measured on the transformer shapes (bench/kernel_bench --gemm, 1 thread, CPU
+// time; kc in 128..1280, nc in 192..768). The limit on kc is the A panel the micro-kernel keeps
+// in the 48 KiB L1 across a block's NR-column panels:
+// - row-major A (NN, NT: m = 6400, k <= 768): 8 rows x kc floats; kc = nc = 768 (the whole
+//   product in one block) was best, 233-244 GFLOP/s against 190-226 at kc = 256, nc = 384: C is
+//   written once and each A panel meets all of n (the n = 192 shapes suffered most).
+// - A^T (TN: k = 6400): one 64-byte line per k step; kc = 256 (16 KiB), nc = 384 (op(B) block
+//   384 KiB in the 1 MiB L2) was best; kc = 512 lost 3-10%, 1280 up to 20%.
+// The counts are balanced (k = 576 runs as 3 x 192, not 256 + 256 + 64).
+struct Blocking {
+  int64_t kc_max, nc_max;
+};
+constexpr Blocking rows_a_blocking{768, 768}, transposed_a_blocking{256, 384};
 // Below this many multiply-adds the fork/join of a second thread costs more than it saves.
 constexpr int64_t threaded_product = int64_t(1) << 20;
 
@@ -90,7 +95,8 @@ void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b
   const int64_t mr = wide ? packed_mr_avx512 : packed_mr_avx2, nr = wide ? packed_nr_avx512 : packed_nr_avx2;
   const int64_t threads = s.m * s.n * s.k < threaded_product ? 1 : num_threads();
   const Split split = choose_split(s.m, s.n, threads, mr, nr);
-  const int64_t kc = balanced(s.k, kc_max, 1);  // fixed by k alone: the order of the additions
+  const Blocking blocking = s.trans_a ? transposed_a_blocking : rows_a_blocking;
+  const int64_t kc = balanced(s.k, blocking.kc_max, 1);  // fixed by the shape alone: the order of the additions
   parallel_for(split.tr * split.tc, 1, [&](int64_t first, int64_t last) {
     for (int64_t t = first; t < last; ++t) {
       const int64_t i0 = (t / split.tc) * split.rows, j0 = (t % split.tc) * split.cols;
@@ -102,7 +108,7 @@ void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b
       g.a = s.trans_a ? a + i0 : a + i0 * s.lda, g.lda = s.lda;
       g.b = s.trans_b ? b + j0 * s.ldb : b + j0, g.ldb = s.ldb;
       g.c = c + i0 * s.ldc + j0, g.ldc = s.ldc;
-      g.kc = kc, g.nc = balanced(g.n, nc_max, nr);
+      g.kc = kc, g.nc = balanced(g.n, blocking.nc_max, nr);
       PackBuffers& buf = pack_buffers();
       g.a_pack = PackBuffers::grow(buf.a, buf.a_floats, mr * kc);
       g.b_pack = PackBuffers::grow(buf.b, buf.b_floats, kc * g.nc);

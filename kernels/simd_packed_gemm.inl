@@ -1,7 +1,7 @@
 // The per-ISA half of our packed GEMM (packed_gemm.h): packing of op(A) and op(B) into the
 // layouts the micro-kernel streams, the MR x NR register-blocked micro-kernel, and the
-// single-threaded blocking loops. The packing does the transposes, so one micro-kernel serves
-// all four cases. Included by simd_kernels.inl after simd_layout.inl (uses transpose_8x8 and
+// single-threaded blocking loops. The packing does the transposes (op(B) = B^T, tails), so one
+// micro-kernel serves all four cases; operands already in a layout it can stream are read in place. Included by simd_kernels.inl after simd_layout.inl (uses transpose_8x8 and
 // transpose).
 #include "kernels/packed_gemm.h"
 #include "kernels/vec.h"
@@ -56,14 +56,20 @@ inline void pack_a_panel(bool ta, const float* a, int64_t lda, int64_t kc, float
 
 // C[R x up to NR] = alpha * (A panel x B panel) + beta * C; beta == 0 never reads C. n_left is
 // the number of valid columns from c on (the panel's zero columns beyond it are not stored).
+// C[R x up to NR] = alpha * op(A)[R x kc] op(B)[kc x NR] + beta * C; beta == 0 never reads C.
+// op(A)[r][p] is ap[p * as + r] (a packed panel, as = MR, or A^T in place, as = lda), or with
+// RowsA ap[r * as + p] (A in place, row-major). op(B)[p][v * lanes ...] is bp + p * bs + v * lanes
+// (a packed panel, bs = NR, or B in place, bs = ldb). n_left is the number of valid columns from
+// c on (a packed panel's zero columns beyond it are not stored).
 // alpha and beta are read through pointers after the k loop: passed as values they would hold
 // two of the 32 registers through it, and GCC then spills a B vector (measured: 10% slower).
 // Stores to C may alias them, so GCC cannot hoist the loads.
-template <int R>
-__attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const float* ap, const float* bp,
-                                                               const float* alpha_p, const float* beta_p, float* c,
-                                                               int64_t ldc, int64_t n_left) {
-  constexpr int MR = packed_mr, NR = packed_nr, V = packed_nv;
+template <int R, bool RowsA>
+__attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const float* ap, int64_t as,
+                                                               const float* bp, int64_t bs, const float* alpha_p,
+                                                               const float* beta_p, float* c, int64_t ldc,
+                                                               int64_t n_left) {
+  constexpr int V = packed_nv;
   F acc[R][V];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -73,10 +79,10 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
   for (int64_t p = 0; p < kc; ++p) {
     F bv[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) bv[v] = load(bp + p * NR + v * lanes);
+    for (int v = 0; v < V; ++v) bv[v] = load(bp + p * bs + v * lanes);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const F av = set1(ap[p * MR + r]);  // folds into the FMA as an embedded broadcast
+      const F av = set1(RowsA ? ap[r * as + p] : ap[p * as + r]);
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[r][v] = fma(av, bv[v], acc[r][v]);
     }
@@ -96,41 +102,76 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
     }
 }
 
-// Rows i0 .. i0+R of C against every panel of the packed B block.
+// Where the operands are read from, measured on the transformer shapes (bench/kernel_bench):
+// - op(A) in place for full MR-row panels: row-major A as MR rows (NN, NT: 8 rows of kc floats,
+//   24 KiB at kc = 768, stay in L1 across the NR panels) and A^T as kc steps of MR adjacent
+//   floats (TN, TT). Packing it cost 5-10% on the n = 192 shapes, where each A panel meets only
+//   4 B panels. Row tails are packed (zero rows are never read).
+// - op(B) in place (full panels of a non-transposed B) only with A^T: there k is long, m can be
+//   as small as 192 and packing B costs 1/m of the work; with row-major A (m = 6400, B = the
+//   weights, kc = 768) the packed panels were faster (NN 768x768: 244 vs 210 GFLOP/s).
+inline bool a_in_place(int R) { return R == packed_mr; }
+inline bool b_in_place(const PackedGemmCall& g) { return !g.trans_b && g.trans_a; }
+
+// Rows i0 .. i0+R of C (a: op(A)'s first element of them at k block start) against every NR-column
+// panel of op(B)'s k x ncur block (b: its first element in place; g.b_pack: the packed panels).
 template <int R>
-inline void packed_row_panel(const PackedGemmCall& g, const float* a, int64_t kc, int64_t ncur, const float* beta,
-                             float* c) {
+inline void packed_row_panel(const PackedGemmCall& g, const float* a, const float* b, int64_t kc, int64_t ncur,
+                             const float* beta, float* c) {
+  constexpr int64_t MR = packed_mr, NR = packed_nr;
+  const bool in_place = b_in_place(g);
+  auto each_panel = [&](auto kernel) {
+    for (int64_t j = 0; j < ncur; j += NR) {
+      if (in_place && ncur - j >= NR)
+        kernel(b + j, g.ldb, j);
+      else
+        kernel(g.b_pack + j * kc, NR, j);
+    }
+  };
+  if (a_in_place(R) && !g.trans_a)
+    return each_panel([&](const float* bp, int64_t bs, int64_t j) {
+      packed_micro_kernel<R, true>(kc, a, g.lda, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+    });
+  if (a_in_place(R) && g.trans_a)
+    return each_panel([&](const float* bp, int64_t bs, int64_t j) {
+      packed_micro_kernel<R, false>(kc, a, g.lda, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+    });
   pack_a_panel<R>(g.trans_a, a, g.lda, kc, g.a_pack);
-  for (int64_t j = 0; j < ncur; j += packed_nr)
-    packed_micro_kernel<R>(kc, g.a_pack, g.b_pack + j * kc, &g.alpha, beta, c + j, g.ldc, ncur - j);
+  each_panel([&](const float* bp, int64_t bs, int64_t j) {
+    packed_micro_kernel<R, false>(kc, g.a_pack, MR, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+  });
 }
 
 template <int R = packed_mr>
-inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, int64_t kc, int64_t ncur,
-                        const float* beta, float* c) {
+inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, const float* b, int64_t kc,
+                        int64_t ncur, const float* beta, float* c) {
   if constexpr (R > 0) {
-    if (rows == R) return packed_row_panel<R>(g, a, kc, ncur, beta, c);
-    return packed_rows<R - 1>(rows, g, a, kc, ncur, beta, c);
+    if (rows == R) return packed_row_panel<R>(g, a, b, kc, ncur, beta, c);
+    return packed_rows<R - 1>(rows, g, a, b, kc, ncur, beta, c);
   }
 }
 
-// Goto's loops on one thread: n in blocks of nc, k in blocks of kc (op(B)[kc x nc] packed once,
-// then read from L2 by every row panel), m in panels of MR rows (op(A)[MR x kc] packed into L1).
+// Goto's loops on one thread: n in blocks of nc, k in blocks of kc (op(B)[kc x nc] packed once
+// per block, then read by every row panel), m in panels of MR rows (op(A)[MR x kc], in L1 while
+// it meets every NR-column panel of the block).
 inline void packed_gemm(const PackedGemmCall& g) {
   constexpr int64_t MR = packed_mr, NR = packed_nr;
+  const bool in_place = b_in_place(g);
   for (int64_t jc = 0; jc < g.n; jc += g.nc) {
     const int64_t ncur = g.n - jc < g.nc ? g.n - jc : g.nc;
     for (int64_t pc = 0; pc < g.k; pc += g.kc) {
       const int64_t kc = g.k - pc < g.kc ? g.k - pc : g.kc;
+      const float* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
       for (int64_t j = 0; j < ncur; j += NR) {
-        const float* src = g.trans_b ? g.b + (jc + j) * g.ldb + pc : g.b + pc * g.ldb + jc + j;
-        pack_b_panel(g.trans_b, src, g.ldb, kc, ncur - j < NR ? ncur - j : NR, g.b_pack + j * kc);
+        const int64_t w = ncur - j < NR ? ncur - j : NR;
+        if (in_place && w == NR) continue;
+        pack_b_panel(g.trans_b, g.trans_b ? b + j * g.ldb : b + j, g.ldb, kc, w, g.b_pack + j * kc);
       }
       static const float one = 1.0f;
       const float* beta = pc == 0 ? &g.beta : &one;  // later k blocks add to what the first wrote
       for (int64_t i = 0; i < g.m; i += MR) {
         const float* a = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
-        packed_rows(g.m - i < MR ? g.m - i : MR, g, a, kc, ncur, beta, g.c + i * g.ldc + jc);
+        packed_rows(g.m - i < MR ? g.m - i : MR, g, a, b, kc, ncur, beta, g.c + i * g.ldc + jc);
       }
     }
   }
