@@ -146,30 +146,46 @@ inline void layer_norm_backward(const float* x, const float* gamma, const float*
   }
 }
 
+// grad_scale * softmax, minus grad_scale at the target: the normal path's arithmetic (scale_row,
+// then out[t] -= grad_scale), for a RowStreamer; other lanes subtract 0, which changes nothing.
+struct CrossEntropyGradRow {
+  const float* exps;
+  F scale;
+  int64_t target;
+  float grad_scale;
+  __attribute__((always_inline)) F operator()(int64_t c, int64_t n) const {
+    const F d = fma(load_n(exps + c, n), scale, zero());
+    return uint64_t(target - c) < uint64_t(n) ? d - lane_only(target - c, grad_scale) : d;
+  }
+};
+
 // Rows of the fused cross-entropy; targets were validated by the caller. With stream_row_output,
-// the exponentials go to scratch and dlogits is written once by streaming stores, the target's
-// lane getting the same "- grad_scale" after the same scaling.
+// the exponentials go to scratch and dlogits is written once, by whole lines, during the next
+// row's exponentials (as softmax_rows does).
 inline void cross_entropy(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                           float* loss, float* dlogits) {
   const bool streaming = dlogits != nullptr && stream_row_output;
-  float* exps = streaming ? row_scratch(cols) : nullptr;
+  float* scratch = streaming ? row_scratch(2 * cols) : nullptr;
+  RowStreamer<CrossEntropyGradRow> pending;  // the previous row, when streaming
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = logits + r * cols;
     const int64_t t = targets[r];
     if (t < 0) {
       loss[r] = 0;
-      if (dlogits) store_row(dlogits + r * cols, cols, streaming, [](int64_t, int64_t) { return zero(); });
+      if (dlogits) {
+        pending.finish();  // dlogits may alias logits: finish rows in order
+        store_row(dlogits + r * cols, cols, streaming, [](int64_t, int64_t) { return zero(); });
+      }
       continue;
     }
     const float m = softmax_shift(in, cols);
     const float target_logit = in[t];  // read first: dlogits may alias logits
     if (streaming) {
-      const float s = exp_shifted(in, cols, m, exps);
-      const F k = set1(grad_scale / s), zero_v = zero();
-      store_row(dlogits + r * cols, cols, true, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
-        const F d = fma(load_n(exps + c, n), k, zero_v);  // as scale_row
-        return uint64_t(t - c) < uint64_t(n) ? d - lane_only(t - c, grad_scale) : d;
-      });
+      float* exps = scratch + (r % 2) * cols;
+      const float s = exp_shifted(in, cols, m, exps, [&] { pending.step(); });
+      pending.finish();
+      pending = RowStreamer<CrossEntropyGradRow>(dlogits + r * cols, cols,
+                                                 CrossEntropyGradRow{exps, set1(grad_scale / s), t, grad_scale});
       loss[r] = m + __builtin_logf(s) - target_logit;
     } else if (dlogits) {
       float* out = dlogits + r * cols;
@@ -181,6 +197,7 @@ inline void cross_entropy(const float* logits, const int64_t* targets, int64_t r
       loss[r] = m + __builtin_logf(exp_sum(in, cols, m)) - target_logit;
     }
   }
+  pending.finish();
   if (streaming) stream_fence();
 }
 

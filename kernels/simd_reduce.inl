@@ -115,8 +115,10 @@ inline float softmax_shift(const float* in, int64_t cols) {
   return m;
 }
 
-// out = exp(in - m); returns the sum of out.
-inline float exp_shifted(const float* in, int64_t cols, float m, float* out) {
+// out = exp(in - m); returns the sum of out. after_vector() runs once per full vector (a
+// RowStreamer's step(): the previous row's streaming stores, spread over this row's arithmetic).
+template <class Step = void (*)()>
+inline float exp_shifted(const float* in, int64_t cols, float m, float* out, Step&& after_vector = [] {}) {
   const F mv = set1(m);
   F s = zero();
   int64_t i = 0;
@@ -124,6 +126,7 @@ inline float exp_shifted(const float* in, int64_t cols, float m, float* out) {
     const F e = exp(load(in + i) - mv);
     store(out + i, e);
     s = s + e;
+    after_vector();
   }
   if (i < cols) {
     const int64_t n = cols - i;
@@ -139,36 +142,48 @@ inline void scale_row(float* y, int64_t cols, float a, float b) {  // y = y*a + 
   map1(y, y, cols, [&](F v) { return fma(v, av, bv); });
 }
 
-// A row of scratch for the streaming paths: the exponentials stay in L1/L2 while the scaled row
-// is streamed out. Per thread, kept between calls (no allocation in the steady state).
-inline float* row_scratch(int64_t cols) {
+// Two rows of scratch for the streaming paths: one row's exponentials stay in L1/L2 while the
+// previous row is streamed out of the other. Per thread, kept between calls.
+inline float* row_scratch(int64_t floats) {
   thread_local std::vector<float> buffer;
-  if (int64_t(buffer.size()) < cols) buffer.resize(size_t(cols));
+  if (int64_t(buffer.size()) < floats) buffer.resize(size_t(floats));
   return buffer.data();
 }
 
+// fma(src[c], scale, 0): scale_row's arithmetic, for a RowStreamer.
+struct ScaledRow {
+  const float* src;
+  F scale;
+  __attribute__((always_inline)) F operator()(int64_t c, int64_t n) const {
+    return fma(load_n(src + c, n), scale, zero());
+  }
+};
+
 // Three passes over each row (max, exponentials and their sum, scale); the last two stay in L1.
-// With streaming stores (stream_row_output) the exponentials go to scratch and only the scaled
-// row is written to y, once, by whole lines: the same operations in the same order.
+// With streaming stores (stream_row_output) the exponentials go to scratch and the scaled row is
+// written to y once, by whole lines, during the next row's exponentials: the same operations in
+// the same order, so the same bits.
 inline void softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
-  const bool streaming = stream_row_output;
-  float* exps = streaming ? row_scratch(cols) : nullptr;
+  if (!stream_row_output) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* in = x + r * cols;
+      float* out = y + r * cols;
+      const float s = exp_shifted(in, cols, softmax_shift(in, cols), out);
+      scale_row(out, cols, 1.0f / s, 0.0f);
+    }
+    return;
+  }
+  float* scratch = row_scratch(2 * cols);
+  RowStreamer<ScaledRow> pending;  // the previous row
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * cols;
-    float* out = y + r * cols;
-    const float m = softmax_shift(in, cols);
-    if (!streaming) {
-      const float s = exp_shifted(in, cols, m, out);
-      scale_row(out, cols, 1.0f / s, 0.0f);
-      continue;
-    }
-    const float s = exp_shifted(in, cols, m, exps);
-    const F inv = set1(1.0f / s), zero_v = zero();
-    store_row(out, cols, true, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
-      return fma(load_n(exps + c, n), inv, zero_v);  // as scale_row
-    });
+    float* exps = scratch + (r % 2) * cols;
+    const float s = exp_shifted(in, cols, softmax_shift(in, cols), exps, [&] { pending.step(); });
+    pending.finish();
+    pending = RowStreamer<ScaledRow>(y + r * cols, cols, ScaledRow{exps, set1(1.0f / s)});
   }
-  if (streaming) stream_fence();
+  pending.finish();
+  stream_fence();
 }
 
 // sum_c exp(in[c] - m), nothing stored; the same sum, in the same order, as exp_shifted's.

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #define TESSERA_SIMD_NS avx512
@@ -194,30 +195,55 @@ __attribute__((always_inline)) inline void by_vectors(int64_t cols, Fn&& fn) {
   if (c < cols) fn(c, cols - c);
 }
 
-// out[c, c + n) = fn(c, n) over [0, cols) in vectors, written by normal stores or, when
-// `streaming`, by streaming (non-temporal) stores of the 64-byte lines of out that lie wholly in
-// the row; the head before the first line boundary and the tail after the last whole line are
-// stored normally. fn must compute each lane from its own index alone (no sums across lanes), so
-// that both ways give the same bits. A caller that streams ends with stream_fence().
+// Writes a row out[c, c + n) = fn(c, n), c in [0, cols), by streaming (non-temporal) stores of
+// the 64-byte lines of out that lie wholly in the row; the head before the first line boundary
+// and the tail after the last whole line are stored normally. The constructor stores the head,
+// step() one vector of the lines, finish() the rest: a caller can spread a row's streaming stores
+// over the arithmetic of the next row, rather than issue them in one burst that stalls the core.
+// fn must compute each lane from its own index alone (no sums across lanes), so that the result
+// does not depend on where the vectors start. A caller that streams ends with stream_fence().
 constexpr int64_t line_floats = 16;
 
 template <class Fn>
-__attribute__((always_inline)) inline void store_row(float* out, int64_t cols, bool streaming, Fn&& fn) {
-  auto normal = [&](int64_t begin, int64_t end) __attribute__((always_inline)) {
+class RowStreamer {
+ public:
+  RowStreamer() = default;  // nothing to write
+  RowStreamer(float* out, int64_t cols, Fn fn) : out_(out), fn_(fn), cols_(cols) {
+    const uintptr_t address = reinterpret_cast<uintptr_t>(out);
+    const int64_t head = int64_t((64 - address % 64) % 64 / sizeof(float));
+    if (address % sizeof(float) != 0 || head >= cols) return;  // no whole line: finish() stores it all
+    normal(0, head);
+    next_ = head;
+    lines_end_ = head + (cols - head) / line_floats * line_floats;
+  }
+  __attribute__((always_inline)) void step() {
+    if (next_ < lines_end_) {
+      stream(out_ + next_, fn_(next_, int64_t(lanes)));
+      next_ += lanes;
+    }
+  }
+  void finish() {
+    for (; next_ < lines_end_; next_ += lanes) stream(out_ + next_, fn_(next_, int64_t(lanes)));
+    if (out_ != nullptr) normal(next_, cols_);
+    out_ = nullptr;
+  }
+
+ private:
+  __attribute__((always_inline)) void normal(int64_t begin, int64_t end) {
     by_vectors(end - begin, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
-      store_n(out + begin + c, fn(begin + c, n), n);
+      store_n(out_ + begin + c, fn_(begin + c, n), n);
     });
-  };
-  const uintptr_t address = reinterpret_cast<uintptr_t>(out);
-  if (!streaming || address % sizeof(float) != 0) return normal(0, cols);  // misaligned floats never meet a line
-  const int64_t head = int64_t((64 - address % 64) % 64 / sizeof(float));
-  if (head >= cols) return normal(0, cols);
-  normal(0, head);
-  int64_t c = head;
-  for (; c + line_floats <= cols; c += line_floats)
-#pragma GCC unroll 2
-    for (int64_t k = 0; k < line_floats; k += lanes) stream(out + c + k, fn(c + k, int64_t(lanes)));
-  normal(c, cols);
+  }
+  float* out_ = nullptr;
+  Fn fn_{};
+  int64_t cols_ = 0, next_ = 0, lines_end_ = 0;
+};
+
+// out[c, c + n) = fn(c, n) over [0, cols): by normal stores, or by RowStreamer when `streaming`.
+template <class Fn>
+__attribute__((always_inline)) inline void store_row(float* out, int64_t cols, bool streaming, Fn&& fn) {
+  if (streaming) return RowStreamer<std::decay_t<Fn>>(out, cols, fn).finish();
+  by_vectors(cols, [&](int64_t c, int64_t n) __attribute__((always_inline)) { store_n(out + c, fn(c, n), n); });
 }
 
 // Asks for the lines of [p, p + n) ahead of use (prefetches never fault, even past an array's end).
