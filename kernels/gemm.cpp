@@ -20,11 +20,18 @@ CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 // (inside our OpenMP region) stays single-threaded and pays no fork/join per product.
 constexpr int64_t small_product = int64_t(1) << 21;
 
-// Our packed GEMM (packed_gemm.h) or OpenBLAS, by measurement (bench/kernel_bench --gemm).
+// Our packed GEMM (packed_gemm.h) or OpenBLAS 0.3.21, by measurement (1 thread, CPU time,
+// interleaved; docs/PERFORMANCE.md). AVX-512 against its SkylakeX kernels: ours is 1.04-1.18x on
+// 14 of the 15 Linear shapes and 0.98-1.05x on the last (768x768x6400 TN), 0.99-1.7x on other
+// shapes above 2^21 multiply-adds (n = 10 .. 3072, k = 27 .. 8192), but 0.8-0.87x on 64^3 and
+// 100^3, which stay with OpenBLAS. AVX2 (TESSERA_SIMD=avx2) against its Haswell kernels, on the
+// same CPU: ours 1.06-1.16x with row-major A (NN, NT), 0.92-1.01x with A^T (TN), which stays
+// with OpenBLAS. Without OpenBLAS ours runs every f32 product the small kernel does not take.
 bool packed_for(const GemmShape& s) {
   if (!packed_gemm_available()) return false;
   if (blas::openblas() == nullptr) return true;
-  return simd_path() == SimdPath::avx512 && s.m * s.n * s.k > small_product;
+  if (s.m * s.n * s.k <= small_product) return false;
+  return simd_path() == SimdPath::avx512 || !s.trans_a;
 }
 
 void call(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
@@ -108,9 +115,16 @@ void gemm_batched(const GemmShape& s, int64_t batch, double alpha, const double*
 
 const char* gemm_backend_name() {
   static const std::string name = [] {
+    std::string ours;  // which products packed_for() gives to our packed GEMM
+    if (simd_path() == SimdPath::avx512) ours = "f32 products above 2^21 multiply-adds: ours (packed AVX-512)";
+    if (simd_path() == SimdPath::avx2) ours = "f32 products above 2^21 multiply-adds, A not transposed: ours (packed AVX2)";
     if (const blas::OpenBlas* lib = blas::openblas())
-      return std::string("OpenBLAS (") + lib->path + "), core " + lib->get_corename() +
+      return (ours.empty() ? std::string() : ours + "; ") + "other products and f64: OpenBLAS (" + lib->path +
+             "), core " + lib->get_corename() +
              "; small batched products (attention) one per thread, Q K^T-like ones by our SIMD kernel";
+    if (!ours.empty())
+      return std::string("f32: ours (packed ") + simd_path_name(simd_path()) +
+             ", and the small kernel for attention); f64: scalar reference (" + blas::load_error() + ")";
     return std::string("scalar reference GEMM (") + blas::load_error() + ")";
   }();
   return name.c_str();

@@ -10,11 +10,11 @@
 
 namespace tessera::kernels {
 
-// Register tile of the micro-kernel: MR rows of C by NR columns (whole vectors). Measured on the
-// AMD EPYC (Zen 5, two 512-bit FMA pipes) of docs/PERFORMANCE.md: 8 x 48 (24 accumulators, 3 B
-// vectors, 8 embedded-broadcast FMAs per B vector: 11 loads per 24 FMAs) beat 14 x 32 and 6 x 64;
-// 8 and 48 also divide every transformer size (192, 576, 768, 6400), so those shapes have no
-// tails. AVX2 has 16 registers: 6 x 16 (12 accumulators, 2 B vectors, 1 broadcast).
+// Register tile of the micro-kernel: MR rows of C by NR columns (whole vectors). AVX-512 has 32
+// registers: 8 x 48 holds 24 accumulators and 3 B vectors, and each k step issues 3 loads and 8
+// broadcasts for 24 FMAs (12 cycles on two FMA pipes), so loads never limit; 8 and 48 also divide
+// every transformer size (192, 576, 768, 6400), so those shapes have no tails. (Chosen by that
+// count, not by a sweep of other tiles.) AVX2 has 16: 6 x 16 (12 accumulators, 2 B vectors).
 constexpr int packed_mr_avx512 = 8, packed_nr_avx512 = 48;
 constexpr int packed_mr_avx2 = 6, packed_nr_avx2 = 16;
 

@@ -6,6 +6,8 @@
 #include "kernels/packed_gemm.h"
 #include "kernels/vec.h"
 
+#include <type_traits>
+
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
 constexpr int packed_mr = lanes == 16 ? packed_mr_avx512 : packed_mr_avx2;
@@ -64,12 +66,11 @@ inline void pack_a_panel(bool ta, const float* a, int64_t lda, int64_t kc, float
 // alpha and beta are read through pointers after the k loop: passed as values they would hold
 // two of the 32 registers through it, and GCC then spills a B vector (measured: 10% slower).
 // Stores to C may alias them, so GCC cannot hoist the loads.
-template <int R, bool RowsA>
+template <int R, bool RowsA, int V = packed_nv>
 __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const float* ap, int64_t as,
                                                                const float* bp, int64_t bs, const float* alpha_p,
                                                                const float* beta_p, float* c, int64_t ldc,
                                                                int64_t n_left) {
-  constexpr int V = packed_nv;
   F acc[R][V];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -120,25 +121,36 @@ inline void packed_row_panel(const PackedGemmCall& g, const float* a, const floa
                              const float* beta, float* c) {
   constexpr int64_t MR = packed_mr, NR = packed_nr;
   const bool in_place = b_in_place(g);
+  // kernel(V, b panel, its row stride, first column): full panels, then a last narrower one
+  // computes only the vectors that hold columns (n = 64: 48 + 16, not 48 + 48).
   auto each_panel = [&](auto kernel) {
-    for (int64_t j = 0; j < ncur; j += NR) {
-      if (in_place && ncur - j >= NR)
-        kernel(b + j, g.ldb, j);
+    int64_t j = 0;
+    for (; j + NR <= ncur; j += NR) {
+      if (in_place)
+        kernel(std::integral_constant<int, packed_nv>(), b + j, g.ldb, j);
       else
-        kernel(g.b_pack + j * kc, NR, j);
+        kernel(std::integral_constant<int, packed_nv>(), g.b_pack + j * kc, NR, j);
     }
+    if (j == ncur) return;
+    const int64_t vectors = (ncur - j + lanes - 1) / lanes;
+    const float* bp = g.b_pack + j * kc;
+    if constexpr (packed_nv >= 3)
+      if (vectors == 1) return kernel(std::integral_constant<int, 1>(), bp, NR, j);
+    if constexpr (packed_nv >= 3)
+      if (vectors == 2) return kernel(std::integral_constant<int, 2>(), bp, NR, j);
+    kernel(std::integral_constant<int, packed_nv>(), bp, NR, j);
   };
   if (a_in_place(R) && !g.trans_a)
-    return each_panel([&](const float* bp, int64_t bs, int64_t j) {
-      packed_micro_kernel<R, true>(kc, a, g.lda, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+    return each_panel([&](auto v, const float* bp, int64_t bs, int64_t j) {
+      packed_micro_kernel<R, true, v()>(kc, a, g.lda, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
     });
   if (a_in_place(R) && g.trans_a)
-    return each_panel([&](const float* bp, int64_t bs, int64_t j) {
-      packed_micro_kernel<R, false>(kc, a, g.lda, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+    return each_panel([&](auto v, const float* bp, int64_t bs, int64_t j) {
+      packed_micro_kernel<R, false, v()>(kc, a, g.lda, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
     });
   pack_a_panel<R>(g.trans_a, a, g.lda, kc, g.a_pack);
-  each_panel([&](const float* bp, int64_t bs, int64_t j) {
-    packed_micro_kernel<R, false>(kc, g.a_pack, MR, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+  each_panel([&](auto v, const float* bp, int64_t bs, int64_t j) {
+    packed_micro_kernel<R, false, v()>(kc, g.a_pack, MR, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
   });
 }
 
