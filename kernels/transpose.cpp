@@ -15,13 +15,15 @@ namespace {
 // Bands of 64 input rows (64 output columns): a band's tiles stay in L1/L2 on both sides. Big
 // outputs (streaming stores, see streaming_store_threshold()) take bands of 256 rows, so that
 // each output row gets 1 KiB pieces: 16 whole lines, at most two partial ones at the ends.
+constexpr int64_t band = 64, stream_band = 256;
+
 template <class Fn>
-void by_bands(int64_t rows, int64_t cols, int64_t band, Fn&& fn) {
-  const int64_t bands = (rows + band - 1) / band;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, band * cols));
+void by_bands(int64_t rows, int64_t cols, int64_t rows_per_band, Fn&& fn) {
+  const int64_t bands = (rows + rows_per_band - 1) / rows_per_band;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, rows_per_band * cols));
   parallel_for(bands, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t r = b * band, n = std::min(band, rows - r);
+      const int64_t r = b * rows_per_band, n = std::min(rows_per_band, rows - r);
       fn(r, n);
     }
   });
@@ -32,7 +34,7 @@ void by_bands(int64_t rows, int64_t cols, int64_t band, Fn&& fn) {
 void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
   const SimdTable* s = simd_table();
   const bool stream = s != nullptr && rows * cols * int64_t(sizeof(float)) >= streaming_store_threshold();
-  by_bands(rows, cols, stream ? 256 : 64, [&](int64_t r, int64_t n) {
+  by_bands(rows, cols, stream ? stream_band : band, [&](int64_t r, int64_t n) {
     const StreamRowOutput scope(stream);
     if (s)
       s->transpose(in + r * ld_in, n, cols, ld_in, out + r, ld_out);

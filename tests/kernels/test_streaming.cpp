@@ -141,10 +141,12 @@ BOOST_AUTO_TEST_CASE(transpose_same_bits) {
   for (const int threads : {1, 2}) {
     set_num_threads(threads);
     for_each_simd_path([&](SimdPath) {
-      for (const int64_t rows : {1, 7, 17, 300, 600})
+      // rows a multiple of 16 with ld_extra 0 or 16 and offset 0: every output row on a line
+      // boundary (AVX-512 streams straight from the tiles); else through scratch.
+      for (const int64_t rows : {1, 7, 17, 48, 300, 320})
         for (const int64_t cols : tail_sizes()) {
           if (rows * cols > 700000) continue;
-          for (const int64_t ld_extra : {0, 5}) {
+          for (const int64_t ld_extra : {0, 5, 16}) {
             const int64_t ld_in = cols + 3, ld_out = rows + ld_extra;
             const auto in = random_vector(rows * ld_in, 600 + rows + cols);
             for (const int64_t offset : offsets)
