@@ -11,10 +11,11 @@
 
 namespace tessera::kernels {
 
-// Whether the row kernel running on this thread writes its [rows, cols] output with streaming
-// stores (softmax, log-softmax, LayerNorm's y, cross-entropy's dlogits read it; other kernels
-// ignore it). by_row_blocks sets it on each thread for one call only, from the size of the whole
-// call's output, which the kernels' row blocks do not know (see streaming_store_threshold()).
+// Whether the kernel running on this thread writes its output with streaming stores (read by
+// softmax, log-softmax, LayerNorm forward's y, cross-entropy's dlogits and transpose; the other
+// kernels ignore it). by_row_blocks (and transpose.cpp) set it on each thread for one call only,
+// from the size of the whole call's output, which a kernel's block of rows does not know (see
+// streaming_store_threshold()).
 inline thread_local bool stream_row_output = false;
 
 class StreamRowOutput {  // sets stream_row_output for a scope, then restores it
