@@ -1,8 +1,8 @@
 // The per-ISA half of our packed GEMM (packed_gemm.h): packing of op(A) and op(B) into the
 // layouts the micro-kernel streams, the MR x NR register-blocked micro-kernel, and the
 // single-threaded blocking loops. The packing does the transposes (op(B) = B^T, tails), so one
-// micro-kernel serves all four cases; operands already in a layout it can stream are read in place. Included by simd_kernels.inl after simd_layout.inl (uses transpose_8x8 and
-// transpose).
+// micro-kernel serves all four cases; operands already in a layout it can stream are read in
+// place. Included by simd_kernels.inl after simd_layout.inl (uses its transpose_tiles).
 #include "kernels/packed_gemm.h"
 #include "kernels/vec.h"
 
@@ -31,40 +31,31 @@ inline void pack_b_panel(bool tb, const float* b, int64_t ldb, int64_t kc, int64
     return;
   }
   // op(B)[p][j] = b[j * ldb + p]: columns of the panel are rows of B, by register-tile transposes.
-  transpose(b, w, kc, ldb, out, NR);
+  transpose_tiles(b, w, kc, ldb, out, NR);  // ordinary stores: the panel is read next
   if (w < NR)
     for (int64_t p = 0; p < kc; ++p)
       for (int64_t j = w; j < NR; ++j) out[p * NR + j] = 0.0f;
 }
 
-// op(A)[i0 .. i0+R, p0 ..] (R x kc) as [kc][MR]: one k step's R values are adjacent, for the
-// broadcasts. Rows R..MR are left as they are (the micro-kernel for R rows never reads them).
+// op(A)[i0 .. i0+R, p0 ..] (R x kc, R < MR: the row tail) as [kc][MR]: one k step's R values
+// adjacent, for the broadcasts. Rows R..MR are left as they are (the kernel for R rows never
+// reads them). Full MR-row panels are read in place (see a_in_place).
 template <int R>
 inline void pack_a_panel(bool ta, const float* a, int64_t lda, int64_t kc, float* out) {
   constexpr int MR = packed_mr;
-  if (ta) {  // op(A)[r][p] = a[p * lda + r]: R contiguous floats per step
-    for (int64_t p = 0; p < kc; ++p)
+  for (int64_t p = 0; p < kc; ++p)
 #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) out[p * MR + r] = a[p * lda + r];
-    return;
-  }
-  int64_t p = 0;
-  if constexpr (R == 8 && MR == 8)  // 8 rows by 8 steps at a time, by register transposes
-    for (; p + 8 <= kc; p += 8) transpose_8x8(a + p, lda, out + p * MR, MR);
-  for (; p < kc; ++p)
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) out[p * MR + r] = a[r * lda + p];
+    for (int r = 0; r < R; ++r) out[p * MR + r] = ta ? a[p * lda + r] : a[r * lda + p];
 }
 
-// C[R x up to NR] = alpha * (A panel x B panel) + beta * C; beta == 0 never reads C. n_left is
-// the number of valid columns from c on (the panel's zero columns beyond it are not stored).
 // C[R x up to NR] = alpha * op(A)[R x kc] op(B)[kc x NR] + beta * C; beta == 0 never reads C.
 // op(A)[r][p] is ap[p * as + r] (a packed panel, as = MR, or A^T in place, as = lda), or with
 // RowsA ap[r * as + p] (A in place, row-major). op(B)[p][v * lanes ...] is bp + p * bs + v * lanes
 // (a packed panel, bs = NR, or B in place, bs = ldb). n_left is the number of valid columns from
 // c on (a packed panel's zero columns beyond it are not stored).
 // alpha and beta are read through pointers after the k loop: passed as values they would hold
-// two of the 32 registers through it, and GCC then spills a B vector (measured: 10% slower).
+// two of the 32 registers through it, and GCC 12 then spilled a B vector to the stack (seen in
+// the generated code: 8 extra loads per k step).
 // Stores to C may alias them, so GCC cannot hoist the loads.
 template <int R, bool RowsA, int V = packed_nv>
 __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const float* ap, int64_t as,
@@ -107,7 +98,7 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
 // - op(A) in place for full MR-row panels: row-major A as MR rows (NN, NT: 8 rows of kc floats,
 //   24 KiB at kc = 768, stay in L1 across the NR panels) and A^T as kc steps of MR adjacent
 //   floats (TN, TT). Packing it cost 5-10% on the n = 192 shapes, where each A panel meets only
-//   4 B panels. Row tails are packed (zero rows are never read).
+//   4 B panels. Row tails (R < MR) are packed.
 // - op(B) in place (full panels of a non-transposed B) only with A^T: there k is long, m can be
 //   as small as 192 and packing B costs 1/m of the work; with row-major A (m = 6400, B = the
 //   weights, kc = 768) the packed panels were faster (NN 768x768: 244 vs 210 GFLOP/s).
@@ -134,7 +125,7 @@ inline void packed_row_panel(const PackedGemmCall& g, const float* a, const floa
     if (j == ncur) return;
     const int64_t vectors = (ncur - j + lanes - 1) / lanes;
     const float* bp = g.b_pack + j * kc;
-    if constexpr (packed_nv >= 3)
+    if constexpr (packed_nv >= 2)
       if (vectors == 1) return kernel(std::integral_constant<int, 1>(), bp, NR, j);
     if constexpr (packed_nv >= 3)
       if (vectors == 2) return kernel(std::integral_constant<int, 2>(), bp, NR, j);
