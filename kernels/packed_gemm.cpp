@@ -18,13 +18,14 @@ namespace {
 // - row-major A (NN, NT: m = 6400, k <= 768): 8 rows x kc floats; kc = nc = 768 (the whole
 //   product in one block) was best, 233-244 GFLOP/s against 190-226 at kc = 256, nc = 384: C is
 //   written once and each A panel meets all of n (the n = 192 shapes suffered most).
-// - A^T (TN: k = 6400): one 64-byte line per k step; kc = 256 (16 KiB), nc = 384 (op(B) block
-//   384 KiB in the 1 MiB L2) was best; kc = 512 lost 3-10%, 1280 up to 20%.
+// - A^T (TN: k = 6400): one 64-byte line per k step; kc = 160 (10 KiB), nc = 384 was best:
+//   against kc = 256 the m = 192 shapes gained 5% (212 -> 223 GFLOP/s), the others stayed level;
+//   kc = 128 lost 2-4%, 384 up to 10%, 1280 up to 20%, and nc = 768 up to 7% on 768x768.
 // The counts are balanced (k = 576 runs as 3 x 192, not 256 + 256 + 64).
 struct Blocking {
   int64_t kc_max, nc_max;
 };
-constexpr Blocking rows_a_blocking{768, 768}, transposed_a_blocking{256, 384};
+constexpr Blocking rows_a_blocking{768, 768}, transposed_a_blocking{160, 384};
 // Below this many multiply-adds the fork/join of a second thread costs more than it saves.
 constexpr int64_t threaded_product = int64_t(1) << 20;
 

@@ -108,8 +108,8 @@ BOOST_AUTO_TEST_CASE(packed_small_sizes_every_case) {
 }
 
 BOOST_AUTO_TEST_CASE(packed_crosses_block_sizes) {
-  // k > kc (256: several k blocks, the later ones adding to C), n > nc (384: several packed B
-  // blocks), m over many row panels, with tails everywhere; both thread counts.
+  // k > kc (768 with row-major A, 160 with A^T: several k blocks, the later ones adding to C),
+  // n > nc (768 / 384: several B blocks), m over many row panels, tails everywhere; 1 and 2 threads.
   const int saved = num_threads();
   for_each_packed_path([](SimdPath) {
     uint64_t seed = 2000;
