@@ -3,9 +3,10 @@
 // transformer shapes next to the FMA peak measured here. Prints markdown tables
 // (docs/PERFORMANCE.md, "Kernels"). Every figure is the best of several repetitions, because the
 // machine is shared. Usage:
-//   kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT]
+//   kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT] [--no-streaming]
 // default 2 threads; M MiB per array for the out-of-cache figures (default 256, 8x a 32 MiB L3);
-// --filter runs only the memory-bound kernels whose name contains TEXT.
+// --filter runs only the memory-bound kernels whose name contains TEXT; --no-streaming writes
+// every output by ordinary stores (streaming_store_threshold() never reached), for an A/B run.
 #include <fmt/format.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -264,9 +266,13 @@ void memory_table() {
   const double stream1 = stream_copy_gbs(big, 1), streamn = stream_copy_gbs(big, threads);
   fmt::print("Copy bandwidth measured here ({} MiB arrays, read + write; the better of one memcpy and of "
              "64 KiB memcpys): **{:.1f} GB/s** on 1 thread, **{:.1f} GB/s** on {} threads (the bar below). "
-             "A copy by streaming stores: {:.1f} GB/s on 1 thread, {:.1f} GB/s on {} threads. Outputs of at "
-             "least {} MiB per call are written by streaming stores (last-level cache {} MiB).\n\n",
-             big * 4 >> 20, copy1, copyn, threads, stream1, streamn, threads, streaming_store_threshold() >> 20,
+             "A copy by streaming stores: {:.1f} GB/s on 1 thread, {:.1f} GB/s on {} threads. {} (last-level "
+             "cache {} MiB).\n\n",
+             big * 4 >> 20, copy1, copyn, threads, stream1, streamn, threads,
+             streaming_store_threshold() == std::numeric_limits<int64_t>::max()
+                 ? std::string("Streaming stores off (--no-streaming)")
+                 : fmt::format("Outputs of at least {} MiB per call are written by streaming stores",
+                               streaming_store_threshold() >> 20),
              last_level_cache_bytes() >> 20);
   fmt::print("| kernel | GB/s 1 thread | GB/s {} threads | best, % of copy | cache-resident SIMD vs scalar (1 thread) |\n",
              threads);
@@ -434,8 +440,11 @@ int main(int argc, char** argv) {
       memory_only = true;
     } else if (arg == "--threads" && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--no-streaming") {
+      set_streaming_store_threshold(std::numeric_limits<int64_t>::max());
     } else {
-      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT]\n");
+      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT] "
+                         "[--no-streaming]\n");
       return 2;
     }
   }
