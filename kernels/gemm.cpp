@@ -22,7 +22,7 @@ constexpr int64_t small_product = int64_t(1) << 21;
 
 // Our packed GEMM (packed_gemm.h) or OpenBLAS 0.3.21, by measurement (1 thread, CPU time,
 // interleaved). AVX-512 against its SkylakeX kernels: ours is 1.03-1.21x on all 15 Linear shapes
-// of bench/kernel_bench --gemm, 0.99-1.7x on other shapes above 2^21 multiply-adds (n = 10 ..
+// of bench/kernel_bench --gemm, 0.95-1.7x on other shapes above 2^21 multiply-adds (n = 10 ..
 // 3072, k = 27 .. 8192, all transpose cases), but 0.8-0.87x on 64^3 and 100^3, which stay with
 // OpenBLAS. AVX2 (TESSERA_SIMD=avx2) against its Haswell kernels, on the
 // same CPU: ours 1.06-1.16x with row-major A (NN, NT), 0.92-1.01x with A^T (TN), which stays
