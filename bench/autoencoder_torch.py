@@ -9,7 +9,7 @@ plain conv stack, losses, optimizer and data, written plainly in PyTorch, for sp
 Model: encoder Conv 4x4/2 (1->32), ReLU, Conv 4x4/2 (32->64), ReLU, Conv 3x3 (64->E);
 decoder Conv 3x3 (L->64), ReLU, ConvTranspose 4x4/2 (64->32), ReLU, ConvTranspose 4x4/2 (32->1), sigmoid,
 on 28x28 Fashion-MNIST pixels in [0, 1] (no normalisation), giving 7x7 token grids.
-  vae:   E = 8 (mean, logvar), L = 4; loss = MSE + 1e-3 * KL, both averaged over their elements.
+  vae:   E = 8 (mean, logvar), L = 4; loss = MSE + w * KL, both averaged over their elements, w = --kl-weight (1e-3).
   vqvae: E = L = 64, 512 codes (nn.Embedding, U(-1/512, 1/512)), loss = MSE + |sg(z) - e|^2 + 0.25 |z - sg(e)|^2,
          straight-through estimator. No k-means initialisation, no dead-code restarts (the textbook VQ-VAE).
   fsq:   E = L = 4, levels [8, 5, 5, 5], tanh bound with the half-level offset for even levels, rounding
@@ -135,11 +135,12 @@ def main():
     p.add_argument("--epochs", type=float, default=10, help="train: passes over the training set")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kl-weight", type=float, default=1e-3, help="vae: weight of the KL mean (2.5e-4 = 1e-3 on per-image sums)")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = {"vae": VAE, "vqvae": VQVAE, "fsq": FSQ}[args.model]()
+    model = VAE(kl_weight=args.kl_weight) if args.model == "vae" else {"vqvae": VQVAE, "fsq": FSQ}[args.model]()
     codes = {"vae": 0, "vqvae": 512, "fsq": 1000}[args.model]
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     train = load(args.data, "train")
