@@ -95,7 +95,7 @@ inline void column_sums(const float* x, int64_t rows, int64_t cols, int64_t ld, 
 // stream_row_output, y is written by streaming stores (sum is not: it is read back at once).
 inline void layer_norm_forward(const float* x, const float* residual, const float* gamma, const float* beta,
                                int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd) {
-  const bool streaming = stream_row_output;
+  const bool streaming = row_kernels_stream && stream_row_output;
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = x + r * cols;
     if (residual) {
@@ -164,7 +164,7 @@ struct CrossEntropyGradRow {
 // row's exponentials (as softmax_rows does).
 inline void cross_entropy(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                           float* loss, float* dlogits) {
-  const bool streaming = dlogits != nullptr && stream_row_output;
+  const bool streaming = row_kernels_stream && dlogits != nullptr && stream_row_output;
   float* scratch = streaming ? row_scratch(2 * cols) : nullptr;
   RowStreamer<CrossEntropyGradRow> pending;  // the previous row, when streaming
   for (int64_t r = 0; r < rows; ++r) {

@@ -164,7 +164,7 @@ struct ScaledRow {
 // written to y once, by whole lines, during the next row's exponentials: the same operations in
 // the same order, so the same bits.
 inline void softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
-  if (!stream_row_output) {
+  if (!(row_kernels_stream && stream_row_output)) {
     for (int64_t r = 0; r < rows; ++r) {
       const float* in = x + r * cols;
       float* out = y + r * cols;
@@ -197,7 +197,7 @@ inline float exp_sum(const float* in, int64_t cols, float m) {
 }
 
 inline void log_softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
-  const bool streaming = stream_row_output;
+  const bool streaming = row_kernels_stream && stream_row_output;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * cols;
     const float m = softmax_shift(in, cols);

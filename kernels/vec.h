@@ -246,6 +246,13 @@ __attribute__((always_inline)) inline void store_row(float* out, int64_t cols, b
   by_vectors(cols, [&](int64_t c, int64_t n) __attribute__((always_inline)) { store_n(out + c, fn(c, n), n); });
 }
 
+// Whether the row kernels (softmax, log-softmax, LayerNorm, cross-entropy) honour
+// stream_row_output on this instruction set. AVX-512 streams a whole line per store; the AVX2
+// path, whose streaming stores are half lines, measured 7-25 % slower streaming than not in each
+// of them (Zen 5 forced onto AVX2, 128 MiB, under load), so it keeps ordinary stores there.
+// Transpose streams on both: it gained on both (AVX2: 38-44 % of copy against 22-25 %).
+constexpr bool row_kernels_stream = lanes == 16;
+
 // Asks for the lines of [p, p + n) ahead of use (prefetches never fault, even past an array's end).
 inline void prefetch_lines(const float* p, int64_t n) {
   for (int64_t i = 0; i < n; i += line_floats) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
