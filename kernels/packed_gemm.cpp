@@ -1,11 +1,11 @@
 #include "kernels/packed_gemm.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 #include <new>
 
 #include "kernels/cpu.h"
+#include "kernels/gemm_ref.h"
 #include "kernels/simd_table.h"
 #include "kernels/threads.h"
 
@@ -21,12 +21,13 @@ namespace {
 // - A^T (TN: k = 6400): one 64-byte line per k step; kc = 160 (10 KiB), nc = 384 was best:
 //   against kc = 256 the m = 192 shapes gained 5% (212 -> 223 GFLOP/s), the others stayed level;
 //   kc = 128 lost 2-4%, 384 up to 10%, 1280 up to 20%, and nc = 768 up to 7% on 768x768.
-// The counts are balanced (k = 576 runs as 3 x 192, not 256 + 256 + 64).
+// Block counts are balanced: k = 1000 runs as 2 x 500, not 768 + 232.
 struct Blocking {
   int64_t kc_max, nc_max;
 };
 constexpr Blocking rows_a_blocking{768, 768}, transposed_a_blocking{160, 384};
-// Below this many multiply-adds the fork/join of a second thread costs more than it saves.
+// Below this many multiply-adds one thread does it all (not measured: gemm() sends products
+// under 2^21 to OpenBLAS whenever it is loaded).
 constexpr int64_t threaded_product = int64_t(1) << 20;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -57,8 +58,8 @@ PackBuffers& pack_buffers() {
 }
 
 // How C is cut into tr x tc rectangles, one per thread: the cut that minimises one thread's
-// multiply-adds plus its packing, since each thread packs the A rows and B columns it needs
-// (a row cut packs B once per thread, a column cut packs A once per thread).
+// multiply-adds plus the operand traffic each thread repeats (with a row cut every thread packs
+// or reads all of op(B), with a column cut all of op(A)).
 struct Split {
   int64_t tr = 1, tc = 1, rows = 0, cols = 0;
 };
@@ -92,6 +93,7 @@ void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b
   if (s.m <= 0 || s.n <= 0) return;
   if (s.k <= 0 || alpha == 0.0f) return scale_c(s.m, s.n, beta, c, s.ldc);  // BLAS: A and B unread
   const SimdTable* simd = simd_table();
+  if (simd == nullptr) return ref::gemm(s, alpha, a, b, beta, c);  // the scalar path
   const bool wide = simd_path() == SimdPath::avx512;
   const int64_t mr = wide ? packed_mr_avx512 : packed_mr_avx2, nr = wide ? packed_nr_avx512 : packed_nr_avx2;
   const int64_t threads = s.m * s.n * s.k < threaded_product ? 1 : num_threads();

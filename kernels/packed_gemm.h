@@ -41,8 +41,8 @@ struct PackedGemmCall {
 bool packed_gemm_available();
 
 // C = alpha op(A) op(B) + beta C by our packed kernels on num_threads() threads, each computing
-// its own rectangle of C (k is never split, so C does not depend on the thread count).
-// Requires packed_gemm_available().
+// its own rectangle of C (k is never split, so C does not depend on the thread count). On the
+// scalar path (packed_gemm_available() false) it runs the reference GEMM.
 void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 
 }  // namespace tessera::kernels

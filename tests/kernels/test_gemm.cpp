@@ -178,8 +178,10 @@ BOOST_AUTO_TEST_CASE(dispatched_large_product_every_path) {
         const std::string backend = gemm_backend_for(s);
         BOOST_TEST_MESSAGE(simd_path_name(p) << " ta=" << ta << " tb=" << tb << ": " << backend);
         if (p == SimdPath::scalar) BOOST_TEST(backend.find("ours") == std::string::npos);
+        BOOST_TEST(packed_gemm_available() == (p != SimdPath::scalar));
         check_one<float>(s, 1.0f, 0.0f, 90);
         check_one<float>(s, 0.5f, 2.0f, 91);
+        check_packed(s, 0.5f, 2.0f, true, 92);  // the reference on the scalar path
       }
   });
 }
