@@ -85,9 +85,10 @@ Floats filled(int64_t n, float low, float high, uint64_t seed) {
   return v;
 }
 
-// Copy bandwidth: each thread copies its half, either by one memcpy (glibc switches to
-// non-temporal stores at this size) or by memcpy's of 64 KiB (ordinary stores); the better of
-// the two is the yardstick. bytes = read + written.
+// Copy bandwidth: each thread copies its half, either by one memcpy or by memcpy's of 64 KiB; the
+// better of the two is the yardstick. bytes = read + written. (glibc would switch to non-temporal
+// stores above its x86_non_temporal_threshold, but on this VM it takes the L3 for 384 MiB and sets
+// that at 288 MiB, so both forms copy by rep movsb here: `ld.so --list-tunables`.)
 double copy_gbs(int64_t n, int threads) {
   Floats a = filled(n, 0, 1, 1), b(static_cast<size_t>(n));
   double best = 0;
