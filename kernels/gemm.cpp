@@ -119,7 +119,7 @@ const char* gemm_backend_name() {
     if (simd_path() == SimdPath::avx512) ours = "f32 products above 2^21 multiply-adds: ours (packed AVX-512)";
     if (simd_path() == SimdPath::avx2) ours = "f32 products above 2^21 multiply-adds, A not transposed: ours (packed AVX2)";
     if (const blas::OpenBlas* lib = blas::openblas())
-      return (ours.empty() ? std::string() : ours + "; ") + "other products and f64: OpenBLAS (" + lib->path +
+      return (ours.empty() ? std::string() : ours + "; other products and f64: ") + "OpenBLAS (" + lib->path +
              "), core " + lib->get_corename() +
              "; small batched products (attention) one per thread, Q K^T-like ones by our SIMD kernel";
     if (!ours.empty())
