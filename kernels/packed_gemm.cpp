@@ -60,6 +60,13 @@ PackBuffers& pack_buffers() {
 // How C is cut into tr x tc rectangles, one per thread: the cut that minimises one thread's
 // multiply-adds plus the operand traffic each thread repeats (with a row cut every thread packs
 // or reads all of op(B), with a column cut all of op(A)).
+// The thin-C dW products (TN 192x768x6400, 192x576x6400) get the column cut (2 x 384 and 2 x 288
+// columns). Against it, cutting k into fixed chunks of 1600 or 3200 (scratch C's summed in chunk
+// order, the same bits on any thread count) and nc = 768 were measured, 2 threads, best of
+// 36-100 calls in alternation: every variant 420-458 GFLOP/s (82-89% of the 514 peak; OpenBLAS
+// 403-418), also beside a nice-19 job streaming 64 MiB, so k stays unsplit. The two threads'
+// rectangles finish within 10 us of each other (timestamps per thread); the 71-74% seen earlier
+// did not come back on a quiet machine and is attributed to load from other jobs.
 struct Split {
   int64_t tr = 1, tc = 1, rows = 0, cols = 0;
 };
