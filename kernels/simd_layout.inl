@@ -35,16 +35,9 @@ constexpr int64_t transpose_tile = 16;
 
 // Same three steps as the 8x8 one within 128-bit lanes (after them, lane L of u[4g + j] holds
 // column 4L + j of rows 4g..4g+3), then two rounds of 128-bit lane shuffles gather each column.
-// With `streaming`, the 16 output rows go out by streaming stores: out and ld_out must then
-// put every one of them on a 64-byte boundary.
-template <bool streaming = false>
-inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
-  const auto put = [](float* p, __m512 v) __attribute__((always_inline)) {
-    if constexpr (streaming)
-      _mm512_stream_ps(p, v);
-    else
-      _mm512_storeu_ps(p, v);
-  };
+// put(j, v) receives column j of the tile (output row j), j = 0..15.
+template <class Put>
+__attribute__((always_inline)) inline void transpose_tile_columns(const float* in, int64_t ld_in, Put&& put) {
   __m512 r[16], t[16];
   #pragma GCC unroll 16
   for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(in + k * ld_in);
@@ -66,11 +59,23 @@ inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, in
     const __m512 v0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
     const __m512 v2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
     const __m512 v3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-    put(out + j * ld_out, _mm512_shuffle_f32x4(v0, v2, 0x88));         // column j
-    put(out + (4 + j) * ld_out, _mm512_shuffle_f32x4(v1, v3, 0x88));   // column 4 + j
-    put(out + (8 + j) * ld_out, _mm512_shuffle_f32x4(v0, v2, 0xdd));   // column 8 + j
-    put(out + (12 + j) * ld_out, _mm512_shuffle_f32x4(v1, v3, 0xdd));  // column 12 + j
+    put(j, _mm512_shuffle_f32x4(v0, v2, 0x88));       // column j
+    put(4 + j, _mm512_shuffle_f32x4(v1, v3, 0x88));   // column 4 + j
+    put(8 + j, _mm512_shuffle_f32x4(v0, v2, 0xdd));   // column 8 + j
+    put(12 + j, _mm512_shuffle_f32x4(v1, v3, 0xdd));  // column 12 + j
   }
+}
+
+// With `streaming`, the 16 output rows go out by streaming stores: out and ld_out must then
+// put every one of them on a 64-byte boundary.
+template <bool streaming = false>
+inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
+  transpose_tile_columns(in, ld_in, [&](int j, __m512 v) __attribute__((always_inline)) {
+    if constexpr (streaming)
+      _mm512_stream_ps(out + j * ld_out, v);
+    else
+      _mm512_storeu_ps(out + j * ld_out, v);
+  });
 }
 #else
 constexpr int64_t transpose_tile = 8;
@@ -105,25 +110,97 @@ inline float* transpose_scratch(int64_t floats) {
   return buffer.data();
 }
 
-// The streaming path (big outputs; transpose.cpp hands it bands of 256 rows).
-// When every output row starts on a 64-byte boundary (AVX-512, ld_out a multiple of 16), each
-// 16x16 tile writes 16 whole lines: they are streamed straight from the tiles. Otherwise a tile's
-// 64-byte rows straddle two lines each; then blocks of the band's rows x transpose_stream_block
-// columns are transposed by tiles into scratch (~270 KiB, in L2) and each output row's piece is
-// copied out by store_row: streaming stores of its whole lines only. While a block is copied out,
-// the next block's input (or the next band's: prefetches never fault) is prefetched, one input
-// row per output row, so that reads and writes overlap. (Measured on 128 MiB, 1 thread, under
-// load: 62 % of copy against 43 % for plain tiles with unaligned output rows, 80 % against 57 %
-// with aligned ones. Interleaving the copy-out with the next block's tiles was slower: 38-53 %.)
+// The streaming path (big outputs; transpose.cpp hands each thread one range of whole bands of
+// transpose_stream_block rows). When every output row starts on a 64-byte boundary (AVX-512,
+// ld_out a multiple of 16), each 16x16 tile writes 16 whole lines: they are streamed straight
+// from the tiles.
 constexpr int64_t transpose_stream_block = 256;
 
-inline void transpose_streaming(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
+#if defined(__AVX512F__)
+// Otherwise, on AVX-512, the lines are put together in registers. Output row q starts shift_q
+// floats past a line, so each 16-float column a tile gives it straddles two lines; each whole
+// line is made of the row's previous column (kept in `carry`) and the current one by one
+// vpermt2ps (the last shift_q floats of the one, the first 16 - shift_q of the other) and goes
+// out by one streaming store. Only each row's first and last lines are partial: masked ordinary
+// stores, aligned to their line (unaligned masked stores reaching into the next, streamed line
+// measured ~10 % slower overall). The carry runs across bands, so a thread's range has partial
+// lines only at its two ends. Tiles go by bands of transpose_stream_block input rows, in blocks
+// of transpose_realign_block columns down each band, then along it. (Measured on 256 MiB
+// [n/768, 768], shared machine: blocks of 128 columns beat 256 and whole rows by 10-20 %;
+// strips of 16 columns down a whole range, or down the thread's whole range, ran at 2/3.)
+constexpr int64_t transpose_realign_block = 128;
+
+struct TransposeCarry {
+  std::vector<float> columns;  // per output row, its last 16-float column
+  std::vector<float*> line;    // per output row, the line holding its first float
+  std::vector<int32_t> shift;  // per output row, how many floats past that line's start
+};
+
+inline void transpose_realigned(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
                                 int64_t ld_out) {
-  if (lanes == 16 && ld_out % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 64 == 0) {
-    transpose_tiles<lanes == 16>(in, rows, cols, ld_in, out, ld_out);  // every tile row is a whole line
-    stream_fence();
-    return;
+  constexpr int64_t T = 16;
+  const int64_t rows_t = rows - rows % T, cols_t = cols - cols % T;
+  if (rows_t > 0 && cols_t > 0) {
+    thread_local TransposeCarry scratch;  // kept between calls: no allocation in the steady state
+    if (int64_t(scratch.shift.size()) < cols_t) {
+      scratch.columns.resize(size_t(cols_t * T));
+      scratch.line.resize(size_t(cols_t));
+      scratch.shift.resize(size_t(cols_t));
+    }
+    float* carry = scratch.columns.data();
+    float** line = scratch.line.data();
+    int32_t* shift = scratch.shift.data();
+    for (int64_t q = 0; q < cols_t; ++q) {
+      shift[q] = int32_t(reinterpret_cast<uintptr_t>(out + q * ld_out) % 64 / sizeof(float));
+      line[q] = out + q * ld_out - shift[q];
+    }
+    const __m512i iota = _mm512_setr_epi32(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int64_t c = 0; c < cols_t; c += T)  // the first 16 input rows: the heads
+      transpose_tile_columns(in + c, ld_in, [&](int j, __m512 v) __attribute__((always_inline)) {
+        const int32_t s = shift[c + j];
+        if (s == 0)
+          _mm512_stream_ps(line[c + j], v);
+        else  // lanes [s, 16) of the row's first line: v moved up by s lanes
+          _mm512_mask_store_ps(line[c + j], __mmask16(0xffffu << s),
+                               _mm512_permutex2var_ps(v, _mm512_sub_epi32(iota, _mm512_set1_epi32(s)), v));
+        _mm512_storeu_ps(carry + (c + j) * T, v);
+      });
+    constexpr int64_t band = transpose_stream_block, block = transpose_realign_block;
+    for (int64_t r0 = 0; r0 < rows_t; r0 += band)
+      for (int64_t c0 = 0; c0 < cols_t; c0 += block)
+        for (int64_t r = std::max(r0, T); r < std::min(rows_t, r0 + band); r += T)
+          for (int64_t c = c0; c < std::min(cols_t, c0 + block); c += T)
+            transpose_tile_columns(in + r * ld_in + c, ld_in, [&](int j, __m512 v) __attribute__((always_inline)) {
+              float* last = carry + (c + j) * T;  // lane k of pick: 16 + k - shift (>= 16: from v)
+              const __m512i pick = _mm512_sub_epi32(iota, _mm512_set1_epi32(shift[c + j]));
+              _mm512_stream_ps(line[c + j] + r, _mm512_permutex2var_ps(_mm512_loadu_ps(last), pick, v));
+              _mm512_storeu_ps(last, v);
+            });
+    for (int64_t q = 0; q < cols_t; ++q)  // tails: lanes [0, shift) of the line after the last streamed one
+      if (shift[q] != 0) {
+        const __m512 last = _mm512_loadu_ps(carry + q * T);
+        _mm512_mask_store_ps(line[q] + rows_t, __mmask16((1u << shift[q]) - 1),
+                             _mm512_permutex2var_ps(last, _mm512_sub_epi32(iota, _mm512_set1_epi32(shift[q])), last));
+      }
   }
+  for (int64_t c = cols_t; c < cols; ++c)
+    for (int64_t r = 0; r < rows_t; ++r) out[c * ld_out + r] = in[r * ld_in + c];
+  for (int64_t r = rows_t; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * ld_out + r] = in[r * ld_in + c];
+}
+#endif
+
+// On AVX2, blocks of the band's rows x transpose_stream_block columns are transposed by tiles
+// into scratch (~270 KiB, in L2) and each output row's piece is copied out by store_row:
+// streaming stores of its whole lines only. While a block is copied out, the next block's input
+// (or the next band's: prefetches never fault) is prefetched, one input row per output row, so
+// that reads and writes overlap. (Measured on 128 MiB, 1 thread, under load: 62 % of copy
+// against 43 % for plain tiles with unaligned output rows, 80 % against 57 % with aligned ones.
+// Interleaving the copy-out with the next block's tiles was slower: 38-53 %.)
+
+// One band of at most transpose_stream_block rows through scratch.
+inline void transpose_band_through_scratch(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
+                                           int64_t ld_out) {
   constexpr int64_t block = transpose_stream_block;
   const int64_t ld = (rows + 15) / 16 * 16 + 16;  // not a multiple of 1 KiB: no L1 set conflicts
   float* buffer = transpose_scratch(ld * block);
@@ -139,6 +216,22 @@ inline void transpose_streaming(const float* in, int64_t rows, int64_t cols, int
       store_row(out + (c0 + c) * ld_out, rows, true,
                 [&](int64_t i, int64_t w) __attribute__((always_inline)) { return load_n(piece + i, w); });
     }
+  }
+}
+
+// Any number of rows (transpose.cpp hands each thread one range of whole bands).
+inline void transpose_streaming(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
+                                int64_t ld_out) {
+  if (lanes == 16 && ld_out % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 64 == 0) {
+    transpose_tiles<lanes == 16>(in, rows, cols, ld_in, out, ld_out);  // every tile row is a whole line
+  } else {
+#if defined(__AVX512F__)
+    transpose_realigned(in, rows, cols, ld_in, out, ld_out);
+#else
+    for (int64_t r = 0; r < rows; r += transpose_stream_block)
+      transpose_band_through_scratch(in + r * ld_in, std::min(transpose_stream_block, rows - r), cols, ld_in, out + r,
+                                     ld_out);
+#endif
   }
   stream_fence();
 }

@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(bad_geometry_is_refused_by_name) {
 
 BOOST_AUTO_TEST_CASE(transpose_and_copy_match_reference) {
   for_each_simd_path([](SimdPath) {
-    for (int64_t rows : {1, 7, 8, 17, 64, 130})
+    for (int64_t rows : {0, 1, 7, 8, 15, 16, 17, 31, 33, 64, 130, 1000, 4097})
       for (int64_t cols : tail_sizes())
         for (int64_t offset : {0, 1}) {
           if (rows * cols > 200000) continue;

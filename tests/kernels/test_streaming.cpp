@@ -14,6 +14,7 @@
 #include "kernels/row_blocks.h"
 #include "kernels/threads.h"
 #include "kernels/transpose.h"
+#include "kernels/transpose_ref.h"
 #include "tests/kernels/kernel_test_util.h"
 
 using namespace tessera::kernels;
@@ -142,19 +143,48 @@ BOOST_AUTO_TEST_CASE(transpose_same_bits) {
     set_num_threads(threads);
     for_each_simd_path([&](SimdPath) {
       // rows a multiple of 16 with ld_extra 0 or 16 and offset 0: every output row on a line
-      // boundary (AVX-512 streams straight from the tiles); else through scratch.
-      for (const int64_t rows : {1, 7, 17, 48, 300, 320})
+      // boundary (AVX-512 streams straight from the tiles); else realigned in registers
+      // (AVX-512) or through scratch (AVX2). Rows past 256 give each thread a range of several
+      // bands; 4097 rows, odd band counts.
+      for (const int64_t rows : {0, 1, 7, 15, 16, 17, 31, 33, 48, 300, 320, 1000, 4097})
         for (const int64_t cols : tail_sizes()) {
           if (rows * cols > 700000) continue;
           for (const int64_t ld_extra : {0, 5, 16}) {
             const int64_t ld_in = cols + 3, ld_out = rows + ld_extra;
             const auto in = random_vector(rows * ld_in, 600 + rows + cols);
-            for (const int64_t offset : offsets)
+            for (int64_t offset = 0; offset < 16; ++offset) {  // every alignment within a line
+              if (rows * cols > 100000 && offset % 5 != 0 && offset != 1) continue;  // 0, 1, 5, 10, 15
               BOOST_TEST_CONTEXT("threads=" << threads << " rows=" << rows << " cols=" << cols << " ld_out=" << ld_out
                                             << " offset=" << offset) {
                 same_bits(cols * ld_out, offset, "transpose",
                           [&](float* out) { transpose(in.data() + 1, rows, cols, ld_in, out, ld_out); });
               }
+            }
+          }
+        }
+    });
+  }
+}
+
+// The streamed transpose against the element-by-element reference directly (same_bits compares
+// it with the normal stores, which test_layout compares with the reference).
+BOOST_AUTO_TEST_CASE(transpose_streamed_matches_reference) {
+  Restore restore;
+  set_streaming_store_threshold(0);
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    for_each_simd_path([&](SimdPath) {
+      for (const int64_t rows : {15, 33, 300, 4097})
+        for (const int64_t cols : {1, 17, 33, 100}) {
+          const int64_t ld_in = cols + 1, ld_out = rows + 3;
+          const auto in = random_vector(rows * ld_in, 700 + rows + cols);
+          for (const int64_t offset : offsets) {
+            Out got(cols * ld_out, offset), want(cols * ld_out, offset);
+            transpose(in.data(), rows, cols, ld_in, got.data, ld_out);
+            ref::transpose(in.data(), rows, cols, ld_in, want.data, ld_out);
+            const size_t bytes = size_t(cols * ld_out + 2 * Out::margin) * sizeof(float);
+            BOOST_TEST(std::memcmp(got.data - Out::margin, want.data - Out::margin, bytes) == 0,
+                       "threads=" << threads << " rows=" << rows << " cols=" << cols << " offset=" << offset);
           }
         }
     });
