@@ -126,8 +126,10 @@ constexpr int64_t transpose_stream_block = 256;
 // measured ~10 % slower overall). The carry runs across bands, so a thread's range has partial
 // lines only at its two ends. Tiles go by bands of transpose_stream_block input rows, in blocks
 // of transpose_realign_block columns down each band, then along it. (Measured on 256 MiB
-// [n/768, 768], shared machine: blocks of 128 columns beat 256 and whole rows by 10-20 %;
-// strips of 16 columns down a whole range, or down the thread's whole range, ran at 2/3.)
+// [n/768, 768], shared machine: blocks of 128 columns beat whole rows by ~10 % on 2 threads and
+// ~25 % on 1, and 256 columns by ~5-10 %; strips of 16 columns down a band with the carry in
+// registers (spilled), or 128-column blocks down a thread's whole range, ran at 2/3. On aligned
+// rows this path is 5-15 % slower than the direct one above, which is kept for them.)
 constexpr int64_t transpose_realign_block = 128;
 
 struct TransposeCarry {
