@@ -29,10 +29,13 @@ class StreamRowOutput {  // sets stream_row_output for a scope, then restores it
   bool saved_;
 };
 
+// Whether one call writing `floats` outputs writes them by streaming stores.
+inline bool streams_output(int64_t floats) { return floats * int64_t(sizeof(float)) >= streaming_store_threshold(); }
+
 template <class Fn>
 void by_row_blocks(int64_t rows, int64_t cols, Fn&& fn) {  // fn(first_row, row_count)
   const int64_t grain = cols > 0 ? (16384 + cols - 1) / cols : (rows > 0 ? rows : 1);
-  const bool stream = rows * cols * int64_t(sizeof(float)) >= streaming_store_threshold();
+  const bool stream = streams_output(rows * cols);
   parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
     const StreamRowOutput scope(stream);
     fn(begin, end - begin);

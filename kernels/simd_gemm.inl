@@ -1,54 +1,30 @@
 // Small GEMM for the batched products of attention (e.g. 50x50x64 per head), where a library
 // call costs more than the arithmetic. op(B) is packed once into a zero-padded row-major panel
 // [k, n rounded up to whole vectors] on the stack, then C is computed in 6-row x up-to-4-vector
-// register blocks: per step of k, 6 broadcasts of A and up to 4 loads of B feed 24 FMAs.
+// register blocks (packed_micro_kernel): per step of k, 6 broadcasts of A and up to 4 loads of
+// B feed 24 FMAs.
 #include "kernels/vec.h"
+
+#include <type_traits>
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
-template <int R, int V>
-inline void small_gemm_block(const float* a, int64_t lda, bool ta, const float* pack, int64_t np, int64_t k,
-                             float alpha, float beta, float* c, int64_t ldc, int64_t n_left) {
-  // The fixed-count loops are unrolled so that acc and bv live in registers.
-  F acc[R][V];
-#pragma GCC unroll 6
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[r][v] = zero();
-  const int64_t step_a = ta ? 1 : lda, step_p = ta ? lda : 1;  // A[r, p] = a[r*step_a + p*step_p]
-  for (int64_t p = 0; p < k; ++p) {
-    F bv[V];
-#pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) bv[v] = load(pack + p * np + v * lanes);
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      const F av = set1(a[r * step_a + p * step_p]);
-#pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[r][v] = fma(av, bv[v], acc[r][v]);
-    }
-  }
-  const F al = set1(alpha), be = set1(beta);
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) {
-      float* out = c + r * ldc + v * lanes;
-      const int64_t w = n_left - v * lanes;  // valid columns from this vector on
-      if (w <= 0) break;
-      // beta == 0 must not read C (it may hold NaN), as in BLAS.
-      if (w >= lanes)
-        store(out, beta == 0.0f ? acc[r][v] * al : fma(load(out), be, acc[r][v] * al));
-      else
-        store_part(out, beta == 0.0f ? acc[r][v] * al : fma(load_part(out, w), be, acc[r][v] * al), w);
-    }
-}
-
+// R rows of C by V vectors: packed_micro_kernel (simd_packed_gemm.inl) with A read in place,
+// row-major (RowsA) or transposed, and the panel of op(B) with row stride np.
 template <int R>
 inline void small_gemm_rows(int V, const float* a, int64_t lda, bool ta, const float* pack, int64_t np, int64_t k,
-                            float alpha, float beta, float* c, int64_t ldc, int64_t n_left) {
+                            const float* alpha, const float* beta, float* c, int64_t ldc, int64_t n_left) {
+  auto run = [&](auto v) {
+    if (ta)
+      packed_micro_kernel<R, false, v()>(k, a, lda, pack, np, alpha, beta, c, ldc, n_left);
+    else
+      packed_micro_kernel<R, true, v()>(k, a, lda, pack, np, alpha, beta, c, ldc, n_left);
+  };
   switch (V) {
-    case 1: return small_gemm_block<R, 1>(a, lda, ta, pack, np, k, alpha, beta, c, ldc, n_left);
-    case 2: return small_gemm_block<R, 2>(a, lda, ta, pack, np, k, alpha, beta, c, ldc, n_left);
-    case 3: return small_gemm_block<R, 3>(a, lda, ta, pack, np, k, alpha, beta, c, ldc, n_left);
-    default: return small_gemm_block<R, 4>(a, lda, ta, pack, np, k, alpha, beta, c, ldc, n_left);
+    case 1: return run(std::integral_constant<int, 1>());
+    case 2: return run(std::integral_constant<int, 2>());
+    case 3: return run(std::integral_constant<int, 3>());
+    default: return run(std::integral_constant<int, 4>());
   }
 }
 
@@ -81,12 +57,12 @@ inline void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
       float* cij = c + i * ldc + j;
       const float* pj = panel + j;
       switch (rows) {
-        case 1: small_gemm_rows<1>(V, ai, lda, ta, pj, np, k, alpha, beta, cij, ldc, n - j); break;
-        case 2: small_gemm_rows<2>(V, ai, lda, ta, pj, np, k, alpha, beta, cij, ldc, n - j); break;
-        case 3: small_gemm_rows<3>(V, ai, lda, ta, pj, np, k, alpha, beta, cij, ldc, n - j); break;
-        case 4: small_gemm_rows<4>(V, ai, lda, ta, pj, np, k, alpha, beta, cij, ldc, n - j); break;
-        case 5: small_gemm_rows<5>(V, ai, lda, ta, pj, np, k, alpha, beta, cij, ldc, n - j); break;
-        default: small_gemm_rows<6>(V, ai, lda, ta, pj, np, k, alpha, beta, cij, ldc, n - j); break;
+        case 1: small_gemm_rows<1>(V, ai, lda, ta, pj, np, k, &alpha, &beta, cij, ldc, n - j); break;
+        case 2: small_gemm_rows<2>(V, ai, lda, ta, pj, np, k, &alpha, &beta, cij, ldc, n - j); break;
+        case 3: small_gemm_rows<3>(V, ai, lda, ta, pj, np, k, &alpha, &beta, cij, ldc, n - j); break;
+        case 4: small_gemm_rows<4>(V, ai, lda, ta, pj, np, k, &alpha, &beta, cij, ldc, n - j); break;
+        case 5: small_gemm_rows<5>(V, ai, lda, ta, pj, np, k, &alpha, &beta, cij, ldc, n - j); break;
+        default: small_gemm_rows<6>(V, ai, lda, ta, pj, np, k, &alpha, &beta, cij, ldc, n - j); break;
       }
     }
   }

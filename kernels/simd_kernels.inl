@@ -7,8 +7,8 @@
 #include "kernels/simd_reduce.inl"
 #include "kernels/simd_fused.inl"
 #include "kernels/simd_layout.inl"
-#include "kernels/simd_gemm.inl"  // after simd_layout.inl: uses its transpose
-#include "kernels/simd_packed_gemm.inl"  // likewise
+#include "kernels/simd_packed_gemm.inl"  // after simd_layout.inl: uses its transpose_tiles
+#include "kernels/simd_gemm.inl"  // after both: uses transpose and packed_micro_kernel
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 

@@ -103,13 +103,6 @@ inline void transpose_tiles(const float* in, int64_t rows, int64_t cols, int64_t
     for (int64_t c = 0; c < cols; ++c) out[c * ld_out + r] = in[r * ld_in + c];
 }
 
-// Scratch for one block of the streaming transpose; per thread, kept between calls.
-inline float* transpose_scratch(int64_t floats) {
-  thread_local std::vector<float> buffer;
-  if (int64_t(buffer.size()) < floats) buffer.resize(size_t(floats));
-  return buffer.data();
-}
-
 // The streaming path (big outputs; transpose.cpp hands each thread one range of whole bands of
 // transpose_stream_block rows). When every output row starts on a 64-byte boundary (AVX-512,
 // ld_out a multiple of 16), each 16x16 tile writes 16 whole lines: they are streamed straight
@@ -205,7 +198,7 @@ inline void transpose_band_through_scratch(const float* in, int64_t rows, int64_
                                            int64_t ld_out) {
   constexpr int64_t block = transpose_stream_block;
   const int64_t ld = (rows + 15) / 16 * 16 + 16;  // not a multiple of 1 KiB: no L1 set conflicts
-  float* buffer = transpose_scratch(ld * block);
+  float* buffer = row_scratch(ld * block);  // simd_reduce.inl's per-thread scratch
   for (int64_t c0 = 0; c0 < cols; c0 += block) {
     const int64_t n = std::min(block, cols - c0);
     transpose_tiles(in + c0, rows, n, ld_in, buffer, ld);

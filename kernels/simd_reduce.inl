@@ -142,8 +142,9 @@ inline void scale_row(float* y, int64_t cols, float a, float b) {  // y = y*a + 
   map1(y, y, cols, [&](F v) { return fma(v, av, bv); });
 }
 
-// Two rows of scratch for the streaming paths: one row's exponentials stay in L1/L2 while the
-// previous row is streamed out of the other. Per thread, kept between calls.
+// Per-thread scratch for the streaming paths, kept between calls: two rows for softmax and
+// cross-entropy (one row's exponentials stay in L1/L2 while the previous row is streamed out of
+// the other), one block for the AVX2 transpose.
 inline float* row_scratch(int64_t floats) {
   thread_local std::vector<float> buffer;
   if (int64_t(buffer.size()) < floats) buffer.resize(size_t(floats));

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/cpu.h"
-#include "kernels/row_blocks.h"  // StreamRowOutput
+#include "kernels/row_blocks.h"  // StreamRowOutput, streams_output
 #include "kernels/simd_table.h"
 #include "kernels/threads.h"
 #include "kernels/transpose_ref.h"
@@ -34,7 +33,7 @@ void by_bands(int64_t rows, int64_t cols, int64_t rows_per_band, Fn&& fn) {
 
 void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
   const SimdTable* s = simd_table();
-  const bool stream = s != nullptr && rows * cols * int64_t(sizeof(float)) >= streaming_store_threshold();
+  const bool stream = s != nullptr && streams_output(rows * cols);
   if (stream) {  // one range of whole bands per thread: partial output lines only at its two ends
     const int64_t bands = (rows + stream_band - 1) / stream_band;
     const int64_t threads = num_threads(), per_thread = (bands + threads - 1) / threads;
