@@ -58,22 +58,28 @@ std::string only;        // --filter
 
 // Best seconds per call of fn over `repetitions` timed runs of >= 5 ms each (short runs catch
 // the quiet moments of a shared machine).
+// Calls of fn per timing, after one warm-up call (pages mapped, caches, OpenBLAS buffers): doubled
+// until a timing lasts over 5 ms, so that the clock's resolution does not matter.
+int calls_per_timing(const std::function<void()>& fn) {
+  fn();
+  for (int calls = 1;; calls *= 2) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) fn();
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 0.005) return calls;
+  }
+}
+
+// Seconds per call of `calls` calls of fn in a row.
+double seconds_per_call(const std::function<void()>& fn, int calls) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; ++i) fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
+}
+
 double best_seconds(const std::function<void()>& fn) {
-  fn();  // warm up (pages mapped, caches, OpenBLAS buffers)
-  int calls = 1;
-  for (;;) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) fn();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (dt > 0.005) break;
-    calls *= 2;
-  }
+  const int calls = calls_per_timing(fn);
   double best = 1e30;
-  for (int r = 0; r < repetitions; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls);
-  }
+  for (int r = 0; r < repetitions; ++r) best = std::min(best, seconds_per_call(fn, calls));
   return best;
 }
 
@@ -304,26 +310,11 @@ void memory_table() {
 // Best seconds per call of fa and of fb, timed in alternation (2 x repetitions runs of each), so
 // that a busy moment on the shared machine slows both and their ratio stays fair.
 std::pair<double, double> best_seconds_alternating(const std::function<void()>& fa, const std::function<void()>& fb) {
-  auto calls_for = [](const std::function<void()>& fn) {
-    fn();
-    int calls = 1;
-    for (;;) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < calls; ++i) fn();
-      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 0.005) return calls;
-      calls *= 2;
-    }
-  };
-  const int ca = calls_for(fa), cb = calls_for(fb);
-  auto timed = [](const std::function<void()>& fn, int calls) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) fn();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
-  };
+  const int ca = calls_per_timing(fa), cb = calls_per_timing(fb);
   double a = 1e30, b = 1e30;
   for (int r = 0; r < 2 * repetitions; ++r) {
-    a = std::min(a, timed(fa, ca));
-    b = std::min(b, timed(fb, cb));
+    a = std::min(a, seconds_per_call(fa, ca));
+    b = std::min(b, seconds_per_call(fb, cb));
   }
   return {a, b};
 }
