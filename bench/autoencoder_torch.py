@@ -134,6 +134,7 @@ def main():
     p.add_argument("--warmup", type=int, default=20, help="bench: untimed steps first")
     p.add_argument("--epochs", type=float, default=10, help="train: passes over the training set")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta2", type=float, default=0.999, help="Adam's second-moment decay (the recipes' optim.betas[1])")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kl-weight", type=float, default=1e-3, help="vae: weight of the KL mean (2.5e-4 = 1e-3 on per-image sums)")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -142,7 +143,7 @@ def main():
     torch.manual_seed(args.seed)
     model = VAE(kl_weight=args.kl_weight) if args.model == "vae" else {"vqvae": VQVAE, "fsq": FSQ}[args.model]()
     codes = {"vae": 0, "vqvae": 512, "fsq": 1000}[args.model]
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, args.beta2))
     train = load(args.data, "train")
     steps_per_epoch = len(train) // args.batch
     total = args.steps + args.warmup if args.mode == "bench" else int(round(args.epochs * steps_per_epoch))

@@ -9,7 +9,8 @@ must beat. Run with Debian's /usr/bin/python3 (python3-torch):
   /usr/bin/python3 bench/clip_torch.py --loss siglip --init-bias -10 --init-scale 2.302585
 
 Image tower: the ViT of recipes/vit_fmnist.yaml (28x28, patch 4, width 192, depth 6, 3 heads,
-MLP 768, CLS pooling) without its head, projected to 128. Text tower: byte-level tokens (UTF-8
+MLP 768, CLS pooling, or with --pooling avg no CLS token and the mean of the final-LayerNorm patch
+tokens as big_vision's GAP does) without its head, projected to 128. Text tower: byte-level tokens (UTF-8
 bytes, PAD 256, BOS 257, EOS 258, context 48), 4 causal pre-LN layers, width 128, 4 heads, MLP 512,
 end-of-text pooling, projected to 128. Captions: a class name in a template picked at random per
 sample. AdamW (betas 0.9/0.98... see --beta2), linear warm-up then cosine decay to 0. Prints one JSON
@@ -80,15 +81,17 @@ class DualEncoder(nn.Module):
         super().__init__()
         w, tw, e = 192, 128, 128
         self.patch = nn.Conv2d(1, w, 4, 4)
-        self.cls = nn.Parameter(torch.zeros(1, 1, w))
-        self.pos = nn.Parameter(torch.zeros(1, 50, w))
+        self.avg_pool = args.pooling == "avg"
+        self.cls = None if self.avg_pool else nn.Parameter(torch.zeros(1, 1, w))
+        self.pos = nn.Parameter(torch.zeros(1, 49 if self.avg_pool else 50, w))
         self.vblocks = nn.ModuleList([Block(w, 3, 768, False) for _ in range(6)])
         self.vnorm = nn.LayerNorm(w, eps=1e-6)
         for m in self.modules():  # timm's ViT initialisation
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
-        nn.init.trunc_normal_(self.cls, std=0.02)
+        if self.cls is not None:
+            nn.init.trunc_normal_(self.cls, std=0.02)
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.vproj = nn.Linear(w, e, bias=False)
         nn.init.normal_(self.vproj.weight, std=w ** -0.5)
@@ -117,10 +120,13 @@ class DualEncoder(nn.Module):
 
     def encode_image(self, x):
         x = self.patch(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1)
+        x = x + self.pos
         for b in self.vblocks:
             x = b(x)
-        return self.vproj(self.vnorm(x)[:, 0])
+        x = self.vnorm(x)
+        return self.vproj(x.mean(1) if self.avg_pool else x[:, 0])
 
     def encode_text(self, ids, eos):
         x = self.tok(ids) + self.tpos[: ids.shape[1]]
@@ -169,6 +175,7 @@ def main():
     p.add_argument("--init-scale", type=float, default=None, help="log of the logit scale (default: CLIP log(1/0.07), SigLIP log 10)")
     p.add_argument("--init-bias", type=float, default=-10.0)
     p.add_argument("--multi-positive", action="store_true")
+    p.add_argument("--pooling", choices=["cls", "avg"], default="cls", help="image tower: CLS token or mean of the patch tokens")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=0)
