@@ -61,7 +61,8 @@ std::vector<std::string> metric_names(const Recipe& recipe, const Task& task) {
 
 std::unique_ptr<Optimizer> build_optimizer(const Recipe& recipe, const nn::Module& model) {
   const Section s = recipe.section("optim");
-  auto groups = param_groups(model, s.number("weight_decay"), s.boolean("no_decay_1d"), s.strings("no_decay_names"));
+  auto groups = param_groups(model, s.number("weight_decay"), s.boolean("no_decay_1d"), s.strings("no_decay_names"),
+                             parse_lr_scales(s.strings("lr_scales")));
   return optimizers().get(s.string("type")).make(s, std::move(groups));
 }
 

@@ -8,17 +8,48 @@
 
 namespace tessera::train {
 
+std::vector<LrScale> parse_lr_scales(const std::vector<std::string>& entries) {
+  std::vector<LrScale> scales;
+  for (const std::string& entry : entries) {
+    const size_t eq = entry.rfind('=');
+    double scale = 0;
+    size_t used = 0;
+    try {
+      if (eq != std::string::npos) scale = std::stod(entry.substr(eq + 1), &used);
+    } catch (const std::exception&) {
+    }
+    if (eq == std::string::npos || eq == 0 || used == 0 || used != entry.size() - eq - 1 || !(scale > 0) ||
+        !std::isfinite(scale))
+      fail("optim.lr_scales: '{}' is not PATTERN=SCALE with a positive SCALE (e.g. 'text.=3')", entry);
+    scales.push_back({entry.substr(0, eq), scale});
+  }
+  return scales;
+}
+
 std::vector<ParamGroup> param_groups(const nn::Module& model, double weight_decay, bool no_decay_1d,
-                                     const std::vector<std::string>& no_decay_names) {
-  ParamGroup decay{"decay", {}, weight_decay, 1}, no_decay{"no_decay", {}, 0, 1};
+                                     const std::vector<std::string>& no_decay_names,
+                                     const std::vector<LrScale>& lr_scales) {
+  // Group k of each kind holds the parameters whose first matching scale is lr_scales[k - 1];
+  // group 0 those that match none.
+  std::vector<ParamGroup> decay(lr_scales.size() + 1), no_decay(lr_scales.size() + 1);
+  for (size_t k = 0; k <= lr_scales.size(); ++k) {
+    const double scale = k == 0 ? 1.0 : lr_scales[k - 1].scale;
+    const std::string suffix = k == 0 ? "" : fmt::format("*{}", scale);
+    decay[k] = {"decay" + suffix, {}, weight_decay, scale};
+    no_decay[k] = {"no_decay" + suffix, {}, 0, scale};
+  }
   for (const auto& [name, p] : model.named_parameters()) {
     bool skip = no_decay_1d && p.dim() <= 1;
     for (const std::string& pattern : no_decay_names) skip = skip || name.find(pattern) != std::string::npos;
-    (skip ? no_decay : decay).params.emplace_back(name, p);
+    size_t k = 0;
+    while (k < lr_scales.size() && name.find(lr_scales[k].pattern) == std::string::npos) ++k;
+    k = k < lr_scales.size() ? k + 1 : 0;
+    (skip ? no_decay : decay)[k].params.emplace_back(name, p);
   }
   std::vector<ParamGroup> groups;
-  for (ParamGroup* g : {&decay, &no_decay})
-    if (!g->params.empty()) groups.push_back(std::move(*g));
+  for (auto* kind : {&decay, &no_decay})
+    for (ParamGroup& g : *kind)
+      if (!g.params.empty()) groups.push_back(std::move(g));
   return groups;
 }
 

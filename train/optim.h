@@ -22,12 +22,24 @@ struct ParamGroup {
   double lr_scale = 1;       // this group's lr = optimizer lr * lr_scale
 };
 
+// A learning-rate multiplier for the parameters whose dotted name contains `pattern`.
+struct LrScale {
+  std::string pattern;
+  double scale = 1;
+};
+
+// Reads the recipe's optim.lr_scales entries, "PATTERN=SCALE" (e.g. "text.=3"); a malformed
+// entry or a scale that is not a positive number is an error naming the entry.
+std::vector<LrScale> parse_lr_scales(const std::vector<std::string>& entries);
+
 // Splits a model's parameters in two groups as timm does: `decay` gets weight_decay, while
 // `no_decay` — tensors with at most one dimension (biases, norm scales) when `no_decay_1d`, and
 // any whose dotted name contains one of `no_decay_names` (e.g. "pos_embed", "embed") — gets none.
-// Empty groups are dropped.
+// A parameter whose name matches one of `lr_scales` (the first that matches) goes to a group of
+// its own with that lr_scale, named like "decay*3". Empty groups are dropped.
 std::vector<ParamGroup> param_groups(const nn::Module& model, double weight_decay, bool no_decay_1d,
-                                     const std::vector<std::string>& no_decay_names);
+                                     const std::vector<std::string>& no_decay_names,
+                                     const std::vector<LrScale>& lr_scales = {});
 
 class Optimizer {
  public:

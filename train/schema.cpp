@@ -35,6 +35,9 @@ const Field& recipe_schema() {
           number("weight_decay", 0, "weight decay (decoupled for adamw, L2 for sgd and adam)", 0),
           boolean("no_decay_1d", true, "no weight decay on tensors of at most one dimension (biases, norms)"),
           string_list("no_decay_names", "[]", "no weight decay on parameters whose name contains one of these"),
+          string_list("lr_scales", "[]",
+                      "learning-rate multipliers, 'PATTERN=SCALE': parameters whose name contains PATTERN "
+                      "get lr * SCALE (the first match counts), e.g. ['text.=3']"),
       }, optimizers),
       typed_section("schedule", "the learning-rate schedule, by optimizer step", {
           string("type", "cosine", "constant, cosine or linear"),

@@ -149,6 +149,36 @@ BOOST_AUTO_TEST_CASE(param_groups_skip_biases_and_named_tensors) {
   BOOST_TEST(by_name[1].params[0].first == "weight");
 }
 
+BOOST_AUTO_TEST_CASE(lr_scales_put_matching_parameters_in_scaled_groups) {
+  Generator gen(1);
+  nn::Linear layer(3, 2, true, gen);
+  // "bias" matches only the bias; "i" matches both, but each tensor takes its first match.
+  const auto groups = param_groups(layer, 0.05, true, {}, parse_lr_scales({"bias=3", "i=0.5"}));
+  BOOST_REQUIRE_EQUAL(groups.size(), 2u);
+  BOOST_TEST(groups[0].name == "decay*0.5");
+  BOOST_TEST(groups[0].lr_scale == 0.5);
+  BOOST_TEST(groups[0].weight_decay == 0.05);
+  BOOST_TEST(groups[0].params[0].first == "weight");
+  BOOST_TEST(groups[1].name == "no_decay*3");
+  BOOST_TEST(groups[1].lr_scale == 3.0);
+  BOOST_TEST(groups[1].weight_decay == 0.0);
+  BOOST_TEST(groups[1].params[0].first == "bias");
+
+  // The scale reaches the update: plain SGD moves the bias 3 times and the weight half as far.
+  const std::vector<float> w0 = layer.weight.to_vector<float>(), b0 = layer.bias.to_vector<float>();
+  auto sgd = make_sgd(param_groups(layer, 0, true, {}, parse_lr_scales({"bias=3", "i=0.5"})), {});
+  sgd->set_lr(0.1);
+  layer.weight.set_grad(Tensor::ones(layer.weight.shape()));
+  layer.bias.set_grad(Tensor::ones(layer.bias.shape()));
+  sgd->step();
+  BOOST_TEST(std::abs(w0[0] - layer.weight.to_vector<float>()[0] - 0.05f) < 1e-6);
+  BOOST_TEST(std::abs(b0[0] - layer.bias.to_vector<float>()[0] - 0.3f) < 1e-6);
+
+  for (const char* bad : {"text", "=3", "text=", "text=0", "text=-1", "text=3x", "text=nan"})
+    BOOST_CHECK_THROW(parse_lr_scales({bad}), Error);
+  BOOST_TEST(parse_lr_scales({"a=b=2"})[0].pattern == "a=b");  // the last '=' splits
+}
+
 BOOST_AUTO_TEST_CASE(clipping_scales_to_the_max_norm) {
   Tensor a = Tensor::zeros({2}).requires_grad_(), b = Tensor::zeros({1}).requires_grad_();
   a.set_grad(Tensor::from_vector(std::vector<float>{3, 0}, {2}));
