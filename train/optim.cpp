@@ -1,5 +1,6 @@
 #include "train/optim.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/error.h"
@@ -46,6 +47,17 @@ std::vector<ParamGroup> param_groups(const nn::Module& model, double weight_deca
     k = k < lr_scales.size() ? k + 1 : 0;
     (skip ? no_decay : decay)[k].params.emplace_back(name, p);
   }
+  // A pattern that takes no parameter is almost always a typo; say so rather than train without it.
+  for (size_t k = 1; k <= lr_scales.size(); ++k)
+    if (decay[k].params.empty() && no_decay[k].params.empty()) {
+      std::vector<std::string> tops;  // the model's top-level names, to show what patterns can match
+      for (const auto& [name, p] : model.named_parameters()) {
+        const std::string top = name.substr(0, name.find('.'));
+        if (std::find(tops.begin(), tops.end(), top) == tops.end()) tops.push_back(top);
+      }
+      fail("optim.lr_scales: '{}' matches no parameter that an earlier entry has not taken (top-level names: {})",
+           lr_scales[k - 1].pattern, fmt::join(tops, ", "));
+    }
   std::vector<ParamGroup> groups;
   for (auto* kind : {&decay, &no_decay})
     for (ParamGroup& g : *kind)

@@ -36,7 +36,8 @@ std::vector<LrScale> parse_lr_scales(const std::vector<std::string>& entries);
 // `no_decay` — tensors with at most one dimension (biases, norm scales) when `no_decay_1d`, and
 // any whose dotted name contains one of `no_decay_names` (e.g. "pos_embed", "embed") — gets none.
 // A parameter whose name matches one of `lr_scales` (the first that matches) goes to a group of
-// its own with that lr_scale, named like "decay*3". Empty groups are dropped.
+// its own with that lr_scale, named like "decay*3"; a pattern that takes no parameter is an
+// error. Empty groups are dropped.
 std::vector<ParamGroup> param_groups(const nn::Module& model, double weight_decay, bool no_decay_1d,
                                      const std::vector<std::string>& no_decay_names,
                                      const std::vector<LrScale>& lr_scales = {});

@@ -177,6 +177,9 @@ BOOST_AUTO_TEST_CASE(lr_scales_put_matching_parameters_in_scaled_groups) {
   for (const char* bad : {"text", "=3", "text=", "text=0", "text=-1", "text=3x", "text=nan"})
     BOOST_CHECK_THROW(parse_lr_scales({bad}), Error);
   BOOST_TEST(parse_lr_scales({"a=b=2"})[0].pattern == "a=b");  // the last '=' splits
+  // A pattern that takes nothing (a typo, or shadowed by an earlier one) is an error.
+  BOOST_CHECK_THROW(param_groups(layer, 0, true, {}, parse_lr_scales({"wieght=2"})), Error);
+  BOOST_CHECK_THROW(param_groups(layer, 0, true, {}, parse_lr_scales({"i=2", "bias=3"})), Error);
 }
 
 BOOST_AUTO_TEST_CASE(clipping_scales_to_the_max_norm) {
