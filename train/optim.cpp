@@ -1,6 +1,7 @@
 #include "train/optim.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "autograd/error.h"
@@ -14,13 +15,9 @@ std::vector<LrScale> parse_lr_scales(const std::vector<std::string>& entries) {
   for (const std::string& entry : entries) {
     const size_t eq = entry.rfind('=');
     double scale = 0;
-    size_t used = 0;
-    try {
-      if (eq != std::string::npos) scale = std::stod(entry.substr(eq + 1), &used);
-    } catch (const std::exception&) {
-    }
-    if (eq == std::string::npos || eq == 0 || used == 0 || used != entry.size() - eq - 1 || !(scale > 0) ||
-        !std::isfinite(scale))
+    const char* end = entry.data() + entry.size();
+    const bool number = eq != std::string::npos && std::from_chars(entry.data() + eq + 1, end, scale).ptr == end;
+    if (!number || eq == 0 || eq + 1 == entry.size() || !(scale > 0) || !std::isfinite(scale))
       fail("optim.lr_scales: '{}' is not PATTERN=SCALE with a positive SCALE (e.g. 'text.=3')", entry);
     scales.push_back({entry.substr(0, eq), scale});
   }
@@ -39,13 +36,15 @@ std::vector<ParamGroup> param_groups(const nn::Module& model, double weight_deca
     decay[k] = {"decay" + suffix, {}, weight_decay, scale};
     no_decay[k] = {"no_decay" + suffix, {}, 0, scale};
   }
+  auto scale_group = [&](const std::string& name) {  // 1 + the first matching entry, or 0
+    for (size_t k = 0; k < lr_scales.size(); ++k)
+      if (name.find(lr_scales[k].pattern) != std::string::npos) return k + 1;
+    return size_t(0);
+  };
   for (const auto& [name, p] : model.named_parameters()) {
     bool skip = no_decay_1d && p.dim() <= 1;
     for (const std::string& pattern : no_decay_names) skip = skip || name.find(pattern) != std::string::npos;
-    size_t k = 0;
-    while (k < lr_scales.size() && name.find(lr_scales[k].pattern) == std::string::npos) ++k;
-    k = k < lr_scales.size() ? k + 1 : 0;
-    (skip ? no_decay : decay)[k].params.emplace_back(name, p);
+    (skip ? no_decay : decay)[scale_group(name)].params.emplace_back(name, p);
   }
   // A pattern that takes no parameter is almost always a typo; say so rather than train without it.
   for (size_t k = 1; k <= lr_scales.size(); ++k)
