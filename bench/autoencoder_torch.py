@@ -134,6 +134,7 @@ def main():
     p.add_argument("--warmup", type=int, default=20, help="bench: untimed steps first")
     p.add_argument("--epochs", type=float, default=10, help="train: passes over the training set")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay (the recipes' optim.betas[0])")
     p.add_argument("--beta2", type=float, default=0.999, help="Adam's second-moment decay (the recipes' optim.betas[1])")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kl-weight", type=float, default=1e-3, help="vae: weight of the KL mean (2.5e-4 = 1e-3 on per-image sums)")
@@ -143,7 +144,7 @@ def main():
     torch.manual_seed(args.seed)
     model = VAE(kl_weight=args.kl_weight) if args.model == "vae" else {"vqvae": VQVAE, "fsq": FSQ}[args.model]()
     codes = {"vae": 0, "vqvae": 512, "fsq": 1000}[args.model]
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, args.beta2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     train = load(args.data, "train")
     steps_per_epoch = len(train) // args.batch
     total = args.steps + args.warmup if args.mode == "bench" else int(round(args.epochs * steps_per_epoch))
@@ -161,7 +162,7 @@ def main():
         loss.backward()
         optimizer.step()
     result = {"model": args.model, "mode": args.mode, "threads": args.threads, "batch": args.batch, "steps": total,
-              "final_loss": loss.item()}
+              "betas": [args.beta1, args.beta2], "final_loss": loss.item()}
     if args.mode == "bench":
         result["steps_per_s"] = args.steps / (time.perf_counter() - start)
         # CPU seconds (all threads) per timed step: what a step costs, whatever else runs on the machine
