@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""PyTorch reference for recipes/vae_fmnist.yaml, vqvae_fmnist.yaml and fsq_fmnist.yaml: the same
-plain conv stack, losses, optimizer and data, written plainly in PyTorch, for speed (compare with
-`tessera bench RECIPE`) and quality comparisons. Run it with Debian's /usr/bin/python3 (python3-torch):
+"""PyTorch reference for recipes/vae_fmnist.yaml, vqvae_fmnist.yaml, fsq_fmnist.yaml and vae_residual_fmnist.yaml:
+the same plain (or residual) conv stack, losses, optimizer and data, written plainly in PyTorch, for speed
+(compare with `tessera bench RECIPE`) and quality comparisons. Run it with Debian's /usr/bin/python3 (python3-torch):
 
   /usr/bin/python3 bench/autoencoder_torch.py bench vae --threads 2           # steps/s
   /usr/bin/python3 bench/autoencoder_torch.py train vqvae --epochs 10 --threads 2   # test PSNR, codebook use
@@ -14,6 +14,12 @@ on 28x28 Fashion-MNIST pixels in [0, 1] (no normalisation), giving 7x7 token gri
          straight-through estimator. No k-means initialisation, no dead-code restarts (the textbook VQ-VAE).
   fsq:   E = L = 4, levels [8, 5, 5, 5], tanh bound with the half-level offset for even levels, rounding
          with a straight-through estimator; loss = MSE.
+  vae_residual: the vae with nn/conv_coder.cpp's residual encoder and decoder (GroupNorm eps 1e-6 + SiLU
+         blocks, --channels 32,64,64, --blocks 1, --groups 8): encoder Conv 3x3 (1->32), per level --blocks
+         ResidualBlocks (GN, SiLU, Conv 3x3, GN, SiLU, Conv 3x3, plus a 1x1 skip conv when widths differ) and,
+         between levels, a Conv 3x3/2; a middle ResidualBlock, GN, SiLU, Conv 3x3 (64->E). The decoder mirrors
+         it: Conv 3x3 (L->64), middle block, per level (reversed) blocks, then nearest Upsample x2 + Conv 3x3;
+         GN, SiLU, Conv 3x3 (32->1), sigmoid. Module names match Tessera's checkpoints (params/encoder.3.skip...).
 Training: Adam lr 1e-3, batch 128 (drop_last), reshuffled every epoch. PSNR = 10 log10(1 / MSE) with
 the MSE over every pixel of the 10000 test images. Prints one JSON line.
 """
@@ -41,10 +47,70 @@ def decoder(in_channels):
                          nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
 
 
-class VAE(nn.Module):
-    def __init__(self, latent=4, kl_weight=1e-3):
+def group_norm(channels, groups):
+    return nn.GroupNorm(min(groups, channels), channels, eps=1e-6)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, groups):
         super().__init__()
-        self.encoder, self.decoder, self.kl_weight = encoder(2 * latent), decoder(latent), kl_weight
+        self.norm1, self.conv1 = group_norm(in_channels, groups), nn.Conv2d(in_channels, out_channels, 3, 1, 1)
+        self.norm2, self.conv2 = group_norm(out_channels, groups), nn.Conv2d(out_channels, out_channels, 3, 1, 1)
+        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+
+    def forward(self, x):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return (self.skip(x) if self.skip is not None else x) + h
+
+
+class NormAct(nn.Module):
+    def __init__(self, channels, groups):
+        super().__init__()
+        self.norm = group_norm(channels, groups)
+
+    def forward(self, x):
+        return F.silu(self.norm(x))
+
+
+def residual_encoder(out_channels, channels=(32, 64, 64), blocks=1, groups=8):
+    layers, width = [nn.Conv2d(1, channels[0], 3, 1, 1)], channels[0]
+    for level, c in enumerate(channels):
+        for _ in range(blocks):
+            layers.append(ResidualBlock(width, c, groups))
+            width = c
+        if width != c:  # blocks = 0: a 1x1 conv changes the width
+            layers.append(nn.Conv2d(width, c, 1))
+            width = c
+        if level + 1 < len(channels):
+            layers.append(nn.Conv2d(width, width, 3, 2, 1))
+    return nn.Sequential(*layers, ResidualBlock(width, width, groups), NormAct(width, groups),
+                         nn.Conv2d(width, out_channels, 3, 1, 1))
+
+
+def residual_decoder(in_channels, channels=(32, 64, 64), blocks=1, groups=8):
+    width = channels[-1]
+    layers = [nn.Conv2d(in_channels, width, 3, 1, 1), ResidualBlock(width, width, groups)]
+    for i in reversed(range(len(channels))):
+        for _ in range(blocks):
+            layers.append(ResidualBlock(width, channels[i], groups))
+            width = channels[i]
+        if width != channels[i]:
+            layers.append(nn.Conv2d(width, channels[i], 1))
+            width = channels[i]
+        if i > 0:
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, 1, 1)]
+    return nn.Sequential(*layers, NormAct(width, groups), nn.Conv2d(width, 1, 3, 1, 1), nn.Sigmoid())
+
+
+class VAE(nn.Module):
+    def __init__(self, latent=4, kl_weight=1e-3, residual=None):
+        super().__init__()
+        if residual is None:
+            self.encoder, self.decoder = encoder(2 * latent), decoder(latent)
+        else:  # residual: dict(channels=..., blocks=..., groups=...)
+            self.encoder, self.decoder = residual_encoder(2 * latent, **residual), residual_decoder(latent, **residual)
+        self.kl_weight = kl_weight
 
     def forward(self, x):
         mean, logvar = self.encoder(x).chunk(2, dim=1)
@@ -127,7 +193,7 @@ def evaluate(model, images, codes):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=["bench", "train"])
-    p.add_argument("model", choices=["vae", "vqvae", "fsq"])
+    p.add_argument("model", choices=["vae", "vae_residual", "vqvae", "fsq"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=200, help="bench: timed steps")
@@ -137,13 +203,22 @@ def main():
     p.add_argument("--beta1", type=float, default=0.9, help="Adam's first-moment decay (the recipes' optim.betas[0])")
     p.add_argument("--beta2", type=float, default=0.999, help="Adam's second-moment decay (the recipes' optim.betas[1])")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kl-weight", type=float, default=1e-3, help="vae: weight of the KL mean (2.5e-4 = 1e-3 on per-image sums)")
+    p.add_argument("--kl-weight", type=float, default=1e-3,
+                   help="vae, vae_residual: weight of the KL mean (2.5e-4 = 1e-3 on per-image sums)")
+    p.add_argument("--latent", type=int, default=4, help="vae, vae_residual: latent channels")
+    p.add_argument("--channels", default="32,64,64", help="vae_residual: width per level (L levels downsample 2^(L-1))")
+    p.add_argument("--blocks", type=int, default=1, help="vae_residual: residual blocks per level")
+    p.add_argument("--groups", type=int, default=8, help="vae_residual: GroupNorm groups (capped by each width)")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = VAE(kl_weight=args.kl_weight) if args.model == "vae" else {"vqvae": VQVAE, "fsq": FSQ}[args.model]()
-    codes = {"vae": 0, "vqvae": 512, "fsq": 1000}[args.model]
+    if args.model in ("vae", "vae_residual"):
+        residual = dict(channels=[int(c) for c in args.channels.split(",")], blocks=args.blocks, groups=args.groups)
+        model = VAE(args.latent, args.kl_weight, residual if args.model == "vae_residual" else None)
+    else:
+        model = {"vqvae": VQVAE, "fsq": FSQ}[args.model]()
+    codes = {"vae": 0, "vae_residual": 0, "vqvae": 512, "fsq": 1000}[args.model]
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))
     train = load(args.data, "train")
     steps_per_epoch = len(train) // args.batch
