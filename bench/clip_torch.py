@@ -170,6 +170,8 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--warmup", type=int, default=15)
+    p.add_argument("--image-lr-scale", type=float, default=1.0,
+                   help="the image tower's learning rate is --lr times this (the recipes' optim.lr_scales: [visual=4])")
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--beta2", type=float, default=0.98)
     p.add_argument("--init-scale", type=float, default=None, help="log of the logit scale (default: CLIP log(1/0.07), SigLIP log 10)")
@@ -194,9 +196,14 @@ def main():
     xte, yte = xte[: args.test_limit], yte[: args.test_limit]
 
     model = DualEncoder(args)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and n not in ("cls", "pos", "tpos", "tok.weight")]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and n not in ("cls", "pos", "tpos", "tok.weight"))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0}],
+    # four groups: weight decay or not (matrices only, not embeddings), image tower or not (its own lr scale)
+    groups = {}
+    for n, p in model.named_parameters():
+        decays = p.ndim >= 2 and n not in ("cls", "pos", "tpos", "tok.weight")
+        image = n.split(".")[0] in ("patch", "cls", "pos", "vblocks", "vnorm", "vproj")
+        groups.setdefault((decays, image), []).append(p)
+    opt = torch.optim.AdamW([{"params": ps, "weight_decay": args.weight_decay if decays else 0,
+                              "lr_scale": args.image_lr_scale if image else 1.0} for (decays, image), ps in groups.items()],
                             lr=args.lr, betas=(0.9, args.beta2), eps=1e-6)
 
     def lr_at(step):  # step counts from 0
@@ -217,7 +224,7 @@ def main():
         captions = [TEMPLATES[rng.integers(len(TEMPLATES))].format(CLASSES[l]) for l in labels.tolist()]
         ids, eos = tokenize(captions)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = lr_at(step) * g["lr_scale"]
         loss = model.loss(model.encode_image(xtr[idx]), model.encode_text(ids, eos), labels, args.multi_positive)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -229,7 +236,7 @@ def main():
             curve.append((step + 1, round(zero_shot(model, xte[:2000], yte[:2000]), 4), round(loss.item(), 4)))
     elapsed = time.perf_counter() - start
     acc = zero_shot(model, xte, yte)
-    out = {"loss": args.loss, "steps": args.steps, "batch": args.batch, "lr": args.lr, "multi_positive": args.multi_positive,
+    out = {"loss": args.loss, "steps": args.steps, "batch": args.batch, "lr": args.lr, "image_lr_scale": args.image_lr_scale, "warmup": args.warmup, "multi_positive": args.multi_positive,
            "init_scale": model.logit_scale.item() if False else args.init_scale, "init_bias": args.init_bias,
            "final_logit_scale": round(model.logit_scale.item(), 4),
            "final_logit_bias": round(model.logit_bias.item(), 4) if model.siglip else None,
