@@ -2,6 +2,9 @@
 // column, and the nearest valid key.
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <set>
+
 #include "autograd/error.h"
 #include "train/recipe.h"
 
@@ -18,14 +21,20 @@ train:
   steps: 10
 )";
 
-// The message of the Error that parsing throws ("" if none).
-std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+// The message of the Error that `f` throws ("" if none).
+template <class F>
+std::string message_of(F&& f) {
   try {
-    Recipe::parse(text, "r.yaml", overrides);
+    f();
   } catch (const Error& e) {
     return e.what();
   }
   return "";
+}
+
+// The message of the Error that parsing throws ("" if none).
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return message_of([&] { Recipe::parse(text, "r.yaml", overrides); });
 }
 
 bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
@@ -118,6 +127,21 @@ BOOST_AUTO_TEST_CASE(nearest_key_is_none_when_nothing_is_close) {
   BOOST_TEST(nearest_key("lrr", {"lr", "seed"}) == "lr");
   BOOST_TEST(nearest_key("batchsize", {"batch_size", "steps"}) == "batch_size");
   BOOST_TEST(nearest_key("zzzzzz", {"lr", "seed"}) == "");
+}
+
+// The recipes we ship are checked against the schema (every key known, every value of its type), so
+// a misspelt key in one of them fails here rather than when a user first runs it.
+BOOST_AUTO_TEST_CASE(every_shipped_recipe_validates) {
+  const std::filesystem::path dir = std::filesystem::path(TESSERA_SOURCE_DIR) / "recipes";
+  std::set<std::string> checked;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    const std::string message = message_of([&] { Recipe::load(entry.path().string()); });
+    BOOST_TEST(message.empty(), message);
+    checked.insert(entry.path().stem().string());
+  }
+  for (const char* name : {"vit_fmnist", "vae_fmnist", "vqvae_fmnist", "fsq_fmnist", "clip_fmnist", "siglip_fmnist"})
+    BOOST_TEST(checked.count(name) == 1, "recipes/" << name << ".yaml was not found");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
