@@ -17,9 +17,7 @@ import tempfile
 import h5py
 import numpy as np
 
-CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
-TEMPLATES = ["a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
-             "a low resolution photo of the {}.", "a picture of a {}.", "an image of the {}."]
+from clip_torch import CLASSES, TEMPLATES  # the recipes' class names and prompt templates
 
 
 def main():

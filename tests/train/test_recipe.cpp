@@ -6,6 +6,7 @@
 #include <set>
 
 #include "autograd/error.h"
+#include "train/optim.h"
 #include "train/recipe.h"
 
 using namespace tessera;
@@ -136,8 +137,11 @@ BOOST_AUTO_TEST_CASE(every_shipped_recipe_validates) {
   std::set<std::string> checked;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
-    const std::string message = message_of([&] { Recipe::load(entry.path().string()); });
-    BOOST_TEST(message.empty(), message);
+    // lr_scales entries are free text to the schema; the optimizer's parser checks their form.
+    const std::string message = message_of([&] {
+      parse_lr_scales(Recipe::load(entry.path().string()).section("optim").strings("lr_scales"));
+    });
+    BOOST_TEST(message.empty(), entry.path().filename().string() << ": " << message);
     checked.insert(entry.path().stem().string());
   }
   for (const char* name : {"vit_fmnist", "vae_fmnist", "vqvae_fmnist", "fsq_fmnist", "clip_fmnist", "siglip_fmnist"})
