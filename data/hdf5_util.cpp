@@ -1,5 +1,8 @@
 #include "data/hdf5_util.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -138,6 +141,80 @@ void write_attribute(hid_t object, const char* name, const std::vector<std::stri
   std::vector<const char*> p;
   for (const auto& v : values) p.push_back(v.c_str());
   if (!attr.valid() || H5Awrite(attr.get(), type.get(), p.data()) < 0) fail("cannot write attribute '{}'", name);
+}
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) fail("{}", what);
+}
+
+std::vector<hsize_t> dims_of(hid_t dataset) {
+  Handle space(H5Dget_space(dataset));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(size_t(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+std::string string_attribute(hid_t object, const char* name) {
+  if (H5Aexists(object, name) <= 0) return "";
+  Handle attr(H5Aopen(object, name, H5P_DEFAULT));
+  std::vector<std::string> v;
+  return read_strings_attribute(attr.get(), v) && v.size() == 1 ? v[0] : "";
+}
+
+namespace {
+
+// The hyperslab of rows [start, start + count) of a dataset of extent `dims`.
+Handle select_rows(hid_t dataset, std::vector<hsize_t> dims, hsize_t start, hsize_t count, const std::string& where) {
+  std::vector<hsize_t> offset(dims.size(), 0);
+  offset[0] = start, dims[0] = count;
+  Handle file_space(H5Dget_space(dataset));
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset.data(), nullptr, dims.data(), nullptr),
+        where + ": cannot select rows");
+  return file_space;
+}
+
+Handle memory_space_of_rows(std::vector<hsize_t> dims, hsize_t count) {
+  dims[0] = count;
+  return Handle(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
+}
+
+}  // namespace
+
+RowWriter::RowWriter(hid_t file, const char* name, hid_t file_type, std::vector<hsize_t> dims, const std::string& path,
+                     bool compress)
+    : dims_(std::move(dims)), where_(fmt::format("{}: dataset '{}'", path, name)) {
+  if (dims_.empty()) fail("{}: a row dataset needs at least one dimension", where_);
+  Handle space(H5Screate_simple(int(dims_.size()), dims_.data(), nullptr));
+  Handle props(H5Pcreate(H5P_DATASET_CREATE));
+  if (dims_[0] > 0) {
+    hsize_t row_bytes = H5Tget_size(file_type);
+    for (size_t d = 1; d < dims_.size(); ++d) row_bytes *= std::max<hsize_t>(dims_[d], 1);
+    std::vector<hsize_t> chunk = dims_;
+    chunk[0] = std::clamp<hsize_t>((hsize_t(1) << 20) / std::max<hsize_t>(row_bytes, 1), 1, dims_[0]);
+    check(H5Pset_chunk(props.get(), int(chunk.size()), chunk.data()), where_ + ": cannot chunk");
+    if (compress) check(H5Pset_deflate(props.get(), 4), where_ + ": cannot compress");
+  }
+  dataset_ = Handle(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT));
+  if (!dataset_.valid()) fail("{}: cannot create", where_);
+}
+
+void RowWriter::write(hid_t memory_type, hsize_t start, hsize_t count, const void* rows) {
+  if (count == 0) return;
+  if (start + count > dims_[0]) fail("{}: rows [{}, {}) are outside its {} rows", where_, start, start + count, dims_[0]);
+  const Handle file_space = select_rows(dataset_.get(), dims_, start, count, where_);
+  const Handle memory_space = memory_space_of_rows(dims_, count);
+  check(H5Dwrite(dataset_.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, rows),
+        where_ + ": cannot write");
+}
+
+void read_rows(hid_t dataset, hid_t memory_type, hsize_t start, hsize_t count, void* out, const std::string& where) {
+  if (count == 0) return;
+  const std::vector<hsize_t> dims = dims_of(dataset);
+  if (dims.empty() || start + count > dims[0]) fail("{}: rows [{}, {}) are outside the dataset", where, start, start + count);
+  const Handle file_space = select_rows(dataset, dims, start, count, where);
+  const Handle memory_space = memory_space_of_rows(dims, count);
+  check(H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where + ": cannot read");
 }
 
 void refuse_same_file(const std::string& input, const std::string& output) {

@@ -51,6 +51,33 @@ void write_attribute(hid_t object, const char* name, int64_t value);            
 void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values);  // 1-D
 void write_attribute(hid_t object, const char* name, const std::vector<std::string>& values);
 
+// Throws an Error saying `what` when an HDF5 call returned a negative status.
+void check(herr_t status, const std::string& what);
+// The dimensions of a dataset's extent ([] for a scalar).
+std::vector<hsize_t> dims_of(hid_t dataset);
+// A string attribute of a file, group or dataset, or "" when it is absent or not one string.
+std::string string_attribute(hid_t object, const char* name);
+
+// A new dataset of shape dims = [N, ...] filled row by row (a row is one index of the first
+// dimension), chunked along the rows (about 1 MiB a chunk) and, with `compress`, deflated.
+// Errors name `where` (e.g. "out.h5: dataset 'tokens'").
+class RowWriter {
+ public:
+  RowWriter(hid_t file, const char* name, hid_t file_type, std::vector<hsize_t> dims, const std::string& path,
+            bool compress = false);
+  // Rows [start, start + count) from contiguous memory of type `memory_type`.
+  void write(hid_t memory_type, hsize_t start, hsize_t count, const void* rows);
+  hid_t id() const { return dataset_.get(); }
+
+ private:
+  std::vector<hsize_t> dims_;
+  std::string where_;
+  Handle dataset_;
+};
+
+// Rows [start, start + count) of a dataset read into contiguous memory of type `memory_type`.
+void read_rows(hid_t dataset, hid_t memory_type, hsize_t start, hsize_t count, void* out, const std::string& where);
+
 // Refuses (with an Error) to write `output` over `input`, the file being read.
 void refuse_same_file(const std::string& input, const std::string& output);
 // Creates `path`.tmp, fills it through fill(file), and renames it to `path`. On any failure the

@@ -43,6 +43,16 @@ int64_t Autoencoder::codebook_size() const {
   return 0;
 }
 
+Reconstruction Autoencoder::reconstruct(const Tensor& images) {
+  AutoencoderOutput out = forward(images);
+  return {out.reconstruction, out.bottleneck_loss, out.indices};
+}
+
+TokenGrid Autoencoder::token_grid(int64_t image_height, int64_t image_width) const {
+  const int64_t f = options_.downsample;
+  return {image_height / f, image_width / f, f, token_channels(), codebook_size(), bottleneck_name(options_.bottleneck)};
+}
+
 void Autoencoder::check_images(const Tensor& images) const {
   const int64_t f = options_.downsample;
   if (images.dim() != 4 || images.size(1) != options_.image_channels || images.dtype() != DType::f32 ||

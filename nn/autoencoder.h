@@ -10,6 +10,7 @@
 #include <string>
 
 #include "autograd/random.h"
+#include "nn/capabilities.h"
 #include "nn/fsq.h"
 #include "nn/gaussian.h"
 #include "nn/module.h"
@@ -38,7 +39,7 @@ struct AutoencoderOptions {
   std::vector<int64_t> fsq_levels{8, 5, 5, 5};
 };
 
-class Autoencoder : public Module {
+class Autoencoder : public Module, public ImageToReconstruction, public ImageToTokens, public TokensToImage {
  public:
   // encoder: images [N, C, H, W] -> [N, E, H/f, W/f] with E = 2 latent_channels (gaussian) or
   // latent_channels; decoder: [N, latent_channels, h, w] -> images.
@@ -46,12 +47,13 @@ class Autoencoder : public Module {
               std::shared_ptr<UnaryModule> decoder, Generator& gen);
 
   AutoencoderOutput forward(const Tensor& images, Generator& gen = default_generator());
+  Reconstruction reconstruct(const Tensor& images) override;
 
-  // Deterministic tokens of images (no gradient): i64 [N, h, w] (vq, fsq) or f32 [N, h, w, c] (gaussian).
-  Tensor tokenize(const Tensor& images);
-  // Images from tokens as tokenize makes them; a wrong shape or dtype, or a code outside the
-  // codebook, is an error that says what was expected.
-  Tensor decode(const Tensor& tokens);
+  // ImageToTokens, TokensToImage: hard codes [h, w] (vq, fsq) or soft latents [h, w, c]
+  // (gaussian: the posterior mean), computed without gradient.
+  TokenGrid token_grid(int64_t image_height, int64_t image_width) const override;
+  Tensor tokenize(const Tensor& images) override;
+  Tensor decode(const Tensor& tokens) override;
 
   const AutoencoderOptions& options() const { return options_; }
   Bottleneck bottleneck() const { return options_.bottleneck; }

@@ -60,6 +60,22 @@ Tensor prompt_ensemble(const Tensor& text_embeddings) {
   return l2_normalize_rows(mean(l2_normalize_rows(text_embeddings), {1}));
 }
 
+Tensor zero_shot_class_embeddings(TextToEmbedding& model, const std::vector<std::string>& names,
+                                  const std::vector<std::string>& templates) {
+  if (names.empty()) fail("zero-shot classification needs class names (the data set has no class_names)");
+  if (templates.empty()) fail("zero-shot classification needs at least one prompt template");
+  std::vector<std::string> prompts;  // name-major: [names x templates]
+  for (const std::string& name : names)
+    for (const std::string& t : templates) {
+      const size_t at = t.find("{}");
+      if (at == std::string::npos) fail("zero-shot prompt template '{}' has no {{}} for the class name", t);
+      prompts.push_back(std::string(t).replace(at, 2, name));
+    }
+  NoGradGuard no_grad;
+  const Tensor e = model.embed_texts(prompts);
+  return prompt_ensemble(e.reshape({int64_t(names.size()), int64_t(templates.size()), e.size(1)}));
+}
+
 Tensor zero_shot_predict(const Tensor& image_embeddings, const Tensor& class_embeddings) {
   check_matrix(image_embeddings, "zero_shot_predict", "image embeddings");
   check_matrix(class_embeddings, "zero_shot_predict", "class embeddings");

@@ -4,15 +4,22 @@
 // probe on frozen image embeddings is nn/linear_probe.h). Embeddings need not be normalised;
 // every function compares them by cosine similarity.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "nn/capabilities.h"
 
 namespace tessera::nn {
 
 // Class embeddings from a prompt ensemble: text embeddings [C, T, D] of C classes under T
 // templates are L2-normalised, averaged over templates, and normalised again (CLIP's recipe).
 Tensor prompt_ensemble(const Tensor& text_embeddings);
+
+// Unit class embeddings [names, D] for zero-shot classification: every template filled with every
+// name ("a photo of a {}." -> "a photo of a bag."), embedded by `model`, and prompt-ensembled.
+Tensor zero_shot_class_embeddings(TextToEmbedding& model, const std::vector<std::string>& names,
+                                  const std::vector<std::string>& templates);
 
 // Index of the most similar class embedding ([C, D]) for each image embedding ([N, D]): i64 [N].
 Tensor zero_shot_predict(const Tensor& image_embeddings, const Tensor& class_embeddings);

@@ -1,5 +1,8 @@
 #include "nn/dual_encoder.h"
 
+#include <fmt/format.h>
+
+#include "autograd/contrastive.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "nn/init.h"
@@ -37,6 +40,13 @@ DualEncoder::DualEncoder(const DualEncoderConfig& c, Generator& gen) : config_(c
 }
 
 Tensor DualEncoder::encode_image(const Tensor& images) { return visual_projection->forward(visual->forward(images).pooled); }
+
+std::string DualEncoder::image_embedding_description() const {
+  return fmt::format("{} image embedding (joint space, L2-normalised)",
+                     config_.loss == DualEncoderConfig::Loss::info_nce ? "clip" : "siglip");
+}
+
+Tensor DualEncoder::embed_images(const Tensor& images) { return l2_normalize_rows(encode_image(images)); }
 
 Tensor DualEncoder::encode_text(const Tensor& ids, const Tensor& eos_index) { return text->forward(ids, eos_index); }
 

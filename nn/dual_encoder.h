@@ -10,6 +10,7 @@
 
 #include "autograd/contrastive.h"
 #include "autograd/random.h"
+#include "nn/capabilities.h"
 #include "nn/linear.h"
 #include "nn/text_transformer.h"
 #include "nn/vit.h"
@@ -35,7 +36,7 @@ struct DualEncoderConfig {
   void validate() const;
 };
 
-class DualEncoder : public Module {
+class DualEncoder : public Module, public ImageToEmbedding {
  public:
   DualEncoder(const DualEncoderConfig& config, Generator& gen);
 
@@ -45,6 +46,11 @@ class DualEncoder : public Module {
   Tensor encode_text(const Tensor& ids, const Tensor& eos_index);
   // The configured loss over a batch of pairs; labels (integer [B]) are used with multi_positive.
   Tensor loss(const Tensor& image_embeddings, const Tensor& text_embeddings, const Tensor& labels = Tensor());
+  // ImageToEmbedding: the image tower's joint-space embedding, L2-normalised (as the model
+  // compares embeddings), [B, embed_dim].
+  int64_t image_embedding_dim() const override { return config_.embed_dim; }
+  std::string image_embedding_description() const override;
+  Tensor embed_images(const Tensor& images) override;
   // After each optimizer step: InfoNCE keeps log scale in [0, log(max_logit_scale)] as CLIP.
   void after_step();
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/capabilities.h"
 #include "nn/linear.h"
 
 namespace tessera::nn {
@@ -13,11 +14,12 @@ enum class Activation { relu, gelu, silu, tanh };
 Activation activation_from_name(const std::string& name);  // throws naming the known ones
 Tensor activate(const Tensor& x, Activation a);
 
-class FlattenMLP : public UnaryModule {
+class FlattenMLP : public UnaryModule, public ImageToLogits {
  public:
   FlattenMLP(int64_t in_features, const std::vector<int64_t>& hidden, int64_t out_features, Activation activation,
       Generator& gen);
   Tensor forward(const Tensor& x) override;
+  Tensor logits(const Tensor& images) override { return forward(images); }
 
   int64_t in_features;
   Activation activation;

@@ -127,4 +127,14 @@ std::vector<std::string> VisionTransformer::no_weight_decay() const {
   return names;
 }
 
+PatchTokens ViTClassifier::patch_tokens(const Tensor& images) {
+  const ViTOutput out = vit_->forward(images);
+  return {out.tokens, out.pooled};
+}
+
+std::string ViTClassifier::image_embedding_description() const {
+  return vit_->config().pooling == ViTConfig::Pooling::cls ? "vit pooled embedding (the CLS token after the final norm)"
+                                                          : "vit pooled embedding (the mean of the patch tokens after the final norm)";
+}
+
 }  // namespace tessera::nn

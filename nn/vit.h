@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/random.h"
+#include "nn/capabilities.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/patch_embed.h"
@@ -79,11 +80,21 @@ class VisionTransformer : public Module {
 // it has no head), which is what a classification task trains. It holds the ViT's submodules and
 // parameters under the very same names (`blocks.0.attn.qkv.weight`, not `vit.blocks...`), so its
 // checkpoints are the ViT's.
-class ViTClassifier : public UnaryModule {
+class ViTClassifier : public UnaryModule, public ImageToLogits, public ImageToPatchTokens, public ImageToEmbedding {
  public:
   ViTClassifier(const ViTConfig& config, Generator& gen);
   Tensor forward(const Tensor& images) override;
   VisionTransformer& vit() { return *vit_; }
+
+  Tensor logits(const Tensor& images) override { return forward(images); }
+  // Patch tokens after the final norm (CLS excluded) and the pooled embedding.
+  int64_t num_patches() const override { return vit_->num_patches(); }
+  int64_t token_width() const override { return vit_->config().width; }
+  PatchTokens patch_tokens(const Tensor& images) override;
+  // The pooled embedding (CLS token or mean of the patch tokens), not normalised.
+  int64_t image_embedding_dim() const override { return vit_->config().width; }
+  std::string image_embedding_description() const override;
+  Tensor embed_images(const Tensor& images) override { return vit_->forward(images).pooled; }
 
  protected:
   void on_mode_change() override { vit_->train(is_training()); }

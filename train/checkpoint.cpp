@@ -13,6 +13,7 @@
 namespace tessera::train {
 namespace {
 
+using data::h5::check;
 using data::h5::Handle;
 
 hid_t native_type(DType t) {
@@ -32,10 +33,6 @@ DType stored_dtype(hid_t type, const std::string& where) {
   if (cls == H5T_FLOAT) return H5Tget_size(type) == 8 ? DType::f64 : DType::f32;
   if (cls == H5T_INTEGER) return H5Tget_size(type) == 1 && H5Tget_sign(type) == H5T_SGN_NONE ? DType::u8 : DType::i64;
   fail("{}: unsupported HDF5 type {}", where, data::h5::type_name(type));
-}
-
-void check(herr_t status, const std::string& what) {
-  if (status < 0) fail("{}", what);
 }
 
 void write_tensor(hid_t file, const std::string& name, const Tensor& t, hid_t link_props, const std::string& path) {
@@ -183,7 +180,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   sync_file(target.has_parent_path() ? target.parent_path().string() : ".");
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+namespace {
+
+// Opens a checkpoint for reading and reads its meta attributes; throws naming the file.
+Handle open_checkpoint(const std::string& path, CheckpointMeta& m) {
   data::h5::silence_errors();
   if (!std::filesystem::exists(path)) fail("checkpoint {}: no such file", path);
   if (H5Fis_hdf5(path.c_str()) <= 0) fail("checkpoint {}: not an HDF5 file", path);
@@ -191,9 +191,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (!file.valid()) fail("checkpoint {}: cannot open", path);
   if (!data::h5::link_exists(file.get(), "meta") || !data::h5::link_exists(file.get(), "params"))
     fail("checkpoint {}: no 'meta' and 'params' groups (not a Tessera checkpoint)", path);
-  Checkpoint c;
   Handle meta(H5Gopen2(file.get(), "meta", H5P_DEFAULT));
-  CheckpointMeta& m = c.meta;
   m.format_version = read_int(meta.get(), "format_version", path);
   if (m.format_version > checkpoint_format_version)
     fail("checkpoint {}: format version {} is newer than this build reads ({})", path, m.format_version,
@@ -215,6 +213,20 @@ Checkpoint load_checkpoint(const std::string& path) {
     m.input_shape.resize(size_t(std::max<hssize_t>(0, H5Sget_simple_extent_npoints(space.get()))));
     if (!m.input_shape.empty()) check(H5Aread(a.get(), H5T_NATIVE_INT64, m.input_shape.data()), "checkpoint: input_shape");
   }
+  return file;
+}
+
+}  // namespace
+
+CheckpointMeta load_checkpoint_meta(const std::string& path) {
+  CheckpointMeta m;
+  open_checkpoint(path, m);
+  return m;
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  Checkpoint c;
+  const Handle file = open_checkpoint(path, c.meta);
   read_group(file.get(), "params", c.params, path);
   read_group(file.get(), "ema", c.ema, path);
   read_group(file.get(), "optim", c.optim, path);

@@ -40,5 +40,7 @@ struct Checkpoint {
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Throws naming the file and what is wrong (missing, not HDF5, not a Tessera checkpoint, newer format).
 Checkpoint load_checkpoint(const std::string& path);
+// The meta attributes alone (the step, the stored recipe ...), without reading any tensor.
+CheckpointMeta load_checkpoint_meta(const std::string& path);
 
 }  // namespace tessera::train

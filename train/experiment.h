@@ -9,7 +9,10 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "train/recipe.h"
-#include "train/registry.h"
+#include "train/models/model_registry.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+#include "train/task.h"
 
 namespace tessera::train {
 

@@ -242,9 +242,13 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
 }  // namespace tessera::train
 
 // ---- recipe registrations (optim.type) ----
-#include "train/registry.h"
-
 namespace tessera::train {
+
+Registry<OptimizerFactory>& optimizers() {
+  static Registry<OptimizerFactory> registry("optimizer");
+  return registry;
+}
+
 namespace {
 
 AdamOptions adam_options(const Section& s, bool decoupled) {

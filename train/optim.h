@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nn/module.h"
+#include "train/registry.h"
 
 namespace tessera::train {
 
@@ -92,5 +93,9 @@ double global_grad_norm(const std::vector<Tensor>& params);
 // Scales every gradient by max_norm / norm when norm > max_norm (torch.nn.utils.clip_grad_norm_);
 // returns the norm before clipping.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+// optim.type: each optimizer registers its factory beside its code (optim.cpp).
+using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const Section& optim, std::vector<ParamGroup> groups)>;
+Registry<OptimizerFactory>& optimizers();
 
 }  // namespace tessera::train

@@ -1,6 +1,9 @@
 #pragma once
-// Registries: recipes name models, tasks, losses, optimizers, schedules and metrics by `type:`,
-// and each one is registered by name next to its code with a static Registration, e.g.
+// The machinery of registries. Recipes name models, tasks, losses, optimizers, schedules and
+// metrics by `type:`; each family declares its registry beside its own code (models():
+// train/models/model_registry.h; tasks(), losses(), metrics(): train/task.h; optimizers():
+// train/optim.h; schedules(): train/schedule.h), and each type registers itself by name next to
+// its code with a static Registration, e.g.
 //
 //   const Registration<ModelFactory> mlp{models(), {"mlp", "multilayer perceptron", "classification",
 //                                         {integer_list("hidden", "[256]", "widths")}, build_mlp}};
@@ -13,28 +16,9 @@
 #include <vector>
 
 #include "autograd/error.h"
-#include "autograd/random.h"
-#include "nn/module.h"
-#include "train/optim.h"
 #include "train/recipe.h"
-#include "train/schedule.h"
-#include "train/task.h"
 
 namespace tessera::train {
-
-// What a model builder may know about the data, so recipes need not repeat it.
-struct DataShape {
-  int64_t channels = 0, height = 0, width = 0;
-  int64_t num_classes = 0;  // 0 when the data set has no labels
-  std::vector<std::string> class_names;  // the labels' names (zero-shot prompts of dual encoders)
-};
-
-using ModelFactory = std::function<std::shared_ptr<nn::Module>(const Section& model, const DataShape& data, Generator& gen)>;
-using TaskFactory = std::function<std::unique_ptr<Task>(LossFn loss)>;
-using LossFactory = std::function<LossFn(const Section& loss)>;
-using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const Section& optim, std::vector<ParamGroup> groups)>;
-using ScheduleFactory = std::function<Schedule(const Section& schedule, double base_lr, int64_t total_steps)>;
-using MetricFactory = std::function<std::unique_ptr<Metric>()>;
 
 template <class Factory>
 struct Entry {
@@ -82,13 +66,6 @@ template <class Factory>
 struct Registration {
   Registration(Registry<Factory>& registry, Entry<Factory> entry) { registry.add(std::move(entry)); }
 };
-
-Registry<ModelFactory>& models();
-Registry<TaskFactory>& tasks();
-Registry<LossFactory>& losses();
-Registry<OptimizerFactory>& optimizers();
-Registry<ScheduleFactory>& schedules();
-Registry<MetricFactory>& metrics();
 
 // A recipe section whose keys depend on its `type:`, drawing that type's fields from `registry`.
 template <class Factory>

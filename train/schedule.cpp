@@ -27,9 +27,13 @@ double Schedule::lr(int64_t step) const {
 }  // namespace tessera::train
 
 // ---- recipe registrations (schedule.type) ----
-#include "train/registry.h"
-
 namespace tessera::train {
+
+Registry<ScheduleFactory>& schedules() {
+  static Registry<ScheduleFactory> registry("schedule");
+  return registry;
+}
+
 namespace {
 
 ScheduleFactory factory(Decay decay) {

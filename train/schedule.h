@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include "train/registry.h"
+
 namespace tessera::train {
 
 enum class Decay { constant, cosine, linear };
@@ -29,5 +31,9 @@ class Schedule {
  private:
   ScheduleOptions o_;
 };
+
+// schedule.type: each schedule registers its factory beside its code (schedule.cpp).
+using ScheduleFactory = std::function<Schedule(const Section& schedule, double base_lr, int64_t total_steps)>;
+Registry<ScheduleFactory>& schedules();
 
 }  // namespace tessera::train

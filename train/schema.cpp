@@ -1,7 +1,10 @@
 // The recipe schema: every key a recipe may hold, its type, default and range. Sections with a
 // `type:` take that type's extra keys from its registry entry (train/registry.h).
 #include "train/recipe.h"
-#include "train/registry.h"
+#include "train/models/model_registry.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+#include "train/task.h"
 
 namespace tessera::train {
 

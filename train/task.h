@@ -11,6 +11,7 @@
 
 #include "data/loader.h"
 #include "nn/module.h"
+#include "train/registry.h"
 
 namespace tessera::train {
 
@@ -51,5 +52,14 @@ class Task {
   // entries of metrics.jsonl.
   virtual std::vector<std::pair<std::string, double>> training_state(const nn::Module& /*model*/) const { return {}; }
 };
+
+// The task family's registries: task (named by the model's registration), loss.type and
+// eval.metrics. Each registers beside its task's code (train/tasks/).
+using TaskFactory = std::function<std::unique_ptr<Task>(LossFn loss)>;
+using LossFactory = std::function<LossFn(const Section& loss)>;
+using MetricFactory = std::function<std::unique_ptr<Metric>()>;
+Registry<TaskFactory>& tasks();
+Registry<LossFactory>& losses();
+Registry<MetricFactory>& metrics();
 
 }  // namespace tessera::train

@@ -19,6 +19,7 @@
 #include "nn/contrastive_metrics.h"
 #include "nn/linear_probe.h"
 #include "train/models/clip.h"
+#include "train/trained_model.h"
 
 using namespace tessera;
 using namespace tessera::testing;
@@ -110,7 +111,9 @@ BOOST_AUTO_TEST_CASE(tokenize_probe_and_whole_set_metrics) {
   }
 
   // The same numbers as the model's own encode_image of the same images, L2-normalised.
-  auto model = train::load_clip_checkpoint(dir / "run/last.h5");
+  const train::TrainedModel loaded = train::TrainedModel::load(dir / "run/last.h5");
+  auto* model = dynamic_cast<train::ClipModel*>(&loaded.module());
+  BOOST_TEST_REQUIRE(model != nullptr);
   NoGradGuard no_grad;
   const Tensor images = l2_normalize_rows(model->encode_image(normalised_images(dir / "test.h5")));
   const std::vector<float> want = images.contiguous().to_vector<float>();

@@ -1,6 +1,6 @@
-// `tessera classify CKPT IMAGES.h5 --labels a,b,c`: zero-shot classification with a CLIP/SigLIP
-// checkpoint: each image goes to the label whose prompt ensemble ("a photo of a {}." ...) it is
-// most similar to. Prints one line per image and, when IMAGES.h5 has labels, the accuracy.
+// `tessera classify CKPT IMAGES.h5 --labels a,b,c`: zero-shot classification with the checkpoint of
+// a model that embeds both images and text (CLIP, SigLIP): each image goes to the label whose
+// prompt ensemble ("a photo of a {}." ...) it is most similar to. Prints one line per image and, when IMAGES.h5 has labels, the accuracy.
 #include <fmt/format.h>
 
 #include <sstream>
@@ -10,12 +10,11 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "data/dataset.h"
-#include "data/loader.h"
 #include "kernels/threads.h"
-#include "train/checkpoint.h"
+#include "nn/contrastive_metrics.h"
 #include "train/command.h"
 #include "train/experiment.h"
-#include "train/models/clip.h"
+#include "train/trained_model.h"
 
 namespace tessera::cli {
 namespace {
@@ -51,38 +50,28 @@ int run_classify(const std::vector<std::string>& args) {
   if (positional.size() != 2 || labels.size() < 2)
     fail("give a checkpoint, an image data set and at least two --labels, e.g. "
          "tessera classify runs/clip_fmnist/last.h5 datasets/fmnist/test.h5 --labels t-shirt,trouser,bag");
-  auto model = train::load_clip_checkpoint(positional[0]);
-  if (!templates.empty()) {
-    for (const auto& t : templates)
-      if (t.find("{}") == std::string::npos) fail("--templates: '{}' has no {{}} for the label", t);
-    model->zero_shot_templates = templates;
-  }
+  const train::TrainedModel model = train::TrainedModel::load(positional[0]);
+  auto& image_embedder = model.need<nn::ImageToEmbedding>("embed images (zero-shot classification compares images with prompts)");
+  auto& text_embedder = model.need<nn::TextToEmbedding>("embed text (zero-shot classification embeds the label prompts)");
+  if (templates.empty()) templates = text_embedder.zero_shot_templates();
+  for (const auto& t : templates)
+    if (t.find("{}") == std::string::npos) fail("--templates: '{}' has no {{}} for the label", t);
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(positional[1]);
   const auto& info = dataset->info();
-  const auto& shape = model->visual->config();
-  if (info.channels != shape.channels || info.height != shape.image_size || info.width != shape.image_size)
-    fail("{} holds {}x{}x{} images (C x H x W) but the model takes {}x{}x{}", positional[1], info.channels, info.height,
-         info.width, shape.channels, shape.image_size, shape.image_size);
-
-  const train::Recipe recipe = train::Recipe::parse(train::load_checkpoint(positional[0]).meta.recipe, positional[0]);
-  data::LoaderOptions lo = train::loader_options(recipe, false);
-  lo.batch_size = batch;
-  lo.caption_templates.clear();
-  const std::vector<std::string> recipe_names = lo.class_names;  // data.class_names of the run, if it renamed classes
-  lo.class_names.clear();
-  const data::Loader loader(dataset, lo);
+  model.check_images(info, positional[1]);
+  // data.class_names of the run, if it renamed the classes
+  const std::vector<std::string> recipe_names = model.recipe().section("data").strings("class_names");
 
   NoGradGuard no_grad;
-  const Tensor classes = model->class_embeddings(labels);
+  const Tensor classes = nn::zero_shot_class_embeddings(text_embedder, labels, templates);
   // Accuracy only when the file's labels name the same classes in the same order (by the file's
   // names, or by the names the run's recipe gave them).
   const bool score = info.has_labels && (info.class_names == labels ||
                                          (recipe_names == labels && recipe_names.size() == info.class_names.size()));
   int64_t shown = 0, correct = 0, total = 0;
   fmt::print("index\tlabel\tcosine{}\n", score ? "\ttrue" : "");
-  for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
-    const data::Batch batch_data = loader.make_batch(0, b);
-    const Tensor sims = matmul(l2_normalize_rows(model->encode_image(batch_data.images)), classes.t());
+  model.for_each_batch(dataset, positional[1], batch, -1, [&](const data::Batch& batch_data) {
+    const Tensor sims = matmul(l2_normalize_rows(image_embedder.embed_images(batch_data.images)), classes.t());
     const std::vector<int64_t> best = argmax(sims, 1).to_vector<int64_t>();
     const std::vector<float> s = sims.contiguous().to_vector<float>();
     const std::vector<int64_t> truth = score ? batch_data.labels.to_vector<int64_t>() : std::vector<int64_t>{};
@@ -95,7 +84,7 @@ int run_classify(const std::vector<std::string>& args) {
       if (score) correct += best[i] == truth[i];
       ++total;
     }
-  }
+  });
   if (score) fmt::print(stderr, "zero-shot accuracy {:.4f} ({} of {} images)\n", double(correct) / double(total), correct, total);
   return 0;
 }

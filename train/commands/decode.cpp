@@ -1,9 +1,11 @@
 // `tessera decode CKPT TOKENS.h5 OUT.h5`: images from the tokens `tessera tokenize` wrote, by the
-// decoder of an image tokenizer checkpoint (vae, vqvae, fsq); OUT.h5 is a data set in the usual schema.
+// checkpoint of any model that turns tokens into images (nn::TokensToImage: VAE, VQ-VAE, FSQ);
+// OUT.h5 is a data set in the usual schema.
 #include "kernels/threads.h"
-#include "train/autoencoder_tokens.h"
 #include "train/command.h"
 #include "train/experiment.h"
+#include "train/grid_tokens.h"
+#include "train/trained_model.h"
 
 namespace tessera::cli {
 namespace {
@@ -27,17 +29,20 @@ int run_decode(const std::vector<std::string>& args) {
   if (positional.size() != 3)
     fail("give a checkpoint, a token file and an output file, e.g. "
          "tessera decode runs/vqvae_fmnist/last.h5 tokens.h5 decoded.h5");
-  train::decode_with_autoencoder(positional[0], positional[1], positional[2], batch);
+  const train::TrainedModel model = train::TrainedModel::load(positional[0]);
+  train::decode_grid_tokens(model, model.need<nn::TokensToImage>("decode tokens into images"), positional[1],
+                            positional[2], batch);
   return 0;
 }
 
 const CommandRegistration registration{
-    {"decode", "turn tokens (from tessera tokenize) back into images with a VAE, VQ-VAE or FSQ checkpoint",
+    {"decode", "turn tokens (from tessera tokenize) back into images with an image tokenizer's checkpoint (VAE, VQ-VAE, FSQ)",
      "usage: tessera decode CKPT TOKENS.h5 OUT.h5 [--batch N] [--threads N]\n\n"
-     "Rebuilds the autoencoder from the recipe stored in CKPT and decodes TOKENS.h5's `tokens`\n"
-     "(int32 [N, h, w] codes of a vqvae or fsq model, float32 [N, h, w, c] latents of a vae) into\n"
-     "OUT.h5, a data set (images uint8 [N, H, W, C], and labels when TOKENS.h5 has them). A token\n"
-     "file of the wrong shape or type, or a code outside the codebook, is refused with a message.\n"
+     "Rebuilds the model from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them)\n"
+     "and decodes TOKENS.h5's `tokens` (int32 [N, h, w] codes of a vqvae or fsq model, float32\n"
+     "[N, h, w, c] latents of a vae) into OUT.h5, a data set (images uint8 [N, H, W, C], and labels\n"
+     "when TOKENS.h5 has them). A token file of the wrong shape or type, or a code outside the\n"
+     "codebook, is refused with a message.\n"
      "With the batch size tokenize used (both default to the recipe's eval.batch_size), the images\n"
      "are exactly the model's evaluation-mode reconstructions. OUT.h5 is written to a temporary file\n"
      "and renamed into place.\n\n"

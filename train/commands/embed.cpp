@@ -1,5 +1,6 @@
-// `tessera embed CKPT --text "a photo of a sneaker"`: the joint-space embedding of a text from a
-// CLIP/SigLIP checkpoint, printed as JSON (unit length, as the model compares them).
+// `tessera embed CKPT --text "a photo of a sneaker"`: the embedding of a text from the checkpoint of
+// any model that embeds text (nn::TextToEmbedding: CLIP, SigLIP), printed as JSON (unit length, as
+// dual encoders compare them, unless --raw).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -9,7 +10,7 @@
 #include "kernels/threads.h"
 #include "train/command.h"
 #include "train/experiment.h"
-#include "train/models/clip.h"
+#include "train/trained_model.h"
 
 namespace tessera::cli {
 namespace {
@@ -36,9 +37,10 @@ int run_embed(const std::vector<std::string>& args) {
   }
   if (checkpoint.empty() || texts.empty())
     fail("give a checkpoint and at least one --text, e.g. tessera embed runs/clip_fmnist/last.h5 --text \"a photo of a sneaker\"");
-  auto model = train::load_clip_checkpoint(checkpoint);
+  const train::TrainedModel model = train::TrainedModel::load(checkpoint);
+  auto& text_embedder = model.need<nn::TextToEmbedding>("embed text");
   NoGradGuard no_grad;
-  Tensor e = model->embed_texts(texts);
+  Tensor e = text_embedder.embed_texts(texts);
   if (!raw) e = l2_normalize_rows(e);
   const std::vector<float> v = e.contiguous().to_vector<float>();
   const size_t d = size_t(e.size(1));
@@ -50,7 +52,7 @@ int run_embed(const std::vector<std::string>& args) {
 }
 
 const CommandRegistration registration{
-    {"embed", "print the text embedding of a CLIP/SigLIP checkpoint",
+    {"embed", "print the text embedding of a checkpoint that embeds text (CLIP, SigLIP)",
      "usage: tessera embed CKPT --text TEXT [--text TEXT ...] [--raw] [--threads N]\n\n"
      "Tokenizes each TEXT with the model's byte tokenizer, runs the text tower and prints one JSON line\n"
      "per text: {\"text\": ..., \"embedding\": [...]}, the embedding L2-normalised (as the model compares\n"

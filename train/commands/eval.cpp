@@ -4,10 +4,10 @@
 #include <algorithm>
 
 #include "autograd/error.h"
-#include "train/checkpoint.h"
 #include "train/command.h"
 #include "train/experiment.h"
 #include "train/json.h"
+#include "train/trained_model.h"
 #include "kernels/threads.h"
 
 namespace tessera::cli {
@@ -31,32 +31,14 @@ int run_eval(const std::vector<std::string>& args) {
   if (path.empty()) fail("give a checkpoint, e.g. tessera eval runs/mlp_fmnist/last.h5");
   if (threads > 0) kernels::set_num_threads(int(threads));
 
-  const train::Checkpoint c = train::load_checkpoint(path);
-  train::Recipe recipe = train::Recipe::parse(c.meta.recipe, path + " (stored recipe)");
-  if (data_path.empty()) data_path = recipe.section("data").string("eval");
+  if (data_path.empty()) data_path = train::TrainedModel::stored_recipe(path).section("data").string("eval");
   if (data_path.empty()) fail("the recipe in {} has no data.eval; give --data FILE", path);
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path);
-
-  if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", path);
-  const train::DataShape given = train::data_shape(dataset->info(), recipe);
-  train::DataShape shape = given;  // the data set's class names; the shape the model was built for
-  shape.channels = c.meta.input_shape[0], shape.height = c.meta.input_shape[1], shape.width = c.meta.input_shape[2];
-  shape.num_classes = c.meta.num_classes;
-  if (given.channels != shape.channels || given.height != shape.height || given.width != shape.width)
-    fail("{} holds {}x{}x{} images (C x H x W) but the model was trained on {}x{}x{}", data_path, given.channels,
-         given.height, given.width, shape.channels, shape.height, shape.width);
-
-  Generator gen(0);
-  std::shared_ptr<nn::Module> model = train::build_model(recipe, shape, gen);
-  // The EMA weights are what training evaluated when it kept them.
-  const bool use_ema = !c.ema.empty() && recipe.section("eval").boolean("use_ema");
-  std::map<std::string, Tensor> weights = c.params;
-  if (use_ema)
-    for (const auto& [name, t] : c.ema) weights[name] = t;
-  model->load_state(weights);
+  const train::TrainedModel model = train::TrainedModel::load(path, &dataset->info());
+  const train::Recipe& recipe = model.recipe();
   std::unique_ptr<train::Task> task = train::build_task(recipe);
   const train::MetricValues values =
-      train::evaluate(*model, *task, train::metric_names(recipe, *task), dataset, recipe);
+      train::evaluate(model.module(), *task, train::metric_names(recipe, *task), dataset, recipe);
 
   if (json) {
     train::JsonObject out;
@@ -65,8 +47,8 @@ int run_eval(const std::vector<std::string>& args) {
   } else {
     size_t width = 10;  // "checkpoint", or the longest metric name
     for (const auto& [name, v] : values) width = std::max(width, name.size());
-    fmt::print("{:<{}} {} (step {}{})\n{:<{}} {} ({} images)\n", "checkpoint", width, path, c.meta.step,
-               use_ema ? ", EMA weights" : "", "data", width, data_path, dataset->size());
+    fmt::print("{:<{}} {} (step {}{})\n{:<{}} {} ({} images)\n", "checkpoint", width, path, model.step(),
+               model.uses_ema() ? ", EMA weights" : "", "data", width, data_path, dataset->size());
     for (const auto& [name, v] : values) fmt::print("{:<{}} {:.6g}\n", name, width, v);
   }
   return 0;

@@ -14,6 +14,7 @@
 #include "train/command.h"
 #include "train/experiment.h"
 #include "train/image_embeddings.h"
+#include "train/trained_model.h"
 #include "train/json.h"
 
 namespace tessera::cli {
@@ -79,39 +80,40 @@ struct Features {
   std::vector<std::string> class_names;
 };
 
-Features load_features(train::ImageEmbedder& embedder, const std::string& path, const char* role, int64_t limit,
-                       int64_t batch) {
+Features load_features(const train::TrainedModel& model, nn::ImageToEmbedding& embedder, const std::string& path,
+                       const char* role, int64_t limit, int64_t batch) {
   if (train::is_embeddings_file(path)) {
     train::EmbeddingsFile f = train::read_embeddings_file(path, limit);
     if (!f.labels.defined()) fail("probe: the {} file {} has no labels; a linear probe needs labelled images", role, path);
     if (f.embeddings.size(0) == 0) fail("probe: the {} file {} holds no embeddings", role, path);
     if (f.class_names.empty()) fail("probe: {}: dataset 'labels' has no attribute class_names", path);
-    if (f.embeddings.size(1) != embedder.dim() || (!f.model.empty() && f.model != embedder.model_type()))
+    if (f.embeddings.size(1) != embedder.image_embedding_dim() || (!f.model.empty() && f.model != model.type()))
       fail("probe: {} holds {}-d embeddings of a '{}' model, but {} gives {}-d {} embeddings", path,
-           f.embeddings.size(1), f.model, embedder.checkpoint(), embedder.dim(), embedder.model_type());
-    if (f.checkpoint != embedder.checkpoint())
+           f.embeddings.size(1), f.model, model.path(), embedder.image_embedding_dim(), model.type());
+    if (f.checkpoint != model.path())
       fmt::print(stderr, "note: {} says it was written from checkpoint '{}' (probing {})\n", path, f.checkpoint,
-                 embedder.checkpoint());
+                 model.path());
     return {f.embeddings, f.labels, f.class_names};
   }
   std::shared_ptr<data::Dataset> d = data::Dataset::open(path);
   if (!d->info().has_labels) fail("probe: the {} set {} has no labels; a linear probe needs labelled images", role, path);
   if (d->size() == 0) fail("probe: the {} set {} holds no images", role, path);
-  train::ImageEmbedder::Embedded e = embedder.embed(d, path, batch, limit);
+  const train::EmbeddedImages e = train::embed_images(model, embedder, d, path, batch, limit);
   return {e.embeddings, e.labels, d->info().class_names};
 }
 
 int run_probe(const std::vector<std::string>& args) {
   Options o = parse(args);
-  train::ImageEmbedder embedder(o.checkpoint);
-  const train::Recipe recipe = train::Recipe::parse(embedder.recipe_text(), o.checkpoint + " (stored recipe)");
+  const train::TrainedModel model = train::TrainedModel::load(o.checkpoint);
+  auto& embedder = model.need<nn::ImageToEmbedding>("embed images (probe needs image embeddings)");
+  const train::Recipe& recipe = model.recipe();
   if (o.train.empty()) o.train = recipe.section("data").string("train");
   if (o.test.empty()) o.test = recipe.section("data").string("eval");
   if (o.train.empty()) fail("the recipe in {} has no data.train; give --train FILE", o.checkpoint);
   if (o.test.empty()) fail("the recipe in {} has no data.eval; give --test FILE", o.checkpoint);
 
-  const Features tr = load_features(embedder, o.train, "training", o.train_limit, o.batch);
-  const Features te = load_features(embedder, o.test, "test", o.test_limit, o.batch);
+  const Features tr = load_features(model, embedder, o.train, "training", o.train_limit, o.batch);
+  const Features te = load_features(model, embedder, o.test, "test", o.test_limit, o.batch);
   if (tr.class_names != te.class_names)
     fail("probe: the training set {} names its classes [{}] but the test set {} [{}]; they must be the same classes "
          "in the same order", o.train, fmt::join(tr.class_names, ", "), o.test, fmt::join(te.class_names, ", "));
@@ -129,8 +131,8 @@ int run_probe(const std::vector<std::string>& args) {
     out.add("train_images", tr.x.size(0)).add("test_images", te.x.size(0));
     fmt::print("{}\n", out.str());
   } else {
-    fmt::print("checkpoint      {} (step {}): {}, {}-d\n", o.checkpoint, embedder.step(), embedder.description(),
-               embedder.dim());
+    fmt::print("checkpoint      {} (step {}): {}, {}-d\n", o.checkpoint, model.step(),
+               embedder.image_embedding_description(), embedder.image_embedding_dim());
     fmt::print("train           {} ({} images)\ntest            {} ({} images)\n", o.train, tr.x.size(0), o.test,
                te.x.size(0));
     if (o.search) {

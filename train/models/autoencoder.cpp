@@ -2,7 +2,7 @@
 // conv stack or residual (GroupNorm + SiLU) encoders and decoders (nn/conv_coder.h).
 #include "nn/autoencoder.h"
 #include "nn/conv_coder.h"
-#include "train/registry.h"
+#include "train/models/model_registry.h"
 
 namespace tessera::train {
 namespace {

@@ -6,7 +6,8 @@
 
 #include <cmath>
 
-#include "train/registry.h"
+#include "nn/contrastive_metrics.h"
+#include "train/models/model_registry.h"
 
 namespace tessera::train {
 namespace {
@@ -103,19 +104,8 @@ ClipModel::ClipModel(const nn::DualEncoderConfig& config, std::vector<std::strin
                      std::vector<std::string> templates, Generator& gen)
     : nn::DualEncoder(config, gen),
       class_names(std::move(class_names)),
-      zero_shot_templates(std::move(templates)),
-      tokenizer(config.text.context) {}
-
-std::vector<std::string> ClipModel::prompts(const std::vector<std::string>& names) const {
-  std::vector<std::string> out;
-  for (const auto& name : names)
-    for (const auto& t : zero_shot_templates) {
-      std::string p = t;
-      p.replace(p.find("{}"), 2, name);
-      out.push_back(p);
-    }
-  return out;
-}
+      tokenizer(config.text.context),
+      templates_(std::move(templates)) {}
 
 Tensor ClipModel::embed_texts(const std::vector<std::string>& texts) {
   const data::TokenizedBatch b = tokenizer.encode_batch(texts);
@@ -123,35 +113,7 @@ Tensor ClipModel::embed_texts(const std::vector<std::string>& texts) {
 }
 
 Tensor ClipModel::class_embeddings(const std::vector<std::string>& names) {
-  if (names.empty()) fail("zero-shot classification needs class names (the data set has no class_names)");
-  const int64_t t = int64_t(zero_shot_templates.size());
-  return nn::prompt_ensemble(embed_texts(prompts(names)).reshape({int64_t(names.size()), t, -1}));
-}
-
-}  // namespace tessera::train
-
-#include "train/checkpoint.h"
-#include "train/experiment.h"
-
-namespace tessera::train {
-
-std::shared_ptr<ClipModel> load_clip_checkpoint(const std::string& path) {
-  const Checkpoint c = load_checkpoint(path);
-  const Recipe recipe = Recipe::parse(c.meta.recipe, path + " (stored recipe)");
-  const std::string type = recipe.section("model").string("type");
-  if (type != "clip" && type != "siglip")
-    fail("{} holds a '{}' model; this command needs a dual encoder (clip or siglip)", path, type);
-  if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", path);
-  const DataShape shape{c.meta.input_shape[0], c.meta.input_shape[1], c.meta.input_shape[2], c.meta.num_classes, {}};
-  Generator gen(0);
-  auto model = std::dynamic_pointer_cast<ClipModel>(build_model(recipe, shape, gen));
-  if (!model) fail("{}: the model built from its recipe is not a dual encoder", path);
-  std::map<std::string, Tensor> weights = c.params;
-  if (!c.ema.empty() && recipe.section("eval").boolean("use_ema"))
-    for (const auto& [name, t] : c.ema) weights[name] = t;
-  model->load_state(weights);
-  model->eval();
-  return model;
+  return nn::zero_shot_class_embeddings(*this, names, templates_);
 }
 
 }  // namespace tessera::train

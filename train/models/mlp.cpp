@@ -1,6 +1,6 @@
 // model.type: mlp — a multilayer perceptron classifier on flattened images (nn/mlp.h).
 #include "nn/mlp.h"
-#include "train/registry.h"
+#include "train/models/model_registry.h"
 
 namespace tessera::train {
 namespace {

@@ -1,7 +1,7 @@
 // model.type: vit — a Vision Transformer (nn/vit.h) from images to class logits, or, with
 // num_classes 0, to its pooled embedding (the tokens come from `tessera tokenize`).
 #include "nn/vit.h"
-#include "train/registry.h"
+#include "train/models/model_registry.h"
 
 namespace tessera::train {
 namespace {

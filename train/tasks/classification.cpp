@@ -1,4 +1,4 @@
-// Classification: a model maps images [B,C,H,W] to logits [B, classes]; the loss compares
+// Classification: a model maps images [B,C,H,W] to logits [B, classes] (nn::ImageToLogits); the loss compares
 // logits with labels; metrics are top-1/top-5 accuracy and the mean loss.
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,8 @@
 #include "autograd/engine.h"
 #include "autograd/losses.h"
 #include "autograd/ops.h"
-#include "train/registry.h"
+#include "nn/capabilities.h"
+#include "train/task.h"
 
 namespace tessera::train {
 namespace {
@@ -21,11 +22,11 @@ class Classification : public Task {
   explicit Classification(LossFn loss) : loss_(std::move(loss)) {}
 
   Tensor training_loss(nn::Module& model, const data::Batch& batch) override {
-    return loss_(unary(model)(batch.images), batch);
+    return loss_(classifier(model).logits(batch.images), batch);
   }
 
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
-    const Tensor logits = unary(model)(batch.images);
+    const Tensor logits = classifier(model).logits(batch.images);
     const double loss = loss_(logits, batch).item();
     for (auto& m : metrics) m->update(MetricInput{batch, logits, loss});
   }
@@ -33,9 +34,9 @@ class Classification : public Task {
   std::vector<std::string> default_metrics() const override { return {"accuracy", "loss"}; }
 
  private:
-  static nn::UnaryModule& unary(nn::Module& model) {
-    auto* m = dynamic_cast<nn::UnaryModule*>(&model);
-    if (!m) fail("classification needs a model with one input and one output (an nn::UnaryModule)");
+  static nn::ImageToLogits& classifier(nn::Module& model) {
+    auto* m = nn::capability<nn::ImageToLogits>(model);
+    if (!m) fail("classification needs a model that maps images to class logits (nn::ImageToLogits)");
     return *m;
   }
   LossFn loss_;

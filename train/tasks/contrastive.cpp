@@ -12,7 +12,7 @@
 #include "nn/contrastive_metrics.h"
 #include "nn/linear_probe.h"
 #include "train/models/clip.h"
-#include "train/registry.h"
+#include "train/task.h"
 
 namespace tessera::train {
 namespace {

@@ -1,5 +1,5 @@
-// Reconstruction: an image tokenizer (nn::Autoencoder: VAE, VQ-VAE, FSQ) encodes images to tokens
-// and decodes them back. The loss is the pixel loss plus the bottleneck's own (KL or VQ losses);
+// Reconstruction: an image tokenizer (nn::ImageToReconstruction: VAE, VQ-VAE, FSQ) encodes images
+// to tokens and decodes them back. The loss is the pixel loss plus the bottleneck's own (KL or VQ losses);
 // the metrics are MSE, PSNR and SSIM over the eval set, codebook usage and perplexity of the
 // hard tokens, and bits per image. After each evaluation of a run, samples/ in the run folder
 // gets a PNG of eval images (top row) above their reconstructions (bottom row).
@@ -14,15 +14,16 @@
 #include "autograd/quantize.h"
 #include "data/png.h"
 #include "nn/autoencoder.h"
+#include "nn/capabilities.h"
 #include "nn/image_metrics.h"
-#include "train/registry.h"
+#include "train/task.h"
 
 namespace tessera::train {
 namespace {
 
-nn::Autoencoder& autoencoder(nn::Module& model) {
-  auto* m = dynamic_cast<nn::Autoencoder*>(&model);
-  if (!m) fail("the reconstruction task needs an autoencoder model (model.type vae, vqvae or fsq)");
+nn::ImageToReconstruction& autoencoder(nn::Module& model) {
+  auto* m = nn::capability<nn::ImageToReconstruction>(model);
+  if (!m) fail("the reconstruction task needs a model that reconstructs images (nn::ImageToReconstruction)");
   return *m;
 }
 
@@ -39,9 +40,8 @@ void check_pixel_range(const Tensor& images) {
 // What a reconstruction metric sees for one evaluated batch.
 struct ReconstructionInput {
   const Tensor& images;          // [B, C, H, W] in [0, 1]
-  const Tensor& reconstruction;  // same shape
-  const nn::AutoencoderOutput& output;
-  const nn::Autoencoder& model;
+  const nn::Reconstruction& output;
+  const nn::TokenGrid* grid;     // the model's tokens (nn::ImageToTokens), or null when it makes none
 };
 
 class ReconstructionMetric : public Metric {
@@ -56,18 +56,21 @@ class Reconstruction : public Task {
 
   Tensor training_loss(nn::Module& model, const data::Batch& batch) override {
     check_pixel_range(batch.images);
-    const nn::AutoencoderOutput out = autoencoder(model).forward(batch.images);
-    return loss_(out.reconstruction, batch) + out.bottleneck_loss;
+    const nn::Reconstruction out = autoencoder(model).reconstruct(batch.images);
+    return loss_(out.images, batch) + out.bottleneck_loss;
   }
 
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
     check_pixel_range(batch.images);
-    nn::Autoencoder& ae = autoencoder(model);
-    const nn::AutoencoderOutput out = ae.forward(batch.images);
-    const double loss = (loss_(out.reconstruction, batch) + out.bottleneck_loss).item();
+    const nn::Reconstruction out = autoencoder(model).reconstruct(batch.images);
+    const double loss = (loss_(out.images, batch) + out.bottleneck_loss).item();
+    nn::TokenGrid grid;
+    const auto* tokenizer = nn::capability<nn::ImageToTokens>(model);
+    if (tokenizer) grid = tokenizer->token_grid(batch.images.size(2), batch.images.size(3));
     for (auto& m : metrics) {
-      if (auto* r = dynamic_cast<ReconstructionMetric*>(m.get())) r->update(ReconstructionInput{batch.images, out.reconstruction, out, ae});
-      else m->update(MetricInput{batch, out.reconstruction, loss});
+      if (auto* r = dynamic_cast<ReconstructionMetric*>(m.get()))
+        r->update(ReconstructionInput{batch.images, out, tokenizer ? &grid : nullptr});
+      else m->update(MetricInput{batch, out.images, loss});
     }
   }
 
@@ -88,7 +91,7 @@ class Reconstruction : public Task {
     const int64_t n = std::min<int64_t>(batch.images.size(0), 8);
     if (n == 0) return;
     const Tensor originals = batch.images.slice(0, 0, n);
-    const Tensor recon = autoencoder(model).forward(originals).reconstruction;
+    const Tensor recon = autoencoder(model).reconstruct(originals).images;
     const int64_t c = originals.size(1), h = originals.size(2), w = originals.size(3);
     // [2n, H, W, C] u8: the originals, then their reconstructions
     std::vector<uint8_t> pixels(size_t(2 * n * h * w * c));
@@ -116,7 +119,7 @@ class PixelMetric : public ReconstructionMetric {
   enum class Kind { mse, psnr, ssim };
   explicit PixelMetric(Kind kind) : kind_(kind) {}
   void update(const ReconstructionInput& in) override {
-    if (kind_ == Kind::ssim) stats_.add(in.images, in.reconstruction);
+    if (kind_ == Kind::ssim) stats_.add(in.images, in.output.images);
     else add_mse_only(in);
   }
   double value() const override {
@@ -132,7 +135,7 @@ class PixelMetric : public ReconstructionMetric {
  private:
   // MSE and PSNR skip the SSIM filtering, which costs far more than they do.
   void add_mse_only(const ReconstructionInput& in) {
-    const Tensor a = in.images.contiguous(), b = in.reconstruction.contiguous();
+    const Tensor a = in.images.contiguous(), b = in.output.images.contiguous();
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     double se = 0;
@@ -150,10 +153,10 @@ class CodebookMetric : public ReconstructionMetric {
  public:
   explicit CodebookMetric(bool perplexity) : perplexity_(perplexity) {}
   void update(const ReconstructionInput& in) override {
-    if (!in.output.indices.defined())
-      fail("eval.metrics: {} needs hard tokens (model.type vqvae or fsq), but this model's bottleneck is {}",
-           perplexity_ ? "perplexity" : "codebook_usage", nn::bottleneck_name(in.model.bottleneck()));
-    const auto counts = code_counts(in.output.indices, in.model.codebook_size());
+    if (!in.output.codes.defined() || in.grid == nullptr || !in.grid->hard())
+      fail("eval.metrics: {} needs hard tokens (e.g. model.type vqvae or fsq), but this model makes {}",
+           perplexity_ ? "perplexity" : "codebook_usage", in.grid ? in.grid->kind + " latents" : "no tokens");
+    const auto counts = code_counts(in.output.codes, in.grid->codebook_size);
     if (counts_.empty()) counts_.assign(counts.size(), 0);
     for (size_t k = 0; k < counts.size(); ++k) counts_[k] += counts[k];
   }
@@ -169,11 +172,9 @@ class CodebookMetric : public ReconstructionMetric {
 class BitsPerImage : public ReconstructionMetric {
  public:
   void update(const ReconstructionInput& in) override {
-    const Tensor& x = in.images;
-    const int64_t f = in.model.options().downsample;
-    const int64_t tokens = (x.size(2) / f) * (x.size(3) / f);
-    bits_ = in.model.codebook_size() > 0 ? nn::bits_per_image(tokens, in.model.codebook_size())
-                                         : double(tokens * in.model.token_channels() * 32);
+    if (in.grid == nullptr) fail("eval.metrics: bits_per_image needs a model that makes tokens (nn::ImageToTokens)");
+    const int64_t tokens = in.grid->height * in.grid->width;
+    bits_ = in.grid->hard() ? nn::bits_per_image(tokens, in.grid->codebook_size) : double(tokens * in.grid->channels * 32);
   }
   double value() const override { return bits_; }
   bool higher_is_better() const override { return false; }

@@ -1,0 +1,27 @@
+#pragma once
+// The model registry (model.type): each model registers a factory in its own file here, which
+// builds the module from its recipe section and what the data set says. What a model can do
+// beyond training (tokenize, decode, embed ...) it declares through nn/capabilities.h, not here.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/random.h"
+#include "nn/module.h"
+#include "train/registry.h"
+
+namespace tessera::train {
+
+// What a model builder may know about the data, so recipes need not repeat it.
+struct DataShape {
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t num_classes = 0;  // 0 when the data set has no labels
+  std::vector<std::string> class_names;  // the labels' names (zero-shot prompts of dual encoders)
+};
+
+using ModelFactory = std::function<std::shared_ptr<nn::Module>(const Section& model, const DataShape& data, Generator& gen)>;
+
+Registry<ModelFactory>& models();
+
+}  // namespace tessera::train

@@ -1,0 +1,81 @@
+#include "train/trained_model.h"
+
+#include <algorithm>
+#include <map>
+
+#include "autograd/engine.h"
+#include "autograd/error.h"
+#include "train/checkpoint.h"
+#include "train/experiment.h"
+
+namespace tessera::train {
+
+Recipe TrainedModel::stored_recipe(const std::string& checkpoint) {
+  return Recipe::parse(load_checkpoint_meta(checkpoint).recipe, checkpoint + " (stored recipe)");
+}
+
+TrainedModel TrainedModel::load(const std::string& checkpoint, const data::DatasetInfo* data) {
+  const Checkpoint c = load_checkpoint(checkpoint);
+  TrainedModel m(checkpoint, Recipe::parse(c.meta.recipe, checkpoint + " (stored recipe)"));
+  m.type_ = m.recipe_.section("model").string("type");
+  m.step_ = c.meta.step;
+  if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", checkpoint);
+  m.shape_.channels = c.meta.input_shape[0], m.shape_.height = c.meta.input_shape[1], m.shape_.width = c.meta.input_shape[2];
+  m.shape_.num_classes = c.meta.num_classes;
+  if (data) {
+    m.check_images(*data, data->path);
+    m.shape_.class_names = data_shape(*data, m.recipe_).class_names;
+  } else {
+    m.shape_.class_names = m.recipe_.section("data").strings("class_names");
+  }
+  Generator gen(0);  // the initial weights are overwritten below
+  m.module_ = build_model(m.recipe_, m.shape_, gen);
+  std::map<std::string, Tensor> weights = c.params;
+  m.uses_ema_ = !c.ema.empty() && m.recipe_.section("eval").boolean("use_ema");
+  if (m.uses_ema_)
+    for (const auto& [name, t] : c.ema) weights[name] = t;
+  m.module_->load_state(weights);
+  m.module_->eval();
+  return m;
+}
+
+void TrainedModel::fail_lacks(const std::string& what) const {
+  fail("{} holds a '{}' model, which cannot {}", path_, type_, what);
+}
+
+void TrainedModel::check_images(const data::DatasetInfo& info, const std::string& dataset_path) const {
+  if (info.channels != shape_.channels || info.height != shape_.height || info.width != shape_.width)
+    fail("{} holds {}x{}x{} images (C x H x W) but the model of {} was trained on {}x{}x{}", dataset_path,
+         info.channels, info.height, info.width, path_, shape_.channels, shape_.height, shape_.width);
+}
+
+data::LoaderOptions TrainedModel::image_loader(int64_t batch_size) const {
+  data::LoaderOptions o = loader_options(recipe_, false);
+  o.caption_templates.clear();
+  o.class_names.clear();
+  if (batch_size > 0) o.batch_size = batch_size;
+  return o;
+}
+
+void TrainedModel::for_each_batch(const std::shared_ptr<data::Dataset>& dataset, const std::string& dataset_path,
+                                  int64_t batch_size, int64_t limit,
+                                  const std::function<void(const data::Batch&)>& fn) const {
+  check_images(dataset->info(), dataset_path);
+  const data::Loader loader(dataset, image_loader(batch_size));
+  const int64_t n = limit < 0 ? dataset->size() : std::min(limit, dataset->size());
+  NoGradGuard no_grad;
+  int64_t done = 0;
+  for (int64_t b = 0; b < loader.batches_per_epoch() && done < n; ++b) {
+    data::Batch batch = loader.make_batch(0, b);
+    const int64_t keep = std::min(batch.images.size(0), n - done);
+    if (keep < batch.images.size(0)) {  // the last batch under a limit
+      batch.images = batch.images.slice(0, 0, keep).contiguous();
+      if (batch.labels.defined()) batch.labels = batch.labels.slice(0, 0, keep).contiguous();
+      batch.indices.resize(size_t(keep));
+    }
+    fn(batch);
+    done += keep;
+  }
+}
+
+}  // namespace tessera::train
