@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,20 @@ inline std::vector<double> train_log_values(const std::string& metrics_jsonl, co
     if (at != std::string::npos) values.push_back(std::stod(line.substr(at + field.size())));
   }
   return values;
+}
+
+// The numbers of a flat JSON object such as `tessera eval --json` prints: {"accuracy": 0.9, ...}.
+inline std::map<std::string, double> flat_json_numbers(const std::string& text) {
+  std::map<std::string, double> out;
+  for (size_t at = text.find('"'); at != std::string::npos; at = text.find('"', at)) {
+    const size_t end = text.find('"', at + 1);
+    if (end == std::string::npos) break;
+    const size_t colon = text.find(':', end);
+    if (colon == std::string::npos) break;
+    out[text.substr(at + 1, end - at - 1)] = std::strtod(text.c_str() + colon + 1, nullptr);
+    at = text.find_first_of(",}", colon);
+  }
+  return out;
 }
 
 struct RunResult {
