@@ -22,10 +22,9 @@ Cache& cache() {
   return *c;
 }
 
-}  // namespace
-
-// Small sizes round to 64 bytes; larger ones to one of four steps per power of two, so that
-// at most a fifth of a buffer is slack while sizes that differ slightly still share a list.
+// The size class a request of `bytes` is rounded up to. Small sizes round to 64 bytes; larger
+// ones to one of four steps per power of two, so that at most a fifth of a buffer is slack while
+// sizes that differ slightly still share a list.
 size_t storage_size_class(size_t bytes) {
   if (bytes == 0) return kAlignment;
   if (bytes <= 4096) return (bytes + kAlignment - 1) / kAlignment * kAlignment;
@@ -34,6 +33,8 @@ size_t storage_size_class(size_t bytes) {
   const size_t step = top / 4;
   return (bytes + step - 1) / step * step;
 }
+
+}  // namespace
 
 void* storage_allocate(size_t bytes) {
   const size_t size = storage_size_class(bytes);
@@ -45,14 +46,9 @@ void* storage_allocate(size_t bytes) {
       void* p = it->second.back();
       it->second.pop_back();
       c.stats.cache_hits++;
-      c.stats.bytes_cached -= size;
-      c.stats.bytes_in_use += size;
-      if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use) c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
       return p;
     }
     c.stats.system_allocations++;
-    c.stats.bytes_in_use += size;
-    if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use) c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
   }
   void* p = std::aligned_alloc(kAlignment, size);
   if (p == nullptr) throw std::bad_alloc();
@@ -65,23 +61,12 @@ void storage_release(void* ptr, size_t bytes) {
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
   c.free_lists[size].push_back(ptr);
-  c.stats.bytes_in_use -= size;
-  c.stats.bytes_cached += size;
 }
 
 AllocatorStats allocator_stats() {
   Cache& c = cache();
   std::lock_guard lock(c.mutex);
   return c.stats;
-}
-
-void empty_storage_cache() {
-  Cache& c = cache();
-  std::lock_guard lock(c.mutex);
-  for (auto& [size, list] : c.free_lists)
-    for (void* p : list) std::free(p);
-  c.free_lists.clear();
-  c.stats.bytes_cached = 0;
 }
 
 }  // namespace tessera

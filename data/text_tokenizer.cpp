@@ -16,7 +16,6 @@ std::vector<int64_t> ByteTokenizer::encode(std::string_view text, bool* truncate
     keep = room;
     // Back up over continuation bytes (10xxxxxx) so that no character is split in half.
     while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
-    ++truncated_count_;
   }
   if (truncated) *truncated = cut;
   std::vector<int64_t> ids;

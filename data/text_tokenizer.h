@@ -38,12 +38,8 @@ class ByteTokenizer {
   // Bytes between BOS and EOS/PAD; special ids are skipped.
   std::string decode(const std::vector<int64_t>& ids) const;
 
-  // Texts truncated by this tokenizer so far (all calls), for a warning at the end of a run.
-  int64_t truncated_count() const { return truncated_count_; }
-
  private:
   int64_t context_;
-  mutable int64_t truncated_count_ = 0;
 };
 
 }  // namespace tessera::data

@@ -8,8 +8,6 @@
 namespace tessera::nn::init {
 
 void zeros_(Tensor& t) { t.fill_(0); }
-void ones_(Tensor& t) { t.fill_(1); }
-void constant_(Tensor& t, double value) { t.fill_(value); }
 
 void uniform_(Tensor& t, double low, double high, Generator& gen) { t.copy_(uniform(t.shape(), low, high, gen, t.dtype())); }
 
@@ -65,12 +63,6 @@ std::pair<int64_t, int64_t> fans(const Tensor& t) {
 
 void kaiming_uniform_default_(Tensor& t, Generator& gen) {
   const double bound = 1.0 / std::sqrt(double(fans(t).first));
-  uniform_(t, -bound, bound, gen);
-}
-
-void xavier_uniform_(Tensor& t, Generator& gen) {
-  const auto [fan_in, fan_out] = fans(t);
-  const double bound = std::sqrt(6.0 / double(fan_in + fan_out));
   uniform_(t, -bound, bound, gen);
 }
 

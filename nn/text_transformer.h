@@ -42,7 +42,6 @@ class TextTransformer : public Module {
   Tensor forward(const Tensor& ids, const Tensor& eos_index);
 
   const TextTransformerConfig& config() const { return config_; }
-  int64_t output_dim() const { return config_.embed_dim > 0 ? config_.embed_dim : config_.width; }
 
   std::shared_ptr<Embedding> token_embedding;
   Tensor positional_embedding;  // [context, width]

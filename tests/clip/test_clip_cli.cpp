@@ -4,7 +4,7 @@
 #include <cmath>
 #include <regex>
 
-#include "../train/helpers.h"
+#include "tests/support/cli_helpers.h"
 
 using namespace tessera::testing;
 

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <regex>
 
-#include "../train/helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "tests/support/h5_files.h"
 #include "autograd/contrastive.h"
 #include "autograd/engine.h"

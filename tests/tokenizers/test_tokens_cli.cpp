@@ -9,7 +9,7 @@
 #include <csignal>
 #include <cstring>
 
-#include "../train/helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "autograd/engine.h"
 #include "data/dataset.h"
 #include "data/hdf5_util.h"

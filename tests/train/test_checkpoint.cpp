@@ -4,7 +4,7 @@
 
 #include "autograd/error.h"
 #include "autograd/random.h"
-#include "helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "train/checkpoint.h"
 
 using namespace tessera;

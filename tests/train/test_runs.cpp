@@ -7,7 +7,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "train/checkpoint.h"
 
 using namespace tessera;

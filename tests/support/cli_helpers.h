@@ -1,6 +1,7 @@
 #pragma once
-// Shared by the train tests: a scratch folder, a tiny labelled data set, and running the
-// `tessera` binary (TESSERA_BINARY) as a user would, capturing its output and exit status.
+// Shared by the tests that drive the command (train, clip, tokenizers): a scratch folder, a tiny
+// labelled data set, and running the `tessera` binary (TESSERA_BINARY) as a user would, capturing
+// its output and exit status.
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "../train/helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "tests/support/h5_files.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
