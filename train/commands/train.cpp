@@ -1,31 +1,14 @@
 // `tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N] [--overwrite]` and `--resume DIR`.
-#include <filesystem>
-
 #include "autograd/error.h"
 #include "train/command.h"
 #include "train/experiment.h"
-#include "train/trainer.h"
+#include "train/run/run_training.h"
 
 namespace tessera::cli {
 namespace {
 
-// --overwrite: clears what a previous run left in the run folder (checkpoints, metrics, recipe).
-void clear_run_folder(const train::RunOptions& o) {
-  namespace fs = std::filesystem;
-  const fs::path dir = o.run_dir.empty() ? fs::path("runs") / train::Recipe::load(o.recipe_path, o.overrides).name()
-                                         : fs::path(o.run_dir);
-  if (!fs::is_directory(dir)) return;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name == "last.h5" || name == "best.h5" || name == "metrics.jsonl" || name == "recipe.yaml" ||
-        (name.rfind("step_", 0) == 0 && entry.path().extension() == ".h5"))
-      fs::remove(entry.path());
-  }
-}
-
 int run_train(const std::vector<std::string>& args) {
   train::RunOptions o;
-  bool overwrite = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -37,7 +20,7 @@ int run_train(const std::vector<std::string>& args) {
     else if (a.rfind("--set=", 0) == 0) o.overrides.push_back(a.substr(6));
     else if (a == "--threads") o.threads = int(train::parse_count(a, value(), 1));
     else if (a == "--resume") o.resume_dir = value();
-    else if (a == "--overwrite") overwrite = true;
+    else if (a == "--overwrite") o.overwrite = true;
     else if (a == "--debug-kill-after") o.debug_kill_after = train::parse_count(a, value(), 1);
     else if (a == "--debug-interrupt-after") o.debug_interrupt_after = train::parse_count(a, value(), 1);
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera train --help)", a);
@@ -46,8 +29,7 @@ int run_train(const std::vector<std::string>& args) {
   }
   if (!o.resume_dir.empty() && !o.recipe_path.empty()) fail("give a recipe or --resume DIR, not both");
   if (!o.resume_dir.empty() && !o.run_dir.empty()) fail("--resume DIR already names the run folder; drop --run-dir");
-  if (overwrite && !o.resume_dir.empty()) fail("--overwrite starts afresh and --resume continues: pick one");
-  if (overwrite && !o.recipe_path.empty()) clear_run_folder(o);
+  if (o.overwrite && !o.resume_dir.empty()) fail("--overwrite starts afresh and --resume continues: pick one");
   return train::run_training(o);
 }
 

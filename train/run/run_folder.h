@@ -1,0 +1,41 @@
+#pragma once
+// The folder a run writes into, and the recipe in force there. A new run goes to --run-dir or
+// runs/<recipe name> and refuses a folder that already holds a run, unless --overwrite clears it;
+// --resume DIR continues DIR/last.h5 under the recipe stored in it.
+//
+// The folder holds recipe.yaml (the resolved recipe), metrics.jsonl, last.h5, best.h5 (when
+// checkpoint.best_metric is set), step_NNNNNNN.h5 (when checkpoint.keep > 0) and whatever the
+// task writes there (samples/).
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "train/checkpoint.h"
+#include "train/recipe.h"
+
+namespace tessera::train {
+
+struct RunFolder {
+  std::filesystem::path dir;
+  Recipe recipe;
+  std::optional<Checkpoint> resume_point;  // the last.h5 being continued
+
+  // Neither creates the folder: a run that fails to start leaves nothing behind.
+  static RunFolder for_new_run(const std::string& recipe_path, const std::vector<std::string>& overrides,
+                               const std::string& run_dir, bool overwrite);
+  static RunFolder for_resume(const std::string& run_dir, const std::vector<std::string>& overrides);
+
+  // Creates the folder and writes recipe.yaml. On resume, drops the lines a killed run logged
+  // after `step`, the step of the checkpoint it continues from.
+  void prepare(int64_t step) const;
+
+  std::filesystem::path last_checkpoint() const { return dir / "last.h5"; }
+  std::filesystem::path best_checkpoint() const { return dir / "best.h5"; }
+  std::filesystem::path step_checkpoint(int64_t step) const;
+  std::vector<std::filesystem::path> step_checkpoints() const;  // oldest first
+  std::filesystem::path metrics_log() const { return dir / "metrics.jsonl"; }
+  std::filesystem::path recipe_file() const { return dir / "recipe.yaml"; }
+};
+
+}  // namespace tessera::train
