@@ -15,7 +15,7 @@
 #include "nn/capabilities.h"
 #include "nn/conv.h"
 #include "tests/support/h5_files.h"
-#include "tests/train/helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "train/command.h"
 #include "train/models/model_registry.h"
 

@@ -15,7 +15,7 @@
 #include "autograd/engine.h"
 #include "nn/capabilities.h"
 #include "tests/support/h5_files.h"
-#include "tests/train/helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "train/checkpoint.h"
 #include "train/trained_model.h"
 

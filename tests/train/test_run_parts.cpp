@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "autograd/error.h"
-#include "helpers.h"
+#include "tests/support/cli_helpers.h"
 #include "nn/linear.h"
 #include "train/ema.h"
 #include "train/run/run_folder.h"
