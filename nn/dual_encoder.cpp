@@ -63,12 +63,4 @@ void DualEncoder::after_step() {
   if (config_.loss == DualEncoderConfig::Loss::info_nce) clamp_log_scale_(logit_scale, config_.max_logit_scale);
 }
 
-std::vector<std::string> DualEncoder::no_weight_decay() const {
-  std::vector<std::string> names;
-  for (const std::string& n : visual->no_weight_decay()) names.push_back("visual." + n);
-  names.insert(names.end(), {"text.token_embedding.weight", "text.positional_embedding", "logit_scale"});
-  if (logit_bias.defined()) names.push_back("logit_bias");
-  return names;
-}
-
 }  // namespace tessera::nn

@@ -55,9 +55,6 @@ class DualEncoder : public Module, public ImageToEmbedding {
   void after_step();
 
   const DualEncoderConfig& config() const { return config_; }
-  // Names AdamW should not decay: embeddings, positions, the logit scalars (1-D tensors are the
-  // optimizer's business).
-  std::vector<std::string> no_weight_decay() const;
 
   std::shared_ptr<VisionTransformer> visual;
   std::shared_ptr<Linear> visual_projection;

@@ -120,13 +120,6 @@ Tensor ViTClassifier::forward(const Tensor& images) {
   return out.logits.defined() ? out.logits : out.pooled;
 }
 
-std::vector<std::string> VisionTransformer::no_weight_decay() const {
-  std::vector<std::string> names;
-  for (auto& [name, p] : named_parameters())
-    if (p.dim() <= 1 || name == "cls_token" || name == "pos_embed") names.push_back(name);
-  return names;
-}
-
 PatchTokens ViTClassifier::patch_tokens(const Tensor& images) {
   const ViTOutput out = vit_->forward(images);
   return {out.tokens, out.pooled};

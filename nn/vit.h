@@ -61,9 +61,6 @@ class VisionTransformer : public Module {
 
   const ViTConfig& config() const { return config_; }
   int64_t num_patches() const { return patch_embed->num_patches(); }
-  // Names that AdamW should not decay, as timm's no_weight_decay(): embeddings, plus (by the
-  // usual rule) every 1-D parameter, i.e. biases and norm scales.
-  std::vector<std::string> no_weight_decay() const;
 
   std::shared_ptr<PatchEmbed> patch_embed;
   Tensor cls_token;  // undefined with average pooling

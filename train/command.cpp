@@ -29,7 +29,6 @@ void print_help() {
 
 CommandRegistration::CommandRegistration(Command command) { registry().push_back(std::move(command)); }
 
-const std::vector<Command>& commands() { return registry(); }
 
 int run_main(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -18,8 +18,6 @@ struct CommandRegistration {
   explicit CommandRegistration(Command command);
 };
 
-const std::vector<Command>& commands();
-
 // Runs `tessera ARGS...`: dispatch, --help, and turning errors into a message and exit code.
 int run_main(const std::vector<std::string>& args);
 

@@ -61,9 +61,7 @@ class Section {
   std::vector<double> numbers(const std::string& key) const;
   std::vector<std::string> strings(const std::string& key) const;
   Section section(const std::string& key) const;
-  bool has(const std::string& key) const { return bool(node_[key]); }
   const std::string& path() const { return path_; }
-  const YAML::Node& node() const { return node_; }
 
  private:
   YAML::Node get(const std::string& key) const;

@@ -54,8 +54,6 @@ class Registry {
     for (const auto& e : entries_) out.push_back(e.name);
     return out;
   }
-  const std::vector<Entry<Factory>>& entries() const { return entries_; }
-  const std::string& kind() const { return kind_; }
 
  private:
   std::string kind_;
