@@ -7,7 +7,7 @@
 
 #include <map>
 
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"

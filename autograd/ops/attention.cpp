@@ -1,4 +1,4 @@
-// Scaled dot-product attention with its backward (autograd/transformer.h).
+// Scaled dot-product attention with its backward (autograd/ops/attention.h).
 //
 // Every (batch, head) pair is an independent problem, run as three small GEMMs and a row softmax
 // on one thread; pairs are spread over the threads (OpenBLAS stays single-threaded inside our
@@ -15,7 +15,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
 #include "kernels/threads.h"

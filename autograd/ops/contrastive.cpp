@@ -1,8 +1,8 @@
-// InfoNCE and SigLIP losses as fused ops (see autograd/contrastive.h). Both share the front half:
+// InfoNCE and SigLIP losses as fused ops (see autograd/ops/contrastive.h). Both share the front half:
 // normalised rows, the cosine matrix S = an bn^T, and, in the backward, the way a gradient on S
 // returns to the raw embeddings. Only the reduction of S to a loss, and its gradient dL/dS,
 // differ; they are written out per loss below.
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 
 #include <algorithm>
 #include <cmath>

@@ -21,7 +21,7 @@
 #include <cstring>
 #include <vector>
 
-#include "autograd/conv.h"
+#include "autograd/ops/conv.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "kernels/elementwise.h"

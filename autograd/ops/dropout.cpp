@@ -2,7 +2,7 @@
 // Element i keeps when the i-th 32-bit Philox word, as a fraction of 2^32, is at least p.
 #include <cmath>
 
-#include "autograd/dropout.h"
+#include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "kernels/threads.h"

@@ -1,4 +1,4 @@
-// Linear + bias + activation with its backward (autograd/transformer.h):
+// Linear + bias + activation with its backward (autograd/ops/fused_linear.h):
 //   forward   pre = x W^T (GEMM), y = act(pre + b) (one fused pass)
 //   backward  d = dy * act'(pre + b) with db = column sums of d (one fused pass),
 //             dx = d W, dW = d^T x (GEMMs writing straight into contiguous results).
@@ -7,7 +7,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/fused_linear.h"
 
 namespace tessera {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "autograd/error.h"
-#include "autograd/group_norm.h"
+#include "autograd/ops/group_norm.h"
 #include "autograd/ops.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"

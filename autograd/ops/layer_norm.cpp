@@ -1,4 +1,4 @@
-// LayerNorm over the last axis with a fused backward (autograd/transformer.h): one pass of
+// LayerNorm over the last axis with a fused backward (autograd/ops/layer_norm.h): one pass of
 // kernels/layer_norm.h each way, the per-row mean and 1/std kept from the forward.
 #include "kernels/layer_norm.h"
 
@@ -6,7 +6,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/layer_norm.h"
 
 namespace tessera {
 namespace {

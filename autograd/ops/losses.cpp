@@ -1,4 +1,4 @@
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 
 #include <cmath>
 #include <vector>

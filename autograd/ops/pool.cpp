@@ -1,7 +1,7 @@
 // avg_pool2d and upsample_nearest2d: plain loops over [N C] planes, split across threads.
 #include <algorithm>
 
-#include "autograd/conv.h"
+#include "autograd/ops/pool.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "kernels/threads.h"

@@ -1,6 +1,6 @@
 // Quantizer ops: nearest-code search through GEMM, codebook lookup with a scatter-add backward,
 // and the straight-through estimators.
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 
 #include <algorithm>
 #include <cmath>
