@@ -11,13 +11,6 @@
 namespace tessera {
 namespace {
 
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("layer_norm: expects a floating-point tensor, got {}", dtype_name(t));
-}
-
 void check_affine(const Tensor& x, const Tensor& p, const char* what) {
   if (!p.defined()) return;
   if (p.dim() != 1 || p.size(0) != x.size(-1))
@@ -41,7 +34,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor mean = Tensor::empty({rows}, x.dtype()), rstd = Tensor::empty({rows}, x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     kernels::layer_norm_forward(xc.data<T>(), wc.defined() ? wc.data<T>() : nullptr,
                                 bc.defined() ? bc.data<T>() : nullptr, rows, cols, T(eps), y.data<T>(), mean.data<T>(),
@@ -58,7 +51,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                   Tensor dx = Tensor::empty(x_shape, g.dtype());
                   Tensor dw = gw ? Tensor::empty({cols}, g.dtype()) : Tensor();
                   Tensor db = gb ? Tensor::empty({cols}, g.dtype()) : Tensor();
-                  dispatch_float(g.dtype(), [&](auto tag) {
+                  visit_floating(g.dtype(), "layer_norm backward", [&](auto tag) {
                     using T = decltype(tag);
                     kernels::layer_norm_backward(xc.data<T>(), wc.defined() ? wc.data<T>() : nullptr,
                                                  mean.data<T>(), rstd.data<T>(), gc.data<T>(), rows, cols,
