@@ -54,4 +54,18 @@ decltype(auto) visit_dtype(DType t, Fn&& fn) {
   return fn(float{});
 }
 
+// Throws tessera::Error "<op>: does not support dtype <t>" (defined in dtype.cpp, so that this
+// header needs no formatting library).
+[[noreturn]] void fail_unsupported_dtype(const char* op, DType t);
+
+// Calls fn(T{}) with T = float or double, the C++ type of a floating-point `t`. Any other dtype is
+// an error naming `op` and the dtype: an op never falls back to computing in another precision.
+// The one dtype switch of every floating-point op (forward and backward).
+template <class Fn>
+decltype(auto) visit_floating(DType t, const char* op, Fn&& fn) {
+  if (t == DType::f32) return fn(float{});
+  if (t == DType::f64) return fn(double{});
+  fail_unsupported_dtype(op, t);
+}
+
 }  // namespace tessera

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"

@@ -1,7 +1,7 @@
 #pragma once
 // 2-D convolution layers on NCHW images, weights laid out and initialised as PyTorch's
 // nn.Conv2d ([out, in/groups, kh, kw]) and nn.ConvTranspose2d ([in, out/groups, kh, kw]).
-#include "autograd/conv.h"
+#include "autograd/ops/conv.h"
 #include "autograd/random.h"
 #include "nn/module.h"
 

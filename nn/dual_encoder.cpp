@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "nn/init.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/random.h"
 #include "nn/capabilities.h"
 #include "nn/linear.h"

@@ -5,7 +5,7 @@
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 
 namespace tessera::nn {
 

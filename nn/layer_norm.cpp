@@ -1,7 +1,7 @@
 #include "nn/layer_norm.h"
 
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/layer_norm.h"
 
 namespace tessera::nn {
 

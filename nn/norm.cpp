@@ -1,7 +1,7 @@
 #include "nn/norm.h"
 
 #include "autograd/error.h"
-#include "autograd/group_norm.h"
+#include "autograd/ops/group_norm.h"
 
 namespace tessera::nn {
 

@@ -5,9 +5,9 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 #include "autograd/ops.h"
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 #include "kernels/threads.h"
 #include "nn/init.h"
 
@@ -46,7 +46,7 @@ VectorQuantizer::VectorQuantizer(const VectorQuantizerOptions& options, Generato
 }
 
 Tensor VectorQuantizer::effective_codebook() const {
-  return options_.l2_normalize ? l2_normalize_rows(codebook) : codebook;
+  return options_.l2_normalize ? nn::l2_normalize_rows(codebook) : codebook;
 }
 
 Quantized VectorQuantizer::forward(const Tensor& z, Generator& gen) {
@@ -56,7 +56,7 @@ Quantized VectorQuantizer::forward(const Tensor& z, Generator& gen) {
   if (z.dtype() != codebook.dtype())
     fail("VectorQuantizer: input is {} but the codebook is {}", dtype_name(z.dtype()), dtype_name(codebook.dtype()));
   Tensor rows = z.reshape({-1, d});
-  if (options_.l2_normalize) rows = l2_normalize_rows(rows);
+  if (options_.l2_normalize) rows = nn::l2_normalize_rows(rows);
   const bool training = is_training() && rows.size(0) > 0;
   // Changes to the codebook happen before it enters this step's graph, so no saved tensor changes.
   if (training) {
@@ -88,7 +88,7 @@ Tensor VectorQuantizer::codes_to_indices(const Tensor& z) const {
     fail("VectorQuantizer: input {} must end in the code dimension {}", z.shape_string(), d);
   NoGradGuard no_grad;
   Tensor rows = z.detach().reshape({-1, d});
-  if (options_.l2_normalize) rows = l2_normalize_rows(rows);
+  if (options_.l2_normalize) rows = nn::l2_normalize_rows(rows);
   Shape index_shape(z.shape().begin(), z.shape().end() - 1);
   return nearest_code(rows, effective_codebook().detach()).reshape(index_shape);
 }

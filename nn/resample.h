@@ -1,6 +1,6 @@
 #pragma once
 // Resampling layers for conv encoders and decoders: nearest-neighbour Upsample and AvgPool2d.
-#include "autograd/conv.h"
+#include "autograd/ops/pool.h"
 #include "nn/module.h"
 
 namespace tessera::nn {

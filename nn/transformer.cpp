@@ -2,10 +2,9 @@
 
 #include <cmath>
 
-#include "autograd/dropout.h"
+#include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
-#include "autograd/transformer.h"
 
 namespace tessera::nn {
 

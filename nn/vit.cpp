@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "autograd/dropout.h"
+#include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "nn/init.h"

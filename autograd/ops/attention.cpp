@@ -1,4 +1,4 @@
-// Scaled dot-product attention with its backward (autograd/transformer.h).
+// Scaled dot-product attention with its backward (autograd/ops/attention.h).
 //
 // Every (batch, head) pair is an independent problem, run as three small GEMMs and a row softmax
 // on one thread; pairs are spread over the threads (OpenBLAS stays single-threaded inside our
@@ -15,7 +15,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/attention.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"
 #include "kernels/threads.h"
@@ -38,13 +38,6 @@ struct Problem {
   std::vector<uint8_t> padding;  // [batch * tk], 1 = padding key; empty = none
   bool masked() const { return causal || !padding.empty(); }
 };
-
-template <class Fn>
-void dispatch_float(DType t, const char* op, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("{}: expects a floating-point tensor, got {}", op, dtype_name(t));
-}
 
 // Masks a row of logits with -inf and softmaxes it into p; a row with no visible key becomes 0.
 template <class T>
@@ -154,7 +147,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor probs = Tensor::empty({B, H, Tq, Tk}, q.dtype());
   if (out.numel() == 0) return out;
   if (Tk == 0) fail("{}: no keys (k is {})", op, k.shape_string());
-  dispatch_float(q.dtype(), op, [&](auto tag) {
+  visit_floating(q.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     forward<T>(pr, heads_of<const T>(qc), heads_of<const T>(kc), heads_of<const T>(vc), heads_of<T>(out),
                probs.data<T>());
@@ -167,7 +160,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                   Tensor dq = gq ? Tensor::empty(qc.shape(), g.dtype()) : Tensor();
                   Tensor dk = gk ? Tensor::empty(kc.shape(), g.dtype()) : Tensor();
                   Tensor dv = gv ? Tensor::empty(vc.shape(), g.dtype()) : Tensor();
-                  dispatch_float(g.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
+                  visit_floating(g.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
                     using T = decltype(tag);
                     backward<T>(pr, heads_of<const T>(qc), heads_of<const T>(kc), heads_of<const T>(vc),
                                 heads_of<const T>(gc), probs.data<T>(), gq ? heads_of<T>(dq) : Heads<T>{},
@@ -196,7 +189,7 @@ Tensor self_attention_qkv(const Tensor& qkv, int64_t heads, const AttentionOptio
     return std::array<Heads<P>, 3>{Heads<P>{base, sb, D, sr}, Heads<P>{base + C, sb, D, sr},
                                    Heads<P>{base + 2 * C, sb, D, sr}};
   };
-  dispatch_float(qkv.dtype(), op, [&](auto tag) {
+  visit_floating(qkv.dtype(), op, [&](auto tag) {
     using E = decltype(tag);
     const auto in = views(static_cast<const E*>(x.data<E>()));
     forward<E>(pr, in[0], in[1], in[2], Heads<E>{out.data<E>(), T * C, D, C}, probs.data<E>());
@@ -205,7 +198,7 @@ Tensor self_attention_qkv(const Tensor& qkv, int64_t heads, const AttentionOptio
   return record(out, "self_attention_qkv", {qkv}, [pr, x, probs, views, T, C, D](const Tensor& g) {
     const Tensor gc = g.contiguous();
     Tensor dqkv = Tensor::empty(x.shape(), g.dtype());
-    dispatch_float(g.dtype(), "self_attention_qkv backward", [&](auto tag) {
+    visit_floating(g.dtype(), "self_attention_qkv backward", [&](auto tag) {
       using E = decltype(tag);
       const auto in = views(static_cast<const E*>(x.data<E>()));
       const auto d = views(dqkv.data<E>());

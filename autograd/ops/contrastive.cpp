@@ -1,8 +1,8 @@
-// InfoNCE and SigLIP losses as fused ops (see autograd/contrastive.h). Both share the front half:
+// InfoNCE and SigLIP losses as fused ops (see autograd/ops/contrastive.h). Both share the front half:
 // normalised rows, the cosine matrix S = an bn^T, and, in the backward, the way a gradient on S
 // returns to the raw embeddings. Only the reduction of S to a loss, and its gradient dL/dS,
 // differ; they are written out per loss below.
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 
 #include <algorithm>
 #include <cmath>
@@ -128,12 +128,6 @@ std::pair<Tensor, Tensor> cosines_backward(const Cosines& c, const Tensor& gs, b
   return {ga, gb};
 }
 
-template <class Fn>
-decltype(auto) dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f64) return fn(double{});
-  return fn(float{});
-}
-
 // log(1 + exp(x)) without overflow.
 double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
 double sigmoid(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
@@ -152,7 +146,7 @@ Tensor info_nce_loss(const Tensor& a, const Tensor& b, const Tensor& log_scale, 
   const int64_t n = a.size(0);
   const Positives pos = make_positives(n, o.labels);
 
-  return dispatch_float(a.dtype(), [&](auto tag) {
+  return visit_floating(a.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     Cosines c = cosines<T>(a, b);
     // Log-sum-exp of every row and every column of the logits scale * S.
@@ -227,7 +221,7 @@ Tensor sigmoid_pairwise_loss(const Tensor& a, const Tensor& b, const Tensor& log
   const int64_t n = a.size(0);
   const Positives pos = make_positives(n, o.labels);
 
-  return dispatch_float(a.dtype(), [&](auto tag) {
+  return visit_floating(a.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     Cosines c = cosines<T>(a, b);
     const T* s = c.s.data<T>();
@@ -272,7 +266,7 @@ Tensor l2_normalize_rows(const Tensor& x) {
   const Tensor xc = x.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor norms = Tensor::empty({n}, x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "l2_normalize_rows", [&](auto tag) {
     using T = decltype(tag);
     normalize_rows(xc.data<T>(), n, d, y.data<T>(), norms.data<T>());
   });
@@ -281,7 +275,7 @@ Tensor l2_normalize_rows(const Tensor& x) {
   return record(y, "l2_normalize_rows", {x}, [saved, norms, n, d](const Tensor& g) {
     const Tensor gc = g.contiguous();
     Tensor gx = Tensor::empty(saved.shape(), saved.dtype());
-    dispatch_float(saved.dtype(), [&](auto tag) {
+    visit_floating(saved.dtype(), "l2_normalize_rows backward", [&](auto tag) {
       using T = decltype(tag);
       normalize_rows_backward(saved.data<T>(), norms.data<T>(), gc.data<T>(), n, d, gx.data<T>());
     });

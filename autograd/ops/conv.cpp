@@ -21,15 +21,18 @@
 #include <cstring>
 #include <vector>
 
-#include "autograd/conv.h"
+#include "autograd/ops/conv.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
+#include "autograd/ops/strided.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 
 namespace tessera {
 namespace {
+
+using detail::contiguous_data;
 
 // Column buffers hold at most about this many elements (512 KB in f32: a core's L2), unless one
 // sample needs more.
@@ -371,17 +374,11 @@ void channel_sums(const T* x, int64_t n, int64_t c, int64_t l, T* out) {
                         });
 }
 
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 Tensor columns_forward(const Geometry& g, const Tensor& image, const Tensor& weight, const Tensor& bias,
                        DType dtype) {
   Tensor side = Tensor::empty({g.batch, g.co, g.ch, g.cw}, dtype);
   if (side.numel() == 0) return side;
-  dispatch_float(dtype, [&](auto tag) {
+  visit_floating(dtype, "conv2d", [&](auto tag) {
     using T = decltype(tag);
     columns_product<T>(g, image.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                        side.data<T>());
@@ -392,7 +389,7 @@ Tensor columns_forward(const Geometry& g, const Tensor& image, const Tensor& wei
 Tensor image_forward(const Geometry& g, const Tensor& side, const Tensor& weight, DType dtype) {
   Tensor image = Tensor::zeros({g.batch, g.ci, g.ih, g.iw}, dtype);
   if (image.numel() == 0 || side.numel() == 0) return image;
-  dispatch_float(dtype, [&](auto tag) {
+  visit_floating(dtype, "conv_transpose2d", [&](auto tag) {
     using T = decltype(tag);
     image_product<T>(g, side.data<T>(), weight.data<T>(), image.data<T>());
   });
@@ -406,7 +403,7 @@ std::vector<Tensor> conv_gradients(const Geometry& g, bool transposed, const Ten
   Tensor gx = want_x ? Tensor::zeros(x.shape(), x.dtype()) : Tensor();
   Tensor gw = want_w ? Tensor::zeros(weight.shape(), x.dtype()) : Tensor();
   if (g.batch == 0 || grad.numel() == 0 || x.numel() == 0 || weight.numel() == 0) return {gx, gw};
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), transposed ? "conv_transpose2d backward" : "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
     T* pgx = want_x ? gx.data<T>() : nullptr;
     T* pgw = want_w ? gw.data<T>() : nullptr;
@@ -418,10 +415,10 @@ std::vector<Tensor> conv_gradients(const Geometry& g, bool transposed, const Ten
   return {gx, gw};
 }
 
-Tensor bias_gradient(const Tensor& grad_out) {
+Tensor bias_gradient(const Tensor& grad_out, const char* op) {
   const int64_t n = grad_out.size(0), c = grad_out.size(1), l = grad_out.size(2) * grad_out.size(3);
   Tensor gb = Tensor::empty({c}, grad_out.dtype());
-  dispatch_float(grad_out.dtype(), [&](auto tag) {
+  visit_floating(grad_out.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     channel_sums<T>(grad_out.data<T>(), n, c, l, gb.data<T>());
   });
@@ -431,7 +428,7 @@ Tensor bias_gradient(const Tensor& grad_out) {
 // Adds bias[c] to every pixel of channel c of an [N, C, H, W] tensor, in place.
 void add_channel_bias(Tensor& x, const Tensor& bias) {
   const int64_t n = x.size(0), c = x.size(1), l = x.size(2) * x.size(3);
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "conv_transpose2d", [&](auto tag) {
     using T = decltype(tag);
     T* p = x.data<T>();
     const T* b = bias.data<T>();
@@ -441,8 +438,6 @@ void add_channel_bias(Tensor& x, const Tensor& bias) {
     });
   });
 }
-
-Tensor contiguous_data(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
 
 void check_pair(const char* op, const char* what, Size2 v, int64_t min) {
   if (v[0] < min || v[1] < min) fail("{}: {} must be at least {}, got ({}, {})", op, what, min, v[0], v[1]);
@@ -492,10 +487,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor y = columns_forward(g, cx, cw, cb, x.dtype());
   if (!needs_grad({&x, &weight, &bias})) return y;
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb](const Tensor& grad) {
+  return record(y, op, {x, weight, bias}, [op, g, cx, cw, gx, gw, gb](const Tensor& grad) {
     const Tensor cg = contiguous_data(grad);
     std::vector<Tensor> grads = conv_gradients(g, false, cg, cx, cw, gx, gw);
-    grads.push_back(gb ? bias_gradient(cg) : Tensor());
+    grads.push_back(gb ? bias_gradient(cg, op) : Tensor());
     return grads;
   });
 }
@@ -536,10 +531,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   if (bias.defined() && y.numel() > 0) add_channel_bias(y, contiguous_data(bias));
   if (!needs_grad({&x, &weight, &bias})) return y;
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-  return record(y, op, {x, weight, bias}, [g, cx, cw, gx, gw, gb](const Tensor& grad) {
+  return record(y, op, {x, weight, bias}, [op, g, cx, cw, gx, gw, gb](const Tensor& grad) {
     const Tensor cg = contiguous_data(grad);
     std::vector<Tensor> grads = conv_gradients(g, true, cg, cx, cw, gx, gw);
-    grads.push_back(gb ? bias_gradient(cg) : Tensor());
+    grads.push_back(gb ? bias_gradient(cg, op) : Tensor());
     return grads;
   });
 }

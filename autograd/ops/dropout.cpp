@@ -2,7 +2,7 @@
 // Element i keeps when the i-th 32-bit Philox word, as a fraction of 2^32, is at least p.
 #include <cmath>
 
-#include "autograd/dropout.h"
+#include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "kernels/threads.h"
@@ -20,19 +20,17 @@ Tensor keep_mask(const Shape& shape, double p, Generator& gen, DType dtype) {
   // Words below the threshold drop; p = 1 drops every word.
   const double threshold = std::ldexp(p, 32);
   const double keep_value = p < 1 ? 1.0 / (1.0 - p) : 0.0;
-  visit_dtype(dtype, [&](auto tag) {
+  visit_floating(dtype, "dropout", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      T* m = mask.data<T>();
-      kernels::parallel_for(blocks, 1 << 12, [&](int64_t begin, int64_t end) {
-        uint32_t words[4];
-        for (int64_t b = begin; b < end; ++b) {
-          philox4x32(key, 0, first + uint64_t(b), words);
-          for (int64_t k = 0; k < 4 && b * 4 + k < n; ++k)
-            m[b * 4 + k] = double(words[k]) >= threshold ? T(keep_value) : T(0);
-        }
-      });
-    }
+    T* m = mask.data<T>();
+    kernels::parallel_for(blocks, 1 << 12, [&](int64_t begin, int64_t end) {
+      uint32_t words[4];
+      for (int64_t b = begin; b < end; ++b) {
+        philox4x32(key, 0, first + uint64_t(b), words);
+        for (int64_t k = 0; k < 4 && b * 4 + k < n; ++k)
+          m[b * 4 + k] = double(words[k]) >= threshold ? T(keep_value) : T(0);
+      }
+    });
   });
   return mask;
 }

@@ -17,12 +17,6 @@ void check_float(const Tensor& x, const char* op) {
   if (!is_floating(x.dtype())) fail("{}: expects a floating-point tensor, got {} {}", op, dtype_name(x.dtype()), x.shape_string());
 }
 
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 // Large tensors split across threads in runs of this many elements.
 constexpr int64_t kGrain = 1 << 15;
 
@@ -35,7 +29,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype());
   if (out.numel() == 0) return out;
-  dispatch_float(a.dtype(), [&](auto tag) {
+  visit_floating(a.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     const T* pa = static_cast<const T*>(a.raw_data());
     const T* pb = static_cast<const T*>(b.raw_data());
@@ -69,7 +63,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0) 
   check_float(x, kernels::unary_op_name(op));
   const Tensor src = x.is_contiguous() ? x : x.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), kernels::unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     const T* px = src.data<T>();
     T* py = out.data<T>();
@@ -84,7 +78,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0) 
 Tensor unary_grad(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, double p0, double p1) {
   const Tensor cx = x.contiguous(), cy = y.contiguous(), cg = gy.contiguous();
   Tensor gx = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), kernels::unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     const T *px = cx.data<T>(), *py = cy.data<T>(), *pg = cg.data<T>();
     T* pgx = gx.data<T>();
@@ -156,7 +150,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 static Tensor select_grad(const Tensor& g, const Tensor& mine, const Tensor& other, bool larger) {
   const Tensor win = larger ? binary_forward(BinaryOp::sub, mine, other) : binary_forward(BinaryOp::sub, other, mine);
   Tensor share = Tensor::empty(win.shape(), win.dtype());
-  dispatch_float(win.dtype(), [&](auto tag) {
+  visit_floating(win.dtype(), larger ? "maximum" : "minimum", [&](auto tag) {
     using T = decltype(tag);
     const T* w = win.data<T>();
     T* s = share.data<T>();
@@ -216,7 +210,7 @@ void add_(Tensor& dst, const Tensor& src, double alpha) {
   if (!dst.is_contiguous()) fail("add_: destination {} is not contiguous", dst.shape_string());
   check_float(dst, "add_");
   const Tensor s = src.is_contiguous() ? src : src.detach().contiguous();
-  dispatch_float(dst.dtype(), [&](auto tag) {
+  visit_floating(dst.dtype(), "add_", [&](auto tag) {
     using T = decltype(tag);
     const T* ps = s.data<T>();
     T* pd = dst.data<T>();
@@ -229,7 +223,7 @@ void add_(Tensor& dst, const Tensor& src, double alpha) {
 void mul_(Tensor& dst, double factor) {
   if (!dst.is_contiguous()) fail("mul_: destination {} is not contiguous", dst.shape_string());
   check_float(dst, "mul_");
-  dispatch_float(dst.dtype(), [&](auto tag) {
+  visit_floating(dst.dtype(), "mul_", [&](auto tag) {
     using T = decltype(tag);
     T* p = dst.data<T>();
     kernels::unary(UnaryOp::scale, p, p, dst.numel(), T(factor), T(0));

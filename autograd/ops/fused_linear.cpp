@@ -1,4 +1,4 @@
-// Linear + bias + activation with its backward (autograd/transformer.h):
+// Linear + bias + activation with its backward (autograd/ops/fused_linear.h):
 //   forward   pre = x W^T (GEMM), y = act(pre + b) (one fused pass)
 //   backward  d = dy * act'(pre + b) with db = column sums of d (one fused pass),
 //             dx = d W, dW = d^T x (GEMMs writing straight into contiguous results).
@@ -7,17 +7,10 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/fused_linear.h"
 
 namespace tessera {
 namespace {
-
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("fused_linear: expects floating-point tensors, got {}", dtype_name(t));
-}
 
 void check_arguments(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (w.dim() != 2) fail("fused_linear: weight must be [out, in], got {}", w.shape_string());
@@ -43,7 +36,7 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, A
   Tensor pre = Tensor::empty(out_shape, x.dtype());
   // identity needs no pre-activation for its backward, so y is computed in place
   Tensor y = act == Activation::identity ? pre : Tensor::empty(out_shape, x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "fused_linear", [&](auto tag) {
     using T = decltype(tag);
     if (in == 0) pre.fill_(0);
     else kernels::gemm({false, true, rows, out, in, in, in, out}, T(1), xc.data<T>(), wc.data<T>(), T(0), pre.data<T>());
@@ -60,7 +53,7 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, A
                   Tensor dx = gx ? Tensor::empty(x_shape, g.dtype()) : Tensor();
                   Tensor dw = gw ? Tensor::empty({out, in}, g.dtype()) : Tensor();
                   Tensor db = gb ? Tensor::empty({out}, g.dtype()) : Tensor();
-                  dispatch_float(g.dtype(), [&](auto tag) {
+                  visit_floating(g.dtype(), "fused_linear backward", [&](auto tag) {
                     using T = decltype(tag);
                     // identity ignores the pre-activation, so the gradient stands in for it
                     const T* p = saved_pre.defined() ? saved_pre.data<T>() : gc.data<T>();

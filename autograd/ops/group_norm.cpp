@@ -9,14 +9,17 @@
 #include <vector>
 
 #include "autograd/error.h"
-#include "autograd/group_norm.h"
+#include "autograd/ops/group_norm.h"
 #include "autograd/ops.h"
+#include "autograd/ops/strided.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 #include "kernels/threads.h"
 
 namespace tessera {
 namespace {
+
+using detail::contiguous_data;
 
 struct Layout {
   int64_t n = 0, c = 0, groups = 1, positions = 1;  // x viewed as [n, c, positions]
@@ -106,14 +109,6 @@ void backward(const Layout& l, const T* x, const T* w, const T* gy, const Stats&
   });
 }
 
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else fn(double{});
-}
-
-Tensor contiguous_data(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
-
 template <class T>
 const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
@@ -143,7 +138,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
   stats->mean.resize(l.n * l.groups);
   stats->rstd.resize(l.n * l.groups);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "group_norm", [&](auto tag) {
     using T = decltype(tag);
     forward<T>(l, cx.data<T>(), data_or_null<T>(cw), data_or_null<T>(cb), eps, y.data<T>(), *stats);
   });
@@ -156,7 +151,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
     std::vector<double> sum_g(l.n * l.c), sum_gxhat(l.n * l.c);
     Tensor dw = gw ? Tensor::empty({l.c}, cx.dtype()) : Tensor();
     Tensor db = gb ? Tensor::empty({l.c}, cx.dtype()) : Tensor();
-    dispatch_float(cx.dtype(), [&](auto tag) {
+    visit_floating(cx.dtype(), "group_norm backward", [&](auto tag) {
       using T = decltype(tag);
       backward<T>(l, cx.data<T>(), data_or_null<T>(cw), cg.data<T>(), *stats, gx ? dx.data<T>() : nullptr,
                   sum_g.data(), sum_gxhat.data());

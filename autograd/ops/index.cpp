@@ -42,13 +42,6 @@ void split_at(const Shape& shape, int64_t dim, int64_t* outer, int64_t* inner) {
   for (int64_t d = dim + 1; d < int64_t(shape.size()); ++d) *inner *= shape[d];
 }
 
-template <class Fn>
-void dispatch_float(DType t, const char* op, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("{}: expects a floating-point tensor, got {}", op, dtype_name(t));
-}
-
 // index_select under a given op name (embedding reports itself).
 Tensor index_select_named(const Tensor& x, int64_t dim, const Tensor& index, const char* op) {
   check_index_dtype(index, op);
@@ -75,7 +68,7 @@ Tensor index_select_named(const Tensor& x, int64_t dim, const Tensor& index, con
   return record(out, op, {x}, [idx, in_shape, d, outer, inner, size, n](const Tensor& g) {
     Tensor gx = Tensor::zeros(in_shape, g.dtype());
     const Tensor gc = g.contiguous();
-    dispatch_float(g.dtype(), "index_select backward", [&](auto tag) {
+    visit_floating(g.dtype(), "index_select backward", [&](auto tag) {
       using T = decltype(tag);
       const T* pg = gc.data<T>();
       T* px = gx.data<T>();
@@ -216,7 +209,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     Shape gx_strides = gx.strides();
     const int64_t stride = gx_strides[d];
     gx_strides[d] = 0;
-    dispatch_float(g.dtype(), "gather backward", [&](auto tag) {
+    visit_floating(g.dtype(), "gather backward", [&](auto tag) {
       using T = decltype(tag);
       const T* pg = static_cast<const T*>(g.raw_data());
       T* px = gx.data<T>();

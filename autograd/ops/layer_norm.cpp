@@ -1,4 +1,4 @@
-// LayerNorm over the last axis with a fused backward (autograd/transformer.h): one pass of
+// LayerNorm over the last axis with a fused backward (autograd/ops/layer_norm.h): one pass of
 // kernels/layer_norm.h each way, the per-row mean and 1/std kept from the forward.
 #include "kernels/layer_norm.h"
 
@@ -6,17 +6,10 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/transformer.h"
+#include "autograd/ops/layer_norm.h"
 
 namespace tessera {
 namespace {
-
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("layer_norm: expects a floating-point tensor, got {}", dtype_name(t));
-}
 
 void check_affine(const Tensor& x, const Tensor& p, const char* what) {
   if (!p.defined()) return;
@@ -41,7 +34,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor mean = Tensor::empty({rows}, x.dtype()), rstd = Tensor::empty({rows}, x.dtype());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     kernels::layer_norm_forward(xc.data<T>(), wc.defined() ? wc.data<T>() : nullptr,
                                 bc.defined() ? bc.data<T>() : nullptr, rows, cols, T(eps), y.data<T>(), mean.data<T>(),
@@ -58,7 +51,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                   Tensor dx = Tensor::empty(x_shape, g.dtype());
                   Tensor dw = gw ? Tensor::empty({cols}, g.dtype()) : Tensor();
                   Tensor db = gb ? Tensor::empty({cols}, g.dtype()) : Tensor();
-                  dispatch_float(g.dtype(), [&](auto tag) {
+                  visit_floating(g.dtype(), "layer_norm backward", [&](auto tag) {
                     using T = decltype(tag);
                     kernels::layer_norm_backward(xc.data<T>(), wc.defined() ? wc.data<T>() : nullptr,
                                                  mean.data<T>(), rstd.data<T>(), gc.data<T>(), rows, cols,

@@ -1,4 +1,4 @@
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 
 #include <cmath>
 #include <vector>
@@ -67,22 +67,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, double label_s
   const Tensor x = logits.detach().contiguous();
   Tensor logp = Tensor::empty(x.shape(), x.dtype());
   double value = 0;
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      kernels::log_softmax_rows(x.data<T>(), batch, classes, logp.data<T>());
-      value = cross_entropy_forward(logp.data<T>(), target, batch, classes, label_smoothing);
-    }
+    kernels::log_softmax_rows(x.data<T>(), batch, classes, logp.data<T>());
+    value = cross_entropy_forward(logp.data<T>(), target, batch, classes, label_smoothing);
   });
   Tensor out = Tensor::scalar(value, x.dtype());
   if (!needs_grad({&logits})) return out;
   return record(out, "cross_entropy", {logits}, [logp, target, batch, classes, label_smoothing](const Tensor& g) {
     Tensor gx = Tensor::empty(logp.shape(), logp.dtype());
     const double gv = g.item();
-    visit_dtype(logp.dtype(), [&](auto tag) {
+    visit_floating(logp.dtype(), "cross_entropy backward", [&](auto tag) {
       using T = decltype(tag);
-      if constexpr (std::is_floating_point_v<T>)
-        cross_entropy_backward(logp.data<T>(), target, batch, classes, label_smoothing, gv, gx.data<T>());
+      cross_entropy_backward(logp.data<T>(), target, batch, classes, label_smoothing, gv, gx.data<T>());
     });
     return std::vector<Tensor>{gx};
   });

@@ -1,19 +1,16 @@
 // avg_pool2d and upsample_nearest2d: plain loops over [N C] planes, split across threads.
 #include <algorithm>
 
-#include "autograd/conv.h"
+#include "autograd/ops/pool.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
+#include "autograd/ops/strided.h"
 #include "kernels/threads.h"
 
 namespace tessera {
 namespace {
 
-template <class Fn>
-void dispatch_float(DType t, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else fn(double{});
-}
+using detail::contiguous_data;
 
 // Calls fn(plane) for every [H, W] plane of an [N, C, H, W] tensor, split across threads.
 template <class Fn>
@@ -60,7 +57,7 @@ Tensor pool(const PoolGeometry& g, const Tensor& in, const Shape& out_shape, boo
   Tensor out = backward ? Tensor::zeros(out_shape, in.dtype()) : Tensor::empty(out_shape, in.dtype());
   const int64_t planes = out_shape[0] * out_shape[1];
   const int64_t in_plane = in.size(2) * in.size(3), out_plane = out_shape[2] * out_shape[3];
-  dispatch_float(in.dtype(), [&](auto tag) {
+  visit_floating(in.dtype(), "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
     const T* pi = in.data<T>();
     T* po = out.data<T>();
@@ -98,7 +95,7 @@ Tensor upsample(const Tensor& in, const Shape& out_shape, int64_t h, int64_t w, 
   Tensor out = Tensor::empty(out_shape, in.dtype());
   const int64_t planes = out_shape[0] * out_shape[1];
   const int64_t in_plane = in.size(2) * in.size(3), out_plane = out_shape[2] * out_shape[3];
-  dispatch_float(in.dtype(), [&](auto tag) {
+  visit_floating(in.dtype(), "upsample_nearest2d", [&](auto tag) {
     using T = decltype(tag);
     const T* pi = in.data<T>();
     T* po = out.data<T>();
@@ -107,8 +104,6 @@ Tensor upsample(const Tensor& in, const Shape& out_shape, int64_t h, int64_t w, 
   });
   return out;
 }
-
-Tensor contiguous_data(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
 
 }  // namespace
 

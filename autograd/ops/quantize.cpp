@@ -1,6 +1,6 @@
 // Quantizer ops: nearest-code search through GEMM, codebook lookup with a scatter-add backward,
 // and the straight-through estimators.
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -91,10 +91,9 @@ Tensor nearest_code(const Tensor& z, const Tensor& codebook, Tensor* squared_dis
   Tensor dist;
   if (squared_distance) dist = Tensor::empty({m}, z.dtype());
   if (m > 0) {
-    visit_dtype(z.dtype(), [&](auto tag) {
+    visit_floating(z.dtype(), "nearest_code", [&](auto tag) {
       using T = decltype(tag);
-      if constexpr (std::is_floating_point_v<T>)
-        nearest_rows<T>(zc.data<T>(), ec.data<T>(), m, k, d, out.data<int64_t>(), dist.defined() ? dist.data<T>() : nullptr);
+      nearest_rows<T>(zc.data<T>(), ec.data<T>(), m, k, d, out.data<int64_t>(), dist.defined() ? dist.data<T>() : nullptr);
     });
   }
   if (squared_distance) *squared_distance = dist;
@@ -109,15 +108,13 @@ Tensor lookup_forward(const Tensor& codebook, const Tensor& indices) {
   shape.push_back(d);
   Tensor out = Tensor::empty(shape, codebook.dtype());
   const int64_t n = ic.numel();
-  visit_dtype(codebook.dtype(), [&](auto tag) {
+  visit_floating(codebook.dtype(), "lookup_codes", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* e = ec.data<T>();
-      T* o = out.data<T>();
-      for (int64_t i = 0; i < n; ++i) {
-        const T* src = e + index_at(ic, i) * d;
-        std::copy(src, src + d, o + i * d);
-      }
+    const T* e = ec.data<T>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const T* src = e + index_at(ic, i) * d;
+      std::copy(src, src + d, o + i * d);
     }
   });
   (void)k;
@@ -128,16 +125,14 @@ Tensor lookup_backward(const Tensor& grad, const Tensor& indices, int64_t k, int
   Tensor g = grad.contiguous();
   Tensor out = Tensor::zeros({k, d}, grad.dtype());
   const int64_t n = indices.numel();
-  visit_dtype(grad.dtype(), [&](auto tag) {
+  visit_floating(grad.dtype(), "lookup_codes backward", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* pg = g.data<T>();
-      T* o = out.data<T>();
-      for (int64_t i = 0; i < n; ++i) {
-        T* dst = o + index_at(indices, i) * d;
-        const T* src = pg + i * d;
-        for (int64_t c = 0; c < d; ++c) dst[c] += src[c];
-      }
+    const T* pg = g.data<T>();
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      T* dst = o + index_at(indices, i) * d;
+      const T* src = pg + i * d;
+      for (int64_t c = 0; c < d; ++c) dst[c] += src[c];
     }
   });
   return out;
@@ -174,13 +169,11 @@ Tensor round_ste(const Tensor& x) {
   const Tensor xc = x.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   const int64_t n = x.numel();
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit_floating(x.dtype(), "round_ste", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* px = xc.data<T>();
-      T* po = out.data<T>();
-      for (int64_t i = 0; i < n; ++i) po[i] = std::nearbyint(px[i]);  // default rounding mode: halves to even
-    }
+    const T* px = xc.data<T>();
+    T* po = out.data<T>();
+    for (int64_t i = 0; i < n; ++i) po[i] = std::nearbyint(px[i]);  // default rounding mode: halves to even
   });
   if (!needs_grad({&x})) return out;
   return record(out, "round_ste", {x}, [](const Tensor& g) { return std::vector<Tensor>{g}; });

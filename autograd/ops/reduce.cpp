@@ -59,19 +59,12 @@ Tensor from_rows(const Tensor& m, const Plan& p, const Shape& x_shape) {
   return m.reshape(permuted).permute(inverse).contiguous();
 }
 
-template <class Fn>
-void dispatch_float(DType t, const char* op, Fn&& fn) {
-  if (t == DType::f32) fn(float{});
-  else if (t == DType::f64) fn(double{});
-  else fail("{}: expects a floating-point tensor, got {}", op, dtype_name(t));
-}
-
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Plan p = plan_reduction(x, dims, "sum");
   Tensor out = Tensor::empty(keepdim ? p.keepdim_shape : p.kept_shape, x.dtype());
-  dispatch_float(x.dtype(), "sum", [&](auto tag) {
+  visit_floating(x.dtype(), "sum", [&](auto tag) {
     using T = decltype(tag);
     const Tensor m = as_rows(x, p);
     kernels::sum_rows(m.data<T>(), p.rows, p.cols, out.data<T>());
@@ -91,7 +84,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   const Plan p = plan_reduction(x, dims, "var");
   Tensor out = Tensor::empty(keepdim ? p.keepdim_shape : p.kept_shape, x.dtype());
   Tensor mu = Tensor::empty(p.keepdim_shape, x.dtype());
-  dispatch_float(x.dtype(), "var", [&](auto tag) {
+  visit_floating(x.dtype(), "var", [&](auto tag) {
     using T = decltype(tag);
     const Tensor m = as_rows(x, p);
     kernels::var_rows(m.data<T>(), p.rows, p.cols, correction, out.data<T>(), mu.data<T>());
@@ -112,7 +105,7 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   if (p.cols == 0) fail("max: reduction over an empty dim of {}", x.shape_string());
   Tensor out = Tensor::empty(keepdim ? p.keepdim_shape : p.kept_shape, x.dtype());
   auto where = std::make_shared<std::vector<int64_t>>(p.rows);
-  dispatch_float(x.dtype(), "max", [&](auto tag) {
+  visit_floating(x.dtype(), "max", [&](auto tag) {
     using T = decltype(tag);
     const Tensor m = as_rows(x, p);
     kernels::max_rows(m.data<T>(), p.rows, p.cols, out.data<T>(), where->data());
@@ -124,7 +117,7 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     Tensor m = as_rows(sx, p);  // a fresh copy unless x already had that layout
     if (m.storage() == sx.storage()) m = m.clone();
     const Tensor gc = g.contiguous();
-    dispatch_float(g.dtype(), "max", [&](auto tag) {
+    visit_floating(g.dtype(), "max", [&](auto tag) {
       using T = decltype(tag);
       const T* pg = gc.data<T>();
       const T* py = sy.data<T>();
@@ -145,7 +138,7 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   const Plan p = plan_reduction(x, {dim}, "argmax");
   Tensor idx = Tensor::empty(keepdim ? p.keepdim_shape : p.kept_shape, DType::i64);
   Tensor values = Tensor::empty({p.rows}, x.dtype());
-  dispatch_float(x.dtype(), "argmax", [&](auto tag) {
+  visit_floating(x.dtype(), "argmax", [&](auto tag) {
     using T = decltype(tag);
     const Tensor m = as_rows(x, p);
     kernels::max_rows(m.data<T>(), p.rows, p.cols, values.data<T>(), idx.data<int64_t>());
@@ -187,7 +180,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim) {
   const Tensor m = x.detach().permute(order).contiguous();
   const int64_t cols = x.shape()[d], rows = cols == 0 ? 0 : x.numel() / cols;
   Tensor y = Tensor::empty(m.shape(), x.dtype());
-  dispatch_float(x.dtype(), name, [&](auto tag) {
+  visit_floating(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (Log) kernels::log_softmax_rows(m.data<T>(), rows, cols, y.data<T>());
     else kernels::softmax_rows(m.data<T>(), rows, cols, y.data<T>());
@@ -200,7 +193,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim) {
     const bool last = d == g.dim() - 1;
     const Tensor gm = last ? g.contiguous() : g.permute(order).contiguous();
     Tensor gx = Tensor::empty(gm.shape(), g.dtype());
-    dispatch_float(g.dtype(), "softmax backward", [&](auto tag) {
+    visit_floating(g.dtype(), "softmax backward", [&](auto tag) {
       using T = decltype(tag);
       if constexpr (Log) kernels::log_softmax_backward_rows(saved.data<T>(), gm.data<T>(), rows, cols, gx.data<T>());
       else kernels::softmax_backward_rows(saved.data<T>(), gm.data<T>(), rows, cols, gx.data<T>());

@@ -46,4 +46,8 @@ void copy_strided(const Tensor& src, const Tensor& dst);
 // Strides of x seen through a broadcast to `shape` (0 on broadcast dims).
 Shape broadcast_strides(const Tensor& x, const Shape& shape);
 
+// t's data, contiguous and outside the graph, for a kernel to read: t itself (detached, sharing
+// storage) when it already is contiguous, a copy otherwise.
+inline Tensor contiguous_data(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
+
 }  // namespace tessera::detail

@@ -169,6 +169,18 @@ BOOST_AUTO_TEST_CASE(an_empty_slice_passes_no_gradient) {
   BOOST_TEST(values(x.grad()) == std::vector<double>(12, 0.0));
 }
 
+// The one dtype switch of every floating-point op: f32 and f64 reach the kernel as float and
+// double; any other dtype is an error naming the op and the dtype, and the kernel never runs.
+BOOST_AUTO_TEST_CASE(floating_dtype_visitor_names_the_op_and_the_dtype) {
+  BOOST_TEST(visit_floating(DType::f32, "my_op", [](auto tag) { return sizeof(tag); }) == sizeof(float));
+  BOOST_TEST(visit_floating(DType::f64, "my_op", [](auto tag) { return sizeof(tag); }) == sizeof(double));
+  for (DType t : {DType::i32, DType::i64, DType::u8}) {
+    bool ran = false;
+    expect_error([&] { visit_floating(t, "my_op", [&](auto) { ran = true; }); }, {"my_op", std::string(dtype_name(t))});
+    BOOST_TEST(!ran);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_use_names_the_op_and_both_shapes) {
   const Tensor a = Tensor::zeros({2, 3}, DType::f64), b = Tensor::zeros({4}, DType::f64);
   expect_error([&] { add(a, b); }, {"add", "[2, 3]", "[4]"});

@@ -12,7 +12,7 @@
 
 #include "tests/support/cli_helpers.h"
 #include "tests/support/h5_files.h"
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "data/hdf5_util.h"

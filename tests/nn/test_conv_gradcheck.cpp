@@ -4,11 +4,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/gradcheck_helpers.h"
-#include "autograd/conv.h"
-#include "autograd/dropout.h"
+#include "autograd/ops/conv.h"
+#include "autograd/ops/pool.h"
+#include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
-#include "autograd/group_norm.h"
+#include "autograd/ops/group_norm.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
 

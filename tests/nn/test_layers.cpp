@@ -6,11 +6,11 @@
 #include <cmath>
 #include <memory>
 
-#include "autograd/conv.h"
-#include "autograd/dropout.h"
+#include "autograd/ops/conv.h"
+#include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
-#include "autograd/group_norm.h"
+#include "autograd/ops/group_norm.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
 #include "kernels/threads.h"

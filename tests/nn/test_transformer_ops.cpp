@@ -1,5 +1,6 @@
-// The transformer ops of autograd/transformer.h: gradient checks (f64) of layer_norm and
-// attention with every mask, their forward against compositions of basic ops, and bad input.
+// The transformer ops (autograd/ops/fused_linear.h, layer_norm.h, attention.h): gradient checks
+// (f64) of layer_norm and attention with every mask, their forward against compositions of
+// basic ops, and bad input.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -10,7 +11,6 @@
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
-#include "autograd/transformer.h"
 
 using namespace tessera;
 using test::leaf;

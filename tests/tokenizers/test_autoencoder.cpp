@@ -7,10 +7,10 @@
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 #include "nn/autoencoder.h"
 #include "nn/conv_coder.h"
 #include "train/optim.h"

@@ -10,7 +10,7 @@
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 #include "autograd/random.h"
 #include "nn/fsq.h"
 #include "nn/quantizer.h"

@@ -6,7 +6,7 @@
 
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 #include "autograd/ops.h"
 #include "autograd/random.h"
 

@@ -5,7 +5,7 @@
 
 #include <sstream>
 
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"

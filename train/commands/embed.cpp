@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "autograd/contrastive.h"
+#include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "kernels/threads.h"

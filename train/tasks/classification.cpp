@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "autograd/engine.h"
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 #include "autograd/ops.h"
 #include "nn/capabilities.h"
 #include "train/task.h"

@@ -9,9 +9,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "autograd/losses.h"
+#include "autograd/ops/losses.h"
 #include "autograd/ops.h"
-#include "autograd/quantize.h"
+#include "autograd/ops/quantize.h"
 #include "data/png.h"
 #include "nn/autoencoder.h"
 #include "nn/capabilities.h"

@@ -1,24 +1,9 @@
 #pragma once
-// The ops a transformer spends its time in, each with a hand-written backward that needs far
-// less memory and time than the same thing built from elementwise ops: a Linear layer with its
-// bias and activation fused, LayerNorm over the last axis, and scaled dot-product attention.
+// Scaled dot-product attention with a hand-written backward (three small GEMMs and a row softmax
+// per batch and head), reading q, k, v in place through their strides.
 #include "autograd/tensor.h"
-#include "kernels/bias_act.h"
 
 namespace tessera {
-
-using kernels::Activation;  // identity, relu, gelu_tanh, gelu_erf (PyTorch's exact GELU), silu
-
-// y = act(x W^T + b) over the last axis of x ([..., in] -> [..., out]), W [out, in] as PyTorch
-// stores it, b [out] or undefined. One GEMM and one fused bias+activation pass each way; the
-// backward writes dW and db directly (no transposed copies) and keeps only the pre-activation.
-Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    Activation activation = Activation::identity);
-
-// y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis of x ([..., C]), with the
-// population variance as PyTorch's LayerNorm. weight and bias are [C]; either may be undefined
-// (no scale / no shift). The forward keeps the per-row mean and 1/std for the backward.
-Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 
 struct AttentionOptions {
   // Query i sees keys j <= i only (top-left aligned when Tq != Tk, as PyTorch's is_causal).

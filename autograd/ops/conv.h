@@ -1,6 +1,6 @@
 #pragma once
-// Spatial ops on NCHW images: 2-D convolution and its transpose (im2col + GEMM), average pooling
-// and nearest-neighbour upsampling. Shapes and arguments follow torch.nn.functional.
+// 2-D convolution and its transpose on NCHW images (im2col + GEMM). Shapes and arguments follow
+// torch.nn.functional.
 #include <array>
 #include <cstdint>
 
@@ -34,12 +34,5 @@ struct ConvTranspose2dOptions {
 // [N, O, OH, OW] with OH = (H - 1) stride - 2 pad + dilation (kh - 1) + output_padding + 1.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const ConvTranspose2dOptions& options = {});
-
-// Mean over kernel windows; padding counts as zeros in the mean (PyTorch's count_include_pad).
-// stride {0, 0} means the kernel size.
-Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride = {0, 0}, Size2 padding = {0, 0});
-
-// Each pixel repeated scale_h x scale_w times: [N, C, H, W] -> [N, C, H scale_h, W scale_w].
-Tensor upsample_nearest2d(const Tensor& x, int64_t scale_h, int64_t scale_w);
 
 }  // namespace tessera
