@@ -33,6 +33,25 @@ inline void math(MathFn fn, const float* x, float* y, int64_t n) {
   }
 }
 
+// The declared vector forms of one op, for kernels that fuse it into another pass (simd_fused.inl):
+// f(x), and the input gradient given x, y = f(x) and the output gradient g.
+template <UnaryOp op>
+F vector_form(F x, float p0 = 0, float p1 = 0);
+template <UnaryOp op>
+F vector_backward_form(F x, F y, F g, float p0 = 0, float p1 = 0);
+#define TESSERA_UNARY_OP(id, name, domain, scalar, derivative, vector, vector_backward)                   \
+  template <>                                                                                             \
+  inline F vector_form<UnaryOp::id>(F x, [[maybe_unused]] float p0, [[maybe_unused]] float p1) {          \
+    return vector;                                                                                        \
+  }                                                                                                       \
+  template <>                                                                                             \
+  inline F vector_backward_form<UnaryOp::id>([[maybe_unused]] F x, [[maybe_unused]] F y, F g,             \
+                                             [[maybe_unused]] float p0, [[maybe_unused]] float p1) {      \
+    return vector_backward;                                                                               \
+  }
+#define TESSERA_UNARY_SCALAR_OP(...)
+#include "kernels/elementwise_ops.def"
+
 // The kernels of elementwise_ops.def: the declared vector form over every full vector, then one
 // masked vector for the tail. Ops declared without a vector form return false (the caller runs
 // the scalar reference).
