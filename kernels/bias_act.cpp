@@ -39,15 +39,4 @@ void bias_act_backward(Activation act, const double* x, const double* bias, cons
   ref::bias_act_backward(act, x, bias, dy, rows, cols, dx, dbias);
 }
 
-const char* activation_name(Activation act) {
-  switch (act) {
-    case Activation::identity: return "identity";
-    case Activation::relu: return "relu";
-    case Activation::gelu_tanh: return "gelu_tanh";
-    case Activation::gelu_erf: return "gelu";
-    case Activation::silu: return "silu";
-  }
-  return "?";
-}
-
 }  // namespace tessera::kernels

@@ -3,9 +3,9 @@
 // epilogue of a Linear layer in one pass instead of two.
 #include <cstdint>
 
-namespace tessera::kernels {
+#include "kernels/activation.h"
 
-enum class Activation { identity, relu, gelu_tanh, gelu_erf, silu };
+namespace tessera::kernels {
 
 // y[r, c] = act(x[r, c] + bias[c]); bias may be null (no bias). y may alias x.
 void bias_act_forward(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y);
@@ -18,7 +18,5 @@ void bias_act_backward(Activation act, const float* x, const float* bias, const 
                        float* dx, float* dbias);
 void bias_act_backward(Activation act, const double* x, const double* bias, const double* dy, int64_t rows,
                        int64_t cols, double* dx, double* dbias);
-
-const char* activation_name(Activation act);
 
 }  // namespace tessera::kernels

@@ -7,28 +7,17 @@
 
 namespace tessera::kernels::ref {
 
+// The activation's elementwise op (activation.h), as elementwise_ref.h defines it.
 template <class T>
 T activate(Activation act, T v) {
-  switch (act) {
-    case Activation::identity: return v;
-    case Activation::relu: return unary_one(UnaryOp::relu, v, T(0), T(0));
-    case Activation::gelu_tanh: return unary_one(UnaryOp::gelu_tanh, v, T(0), T(0));
-    case Activation::gelu_erf: return unary_one(UnaryOp::gelu_erf, v, T(0), T(0));
-    case Activation::silu: return unary_one(UnaryOp::silu, v, T(0), T(0));
-  }
-  return v;
+  return act == Activation::identity ? v : unary_one(activation_op(act), v, T(0), T(0));
 }
 
 template <class T>
 T activate_grad(Activation act, T v) {
-  switch (act) {
-    case Activation::identity: return T(1);
-    case Activation::relu: return unary_grad_one(UnaryOp::relu, v, T(0), T(0), T(0));
-    case Activation::gelu_tanh: return unary_grad_one(UnaryOp::gelu_tanh, v, T(0), T(0), T(0));
-    case Activation::gelu_erf: return unary_grad_one(UnaryOp::gelu_erf, v, T(0), T(0), T(0));
-    case Activation::silu: return unary_grad_one(UnaryOp::silu, v, T(0), T(0), T(0));
-  }
-  return T(1);
+  if (act == Activation::identity) return T(1);
+  const UnaryOp op = activation_op(act);
+  return unary_grad_one(op, v, unary_one(op, v, T(0), T(0)), T(0), T(0));
 }
 
 template <class T>

@@ -16,13 +16,25 @@ void chunked(int64_t n, Fn&& fn) {
   parallel_for(n, elementwise_grain, [&](int64_t begin, int64_t end) { fn(begin, end); });
 }
 
+// Whether the op has a vector form; the ones without run the scalar reference on every path.
+constexpr bool vectorized(UnaryOp op) {
+  switch (op) {
+#define TESSERA_UNARY_OP(id, ...) \
+  case UnaryOp::id: return true;
+#define TESSERA_UNARY_SCALAR_OP(id, ...) \
+  case UnaryOp::id: return false;
+#include "kernels/elementwise_ops.def"
+  }
+  return false;
+}
+
 }  // namespace
 
 // f32 runs the current path's SIMD kernels (kernels/simd_*.inl); f64 (gradient checks) always
 // the scalar reference.
 void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) {
   const SimdTable* simd = simd_table();
-  if (simd == nullptr || op == UnaryOp::pow) return ref::unary(op, x, y, n, p0, p1);
+  if (simd == nullptr || !vectorized(op)) return ref::unary(op, x, y, n, p0, p1);
   chunked(n, [&](int64_t b, int64_t e) { simd->unary(op, x + b, y + b, e - b, p0, p1); });
 }
 void unary(UnaryOp op, const double* x, double* y, int64_t n, double p0, double p1) {
@@ -32,7 +44,7 @@ void unary(UnaryOp op, const double* x, double* y, int64_t n, double p0, double 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy, float* gx, int64_t n, float p0,
                     float p1) {
   const SimdTable* simd = simd_table();
-  if (simd == nullptr || op == UnaryOp::pow) return ref::unary_backward(op, x, y, gy, gx, n, p0, p1);
+  if (simd == nullptr || !vectorized(op)) return ref::unary_backward(op, x, y, gy, gx, n, p0, p1);
   chunked(n, [&](int64_t b, int64_t e) { simd->unary_backward(op, x + b, y + b, gy + b, gx + b, e - b, p0, p1); });
 }
 void unary_backward(UnaryOp op, const double* x, const double* y, const double* gy, double* gx, int64_t n, double p0,
@@ -58,33 +70,18 @@ void axpy(double alpha, const double* x, double* y, int64_t n) { ref::axpy(alpha
 
 const char* unary_op_name(UnaryOp op) {
   switch (op) {
-    case UnaryOp::neg: return "neg";
-    case UnaryOp::exp: return "exp";
-    case UnaryOp::log: return "log";
-    case UnaryOp::sqrt: return "sqrt";
-    case UnaryOp::abs: return "abs";
-    case UnaryOp::tanh: return "tanh";
-    case UnaryOp::sigmoid: return "sigmoid";
-    case UnaryOp::relu: return "relu";
-    case UnaryOp::silu: return "silu";
-    case UnaryOp::gelu_tanh: return "gelu_tanh";
-    case UnaryOp::gelu_erf: return "gelu";
-    case UnaryOp::square: return "square";
-    case UnaryOp::pow: return "pow";
-    case UnaryOp::clamp: return "clamp";
-    case UnaryOp::scale: return "scale";
+#define TESSERA_UNARY_OP(id, name, ...) \
+  case UnaryOp::id: return name;
+#include "kernels/elementwise_ops.def"
   }
   return "?";
 }
 
 const char* binary_op_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::add: return "add";
-    case BinaryOp::sub: return "sub";
-    case BinaryOp::mul: return "mul";
-    case BinaryOp::div: return "div";
-    case BinaryOp::maximum: return "maximum";
-    case BinaryOp::minimum: return "minimum";
+#define TESSERA_BINARY_OP(id, name, ...) \
+  case BinaryOp::id: return name;
+#include "kernels/elementwise_ops.def"
   }
   return "?";
 }

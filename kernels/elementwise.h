@@ -6,17 +6,18 @@
 
 namespace tessera::kernels {
 
+// The ops and their parameters p0, p1 are declared in kernels/elementwise_ops.def.
 enum class UnaryOp {
-  neg, exp, log, sqrt, abs, tanh, sigmoid, relu, silu, gelu_tanh, gelu_erf,
-  square,     // x*x
-  pow,        // x^p0
-  clamp,      // min(max(x, p0), p1)
-  scale,      // x*p0 + p1
+#define TESSERA_UNARY_OP(id, ...) id,
+#include "kernels/elementwise_ops.def"
 };
 
-enum class BinaryOp { add, sub, mul, div, maximum, minimum };
+enum class BinaryOp {
+#define TESSERA_BINARY_OP(id, ...) id,
+#include "kernels/elementwise_ops.def"
+};
 
-// y[i] = f(x[i]); p0, p1 are the parameters named above.
+// y[i] = f(x[i]); p0, p1 are the op's parameters (pow's exponent, clamp's bounds, ...).
 void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0 = 0, float p1 = 0);
 void unary(UnaryOp op, const double* x, double* y, int64_t n, double p0 = 0, double p1 = 0);
 

@@ -30,23 +30,30 @@ inline T sigmoid(T x) {
 }
 
 template <class T>
+inline T silu_grad(T x) {
+  const T s = sigmoid(x);
+  return s * (T(1) + x * (T(1) - s));
+}
+
+template <class T>
+inline T gelu_erf(T x) {
+  return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+}
+
+template <class T>
+inline T gelu_erf_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
+  return cdf + x * pdf;
+}
+
+// f(x), as elementwise_ops.def declares it.
+template <class T>
 inline T unary_one(UnaryOp op, T x, T p0, T p1) {
   switch (op) {
-    case UnaryOp::neg: return -x;
-    case UnaryOp::exp: return std::exp(x);
-    case UnaryOp::log: return std::log(x);
-    case UnaryOp::sqrt: return std::sqrt(x);
-    case UnaryOp::abs: return std::abs(x);
-    case UnaryOp::tanh: return std::tanh(x);
-    case UnaryOp::sigmoid: return sigmoid(x);
-    case UnaryOp::relu: return x > 0 ? x : T(0);
-    case UnaryOp::silu: return x * sigmoid(x);
-    case UnaryOp::gelu_tanh: return gelu_tanh(x);
-    case UnaryOp::gelu_erf: return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
-    case UnaryOp::square: return x * x;
-    case UnaryOp::pow: return std::pow(x, p0);
-    case UnaryOp::clamp: return std::min(std::max(x, p0), p1);
-    case UnaryOp::scale: return x * p0 + p1;
+#define TESSERA_UNARY_OP(id, name, domain, scalar, ...) \
+  case UnaryOp::id: return scalar;
+#include "kernels/elementwise_ops.def"
   }
   return x;
 }
@@ -55,29 +62,9 @@ inline T unary_one(UnaryOp op, T x, T p0, T p1) {
 template <class T>
 inline T unary_grad_one(UnaryOp op, T x, T y, T p0, T p1) {
   switch (op) {
-    case UnaryOp::neg: return T(-1);
-    case UnaryOp::exp: return y;
-    case UnaryOp::log: return T(1) / x;
-    case UnaryOp::sqrt: return T(0.5) / y;
-    case UnaryOp::abs: return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
-    case UnaryOp::tanh: return T(1) - y * y;
-    case UnaryOp::sigmoid: return y * (T(1) - y);
-    case UnaryOp::relu: return x > 0 ? T(1) : T(0);
-    case UnaryOp::silu: {
-      const T s = sigmoid(x);
-      return s * (T(1) + x * (T(1) - s));
-    }
-    case UnaryOp::gelu_tanh: return gelu_tanh_grad(x);
-    case UnaryOp::gelu_erf: {
-      const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
-      const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
-      return cdf + x * pdf;
-    }
-    case UnaryOp::square: return T(2) * x;
-    case UnaryOp::pow: return p0 == T(0) ? T(0) : p0 * std::pow(x, p0 - T(1));
-    // PyTorch's convention: the gradient passes where min <= x <= max.
-    case UnaryOp::clamp: return (x >= p0 && x <= p1) ? T(1) : T(0);
-    case UnaryOp::scale: return p0;
+#define TESSERA_UNARY_OP(id, name, domain, scalar, derivative, ...) \
+  case UnaryOp::id: return derivative;
+#include "kernels/elementwise_ops.def"
   }
   return T(0);
 }
@@ -95,12 +82,9 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* gy, T* gx, int6
 template <class T>
 inline T binary_one(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::add: return a + b;
-    case BinaryOp::sub: return a - b;
-    case BinaryOp::mul: return a * b;
-    case BinaryOp::div: return a / b;
-    case BinaryOp::maximum: return std::max(a, b);
-    case BinaryOp::minimum: return std::min(a, b);
+#define TESSERA_BINARY_OP(id, name, scalar, ...) \
+  case BinaryOp::id: return scalar;
+#include "kernels/elementwise_ops.def"
   }
   return a;
 }

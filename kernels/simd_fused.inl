@@ -5,26 +5,18 @@
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
-inline F activate(Activation act, F v) {
-  switch (act) {
-    case Activation::identity: return v;
-    case Activation::relu: return select(gt(v, zero()), v, zero());
-    case Activation::gelu_tanh: return gelu_tanh(v);
-    case Activation::gelu_erf: return gelu_erf(v);
-    case Activation::silu: return v * sigmoid(v);
-  }
-  return v;
+// The activation's elementwise op in its declared vector form (elementwise_ops.def); its
+// derivative is the declared backward with an output gradient of 1.
+template <Activation act>
+inline F activate(F v) {
+  if constexpr (act == Activation::identity) return v;
+  else return vector_form<activation_op(act)>(v);
 }
 
-inline F activate_grad(Activation act, F v) {
-  switch (act) {
-    case Activation::identity: return set1(1.0f);
-    case Activation::relu: return select(gt(v, zero()), set1(1.0f), zero());
-    case Activation::gelu_tanh: return gelu_tanh_grad(v);
-    case Activation::gelu_erf: return gelu_erf_grad(v);
-    case Activation::silu: return silu_grad(v);
-  }
-  return set1(1.0f);
+template <Activation act>
+inline F activate_grad(F v) {
+  if constexpr (act == Activation::identity) return set1(1.0f);
+  else return vector_backward_form<activation_op(act)>(v, vector_form<activation_op(act)>(v), set1(1.0f));
 }
 
 // Loads bias[c..] or zeros when there is no bias.
@@ -39,18 +31,18 @@ inline void bias_act_forward_t(const float* x, const float* bias, int64_t rows, 
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     int64_t c = 0;
-    for (; c + lanes <= cols; c += lanes) store(yr + c, activate(act, load(xr + c) + load_opt(bias, c, lanes, 0)));
-    if (c < cols) store_part(yr + c, activate(act, load_part(xr + c, cols - c) + load_opt(bias, c, cols - c, 0)), cols - c);
+    for (; c + lanes <= cols; c += lanes) store(yr + c, activate<act>(load(xr + c) + load_opt(bias, c, lanes, 0)));
+    if (c < cols) store_part(yr + c, activate<act>(load_part(xr + c, cols - c) + load_opt(bias, c, cols - c, 0)), cols - c);
   }
 }
 
 inline void bias_act_forward(Activation act, const float* x, const float* bias, int64_t rows, int64_t cols, float* y) {
   switch (act) {  // one instantiation per activation keeps the switch out of the inner loop
     case Activation::identity: return bias_act_forward_t<Activation::identity>(x, bias, rows, cols, y);
-    case Activation::relu: return bias_act_forward_t<Activation::relu>(x, bias, rows, cols, y);
-    case Activation::gelu_tanh: return bias_act_forward_t<Activation::gelu_tanh>(x, bias, rows, cols, y);
-    case Activation::gelu_erf: return bias_act_forward_t<Activation::gelu_erf>(x, bias, rows, cols, y);
-    case Activation::silu: return bias_act_forward_t<Activation::silu>(x, bias, rows, cols, y);
+#define TESSERA_BIAS_ACT_FORWARD(id) \
+  case Activation::id: return bias_act_forward_t<Activation::id>(x, bias, rows, cols, y);
+    TESSERA_ACTIVATIONS(TESSERA_BIAS_ACT_FORWARD)
+#undef TESSERA_BIAS_ACT_FORWARD
   }
 }
 
@@ -64,7 +56,7 @@ inline void bias_act_backward_t(const float* x, const float* bias, const float* 
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t o = r * cols;
     by_vectors(cols, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
-      const F d = load_n(dy + o + c, n) * activate_grad(act, load_n(x + o + c, n) + load_opt(bias, c, n, 0));
+      const F d = load_n(dy + o + c, n) * activate_grad<act>(load_n(x + o + c, n) + load_opt(bias, c, n, 0));
       store_n(dx + o + c, d, n);
       if (dbias) store_n(dbias + c, d + load_n(dbias + c, n), n);
     });
@@ -75,10 +67,10 @@ inline void bias_act_backward(Activation act, const float* x, const float* bias,
                               int64_t cols, float* dx, float* dbias) {
   switch (act) {
     case Activation::identity: return bias_act_backward_t<Activation::identity>(x, bias, dy, rows, cols, dx, dbias);
-    case Activation::relu: return bias_act_backward_t<Activation::relu>(x, bias, dy, rows, cols, dx, dbias);
-    case Activation::gelu_tanh: return bias_act_backward_t<Activation::gelu_tanh>(x, bias, dy, rows, cols, dx, dbias);
-    case Activation::gelu_erf: return bias_act_backward_t<Activation::gelu_erf>(x, bias, dy, rows, cols, dx, dbias);
-    case Activation::silu: return bias_act_backward_t<Activation::silu>(x, bias, dy, rows, cols, dx, dbias);
+#define TESSERA_BIAS_ACT_BACKWARD(id) \
+  case Activation::id: return bias_act_backward_t<Activation::id>(x, bias, dy, rows, cols, dx, dbias);
+    TESSERA_ACTIVATIONS(TESSERA_BIAS_ACT_BACKWARD)
+#undef TESSERA_BIAS_ACT_BACKWARD
   }
 }
 

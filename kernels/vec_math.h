@@ -1,6 +1,7 @@
 #pragma once
-// Vectorized exp, log, tanh, erf and sigmoid on the F type of kernels/vec.h. The polynomials are
-// the classic Cephes single-precision ones (erf above |x| = 1: Abramowitz & Stegun 7.1.26).
+// Vectorized exp, log, tanh, erf and sigmoid on the F type of kernels/vec.h, and the GELUs built
+// on them. The polynomials are the classic Cephes single-precision ones (erf above |x| = 1:
+// Abramowitz & Stegun 7.1.26).
 // Maximum error against double precision, measured by tests/kernels/test_elementwise.cpp
 // (math_function_error_bounds, 2^20 points per range, same on AVX2 and AVX-512):
 //   exp      1.24 ulp (1.2e-7 relative) on [-87, 88.7]; results down to denormals come out right
@@ -136,6 +137,41 @@ inline F sigmoid(F x) {
   const F e = exp(neg(abs(x)));
   const F s = set1(1.0f) / (set1(1.0f) + e);
   return select(lt(x, zero()), e * s, s);
+}
+
+// The GELUs and SiLU's derivative, shared by the elementwise kernels and the fused bias +
+// activation (elementwise_ops.def names them).
+inline F gelu_tanh(F x) {
+  const F u = set1(0.7978845608028654f) * fma(set1(0.044715f) * x * x, x, x);
+  return set1(0.5f) * x * (set1(1.0f) + tanh(u));
+}
+
+inline F gelu_tanh_grad(F x) {
+  const F x2 = x * x;
+  const F u = set1(0.7978845608028654f) * fma(set1(0.044715f) * x2, x, x);
+  const F t = tanh(u);
+  const F du = set1(0.7978845608028654f) * fma(set1(3 * 0.044715f), x2, set1(1.0f));
+  return fma(set1(0.5f) * x * fnma(t, t, set1(1.0f)), du, set1(0.5f) * (set1(1.0f) + t));
+}
+
+// 1 + erf(..) only needs erf to an absolute 1.5e-7, so A&S 7.1.26 alone does (no |x| < 1 branch).
+inline F gelu_erf(F x) {
+  const F v = x * set1(0.7071067811865476f);
+  return set1(0.5f) * x * (set1(1.0f) + erf_abs_with_exp(v, exp_nonpositive(neg(v * v))));
+}
+
+// One exponential for both terms: e^{-v^2} with v = x/sqrt(2) is the density's e^{-x^2/2}.
+inline F gelu_erf_grad(F x) {
+  const F v = x * set1(0.7071067811865476f);
+  const F e = exp_nonpositive(neg(v * v));
+  const F cdf = set1(0.5f) * (set1(1.0f) + erf_abs_with_exp(v, e));
+  const F pdf = e * set1(0.3989422804014327f);
+  return fma(x, pdf, cdf);
+}
+
+inline F silu_grad(F x) {
+  const F s = sigmoid(x);
+  return s * fma(x, set1(1.0f) - s, set1(1.0f));
 }
 
 }  // namespace tessera::kernels::TESSERA_SIMD_NS

@@ -5,24 +5,6 @@
 
 namespace tessera::nn {
 
-Activation activation_from_name(const std::string& name) {
-  if (name == "relu") return Activation::relu;
-  if (name == "gelu") return Activation::gelu;
-  if (name == "silu") return Activation::silu;
-  if (name == "tanh") return Activation::tanh;
-  fail("unknown activation '{}' (known: relu, gelu, silu, tanh)", name);
-}
-
-Tensor activate(const Tensor& x, Activation a) {
-  switch (a) {
-    case Activation::relu: return relu(x);
-    case Activation::gelu: return gelu(x);
-    case Activation::silu: return silu(x);
-    case Activation::tanh: return tanh(x);
-  }
-  return x;
-}
-
 FlattenMLP::FlattenMLP(int64_t in, const std::vector<int64_t>& hidden, int64_t out, Activation act, Generator& gen)
     : in_features(in), activation(act) {
   int64_t width = in;

@@ -5,14 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "nn/activation.h"
 #include "nn/capabilities.h"
 #include "nn/linear.h"
 
 namespace tessera::nn {
-
-enum class Activation { relu, gelu, silu, tanh };
-Activation activation_from_name(const std::string& name);  // throws naming the known ones
-Tensor activate(const Tensor& x, Activation a);
 
 class FlattenMLP : public UnaryModule, public ImageToLogits {
  public:

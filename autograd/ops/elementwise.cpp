@@ -200,7 +200,10 @@ Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::sigmoid, x); }
 Tensor relu(const Tensor& x) { return unary(UnaryOp::relu, x); }
 Tensor silu(const Tensor& x) { return unary(UnaryOp::silu, x); }
 Tensor gelu(const Tensor& x, GeluApproximation approximation) {
-  return unary(approximation == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, x);
+  return activate(x, approximation == GeluApproximation::tanh ? Activation::gelu_tanh : Activation::gelu_erf);
+}
+Tensor activate(const Tensor& x, Activation activation) {
+  return activation == Activation::identity ? x : unary(kernels::activation_op(activation), x);
 }
 
 void add_(Tensor& dst, const Tensor& src, double alpha) {

@@ -3,6 +3,7 @@
 // gradients are summed back to each input's shape. The kernels and the list of unary ops are
 // kernels/elementwise.h and kernels/elementwise_ops.h.
 #include "autograd/tensor.h"
+#include "kernels/activation.h"
 
 namespace tessera {
 
@@ -33,8 +34,13 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor silu(const Tensor& x);
-enum class GeluApproximation { none, tanh };  // none = the exact erf form
+enum class GeluApproximation { none, tanh };  // none = the exact erf form (PyTorch's approximate=)
 Tensor gelu(const Tensor& x, GeluApproximation approximation = GeluApproximation::none);
+
+// ---- activations, by the one vocabulary of kernels/activation.h ----
+using kernels::Activation;  // identity, relu, gelu_tanh, gelu_erf ("gelu"), silu, tanh
+// The activation's elementwise op (x itself for identity): activate(x, Activation::relu) is relu(x).
+Tensor activate(const Tensor& x, Activation activation);
 
 // ---- in-place, outside autograd ----
 void add_(Tensor& dst, const Tensor& src, double alpha = 1);  // dst += alpha * src (same shape)

@@ -3,11 +3,11 @@
 // each way, with a hand-written backward that needs far less memory and time than the same thing
 // built from elementwise ops.
 #include "autograd/tensor.h"
-#include "kernels/bias_act.h"
+#include "kernels/activation.h"
 
 namespace tessera {
 
-using kernels::Activation;  // identity, relu, gelu_tanh, gelu_erf (PyTorch's exact GELU), silu
+using kernels::Activation;  // the one vocabulary of kernels/activation.h
 
 // y = act(x W^T + b) over the last axis of x ([..., in] -> [..., out]), W [out, in] as PyTorch
 // stores it, b [out] or undefined. The backward writes dW and db directly (no transposed copies)

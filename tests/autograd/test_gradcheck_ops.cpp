@@ -138,6 +138,27 @@ BOOST_AUTO_TEST_CASE(smooth_unary) {
   }
 }
 
+// The activation vocabulary (kernels/activation.h): every name reads back to its activation, the
+// names recipes use give exactly the numbers of the ops they always meant, and activate() has
+// the gradient of its op.
+BOOST_AUTO_TEST_CASE(activation_vocabulary) {
+  const Tensor x = input({3, 5}, 450, Layout::contiguous, -3, 3);
+  const auto same = [](const Tensor& a, const Tensor& b) { return a.to_vector<double>() == b.to_vector<double>(); };
+  const std::pair<const char*, Tensor> named[] = {
+      {"identity", x}, {"relu", relu(x)}, {"gelu", gelu(x)}, {"gelu_tanh", gelu(x, GeluApproximation::tanh)},
+      {"silu", silu(x)}, {"tanh", tanh(x)}};
+  for (const auto& [name, want] : named) {
+    const auto act = kernels::activation_from_name(name);
+    BOOST_TEST_REQUIRE(act.has_value(), name << " is not a known activation");
+    BOOST_TEST(kernels::activation_name(*act) == std::string(name));
+    BOOST_TEST(kernels::activation_names().find(name) != std::string::npos);
+    BOOST_TEST(same(activate(x, *act), want), name << ": activate differs from the op of that name");
+    if (*act != Activation::relu) check([a = *act](auto& v) { return activate(v[0], a); }, {x}, name);
+  }
+  BOOST_TEST(!kernels::activation_from_name("swish").has_value());
+  BOOST_TEST(!kernels::activation_from_name("gelu_erf").has_value());  // recipes say "gelu"
+}
+
 BOOST_AUTO_TEST_CASE(unary_with_kinks) {
   // abs and relu have a kink at 0, clamp at its bounds: inputs stay at least 0.05 away, far more
   // than eps = 1e-6, so the finite difference never straddles one.

@@ -29,8 +29,13 @@ std::vector<int64_t> row_counts(int64_t cols) {
   if (cols <= 33) return {3, 9, 133};
   return {3, 9};
 }
-const Activation all_activations[] = {Activation::identity, Activation::relu, Activation::gelu_tanh,
-                                      Activation::gelu_erf, Activation::silu};
+// Every activation of kernels/activation.h.
+const Activation all_activations[] = {
+    Activation::identity,
+#define TESSERA_ACTIVATION_CASE(id) Activation::id,
+    TESSERA_ACTIVATIONS(TESSERA_ACTIVATION_CASE)
+#undef TESSERA_ACTIVATION_CASE
+};
 
 // d(sum(w * f(x)))/dx by central differences, for checking a backward pass in f64.
 std::vector<double> numeric_grad(const std::function<std::vector<double>(const std::vector<double>&)>& f,

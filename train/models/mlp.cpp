@@ -15,7 +15,7 @@ const Registration<ModelFactory> mlp{
     models(),
     {"mlp", "multilayer perceptron on flattened images", "classification",
      {integer_list("hidden", "[256]", "widths of the hidden layers", 1),
-      string("activation", "relu", "activation between layers", {"relu", "gelu", "silu", "tanh"})},
+      string("activation", "relu", "activation between layers", nn::activation_choices())},
      build_mlp}};
 
 }  // namespace
