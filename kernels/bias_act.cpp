@@ -26,7 +26,7 @@ void bias_act_backward(Activation act, const float* x, const float* bias, const 
     });
     return;
   }
-  const int64_t blocks = (rows + sum_block_rows - 1) / sum_block_rows;
+  const int64_t blocks = (rows + kSumBlockRows - 1) / kSumBlockRows;
   float* partial = partials_scratch(blocks * cols);
   by_sum_blocks(rows, cols, [&](int64_t r, int64_t n, int64_t b) {
     s->bias_act_backward(act, x + r * cols, bias, dy + r * cols, n, cols, dx + r * cols, partial + b * cols);

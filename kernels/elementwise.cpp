@@ -9,11 +9,11 @@ namespace {
 
 // Elementwise work is split into chunks of this many elements (64 KiB of f32): big enough to
 // amortise a fork, small enough that two threads share a 1 MB array. Boundaries depend on n only.
-constexpr int64_t elementwise_grain = 16384;
+constexpr int64_t kElementwiseGrain = 16384;
 
 template <class Fn>
 void chunked(int64_t n, Fn&& fn) {
-  parallel_for(n, elementwise_grain, [&](int64_t begin, int64_t end) { fn(begin, end); });
+  parallel_for(n, kElementwiseGrain, [&](int64_t begin, int64_t end) { fn(begin, end); });
 }
 
 // Whether the op has a vector form; the ones without run the scalar reference on every path.

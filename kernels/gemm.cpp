@@ -18,7 +18,7 @@ CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 // Below this many multiply-adds a product is too small to split over threads; a batch of such
 // products (attention's 50x50x64 per head) runs one product per thread instead, where OpenBLAS
 // (inside our OpenMP region) stays single-threaded and pays no fork/join per product.
-constexpr int64_t small_product = int64_t(1) << 21;
+constexpr int64_t kSmallProduct = int64_t(1) << 21;
 
 // Our packed GEMM (packed_gemm.h) or OpenBLAS 0.3.21, by measurement (1 thread, CPU time,
 // interleaved). AVX-512 against its SkylakeX kernels: ours is 1.03-1.21x on all 15 Linear shapes
@@ -30,7 +30,7 @@ constexpr int64_t small_product = int64_t(1) << 21;
 bool packed_for(const GemmShape& s) {
   if (!packed_gemm_available()) return false;
   if (blas::openblas() == nullptr) return true;
-  if (s.m * s.n * s.k <= small_product) return false;
+  if (s.m * s.n * s.k <= kSmallProduct) return false;
   return simd_path() == SimdPath::avx512 || !s.trans_a;
 }
 
@@ -58,10 +58,10 @@ void call(const GemmShape& s, double alpha, const double* a, const double* b, do
 // takes the transposed-B products, OpenBLAS the rest (and ours everything if OpenBLAS is missing).
 const SimdTable* small_kernel_for(const GemmShape& s) {
   const SimdTable* simd = simd_table();
-  if (simd == nullptr || s.m * s.n * s.k > small_product || s.m > 256) return nullptr;
+  if (simd == nullptr || s.m * s.n * s.k > kSmallProduct || s.m > 256) return nullptr;
   if (!s.trans_b && blas::openblas() != nullptr) return nullptr;
   const int64_t lanes = simd_path() == SimdPath::avx512 ? 16 : 8;
-  return s.k * ((s.n + lanes - 1) / lanes * lanes) <= small_gemm_pack_floats ? simd : nullptr;
+  return s.k * ((s.n + lanes - 1) / lanes * lanes) <= kSmallGemmPackFloats ? simd : nullptr;
 }
 
 void small(const SimdTable*, const GemmShape&, double, const double*, const double*, double, double*) {}
@@ -82,7 +82,7 @@ void batched(const GemmShape& s, int64_t batch, T alpha, const T* a, int64_t sa,
     });
     return;
   }
-  if (independent && batch > 1 && s.m * s.n * s.k <= small_product) {
+  if (independent && batch > 1 && s.m * s.n * s.k <= kSmallProduct) {
     parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) call(s, alpha, a + i * sa, b + i * sb, beta, c + i * sc);
     });

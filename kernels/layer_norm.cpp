@@ -48,7 +48,7 @@ void layer_norm_backward(const float* x, const float* gamma, const float* mean, 
     return;
   }
   // Per block of rows: dx and, in the same pass, the block's dgamma/dbeta partials.
-  const int64_t blocks = (rows + sum_block_rows - 1) / sum_block_rows;
+  const int64_t blocks = (rows + kSumBlockRows - 1) / kSumBlockRows;
   float* partial_g = partials_scratch(2 * blocks * cols);
   float* partial_b = partial_g + blocks * cols;
   by_sum_blocks(rows, cols, [&](int64_t r, int64_t n, int64_t b) {

@@ -28,7 +28,7 @@ struct Blocking {
 constexpr Blocking rows_a_blocking{768, 768}, transposed_a_blocking{160, 384};
 // Below this many multiply-adds one thread does it all (not measured: gemm() sends products
 // under 2^21 to OpenBLAS whenever it is loaded).
-constexpr int64_t threaded_product = int64_t(1) << 20;
+constexpr int64_t kThreadedProduct = int64_t(1) << 20;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -102,8 +102,8 @@ void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b
   const SimdTable* simd = simd_table();
   if (simd == nullptr) return ref::gemm(s, alpha, a, b, beta, c);  // the scalar path
   const bool wide = simd_path() == SimdPath::avx512;
-  const int64_t mr = wide ? packed_mr_avx512 : packed_mr_avx2, nr = wide ? packed_nr_avx512 : packed_nr_avx2;
-  const int64_t threads = s.m * s.n * s.k < threaded_product ? 1 : num_threads();
+  const int64_t mr = wide ? kPackedMrAvx512 : kPackedMrAvx2, nr = wide ? kPackedNrAvx512 : kPackedNrAvx2;
+  const int64_t threads = s.m * s.n * s.k < kThreadedProduct ? 1 : num_threads();
   const Split split = choose_split(s.m, s.n, threads, mr, nr);
   const Blocking blocking = s.trans_a ? transposed_a_blocking : rows_a_blocking;
   const int64_t kc = balanced(s.k, blocking.kc_max, 1);  // fixed by the shape alone: the order of the additions

@@ -17,8 +17,8 @@ namespace tessera::kernels {
 // and 6 x 64 came within 2% of it (time over the 15 Linear shapes, 1 thread: 186-191 ms against
 // 186-190 ms, the noise of this shared machine). AVX2 has 16 registers: 6 x 16 (12 accumulators,
 // 2 B vectors), not swept.
-constexpr int packed_mr_avx512 = 8, packed_nr_avx512 = 48;
-constexpr int packed_mr_avx2 = 6, packed_nr_avx2 = 16;
+constexpr int kPackedMrAvx512 = 8, kPackedNrAvx512 = 48;
+constexpr int kPackedMrAvx2 = 6, kPackedNrAvx2 = 16;
 
 // One single-threaded product on caller-owned buffers: a_pack holds mr x kc floats, b_pack
 // kc x round_up(nc, nr). k is cut into blocks of kc (the last may be shorter) and n into blocks

@@ -44,17 +44,17 @@ void by_row_blocks(int64_t rows, int64_t cols, Fn&& fn) {  // fn(first_row, row_
 
 // Column sums (dbias, dgamma, dbeta) are taken per block of this many rows while the block is
 // still in cache, then the block partials are added in block order: fixed, whatever the threads.
-constexpr int64_t sum_block_rows = 128;
+constexpr int64_t kSumBlockRows = 128;
 
-// fn(first_row, row_count, block_index) over fixed blocks of sum_block_rows rows.
+// fn(first_row, row_count, block_index) over fixed blocks of kSumBlockRows rows.
 template <class Fn>
 void by_sum_blocks(int64_t rows, int64_t cols, Fn&& fn) {
-  const int64_t blocks = (rows + sum_block_rows - 1) / sum_block_rows;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, sum_block_rows * cols));
+  const int64_t blocks = (rows + kSumBlockRows - 1) / kSumBlockRows;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, kSumBlockRows * cols));
   parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t r = b * sum_block_rows;
-      fn(r, std::min(sum_block_rows, rows - r), b);
+      const int64_t r = b * kSumBlockRows;
+      fn(r, std::min(kSumBlockRows, rows - r), b);
     }
   });
 }

@@ -8,7 +8,7 @@ namespace tessera::kernels::TESSERA_SIMD_NS {
 template <class Fn>
 inline void map1(const float* x, float* y, int64_t n, Fn f) {
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) store(y + i, f(load(x + i)));
+  for (; i + kLanes <= n; i += kLanes) store(y + i, f(load(x + i)));
   if (i < n) store_part(y + i, f(load_part(x + i, n - i)), n - i);
 }
 
@@ -16,7 +16,7 @@ inline void map1(const float* x, float* y, int64_t n, Fn f) {
 template <class Fn>
 inline void map3(const float* a, const float* b, const float* c, float* out, int64_t n, Fn f) {
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) store(out + i, f(load(a + i), load(b + i), load(c + i)));
+  for (; i + kLanes <= n; i += kLanes) store(out + i, f(load(a + i), load(b + i), load(c + i)));
   if (i < n) {
     const int64_t r = n - i;
     store_part(out + i, f(load_part(a + i, r), load_part(b + i, r), load_part(c + i, r)), r);
@@ -88,19 +88,19 @@ inline void binary_strided(const float* a, int64_t sa, const float* b, int64_t s
   // sa, sb in {0, 1}: a stride of 0 broadcasts the one value.
   int64_t i = 0;
   if (sa == 1 && sb == 1) {
-    for (; i + lanes <= n; i += lanes) store(y + i, f(load(a + i), load(b + i)));
+    for (; i + kLanes <= n; i += kLanes) store(y + i, f(load(a + i), load(b + i)));
     if (i < n) store_part(y + i, f(load_part(a + i, n - i), load_part(b + i, n - i)), n - i);
   } else if (sa == 0 && sb == 1) {
     const F av = set1(a[0]);
-    for (; i + lanes <= n; i += lanes) store(y + i, f(av, load(b + i)));
+    for (; i + kLanes <= n; i += kLanes) store(y + i, f(av, load(b + i)));
     if (i < n) store_part(y + i, f(av, load_part(b + i, n - i)), n - i);
   } else if (sa == 1 && sb == 0) {
     const F bv = set1(b[0]);
-    for (; i + lanes <= n; i += lanes) store(y + i, f(load(a + i), bv));
+    for (; i + kLanes <= n; i += kLanes) store(y + i, f(load(a + i), bv));
     if (i < n) store_part(y + i, f(load_part(a + i, n - i), bv), n - i);
   } else {
     const F v = f(set1(a[0]), set1(b[0]));
-    for (; i + lanes <= n; i += lanes) store(y + i, v);
+    for (; i + kLanes <= n; i += kLanes) store(y + i, v);
     if (i < n) store_part(y + i, v, n - i);
   }
 }
@@ -118,7 +118,7 @@ inline void binary(BinaryOp op, const float* pa, int64_t sa, const float* pb, in
 inline void axpy(float alpha, const float* x, float* y, int64_t n) {
   const F a = set1(alpha);
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) store(y + i, fma(a, load(x + i), load(y + i)));
+  for (; i + kLanes <= n; i += kLanes) store(y + i, fma(a, load(x + i), load(y + i)));
   if (i < n) store_part(y + i, fma(a, load_part(x + i, n - i), load_part(y + i, n - i)), n - i);
 }
 

@@ -31,7 +31,7 @@ inline void bias_act_forward_t(const float* x, const float* bias, int64_t rows, 
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     int64_t c = 0;
-    for (; c + lanes <= cols; c += lanes) store(yr + c, activate<act>(load(xr + c) + load_opt(bias, c, lanes, 0)));
+    for (; c + kLanes <= cols; c += kLanes) store(yr + c, activate<act>(load(xr + c) + load_opt(bias, c, kLanes, 0)));
     if (c < cols) store_part(yr + c, activate<act>(load_part(xr + c, cols - c) + load_opt(bias, c, cols - c, 0)), cols - c);
   }
 }
@@ -87,7 +87,7 @@ inline void column_sums(const float* x, int64_t rows, int64_t cols, int64_t ld, 
 // stream_row_output, y is written by streaming stores (sum is not: it is read back at once).
 inline void layer_norm_forward(const float* x, const float* residual, const float* gamma, const float* beta,
                                int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd) {
-  const bool streaming = row_kernels_stream && stream_row_output;
+  const bool streaming = kRowKernelsStream && stream_row_output;
   for (int64_t r = 0; r < rows; ++r) {
     const float* src = x + r * cols;
     if (residual) {
@@ -156,7 +156,7 @@ struct CrossEntropyGradRow {
 // row's exponentials (as softmax_rows does).
 inline void cross_entropy(const float* logits, const int64_t* targets, int64_t rows, int64_t cols, float grad_scale,
                           float* loss, float* dlogits) {
-  const bool streaming = row_kernels_stream && dlogits != nullptr && stream_row_output;
+  const bool streaming = kRowKernelsStream && dlogits != nullptr && stream_row_output;
   float* scratch = streaming ? row_scratch(2 * cols) : nullptr;
   RowStreamer<CrossEntropyGradRow> pending;  // the previous row, when streaming
   for (int64_t r = 0; r < rows; ++r) {

@@ -28,14 +28,14 @@ inline void small_gemm_rows(int V, const float* a, int64_t lda, bool ta, const f
   }
 }
 
-// Requires k * round_up(n, lanes) <= small_gemm_pack_floats (checked by the caller).
+// Requires k * round_up(n, lanes) <= kSmallGemmPackFloats (checked by the caller).
 inline void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const int64_t width = (n + lanes - 1) / lanes * lanes;  // columns computed, in whole vectors
+  const int64_t width = (n + kLanes - 1) / kLanes * kLanes;  // columns computed, in whole vectors
   int64_t np = width;                                       // row stride of the panel
-  alignas(64) float pack[small_gemm_pack_floats];
+  alignas(64) float pack[kSmallGemmPackFloats];
   const float* panel = pack;
-  if (!tb && n % lanes == 0) {  // B's rows are already whole vectors: use them in place
+  if (!tb && n % kLanes == 0) {  // B's rows are already whole vectors: use them in place
     panel = b;
     np = ldb;
   } else if (tb) {
@@ -52,8 +52,8 @@ inline void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
   for (int64_t i = 0; i < m; i += 6) {
     const int64_t rows = m - i < 6 ? m - i : 6;
     const float* ai = ta ? a + i : a + i * lda;
-    for (int64_t j = 0; j < width; j += 4 * lanes) {
-      const int V = int((width - j) / lanes < 4 ? (width - j) / lanes : 4);
+    for (int64_t j = 0; j < width; j += 4 * kLanes) {
+      const int V = int((width - j) / kLanes < 4 ? (width - j) / kLanes : 4);
       float* cij = c + i * ldc + j;
       const float* pj = panel + j;
       switch (rows) {

@@ -31,7 +31,7 @@ inline void transpose_8x8(const float* in, int64_t ld_in, float* out, int64_t ld
 }
 
 #if defined(__AVX512F__)
-constexpr int64_t transpose_tile = 16;
+constexpr int64_t kTransposeTile = 16;
 
 // Same three steps as the 8x8 one within 128-bit lanes (after them, lane L of u[4g + j] holds
 // column 4L + j of rows 4g..4g+3), then two rounds of 128-bit lane shuffles gather each column.
@@ -78,7 +78,7 @@ inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, in
   });
 }
 #else
-constexpr int64_t transpose_tile = 8;
+constexpr int64_t kTransposeTile = 8;
 template <bool streaming = false>  // never true: an 8x8 tile writes half lines
 inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
   static_assert(!streaming);
@@ -91,7 +91,7 @@ inline void transpose_tile_kernel(const float* in, int64_t ld_in, float* out, in
 // 64-byte output rows (AVX-512), by streaming stores when `streaming` (see transpose_streaming).
 template <bool streaming = false>
 inline void transpose_tiles(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out, int64_t ld_out) {
-  constexpr int64_t T = transpose_tile;
+  constexpr int64_t T = kTransposeTile;
   const int64_t rows_t = rows - rows % T, cols_t = cols - cols % T;
   for (int64_t r = 0; r < rows_t; r += T) {
     for (int64_t c = 0; c < cols_t; c += T)
@@ -104,10 +104,10 @@ inline void transpose_tiles(const float* in, int64_t rows, int64_t cols, int64_t
 }
 
 // The streaming path (big outputs; transpose.cpp hands each thread one range of whole bands of
-// transpose_stream_block rows). When every output row starts on a 64-byte boundary (AVX-512,
+// kTransposeStreamBlock rows). When every output row starts on a 64-byte boundary (AVX-512,
 // ld_out a multiple of 16), each 16x16 tile writes 16 whole lines: they are streamed straight
 // from the tiles.
-constexpr int64_t transpose_stream_block = 256;
+constexpr int64_t kTransposeStreamBlock = 256;
 
 #if defined(__AVX512F__)
 // Otherwise, on AVX-512, the lines are put together in registers. Output row q starts shift_q
@@ -117,13 +117,13 @@ constexpr int64_t transpose_stream_block = 256;
 // out by one streaming store. Only each row's first and last lines are partial: masked ordinary
 // stores, aligned to their line (unaligned masked stores reaching into the next, streamed line
 // measured ~10 % slower overall). The carry runs across bands, so a thread's range has partial
-// lines only at its two ends. Tiles go by bands of transpose_stream_block input rows, in blocks
-// of transpose_realign_block columns down each band, then along it. (Measured on 256 MiB
+// lines only at its two ends. Tiles go by bands of kTransposeStreamBlock input rows, in blocks
+// of kTransposeRealignBlock columns down each band, then along it. (Measured on 256 MiB
 // [n/768, 768], shared machine: blocks of 128 columns beat whole rows by ~10 % on 2 threads and
 // ~25 % on 1, and 256 columns by ~5-10 %; strips of 16 columns down a band with the carry in
 // registers (spilled), or 128-column blocks down a thread's whole range, ran at 2/3. On aligned
 // rows this path is 5-15 % slower than the direct one above, which is kept for them.)
-constexpr int64_t transpose_realign_block = 128;
+constexpr int64_t kTransposeRealignBlock = 128;
 
 struct TransposeCarry {
   std::vector<float> columns;  // per output row, its last 16-float column
@@ -160,7 +160,7 @@ inline void transpose_realigned(const float* in, int64_t rows, int64_t cols, int
                                _mm512_permutex2var_ps(v, _mm512_sub_epi32(iota, _mm512_set1_epi32(s)), v));
         _mm512_storeu_ps(carry + (c + j) * T, v);
       });
-    constexpr int64_t band = transpose_stream_block, block = transpose_realign_block;
+    constexpr int64_t band = kTransposeStreamBlock, block = kTransposeRealignBlock;
     for (int64_t r0 = 0; r0 < rows_t; r0 += band)
       for (int64_t c0 = 0; c0 < cols_t; c0 += block)
         for (int64_t r = std::max(r0, T); r < std::min(rows_t, r0 + band); r += T)
@@ -185,7 +185,7 @@ inline void transpose_realigned(const float* in, int64_t rows, int64_t cols, int
 }
 #endif
 
-// On AVX2, blocks of the band's rows x transpose_stream_block columns are transposed by tiles
+// On AVX2, blocks of the band's rows x kTransposeStreamBlock columns are transposed by tiles
 // into scratch (~270 KiB, in L2) and each output row's piece is copied out by store_row:
 // streaming stores of its whole lines only. While a block is copied out, the next block's input
 // (or the next band's: prefetches never fault) is prefetched, one input row per output row, so
@@ -193,10 +193,10 @@ inline void transpose_realigned(const float* in, int64_t rows, int64_t cols, int
 // against 43 % for plain tiles with unaligned output rows, 80 % against 57 % with aligned ones.
 // Interleaving the copy-out with the next block's tiles was slower: 38-53 %.)
 
-// One band of at most transpose_stream_block rows through scratch.
+// One band of at most kTransposeStreamBlock rows through scratch.
 inline void transpose_band_through_scratch(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
                                            int64_t ld_out) {
-  constexpr int64_t block = transpose_stream_block;
+  constexpr int64_t block = kTransposeStreamBlock;
   const int64_t ld = (rows + 15) / 16 * 16 + 16;  // not a multiple of 1 KiB: no L1 set conflicts
   float* buffer = row_scratch(ld * block);  // simd_reduce.inl's per-thread scratch
   for (int64_t c0 = 0; c0 < cols; c0 += block) {
@@ -217,14 +217,14 @@ inline void transpose_band_through_scratch(const float* in, int64_t rows, int64_
 // Any number of rows (transpose.cpp hands each thread one range of whole bands).
 inline void transpose_streaming(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float* out,
                                 int64_t ld_out) {
-  if (lanes == 16 && ld_out % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 64 == 0) {
-    transpose_tiles<lanes == 16>(in, rows, cols, ld_in, out, ld_out);  // every tile row is a whole line
+  if (kLanes == 16 && ld_out % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 64 == 0) {
+    transpose_tiles<kLanes == 16>(in, rows, cols, ld_in, out, ld_out);  // every tile row is a whole line
   } else {
 #if defined(__AVX512F__)
     transpose_realigned(in, rows, cols, ld_in, out, ld_out);
 #else
-    for (int64_t r = 0; r < rows; r += transpose_stream_block)
-      transpose_band_through_scratch(in + r * ld_in, std::min(transpose_stream_block, rows - r), cols, ld_in, out + r,
+    for (int64_t r = 0; r < rows; r += kTransposeStreamBlock)
+      transpose_band_through_scratch(in + r * ld_in, std::min(kTransposeStreamBlock, rows - r), cols, ld_in, out + r,
                                      ld_out);
 #endif
   }

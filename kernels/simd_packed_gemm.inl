@@ -10,31 +10,31 @@
 
 namespace tessera::kernels::TESSERA_SIMD_NS {
 
-constexpr int packed_mr = lanes == 16 ? packed_mr_avx512 : packed_mr_avx2;
-constexpr int packed_nr = lanes == 16 ? packed_nr_avx512 : packed_nr_avx2;
-constexpr int packed_nv = packed_nr / lanes;  // B vectors per k step
+constexpr int kPackedMr = kLanes == 16 ? kPackedMrAvx512 : kPackedMrAvx2;
+constexpr int kPackedNr = kLanes == 16 ? kPackedNrAvx512 : kPackedNrAvx2;
+constexpr int kPackedNv = kPackedNr / kLanes;  // B vectors per k step
 
 // op(B)[p0.., j0..] (kc x w, w <= NR) as one panel [kc][NR], columns w..NR zero, so the
 // micro-kernel always runs whole vectors.
 inline void pack_b_panel(bool tb, const float* b, int64_t ldb, int64_t kc, int64_t w, float* out) {
-  constexpr int NR = packed_nr;
+  constexpr int kNr = kPackedNr;
   if (!tb) {  // rows of B are rows of the panel
     for (int64_t p = 0; p < kc; ++p) {
       const float* src = b + p * ldb;
-      float* dst = out + p * NR;
+      float* dst = out + p * kNr;
 #pragma GCC unroll 4
-      for (int v = 0; v < packed_nv; ++v) {
-        const int64_t left = w - v * lanes;
-        store(dst + v * lanes, left >= lanes ? load(src + v * lanes) : left > 0 ? load_part(src + v * lanes, left) : zero());
+      for (int v = 0; v < kPackedNv; ++v) {
+        const int64_t left = w - v * kLanes;
+        store(dst + v * kLanes, left >= kLanes ? load(src + v * kLanes) : left > 0 ? load_part(src + v * kLanes, left) : zero());
       }
     }
     return;
   }
   // op(B)[p][j] = b[j * ldb + p]: columns of the panel are rows of B, by register-tile transposes.
-  transpose_tiles(b, w, kc, ldb, out, NR);  // ordinary stores: the panel is read next
-  if (w < NR)
+  transpose_tiles(b, w, kc, ldb, out, kNr);  // ordinary stores: the panel is read next
+  if (w < kNr)
     for (int64_t p = 0; p < kc; ++p)
-      for (int64_t j = w; j < NR; ++j) out[p * NR + j] = 0.0f;
+      for (int64_t j = w; j < kNr; ++j) out[p * kNr + j] = 0.0f;
 }
 
 // op(A)[i0 .. i0+R, p0 ..] (R x kc, R < MR: the row tail) as [kc][MR]: one k step's R values
@@ -42,10 +42,10 @@ inline void pack_b_panel(bool tb, const float* b, int64_t ldb, int64_t kc, int64
 // reads them). Full MR-row panels are read in place (see a_in_place).
 template <int R>
 inline void pack_a_panel(bool ta, const float* a, int64_t lda, int64_t kc, float* out) {
-  constexpr int MR = packed_mr;
+  constexpr int kMr = kPackedMr;
   for (int64_t p = 0; p < kc; ++p)
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) out[p * MR + r] = ta ? a[p * lda + r] : a[r * lda + p];
+    for (int r = 0; r < R; ++r) out[p * kMr + r] = ta ? a[p * lda + r] : a[r * lda + p];
 }
 
 // C[R x up to NR] = alpha * op(A)[R x kc] op(B)[kc x NR] + beta * C; beta == 0 never reads C.
@@ -57,7 +57,7 @@ inline void pack_a_panel(bool ta, const float* a, int64_t lda, int64_t kc, float
 // two of the 32 registers through it, and GCC 12 then spilled a B vector to the stack (seen in
 // the generated code: 8 extra loads per k step).
 // Stores to C may alias them, so GCC cannot hoist the loads.
-template <int R, bool RowsA, int V = packed_nv>
+template <int R, bool RowsA, int V = kPackedNv>
 __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const float* ap, int64_t as,
                                                                const float* bp, int64_t bs, const float* alpha_p,
                                                                const float* beta_p, float* c, int64_t ldc,
@@ -71,7 +71,7 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
   for (int64_t p = 0; p < kc; ++p) {
     F bv[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) bv[v] = load(bp + p * bs + v * lanes);
+    for (int v = 0; v < V; ++v) bv[v] = load(bp + p * bs + v * kLanes);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const F av = set1(RowsA ? ap[r * as + p] : ap[p * as + r]);
@@ -85,9 +85,9 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
-      float* out = c + r * ldc + v * lanes;
-      const int64_t w = n_left - v * lanes;
-      if (w >= lanes)
+      float* out = c + r * ldc + v * kLanes;
+      const int64_t w = n_left - v * kLanes;
+      if (w >= kLanes)
         store(out, beta == 0.0f ? acc[r][v] * al : fma(load(out), be, acc[r][v] * al));
       else if (w > 0)
         store_part(out, beta == 0.0f ? acc[r][v] * al : fma(load_part(out, w), be, acc[r][v] * al), w);
@@ -102,7 +102,7 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
 // - op(B) in place (full panels of a non-transposed B) only with A^T: there k is long, m can be
 //   as small as 192 and packing B costs 1/m of the work; with row-major A (m = 6400, B = the
 //   weights, kc = 768) the packed panels were faster (NN 768x768: 244 vs 210 GFLOP/s).
-inline bool a_in_place(int R) { return R == packed_mr; }
+inline bool a_in_place(int R) { return R == kPackedMr; }
 inline bool b_in_place(const PackedGemmCall& g) { return !g.trans_b && g.trans_a; }
 
 // Rows i0 .. i0+R of C (a: op(A)'s first element of them at k block start) against every NR-column
@@ -110,26 +110,26 @@ inline bool b_in_place(const PackedGemmCall& g) { return !g.trans_b && g.trans_a
 template <int R>
 inline void packed_row_panel(const PackedGemmCall& g, const float* a, const float* b, int64_t kc, int64_t ncur,
                              const float* beta, float* c) {
-  constexpr int64_t MR = packed_mr, NR = packed_nr;
+  constexpr int64_t kMr = kPackedMr, kNr = kPackedNr;
   const bool in_place = b_in_place(g);
   // kernel(V, b panel, its row stride, first column): full panels, then a last narrower one
   // computes only the vectors that hold columns (n = 64: 48 + 16, not 48 + 48).
   auto each_panel = [&](auto kernel) {
     int64_t j = 0;
-    for (; j + NR <= ncur; j += NR) {
+    for (; j + kNr <= ncur; j += kNr) {
       if (in_place)
-        kernel(std::integral_constant<int, packed_nv>(), b + j, g.ldb, j);
+        kernel(std::integral_constant<int, kPackedNv>(), b + j, g.ldb, j);
       else
-        kernel(std::integral_constant<int, packed_nv>(), g.b_pack + j * kc, NR, j);
+        kernel(std::integral_constant<int, kPackedNv>(), g.b_pack + j * kc, kNr, j);
     }
     if (j == ncur) return;
-    const int64_t vectors = (ncur - j + lanes - 1) / lanes;
+    const int64_t vectors = (ncur - j + kLanes - 1) / kLanes;
     const float* bp = g.b_pack + j * kc;
-    if constexpr (packed_nv >= 2)
-      if (vectors == 1) return kernel(std::integral_constant<int, 1>(), bp, NR, j);
-    if constexpr (packed_nv >= 3)
-      if (vectors == 2) return kernel(std::integral_constant<int, 2>(), bp, NR, j);
-    kernel(std::integral_constant<int, packed_nv>(), bp, NR, j);
+    if constexpr (kPackedNv >= 2)
+      if (vectors == 1) return kernel(std::integral_constant<int, 1>(), bp, kNr, j);
+    if constexpr (kPackedNv >= 3)
+      if (vectors == 2) return kernel(std::integral_constant<int, 2>(), bp, kNr, j);
+    kernel(std::integral_constant<int, kPackedNv>(), bp, kNr, j);
   };
   if (a_in_place(R) && !g.trans_a)
     return each_panel([&](auto v, const float* bp, int64_t bs, int64_t j) {
@@ -141,11 +141,11 @@ inline void packed_row_panel(const PackedGemmCall& g, const float* a, const floa
     });
   pack_a_panel<R>(g.trans_a, a, g.lda, kc, g.a_pack);
   each_panel([&](auto v, const float* bp, int64_t bs, int64_t j) {
-    packed_micro_kernel<R, false, v()>(kc, g.a_pack, MR, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
+    packed_micro_kernel<R, false, v()>(kc, g.a_pack, kMr, bp, bs, &g.alpha, beta, c + j, g.ldc, ncur - j);
   });
 }
 
-template <int R = packed_mr>
+template <int R = kPackedMr>
 inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, const float* b, int64_t kc,
                         int64_t ncur, const float* beta, float* c) {
   if constexpr (R > 0) {
@@ -158,23 +158,23 @@ inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, c
 // per block, then read by every row panel), m in panels of MR rows (op(A)[MR x kc], in L1 while
 // it meets every NR-column panel of the block).
 inline void packed_gemm(const PackedGemmCall& g) {
-  constexpr int64_t MR = packed_mr, NR = packed_nr;
+  constexpr int64_t kMr = kPackedMr, kNr = kPackedNr;
   const bool in_place = b_in_place(g);
   for (int64_t jc = 0; jc < g.n; jc += g.nc) {
     const int64_t ncur = g.n - jc < g.nc ? g.n - jc : g.nc;
     for (int64_t pc = 0; pc < g.k; pc += g.kc) {
       const int64_t kc = g.k - pc < g.kc ? g.k - pc : g.kc;
       const float* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
-      for (int64_t j = 0; j < ncur; j += NR) {
-        const int64_t w = ncur - j < NR ? ncur - j : NR;
-        if (in_place && w == NR) continue;
+      for (int64_t j = 0; j < ncur; j += kNr) {
+        const int64_t w = ncur - j < kNr ? ncur - j : kNr;
+        if (in_place && w == kNr) continue;
         pack_b_panel(g.trans_b, g.trans_b ? b + j * g.ldb : b + j, g.ldb, kc, w, g.b_pack + j * kc);
       }
       static const float one = 1.0f;
       const float* beta = pc == 0 ? &g.beta : &one;  // later k blocks add to what the first wrote
-      for (int64_t i = 0; i < g.m; i += MR) {
+      for (int64_t i = 0; i < g.m; i += kMr) {
         const float* a = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
-        packed_rows(g.m - i < MR ? g.m - i : MR, g, a, b, kc, ncur, beta, g.c + i * g.ldc + jc);
+        packed_rows(g.m - i < kMr ? g.m - i : kMr, g, a, b, kc, ncur, beta, g.c + i * g.ldc + jc);
       }
     }
   }

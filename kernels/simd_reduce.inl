@@ -9,12 +9,12 @@ namespace tessera::kernels::TESSERA_SIMD_NS {
 inline float row_sum(const float* x, int64_t n) {
   F s[8] = {zero(), zero(), zero(), zero(), zero(), zero(), zero(), zero()};
   int64_t i = 0;
-  for (; i + 8 * lanes <= n; i += 8 * lanes)
+  for (; i + 8 * kLanes <= n; i += 8 * kLanes)
 #pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) s[k] = s[k] + load(x + i + k * lanes);
+    for (int k = 0; k < 8; ++k) s[k] = s[k] + load(x + i + k * kLanes);
 #pragma GCC unroll 8
   for (int k = 0; k < 7; ++k)  // fewer than 8 vectors left (constant k keeps s[] in registers)
-    if (i + lanes <= n) s[k] = s[k] + load(x + i), i += lanes;
+    if (i + kLanes <= n) s[k] = s[k] + load(x + i), i += kLanes;
   if (i < n) s[7] = s[7] + load_part(x + i, n - i);
   return hsum(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
 }
@@ -24,18 +24,18 @@ inline float row_sq_dev(const float* x, int64_t n, float m) {
   const F mv = set1(m);
   F s[4] = {zero(), zero(), zero(), zero()};
   int64_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes)
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
-      const F d = load(x + i + k * lanes) - mv;
+      const F d = load(x + i + k * kLanes) - mv;
       s[k] = fma(d, d, s[k]);
     }
 #pragma GCC unroll 4
   for (int k = 0; k < 3; ++k)
-    if (i + lanes <= n) {
+    if (i + kLanes <= n) {
       const F d = load(x + i) - mv;
       s[k] = fma(d, d, s[k]);
-      i += lanes;
+      i += kLanes;
     }
   if (i < n) {
     const F d = load_part_or(x + i, n - i, m) - mv;
@@ -50,14 +50,14 @@ inline float row_max(const float* x, int64_t n, bool& has_nan) {
   F m[4] = {set1(-inf), set1(-inf), set1(-inf), set1(-inf)};  // four chains hide the latency
   M nan = no_lanes();
   int64_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes)
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
-      const F v = load(x + i + k * lanes);
+      const F v = load(x + i + k * kLanes);
       nan = either(nan, is_nan(v));
       m[k] = max(m[k], v);
     }
-  for (; i + lanes <= n; i += lanes) {
+  for (; i + kLanes <= n; i += kLanes) {
     const F v = load(x + i);
     nan = either(nan, is_nan(v));
     m[0] = max(m[0], v);
@@ -122,7 +122,7 @@ inline float exp_shifted(const float* in, int64_t cols, float m, float* out, Ste
   const F mv = set1(m);
   F s = zero();
   int64_t i = 0;
-  for (; i + lanes <= cols; i += lanes) {
+  for (; i + kLanes <= cols; i += kLanes) {
     const F e = exp(load(in + i) - mv);
     store(out + i, e);
     s = s + e;
@@ -165,7 +165,7 @@ struct ScaledRow {
 // written to y once, by whole lines, during the next row's exponentials: the same operations in
 // the same order, so the same bits.
 inline void softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
-  if (!(row_kernels_stream && stream_row_output)) {
+  if (!(kRowKernelsStream && stream_row_output)) {
     for (int64_t r = 0; r < rows; ++r) {
       const float* in = x + r * cols;
       float* out = y + r * cols;
@@ -192,13 +192,13 @@ inline float exp_sum(const float* in, int64_t cols, float m) {
   const F mv = set1(m);
   F s = zero();
   int64_t c = 0;
-  for (; c + lanes <= cols; c += lanes) s = s + exp(load(in + c) - mv);
+  for (; c + kLanes <= cols; c += kLanes) s = s + exp(load(in + c) - mv);
   if (c < cols) s = s + exp(load_part_or(in + c, cols - c, -__builtin_inff()) - mv);
   return hsum(s);
 }
 
 inline void log_softmax_rows(const float* x, int64_t rows, int64_t cols, float* y) {
-  const bool streaming = row_kernels_stream && stream_row_output;
+  const bool streaming = kRowKernelsStream && stream_row_output;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * cols;
     const float m = softmax_shift(in, cols);
@@ -213,7 +213,7 @@ inline void log_softmax_rows(const float* x, int64_t rows, int64_t cols, float* 
 inline float row_dot(const float* a, const float* b, int64_t n) {
   F s0 = zero(), s1 = zero();
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) s0 = fma(load(a + i), load(b + i), s0);
+  for (; i + kLanes <= n; i += kLanes) s0 = fma(load(a + i), load(b + i), s0);
   if (i < n) s1 = load_part(a + i, n - i) * load_part(b + i, n - i);  // masked lanes are 0 * 0
   return hsum(s0 + s1);
 }

@@ -21,7 +21,7 @@ struct AdamWConstants {
 };
 
 // The small-GEMM kernel packs op(B) into a stack buffer of this many floats (64 KiB).
-constexpr int64_t small_gemm_pack_floats = 16384;
+constexpr int64_t kSmallGemmPackFloats = 16384;
 
 struct SimdTable {
   void (*math)(MathFn fn, const float* x, float* y, int64_t n);
@@ -54,7 +54,7 @@ struct SimdTable {
                         float* loss, float* dlogits);
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConstants& k);
   // C = alpha op(A) op(B) + beta C for small products (k * n rounded up to vectors must fit
-  // small_gemm_pack_floats); see simd_gemm.inl.
+  // kSmallGemmPackFloats); see simd_gemm.inl.
   void (*small_gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                      const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
   // Our packed GEMM on one thread (packed_gemm.h, simd_packed_gemm.inl).

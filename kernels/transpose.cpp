@@ -15,7 +15,7 @@ namespace {
 // outputs (streaming stores, see streaming_store_threshold()) give each thread one range of whole
 // bands of 256 rows: each output row then has partial lines (ordinary stores) only at the ends
 // of a thread's range, and no line is written by two threads but at those ends.
-constexpr int64_t band = 64, stream_band = 256;
+constexpr int64_t kBand = 64, kStreamBand = 256;
 
 template <class Fn>
 void by_bands(int64_t rows, int64_t cols, int64_t rows_per_band, Fn&& fn) {
@@ -35,17 +35,17 @@ void transpose(const float* in, int64_t rows, int64_t cols, int64_t ld_in, float
   const SimdTable* s = simd_table();
   const bool stream = s != nullptr && streams_output(rows * cols);
   if (stream) {  // one range of whole bands per thread: partial output lines only at its two ends
-    const int64_t bands = (rows + stream_band - 1) / stream_band;
+    const int64_t bands = (rows + kStreamBand - 1) / kStreamBand;
     const int64_t threads = num_threads(), per_thread = (bands + threads - 1) / threads;
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
       const StreamRowOutput scope(true);
-      const int64_t r = std::min(t0 * per_thread * stream_band, rows);
-      const int64_t n = std::min(t1 * per_thread * stream_band, rows) - r;
+      const int64_t r = std::min(t0 * per_thread * kStreamBand, rows);
+      const int64_t n = std::min(t1 * per_thread * kStreamBand, rows) - r;
       if (n > 0) s->transpose(in + r * ld_in, n, cols, ld_in, out + r, ld_out);
     });
     return;
   }
-  by_bands(rows, cols, band, [&](int64_t r, int64_t n) {
+  by_bands(rows, cols, kBand, [&](int64_t r, int64_t n) {
     if (s)
       s->transpose(in + r * ld_in, n, cols, ld_in, out + r, ld_out);
     else

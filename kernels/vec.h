@@ -21,7 +21,7 @@ namespace tessera::kernels::TESSERA_SIMD_NS {
 
 #if defined(__AVX512F__)
 
-constexpr int lanes = 16;
+constexpr int kLanes = 16;
 struct F { __m512 v; };
 struct I { __m512i v; };
 using M = __mmask16;
@@ -100,7 +100,7 @@ inline float hmax(F a) {
 
 #else  // AVX2 + FMA
 
-constexpr int lanes = 8;
+constexpr int kLanes = 8;
 struct F { __m256 v; };
 struct I { __m256i v; };
 struct M { __m256 v; };
@@ -177,9 +177,9 @@ inline float hmax(F a) {
 
 // n lanes (1 <= n <= lanes) from p. In a loop whose body is inlined for n == lanes these become
 // plain loads and stores: masked stores do not forward to later loads as cheaply.
-inline F load_n(const float* p, int64_t n) { return n >= lanes ? load(p) : load_part(p, n); }
+inline F load_n(const float* p, int64_t n) { return n >= kLanes ? load(p) : load_part(p, n); }
 inline void store_n(float* p, F x, int64_t n) {
-  if (n >= lanes)
+  if (n >= kLanes)
     store(p, x);
   else
     store_part(p, x, n);
@@ -191,7 +191,7 @@ inline void store_n(float* p, F x, int64_t n) {
 template <class Fn>
 __attribute__((always_inline)) inline void by_vectors(int64_t cols, Fn&& fn) {
   int64_t c = 0;
-  for (; c + lanes <= cols; c += lanes) fn(c, int64_t(lanes));
+  for (; c + kLanes <= cols; c += kLanes) fn(c, int64_t(kLanes));
   if (c < cols) fn(c, cols - c);
 }
 
@@ -202,7 +202,7 @@ __attribute__((always_inline)) inline void by_vectors(int64_t cols, Fn&& fn) {
 // over the arithmetic of the next row, rather than issue them in one burst that stalls the core.
 // fn must compute each lane from its own index alone (no sums across lanes), so that the result
 // does not depend on where the vectors start. A caller that streams ends with stream_fence().
-constexpr int64_t line_floats = 16;
+constexpr int64_t kLineFloats = 16;
 
 template <class Fn>
 class RowStreamer {
@@ -214,16 +214,16 @@ class RowStreamer {
     if (address % sizeof(float) != 0 || head >= cols) return;  // no whole line: finish() stores it all
     normal(0, head);
     next_ = head;
-    lines_end_ = head + (cols - head) / line_floats * line_floats;
+    lines_end_ = head + (cols - head) / kLineFloats * kLineFloats;
   }
   __attribute__((always_inline)) void step() {
     if (next_ < lines_end_) {
-      stream(out_ + next_, fn_(next_, int64_t(lanes)));
-      next_ += lanes;
+      stream(out_ + next_, fn_(next_, int64_t(kLanes)));
+      next_ += kLanes;
     }
   }
   void finish() {
-    for (; next_ < lines_end_; next_ += lanes) stream(out_ + next_, fn_(next_, int64_t(lanes)));
+    for (; next_ < lines_end_; next_ += kLanes) stream(out_ + next_, fn_(next_, int64_t(kLanes)));
     if (out_ != nullptr) normal(next_, cols_);
     out_ = nullptr;
   }
@@ -251,11 +251,11 @@ __attribute__((always_inline)) inline void store_row(float* out, int64_t cols, b
 // path, whose streaming stores are half lines, measured 7-25 % slower streaming than not in each
 // of them (Zen 5 forced onto AVX2, 128 MiB, under load), so it keeps ordinary stores there.
 // Transpose streams on both: it gained on both (AVX2: 38-44 % of copy against 22-25 %).
-constexpr bool row_kernels_stream = lanes == 16;
+constexpr bool kRowKernelsStream = kLanes == 16;
 
 // Asks for the lines of [p, p + n) ahead of use (prefetches never fault, even past an array's end).
 inline void prefetch_lines(const float* p, int64_t n) {
-  for (int64_t i = 0; i < n; i += line_floats) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+  for (int64_t i = 0; i < n; i += kLineFloats) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
 }
 
 // Orders this thread's streaming stores before whatever follows (another thread reading the output).

@@ -193,9 +193,9 @@ Handle open_checkpoint(const std::string& path, CheckpointMeta& m) {
     fail("checkpoint {}: no 'meta' and 'params' groups (not a Tessera checkpoint)", path);
   Handle meta(H5Gopen2(file.get(), "meta", H5P_DEFAULT));
   m.format_version = read_int(meta.get(), "format_version", path);
-  if (m.format_version > checkpoint_format_version)
+  if (m.format_version > kCheckpointFormatVersion)
     fail("checkpoint {}: format version {} is newer than this build reads ({})", path, m.format_version,
-         checkpoint_format_version);
+         kCheckpointFormatVersion);
   m.step = read_int(meta.get(), "step", path);
   m.epoch = read_int(meta.get(), "epoch", path);
   m.loader_epoch = read_int(meta.get(), "loader_epoch", path);

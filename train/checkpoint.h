@@ -17,10 +17,10 @@
 
 namespace tessera::train {
 
-constexpr int64_t checkpoint_format_version = 1;
+constexpr int64_t kCheckpointFormatVersion = 1;
 
 struct CheckpointMeta {
-  int64_t format_version = checkpoint_format_version;
+  int64_t format_version = kCheckpointFormatVersion;
   int64_t step = 0;   // optimizer steps done
   int64_t epoch = 0;  // of the training loader's next batch
   int64_t loader_epoch = 0, loader_position = 0;

@@ -17,7 +17,7 @@ using namespace tessera::kernels::testing;
 
 namespace {
 
-constexpr float sentinel = 12345.0f;
+constexpr float kSentinel = 12345.0f;
 
 // Every op of kernels/elementwise_ops.def, with the domain it declares: a new op is tested here
 // without a line of its own.
@@ -40,11 +40,11 @@ const BinaryOp all_binary[] = {
 double abs_tol(UnaryOp op) { return op == UnaryOp::gelu_tanh || op == UnaryOp::gelu_erf ? 2e-6 : 1e-7; }
 
 // Output buffer of n values at `offset`, with a sentinel before and after.
-std::vector<float> guarded_output(int64_t n) { return std::vector<float>(size_t(n) + 2, sentinel); }
+std::vector<float> guarded_output(int64_t n) { return std::vector<float>(size_t(n) + 2, kSentinel); }
 
 void check_guards(const std::vector<float>& y, int64_t n, int64_t offset) {
-  if (offset == 1) BOOST_TEST(y[0] == sentinel, "element before the output was written");
-  BOOST_TEST(y[size_t(n + offset)] == sentinel, "element after the output was written");
+  if (offset == 1) BOOST_TEST(y[0] == kSentinel, "element before the output was written");
+  BOOST_TEST(y[size_t(n + offset)] == kSentinel, "element after the output was written");
 }
 
 }  // namespace

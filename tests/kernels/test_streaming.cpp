@@ -22,7 +22,7 @@ using namespace tessera::kernels::testing;
 
 namespace {
 
-constexpr int64_t never = std::numeric_limits<int64_t>::max();
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
 // Restores the default threshold and thread count however a test ends.
 struct Restore {
@@ -50,7 +50,7 @@ struct Out {
 template <class Fn>
 void same_bits(int64_t n, int64_t offset, const char* what, Fn&& fn) {
   Out normal(n, offset), streamed(n, offset);
-  set_streaming_store_threshold(never);
+  set_streaming_store_threshold(kNever);
   fn(normal.data);
   set_streaming_store_threshold(0);
   fn(streamed.data);
@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(threshold_and_flag) {
 
   // by_row_blocks sets the flag on every thread that runs a block, for that call only.
   set_num_threads(2);
-  for (const int64_t threshold : {int64_t(0), never}) {
+  for (const int64_t threshold : {int64_t(0), kNever}) {
     set_streaming_store_threshold(threshold);
     std::vector<char> seen(64, 2);
     by_row_blocks(64, 1024, [&](int64_t r, int64_t n) {

@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_CASE(round_trip_is_exact) {
   BOOST_TEST(r.meta.best_value == 0.875);
   BOOST_TEST(r.meta.recipe == c.meta.recipe);
   BOOST_TEST(r.meta.input_shape == c.meta.input_shape);
-  BOOST_TEST(r.meta.format_version == checkpoint_format_version);
+  BOOST_TEST(r.meta.format_version == kCheckpointFormatVersion);
 }
 
 BOOST_AUTO_TEST_CASE(h5py_reads_the_documented_layout) {
