@@ -217,10 +217,10 @@ void read_rows(hid_t dataset, hid_t memory_type, hsize_t start, hsize_t count, v
   check(H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), where + ": cannot read");
 }
 
-void refuse_same_file(const std::string& input, const std::string& output) {
+void refuse_same_file(const std::string& input, const std::string& output, const char* role) {
   std::error_code error;
   if (std::filesystem::exists(output) && std::filesystem::equivalent(input, output, error))
-    fail("the output {} is the input file; choose another", output);
+    fail("the output {} is the {}; choose another", output, role);
 }
 
 void write_atomically(const std::string& path, const std::function<void(hid_t file)>& fill) {

@@ -78,8 +78,8 @@ class RowWriter {
 // Rows [start, start + count) of a dataset read into contiguous memory of type `memory_type`.
 void read_rows(hid_t dataset, hid_t memory_type, hsize_t start, hsize_t count, void* out, const std::string& where);
 
-// Refuses (with an Error) to write `output` over `input`, the file being read.
-void refuse_same_file(const std::string& input, const std::string& output);
+// Refuses (with an Error) to write `output` over `input`, a file being read (`role` names it).
+void refuse_same_file(const std::string& input, const std::string& output, const char* role = "input file");
 // Creates `path`.tmp, fills it through fill(file), and renames it to `path`. On any failure the
 // temporary file is removed and an existing `path` is left as it was.
 void write_atomically(const std::string& path, const std::function<void(hid_t file)>& fill);

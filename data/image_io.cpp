@@ -176,4 +176,12 @@ Image resize_center_crop(const Image& image, int64_t size) {
   return out;
 }
 
+std::vector<uint8_t> to_pixels(const Tensor& images) {
+  const Tensor nhwc = images.permute({0, 2, 3, 1}).contiguous();
+  const float* p = nhwc.data<float>();
+  std::vector<uint8_t> out(size_t(nhwc.numel()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(std::lround(std::clamp(p[i], 0.0f, 1.0f) * 255.0f));
+  return out;
+}
+
 }  // namespace tessera::data

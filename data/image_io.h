@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/tensor.h"
+
 namespace tessera::data {
 
 struct Image {
@@ -18,6 +20,9 @@ Image read_image(const std::string& path, int64_t channels = 3);
 // Resamples to out_h x out_w with a triangle filter widened when shrinking (so downscaling
 // averages instead of aliasing), as PIL's antialiased bilinear does.
 Image resize(const Image& image, int64_t out_h, int64_t out_w);
+
+// Model output f32 [N, C, H, W] in [0, 1] as 8-bit pixels [N, H, W, C] (clamped, rounded).
+std::vector<uint8_t> to_pixels(const Tensor& images);
 
 // Scales the shorter side to `size` and crops the centre size x size.
 Image resize_center_crop(const Image& image, int64_t size);

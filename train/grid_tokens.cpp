@@ -12,21 +12,14 @@
 #include "autograd/error.h"
 #include "data/dataset.h"
 #include "data/hdf5_util.h"
+#include "data/image_io.h"
+#include "train/image_rows.h"
 
 namespace tessera::train {
 namespace {
 
 using data::h5::Handle;
 using data::h5::RowWriter;
-
-// Images as u8 [n, H, W, C] from a decoder's [n, C, H, W] output in [0, 1].
-std::vector<uint8_t> to_pixels(const Tensor& images) {
-  const Tensor nhwc = images.permute({0, 2, 3, 1}).contiguous();
-  const float* p = nhwc.data<float>();
-  std::vector<uint8_t> out(size_t(nhwc.numel()));
-  for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(std::lround(std::clamp(p[i], 0.0f, 1.0f) * 255.0f));
-  return out;
-}
 
 // [N, h, w] for hard tokens, [N, h, w, c] for soft ones.
 std::vector<hsize_t> token_dims(hsize_t n, const nn::TokenGrid& grid) {
@@ -61,49 +54,32 @@ void read_labels(hid_t file, hsize_t n, const std::string& path, std::vector<int
 
 void write_grid_tokens(const TrainedModel& model, nn::ImageToTokens& tokenizer, const std::string& input,
                        const std::string& output, int64_t batch) {
-  data::h5::refuse_same_file(input, output);
-  data::h5::refuse_same_file(model.path(), output);
-  const std::shared_ptr<data::Dataset> dataset = data::Dataset::open(input);
-  const data::DatasetInfo& info = dataset->info();
-  model.check_images(info, input);
-  const nn::TokenGrid grid = tokenizer.token_grid(info.height, info.width);
-  const auto N = hsize_t(dataset->size());
-
-  data::h5::write_atomically(output, [&](hid_t file) {
-    RowWriter tokens(file, "tokens", grid.hard() ? H5T_STD_I32LE : H5T_IEEE_F32LE, token_dims(N, grid), output, true);
-    std::unique_ptr<RowWriter> labels;
-    if (info.has_labels) {
-      labels = std::make_unique<RowWriter>(file, "labels", H5T_STD_I64LE, std::vector<hsize_t>{N}, output, true);
-      data::h5::write_attribute(labels->id(), "class_names", info.class_names);
-    }
-    hsize_t done = 0;
-    model.for_each_batch(dataset, input, batch, -1, [&](const data::Batch& b) {
-      const Tensor t = tokenizer.tokenize(b.images);
-      const auto n = hsize_t(t.size(0));
-      if (grid.hard()) tokens.write(H5T_NATIVE_INT32, done, n, t.to(DType::i32).contiguous().data<int32_t>());
-      else tokens.write(H5T_NATIVE_FLOAT, done, n, t.contiguous().data<float>());
-      if (labels) labels->write(H5T_NATIVE_INT64, done, n, b.labels.contiguous().data<int64_t>());
-      done += n;
-    });
-    if (done != N) fail("tokenize: wrote {} of {} images", done, N);
-    data::h5::write_attribute(file, "checkpoint", model.path());
-    data::h5::write_attribute(file, "step", model.step());
-    data::h5::write_attribute(file, "model", model.type());
-    data::h5::write_attribute(file, "bottleneck", grid.kind);
-    data::h5::write_attribute(file, "codebook_size", grid.codebook_size);
-    data::h5::write_attribute(file, "image_shape", std::vector<int64_t>{info.channels, info.height, info.width});
-    data::h5::write_attribute(file, "downsample", grid.downsample);
-    data::h5::write_attribute(file, "decode", fmt::format("tessera decode {} {} IMAGES.h5", model.path(), output));
-  });
-  fmt::print("wrote {}: tokens {} [{}, {}, {}{}]{}\n", output, grid.hard() ? "int32" : "float32", N, grid.height,
+  nn::TokenGrid grid;
+  const data::DatasetInfo info =
+      write_image_rows(model, input, output, batch, [&](hid_t file, const data::DatasetInfo& images, hsize_t rows) {
+        grid = tokenizer.token_grid(images.height, images.width);
+        auto tokens = std::make_shared<RowWriter>(file, "tokens", grid.hard() ? H5T_STD_I32LE : H5T_IEEE_F32LE,
+                                                  token_dims(rows, grid), output, true);
+        data::h5::write_attribute(file, "bottleneck", grid.kind);
+        data::h5::write_attribute(file, "codebook_size", grid.codebook_size);
+        data::h5::write_attribute(file, "image_shape", std::vector<int64_t>{images.channels, images.height, images.width});
+        data::h5::write_attribute(file, "downsample", grid.downsample);
+        data::h5::write_attribute(file, "decode", fmt::format("tessera decode {} {} IMAGES.h5", model.path(), output));
+        return [&tokenizer, tokens, hard = grid.hard()](const data::Batch& b, hsize_t start, hsize_t count) {
+          const Tensor t = tokenizer.tokenize(b.images);
+          if (hard) tokens->write(H5T_NATIVE_INT32, start, count, t.to(DType::i32).contiguous().data<int32_t>());
+          else tokens->write(H5T_NATIVE_FLOAT, start, count, t.contiguous().data<float>());
+        };
+      });
+  fmt::print("wrote {}: tokens {} [{}, {}, {}{}]{}\n", output, grid.hard() ? "int32" : "float32", info.size, grid.height,
              grid.width, grid.hard() ? "" : fmt::format(", {}", grid.channels),
-             info.has_labels ? fmt::format(", labels [{}]", N) : "");
+             info.has_labels ? fmt::format(", labels [{}]", info.size) : "");
 }
 
 void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, const std::string& tokens_path,
                         const std::string& output, int64_t batch) {
   data::h5::refuse_same_file(tokens_path, output);
-  data::h5::refuse_same_file(model.path(), output);
+  data::h5::refuse_same_file(model.path(), output, "checkpoint");
   const DataShape& image = model.shape();
   const nn::TokenGrid grid = decoder.token_grid(image.height, image.width);
 
@@ -147,7 +123,7 @@ void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, c
                start * per_image + i, start + i / per_image, (i % per_image) / grid.width, i % grid.width, p[i],
                grid.codebook_size, model.path());
     }
-    const std::vector<uint8_t> pixels = to_pixels(decoder.decode(t));
+    const std::vector<uint8_t> pixels = data::to_pixels(decoder.decode(t));
     writer.append(pixels.data(), n, labels.empty() ? nullptr : labels.data() + start);
   }
   writer.close();

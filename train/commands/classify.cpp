@@ -57,8 +57,7 @@ int run_classify(const std::vector<std::string>& args) {
   for (const auto& t : templates)
     if (t.find("{}") == std::string::npos) fail("--templates: '{}' has no {{}} for the label", t);
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(positional[1]);
-  const auto& info = dataset->info();
-  model.check_images(info, positional[1]);
+  const auto& info = dataset->info();  // for_each_batch checks its image shape
   // data.class_names of the run, if it renamed the classes
   const std::vector<std::string> recipe_names = model.recipe().section("data").strings("class_names");
 

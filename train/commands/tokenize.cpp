@@ -22,6 +22,7 @@
 #include "train/command.h"
 #include "train/experiment.h"
 #include "train/grid_tokens.h"
+#include "train/image_rows.h"
 #include "train/trained_model.h"
 
 namespace tessera::cli {
@@ -56,75 +57,43 @@ Options parse(const std::vector<std::string>& args) {
   return o;
 }
 
-// Writes OUT.h5 with the datasets `make_rows` declares and fills batch by batch; labels (when IN.h5
-// has them) and the common attributes are added here.
-template <class Rows>
-void write_rows_file(const Options& o, const train::TrainedModel& model, const std::shared_ptr<data::Dataset>& dataset,
-                     Rows&& make_rows) {
-  const data::DatasetInfo& info = dataset->info();
-  const auto N = hsize_t(dataset->size());
-  data::h5::write_atomically(o.output, [&](hid_t file) {
-    auto fill = make_rows(file, N);
-    std::unique_ptr<RowWriter> labels;
-    if (info.has_labels) {
-      labels = std::make_unique<RowWriter>(file, "labels", H5T_NATIVE_INT64, std::vector<hsize_t>{N}, o.output);
-      write_attribute(labels->id(), "class_names", info.class_names);
-    }
-    hsize_t done = 0;
-    model.for_each_batch(dataset, o.input, o.batch, -1, [&](const data::Batch& batch) {
-      const auto n = hsize_t(batch.images.size(0));
-      fill(batch, done, n);
-      if (labels) labels->write(H5T_NATIVE_INT64, done, n, batch.labels.contiguous().data<int64_t>());
-      done += n;
-    });
-    if (done != N) fail("tokenize: wrote {} of {} images", done, N);
-    write_attribute(file, "checkpoint", o.checkpoint);
-    write_attribute(file, "step", model.step());
-    write_attribute(file, "model", model.type());
-  });
-}
-
 void write_patch_tokens(const Options& o, const train::TrainedModel& model, nn::ImageToPatchTokens& vit) {
-  const std::shared_ptr<data::Dataset> dataset = data::Dataset::open(o.input);
-  model.check_images(dataset->info(), o.input);
-  const auto N = hsize_t(dataset->size()), T = hsize_t(vit.num_patches()), W = hsize_t(vit.token_width());
-  write_rows_file(o, model, dataset, [&](hid_t file, hsize_t n) {
-    auto tokens = std::make_shared<RowWriter>(file, "tokens", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, T, W}, o.output);
-    auto pooled = std::make_shared<RowWriter>(file, "pooled", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, W}, o.output);
-    return [&vit, tokens, pooled](const data::Batch& batch, hsize_t start, hsize_t count) {
-      const nn::PatchTokens out = vit.patch_tokens(batch.images);
-      tokens->write(H5T_NATIVE_FLOAT, start, count, out.tokens.contiguous().data<float>());
-      pooled->write(H5T_NATIVE_FLOAT, start, count, out.pooled.contiguous().data<float>());
-    };
-  });
-  fmt::print("wrote {}: tokens [{}, {}, {}], pooled [{}, {}]{}\n", o.output, N, T, W, N, W,
-             dataset->info().has_labels ? fmt::format(", labels [{}]", N) : "");
+  const auto T = hsize_t(vit.num_patches()), W = hsize_t(vit.token_width());
+  const data::DatasetInfo info = train::write_image_rows(
+      model, o.input, o.output, o.batch, [&](hid_t file, const data::DatasetInfo&, hsize_t n) -> train::FillRows {
+        auto tokens = std::make_shared<RowWriter>(file, "tokens", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, T, W}, o.output);
+        auto pooled = std::make_shared<RowWriter>(file, "pooled", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, W}, o.output);
+        return [&vit, tokens, pooled](const data::Batch& batch, hsize_t start, hsize_t count) {
+          const nn::PatchTokens out = vit.patch_tokens(batch.images);
+          tokens->write(H5T_NATIVE_FLOAT, start, count, out.tokens.contiguous().data<float>());
+          pooled->write(H5T_NATIVE_FLOAT, start, count, out.pooled.contiguous().data<float>());
+        };
+      });
+  fmt::print("wrote {}: tokens [{}, {}, {}], pooled [{}, {}]{}\n", o.output, info.size, T, W, info.size, W,
+             info.has_labels ? fmt::format(", labels [{}]", info.size) : "");
 }
 
 void write_embeddings(const Options& o, const train::TrainedModel& model, nn::ImageToEmbedding& embedder) {
-  const std::shared_ptr<data::Dataset> dataset = data::Dataset::open(o.input);
-  model.check_images(dataset->info(), o.input);
-  const data::DatasetInfo& info = dataset->info();
-  const auto N = hsize_t(dataset->size()), E = hsize_t(embedder.image_embedding_dim());
-  write_rows_file(o, model, dataset, [&](hid_t file, hsize_t n) {
-    auto embeddings = std::make_shared<RowWriter>(file, "embeddings", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, E}, o.output);
-    write_attribute(file, "embedding", embedder.image_embedding_description());
-    write_attribute(file, "embed_dim", int64_t(E));
-    write_attribute(file, "image_shape", std::vector<int64_t>{info.channels, info.height, info.width});
-    write_attribute(file, "source", o.input);
-    return [&embedder, embeddings](const data::Batch& batch, hsize_t start, hsize_t count) {
-      embeddings->write(H5T_NATIVE_FLOAT, start, count, embedder.embed_images(batch.images).contiguous().data<float>());
-    };
-  });
-  fmt::print("wrote {}: embeddings float32 [{}, {}] ({}){}\n", o.output, N, E, embedder.image_embedding_description(),
-             info.has_labels ? fmt::format(", labels [{}]", N) : "");
+  const auto E = hsize_t(embedder.image_embedding_dim());
+  const data::DatasetInfo info = train::write_image_rows(
+      model, o.input, o.output, o.batch, [&](hid_t file, const data::DatasetInfo& images, hsize_t n) -> train::FillRows {
+        auto embeddings =
+            std::make_shared<RowWriter>(file, "embeddings", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, E}, o.output);
+        write_attribute(file, "embedding", embedder.image_embedding_description());
+        write_attribute(file, "embed_dim", int64_t(E));
+        write_attribute(file, "image_shape", std::vector<int64_t>{images.channels, images.height, images.width});
+        write_attribute(file, "source", o.input);
+        return [&embedder, embeddings](const data::Batch& batch, hsize_t start, hsize_t count) {
+          embeddings->write(H5T_NATIVE_FLOAT, start, count, embedder.embed_images(batch.images).contiguous().data<float>());
+        };
+      });
+  fmt::print("wrote {}: embeddings float32 [{}, {}] ({}){}\n", o.output, info.size, E,
+             embedder.image_embedding_description(), info.has_labels ? fmt::format(", labels [{}]", info.size) : "");
 }
 
 int run_tokenize(const std::vector<std::string>& args) {
   const Options o = parse(args);
   if (o.threads > 0) kernels::set_num_threads(int(o.threads));
-  data::h5::refuse_same_file(o.input, o.output);
-  data::h5::refuse_same_file(o.checkpoint, o.output);
   const train::TrainedModel model = train::TrainedModel::load(o.checkpoint);
   if (auto* grid = model.find<nn::ImageToTokens>()) train::write_grid_tokens(model, *grid, o.input, o.output, o.batch);
   else if (auto* patches = model.find<nn::ImageToPatchTokens>()) write_patch_tokens(o, model, *patches);

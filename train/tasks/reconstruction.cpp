@@ -12,6 +12,7 @@
 #include "autograd/ops/losses.h"
 #include "autograd/ops.h"
 #include "autograd/ops/quantize.h"
+#include "data/image_io.h"
 #include "data/png.h"
 #include "nn/autoencoder.h"
 #include "nn/capabilities.h"
@@ -94,13 +95,9 @@ class Reconstruction : public Task {
     const Tensor recon = autoencoder(model).reconstruct(originals).images;
     const int64_t c = originals.size(1), h = originals.size(2), w = originals.size(3);
     // [2n, H, W, C] u8: the originals, then their reconstructions
-    std::vector<uint8_t> pixels(size_t(2 * n * h * w * c));
-    for (int row = 0; row < 2; ++row) {
-      const Tensor src = (row == 0 ? originals : recon).permute({0, 2, 3, 1}).contiguous();
-      const float* p = src.data<float>();
-      for (int64_t i = 0; i < n * h * w * c; ++i)
-        pixels[size_t(row * n * h * w * c + i)] = uint8_t(std::lround(std::clamp(p[i], 0.0f, 1.0f) * 255.0f));
-    }
+    std::vector<uint8_t> pixels = data::to_pixels(originals);
+    const std::vector<uint8_t> reconstructed = data::to_pixels(recon);
+    pixels.insert(pixels.end(), reconstructed.begin(), reconstructed.end());
     const std::filesystem::path dir = std::filesystem::path(run_dir) / "samples";
     std::filesystem::create_directories(dir);
     const std::string name = (dir / fmt::format("reconstructions_step_{:07}.png", step)).string();
