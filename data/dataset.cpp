@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <list>
@@ -24,7 +25,12 @@ struct Dataset::Impl {
   Handle file, images;
   std::vector<uint8_t> all_images;  // when the images fit in the memory limit
   std::vector<int64_t> labels;
-  std::vector<std::string> captions;
+  std::vector<std::string> captions;  // [N, M]
+  std::vector<std::string> swapped_captions, questions, answers;  // [N], [N, Q], [N, Q]
+  std::vector<float> boxes;      // [N, K, 4]
+  std::vector<int32_t> classes;  // [N, K]
+  std::vector<int32_t> counts;   // [N]
+  std::vector<int32_t> question_types;  // [N, Q]
   // Out of core: decoded chunks of `chunk_rows` images, most recently used first, up to the
   // memory limit, so that a set a little over the limit still hits the cache often.
   int64_t chunk_rows = 1;
@@ -96,6 +102,103 @@ void describe_layout(hid_t images, DatasetInfo& info) {
   }
 }
 
+// Strings [N] (or, with `rows_of_many`, [N, M]) read flat.
+std::vector<std::string> read_strings(hid_t file, const std::string& path, const char* name, int64_t n, bool rows_of_many) {
+  const char* expected = rows_of_many ? "strings [N] or [N, M]" : "strings [N]";
+  Handle d = open_dataset(file, path, name, expected);
+  Handle type(H5Dget_type(d.get()));
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    refuse(path, fmt::format("dataset '{}' has type {}, expected variable-length UTF-8 strings", name, h5::type_name(type.get())));
+  const std::vector<hsize_t> dims = dims_of(d.get());
+  if (dims.empty() || dims.size() > (rows_of_many ? 2u : 1u) || (dims.size() == 2 && dims[1] == 0))
+    refuse(path, fmt::format("dataset '{}' has shape {}, expected {}", name, dims_string(dims), expected));
+  if (int64_t(dims[0]) != n)
+    refuse(path, fmt::format("dataset '{}' has {} rows but 'images' has {}; expected one row per image", name, dims[0], n));
+  std::vector<std::string> out;
+  if (!h5::read_strings_dataset(d.get(), out)) refuse(path, fmt::format("cannot read dataset '{}' (the file is truncated or corrupt)", name));
+  return out;
+}
+
+// A numeric dataset of exactly `shape`, read as `memory_type` into out.
+template <class T>
+void read_numbers(hid_t file, const std::string& path, const char* name, H5T_class_t type_class, hid_t memory_type,
+                  const std::vector<hsize_t>& shape, const char* expected, std::vector<T>& out) {
+  Handle d = open_dataset(file, path, name, expected);
+  Handle type(H5Dget_type(d.get()));
+  if (H5Tget_class(type.get()) != type_class)
+    refuse(path, fmt::format("dataset '{}' has type {}, expected {}", name, h5::type_name(type.get()), expected));
+  const std::vector<hsize_t> dims = dims_of(d.get());
+  if (dims != shape) refuse(path, fmt::format("dataset '{}' has shape {}, expected {} = {}", name, dims_string(dims), expected, dims_string(shape)));
+  size_t total = 1;
+  for (hsize_t x : shape) total *= size_t(x);
+  out.resize(total);
+  if (total > 0 && H5Dread(d.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    refuse(path, fmt::format("cannot read dataset '{}' (the file is truncated or corrupt)", name));
+}
+
+std::vector<std::string> string_list_attribute(hid_t object, const std::string& path, const char* object_name, const char* name) {
+  if (H5Aexists(object, name) <= 0)
+    refuse(path, fmt::format("dataset '{}' has no attribute '{}' (expected a list of strings)", object_name, name));
+  Handle attr(H5Aopen(object, name, H5P_DEFAULT));
+  std::vector<std::string> out;
+  if (!attr.valid() || !h5::read_strings_attribute(attr.get(), out) || out.empty())
+    refuse(path, fmt::format("attribute '{}' of dataset '{}' is not a non-empty list of strings", name, object_name));
+  return out;
+}
+
+float float_attribute(hid_t object, const char* name) {
+  if (H5Aexists(object, name) <= 0) return 0;
+  Handle attr(H5Aopen(object, name, H5P_DEFAULT));
+  double v = 0;
+  return attr.valid() && H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v) >= 0 ? float(v) : 0.f;
+}
+
+// objects/boxes, objects/classes (with class_names) and objects/count: shapes and types here, the
+// values (boxes inside the image, classes in range) in verify_dataset.
+void read_objects(hid_t file, DatasetInfo& info, std::vector<float>& boxes, std::vector<int32_t>& classes,
+                  std::vector<int32_t>& counts) {
+  const std::string& path = info.path;
+  const hsize_t n = hsize_t(info.size);
+  if (!h5::link_exists(file, "objects/classes"))
+    refuse(path, "group 'objects' has no dataset 'classes' (expected int32 [N, K])");
+  {
+    Handle d = open_dataset(file, path, "objects/classes", "int32 [N, K]");
+    const std::vector<hsize_t> dims = dims_of(d.get());
+    if (dims.size() != 2 || dims[0] != n || dims[1] == 0)
+      refuse(path, fmt::format("dataset 'objects/classes' has shape {}, expected [N, K] with N = {}", dims_string(dims), n));
+    info.max_objects = int64_t(dims[1]);
+    info.object_class_names = string_list_attribute(d.get(), path, "objects/classes", "class_names");
+  }
+  const hsize_t k = hsize_t(info.max_objects);
+  read_numbers(file, path, "objects/classes", H5T_INTEGER, H5T_NATIVE_INT32, {n, k}, "int32 [N, K]", classes);
+  read_numbers(file, path, "objects/boxes", H5T_FLOAT, H5T_NATIVE_FLOAT, {n, k, 4}, "float32 [N, K, 4]", boxes);
+  read_numbers(file, path, "objects/count", H5T_INTEGER, H5T_NATIVE_INT32, {n}, "int32 [N]", counts);
+  for (hsize_t i = 0; i < n; ++i)
+    if (counts[i] < 0 || counts[i] > int32_t(k))
+      refuse(path, fmt::format("scene {}: objects/count is {}, expected 0..{} (K)", i, counts[i], k));
+  Handle group(H5Gopen2(file, "objects", H5P_DEFAULT));
+  info.small_below = float_attribute(group.get(), "small_below");
+  info.large_above = float_attribute(group.get(), "large_above");
+  info.has_objects = true;
+}
+
+// questions and answers strings [N, Q] and question_types int32 [N, Q] (with names).
+void read_questions(hid_t file, DatasetInfo& info, std::vector<std::string>& questions, std::vector<std::string>& answers,
+                    std::vector<int32_t>& question_types) {
+  const std::string& path = info.path;
+  questions = read_strings(file, path, "questions", info.size, true);
+  info.questions_per_image = int64_t(questions.size()) / info.size;
+  const hsize_t n = hsize_t(info.size), q = hsize_t(info.questions_per_image);
+  if (!h5::link_exists(file, "answers")) refuse(path, "has 'questions' but no dataset 'answers' (expected strings [N, Q])");
+  answers = read_strings(file, path, "answers", info.size, true);
+  if (answers.size() != questions.size())
+    refuse(path, fmt::format("dataset 'answers' has {} strings, 'questions' {}; expected one answer per question",
+                             answers.size(), questions.size()));
+  read_numbers(file, path, "question_types", H5T_INTEGER, H5T_NATIVE_INT32, {n, q}, "int32 [N, Q]", question_types);
+  Handle types(H5Dopen2(file, "question_types", H5P_DEFAULT));
+  info.question_type_names = string_list_attribute(types.get(), path, "question_types", "names");
+}
+
 }  // namespace
 
 std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_limit_bytes) {
@@ -165,23 +268,19 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
     info.has_labels = true;
   }
 
-  // captions: strings [N]
+  // captions: strings [N] or [N, M]
   if (h5::link_exists(im.file.get(), "captions")) {
-    Handle captions = open_dataset(im.file.get(), path, "captions", "strings [N]");
-    Handle type(H5Dget_type(captions.get()));
-    if (H5Tget_class(type.get()) != H5T_STRING)
-      refuse(path, fmt::format("dataset 'captions' has type {}, expected variable-length UTF-8 strings",
-                               h5::type_name(type.get())));
-    const std::vector<hsize_t> dims = dims_of(captions.get());
-    if (dims.size() != 1)
-      refuse(path, fmt::format("dataset 'captions' has shape {}, expected rank 1: [N]", dims_string(dims)));
-    if (int64_t(dims[0]) != info.size)
-      refuse(path, fmt::format("dataset 'captions' has {} entries but 'images' has {}; expected one caption per image",
-                               dims[0], info.size));
-    if (!h5::read_strings_dataset(captions.get(), im.captions))
-      refuse(path, "cannot read dataset 'captions' (the file is truncated or corrupt)");
+    im.captions = read_strings(im.file.get(), path, "captions", info.size, true);
+    info.captions_per_image = int64_t(im.captions.size()) / info.size;
     info.has_captions = true;
   }
+  if (h5::link_exists(im.file.get(), "objects")) read_objects(im.file.get(), info, im.boxes, im.classes, im.counts);
+  if (h5::link_exists(im.file.get(), "captions_swapped")) {
+    im.swapped_captions = read_strings(im.file.get(), path, "captions_swapped", info.size, false);
+    info.has_swapped_captions = true;
+  }
+  if (h5::link_exists(im.file.get(), "questions"))
+    read_questions(im.file.get(), info, im.questions, im.answers, im.question_types);
 
   // Images: into memory once if they fit, else read chunk-aligned on demand.
   const int64_t total = info.size * ds->image_bytes();
@@ -261,10 +360,51 @@ const std::vector<int64_t>& Dataset::labels() const {
   return impl_->labels;
 }
 
-std::string Dataset::caption(int64_t i) const {
-  if (!info_.has_captions) fail("dataset file '{}' has no 'captions' dataset", info_.path);
-  if (i < 0 || i >= info_.size) fail("dataset file '{}': caption {} requested, the file has {}", info_.path, i, info_.size);
-  return impl_->captions[size_t(i)];
+std::string Dataset::caption(int64_t i) const { return captions(i).front(); }
+
+namespace {
+
+void check_index(const DatasetInfo& info, bool present, const char* what, int64_t i) {
+  if (!present) fail("dataset file '{}' has no '{}'", info.path, what);
+  if (i < 0 || i >= info.size) fail("dataset file '{}': {} of image {} requested, the file has {} images", info.path, what, i, info.size);
+}
+
+template <class T>
+std::vector<T> row(const std::vector<T>& all, int64_t i, int64_t width) {
+  return std::vector<T>(all.begin() + i * width, all.begin() + (i + 1) * width);
+}
+
+}  // namespace
+
+std::vector<std::string> Dataset::captions(int64_t i) const {
+  check_index(info_, info_.has_captions, "captions", i);
+  return row(impl_->captions, i, info_.captions_per_image);
+}
+
+std::string Dataset::swapped_caption(int64_t i) const {
+  check_index(info_, info_.has_swapped_captions, "captions_swapped", i);
+  return impl_->swapped_captions[size_t(i)];
+}
+
+ObjectsView Dataset::objects(int64_t i) const {
+  check_index(info_, info_.has_objects, "objects", i);
+  const int64_t k = info_.max_objects;
+  return {impl_->counts[size_t(i)], impl_->boxes.data() + i * k * 4, impl_->classes.data() + i * k};
+}
+
+std::vector<std::string> Dataset::questions(int64_t i) const {
+  check_index(info_, info_.questions_per_image > 0, "questions", i);
+  return row(impl_->questions, i, info_.questions_per_image);
+}
+
+std::vector<std::string> Dataset::answers(int64_t i) const {
+  check_index(info_, info_.questions_per_image > 0, "answers", i);
+  return row(impl_->answers, i, info_.questions_per_image);
+}
+
+std::vector<int32_t> Dataset::question_types(int64_t i) const {
+  check_index(info_, info_.questions_per_image > 0, "question_types", i);
+  return row(impl_->question_types, i, info_.questions_per_image);
 }
 
 namespace {
@@ -280,6 +420,53 @@ bool valid_utf8(const std::string& s) {
     i += size_t(extra) + 1;
   }
   return true;
+}
+
+// The invariants of scene files (docs/DATA.md), one line per breach naming the scene; after
+// kMaxBreaches lines, only a count of the rest.
+void check_scenes(const Dataset& ds, std::vector<std::string>& breaches) {
+  constexpr size_t kMaxBreaches = 20;
+  const DatasetInfo& info = ds.info();
+  int64_t more = 0;
+  auto breach = [&](int64_t scene, const std::string& what) {
+    if (breaches.size() < kMaxBreaches) breaches.push_back(fmt::format("dataset file '{}': scene {}: {}", info.path, scene, what));
+    else ++more;
+  };
+  const int64_t classes = int64_t(info.object_class_names.size());
+  for (int64_t i = 0; info.has_objects && i < info.size; ++i) {
+    const ObjectsView v = ds.objects(i);
+    for (int64_t k = 0; k < info.max_objects; ++k) {
+      const float* b = v.boxes + 4 * k;
+      const int32_t c = v.classes[k];
+      if (k >= v.count) {
+        if (c != -1) breach(i, fmt::format("objects/classes[{}] is {} after the scene's {} objects, expected -1", k, c, v.count));
+        continue;
+      }
+      if (c < 0 || c >= classes)
+        breach(i, fmt::format("object {} has class {}, expected 0..{} (objects/classes has {} class names)", k, c, classes - 1, classes));
+      const bool inside = std::isfinite(b[0]) && std::isfinite(b[1]) && std::isfinite(b[2]) && std::isfinite(b[3]) &&
+                          b[0] >= 0 && b[1] >= 0 && b[0] < b[2] && b[1] < b[3] && b[2] <= float(info.height) &&
+                          b[3] <= float(info.width);
+      if (!inside)
+        breach(i, fmt::format("object {} has box (y_min {}, x_min {}, y_max {}, x_max {}), expected a non-empty box inside "
+                              "the {}x{} image", k, b[0], b[1], b[2], b[3], info.height, info.width));
+    }
+  }
+  for (int64_t i = 0; info.has_captions && info.has_objects && i < info.size; ++i)
+    for (const std::string& c : ds.captions(i))
+      if (c.empty()) breach(i, "has an empty caption");
+  const int64_t types = int64_t(info.question_type_names.size());
+  for (int64_t i = 0; info.questions_per_image > 0 && i < info.size; ++i) {
+    const auto questions = ds.questions(i), answers = ds.answers(i);
+    const auto type_ids = ds.question_types(i);
+    for (size_t q = 0; q < questions.size(); ++q) {
+      if (questions[q].empty() || answers[q].empty()) breach(i, fmt::format("question {} or its answer is empty", q));
+      if (type_ids[q] < 0 || type_ids[q] >= types)
+        breach(i, fmt::format("question {} has type {}, expected 0..{} (question_types names)", q, type_ids[q], types - 1));
+      if (!valid_utf8(questions[q]) || !valid_utf8(answers[q])) breach(i, fmt::format("question {} or its answer is not valid UTF-8", q));
+    }
+  }
+  if (more > 0) breaches.push_back(fmt::format("dataset file '{}': ... and {} more breaches", info.path, more));
 }
 
 }  // namespace
@@ -299,10 +486,11 @@ std::vector<std::string> verify_dataset(const std::string& path) {
       if (!valid_utf8(info.class_names[k]))
         breaches.push_back(fmt::format("dataset file '{}': class name {} of dataset 'labels' is not valid UTF-8", path, k));
     for (int64_t i = 0; info.has_captions && i < info.size; ++i)
-      if (!valid_utf8(ds->caption(i))) {
-        breaches.push_back(fmt::format("dataset file '{}': caption {} of dataset 'captions' is not valid UTF-8", path, i));
+      if (const auto captions = ds->captions(i); !std::all_of(captions.begin(), captions.end(), valid_utf8)) {
+        breaches.push_back(fmt::format("dataset file '{}': a caption of image {} in dataset 'captions' is not valid UTF-8", path, i));
         break;
       }
+    check_scenes(*ds, breaches);
   } catch (const Error& e) {
     breaches.emplace_back(e.what());
   }

@@ -2,7 +2,10 @@
 // Image datasets on disk (HDF5), the schema of docs/DESIGN.md:
 //   images    uint8 [N,H,W,C]  (chunked and compressed when Tessera writes it)
 //   labels    any integer type [N], attribute `class_names` (strings), 0 <= label < len(class_names)
-//   captions  strings [N] (variable-length UTF-8 when Tessera writes it)
+//   captions  strings [N], or [N, M] for M captions per image (variable-length UTF-8 when Tessera writes it)
+// Scene files (docs/DATA.md) add objects/boxes float32 [N,K,4], objects/classes int32 [N,K] (-1:
+// none; attribute class_names), objects/count int32 [N], captions_swapped strings [N], and
+// questions / answers strings [N,Q] with question_types int32 [N,Q] (attribute names).
 // Files written by h5py/numpy with this schema open unchanged. A file that breaks it is refused
 // with a tessera::Error naming the file, the dataset and what was expected.
 #include <cstdint>
@@ -21,6 +24,23 @@ struct DatasetInfo {
   int64_t chunk_rows = 0;       // images per HDF5 chunk (0: not chunked)
   std::string compression;      // e.g. "gzip", "none"
   bool images_in_memory = false;
+  int64_t captions_per_image = 0;  // M: 0 without captions, 1 for [N]
+  // Scene files.
+  bool has_objects = false;
+  int64_t max_objects = 0;                      // K
+  std::vector<std::string> object_class_names;  // of objects/classes
+  float small_below = 0, large_above = 0;       // size words' thresholds (objects attributes), 0 if absent
+  bool has_swapped_captions = false;
+  int64_t questions_per_image = 0;              // Q: 0 without questions
+  std::vector<std::string> question_type_names;
+};
+
+// The ground truth of one image of a scene file: `count` objects, boxes (y_min, x_min, y_max,
+// x_max) in pixels and classes; K - count padding rows follow in the file.
+struct ObjectsView {
+  int64_t count = 0;
+  const float* boxes = nullptr;     // [K, 4]
+  const int32_t* classes = nullptr; // [K]
 };
 
 // An opened, validated dataset file (read-only). Reads are thread-safe.
@@ -45,7 +65,14 @@ class Dataset {
 
   int64_t label(int64_t i) const;        // Error if the file has no labels
   const std::vector<int64_t>& labels() const;  // Error if the file has no labels
-  std::string caption(int64_t i) const;  // Error if the file has no captions
+  std::string caption(int64_t i) const;  // the first caption; Error if the file has no captions
+  std::vector<std::string> captions(int64_t i) const;  // all M captions of image i
+  std::string swapped_caption(int64_t i) const;  // Error if the file has none ("" for some images)
+  ObjectsView objects(int64_t i) const;          // Error if the file has no objects
+  // Q questions, answers and type ids of image i; Error if the file has no questions.
+  std::vector<std::string> questions(int64_t i) const;
+  std::vector<std::string> answers(int64_t i) const;
+  std::vector<int32_t> question_types(int64_t i) const;
 
  private:
   struct Impl;

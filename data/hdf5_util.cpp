@@ -62,7 +62,7 @@ template <class Read>
 bool read_strings(hid_t file_type, hid_t space, Read&& read, std::vector<std::string>& out) {
   if (file_type < 0 || space < 0 || H5Tget_class(file_type) != H5T_STRING) return false;
   const int rank = H5Sget_simple_extent_ndims(space);
-  if (rank > 1 || rank < 0) return false;
+  if (rank > 2 || rank < 0) return false;  // [N] or [N, M], read flat
   const hssize_t n = H5Sget_simple_extent_npoints(space);
   if (n < 0) return false;
   out.clear();
@@ -126,6 +126,12 @@ void write_attribute(hid_t object, const char* name, int64_t value) {
   if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0) fail("cannot write attribute '{}'", name);
 }
 
+void write_attribute(hid_t object, const char* name, double value) {
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle attr(H5Acreate2(object, name, H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  if (!attr.valid() || H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) fail("cannot write attribute '{}'", name);
+}
+
 void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values) {
   const hsize_t n = values.size();
   Handle space(H5Screate_simple(1, &n, nullptr));
@@ -187,6 +193,7 @@ RowWriter::RowWriter(hid_t file, const char* name, hid_t file_type, std::vector<
   if (dims_.empty()) fail("{}: a row dataset needs at least one dimension", where_);
   Handle space(H5Screate_simple(int(dims_.size()), dims_.data(), nullptr));
   Handle props(H5Pcreate(H5P_DATASET_CREATE));
+  check(H5Pset_obj_track_times(props.get(), false), where_ + ": cannot set properties");  // same data, same bytes
   if (dims_[0] > 0) {
     hsize_t row_bytes = H5Tget_size(file_type);
     for (size_t d = 1; d < dims_.size(); ++d) row_bytes *= std::max<hsize_t>(dims_[d], 1);

@@ -48,6 +48,7 @@ Handle utf8_string_type();
 // Attributes on a file, group or dataset; a failure throws an Error naming the attribute.
 void write_attribute(hid_t object, const char* name, const std::string& value);
 void write_attribute(hid_t object, const char* name, int64_t value);                       // scalar
+void write_attribute(hid_t object, const char* name, double value);                        // scalar
 void write_attribute(hid_t object, const char* name, const std::vector<int64_t>& values);  // 1-D
 void write_attribute(hid_t object, const char* name, const std::vector<std::string>& values);
 
