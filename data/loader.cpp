@@ -5,6 +5,7 @@
 
 #include "autograd/error.h"
 #include "autograd/random.h"
+#include "data/scene_text.h"
 
 namespace tessera::data {
 namespace {
@@ -32,6 +33,53 @@ std::string fill_template(const std::string& templ, const std::string& name) {
   return at == std::string::npos ? templ : templ.substr(0, at) + name + templ.substr(at + 2);
 }
 
+// The ground truth and text of scene files, mirrored for the flipped samples: x -> W - x for
+// boxes (pixel edges), "left" <-> "right" in the text (data/scene_text.h defines places so that
+// this is exact). Captions were picked already; they are mirrored here too.
+void add_scene_fields(const Dataset& dataset, const std::vector<bool>& flipped, Batch& batch) {
+  const DatasetInfo& info = dataset.info();
+  const int64_t b = int64_t(batch.indices.size());
+  auto mirrored = [&](int64_t k, const std::string& text) { return flipped[size_t(k)] ? mirror_text(text) : text; };
+  if (info.has_captions && info.has_objects)
+    for (int64_t k = 0; k < b; ++k) batch.captions[size_t(k)] = mirrored(k, batch.captions[size_t(k)]);
+  if (info.has_objects) {
+    const int64_t K = info.max_objects;
+    batch.boxes = Tensor::zeros({b, K, 4}, DType::f32);
+    batch.object_classes = Tensor::full({b, K}, -1.0, DType::i64);
+    batch.object_count = Tensor::empty({b}, DType::i64);
+    float* boxes = batch.boxes.data<float>();
+    int64_t* classes = batch.object_classes.data<int64_t>();
+    for (int64_t k = 0; k < b; ++k) {
+      const ObjectsView v = dataset.objects(batch.indices[size_t(k)]);
+      batch.object_count.data<int64_t>()[k] = v.count;
+      for (int64_t o = 0; o < v.count; ++o) {
+        const float* in = v.boxes + 4 * o;
+        float* out = boxes + (k * K + o) * 4;
+        const float width = float(info.width);
+        if (flipped[size_t(k)]) out[0] = in[0], out[1] = width - in[3], out[2] = in[2], out[3] = width - in[1];
+        else std::copy_n(in, 4, out);
+        classes[k * K + o] = v.classes[o];
+      }
+    }
+  }
+  if (info.has_swapped_captions)
+    for (int64_t k = 0; k < b; ++k) batch.swapped_captions.push_back(mirrored(k, dataset.swapped_caption(batch.indices[size_t(k)])));
+  if (info.questions_per_image > 0) {
+    const int64_t Q = info.questions_per_image;
+    batch.question_types = Tensor::empty({b, Q}, DType::i64);
+    for (int64_t k = 0; k < b; ++k) {
+      const int64_t i = batch.indices[size_t(k)];
+      std::vector<std::string> questions = dataset.questions(i), answers = dataset.answers(i);
+      for (auto& q : questions) q = mirrored(k, q);
+      for (auto& a : answers) a = mirrored(k, a);
+      batch.questions.push_back(std::move(questions));
+      batch.answers.push_back(std::move(answers));
+      const std::vector<int32_t> types = dataset.question_types(i);
+      for (int64_t q = 0; q < Q; ++q) batch.question_types.data<int64_t>()[k * Q + q] = types[size_t(q)];
+    }
+  }
+}
+
 }  // namespace
 
 Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
@@ -50,6 +98,14 @@ Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
            v == &o.mean ? "mean" : "std", v->size(), info.channels);
   for (float s : o.std)
     if (!(s > 0)) fail("Loader for '{}': std values must be positive, got {}", info.path, s);
+  if (info.has_objects && o.augment.crop_padding > 0)
+    fail("Loader for '{}': crop_padding would move objects out of the scene and make its boxes, counts and text "
+         "false; scene data sets allow hflip only (set crop_padding to 0)", info.path);
+  if (o.caption_index >= 0 && info.has_captions && o.caption_index >= info.captions_per_image)
+    fail("Loader for '{}': caption_index {} asked for, but the file has {} captions per image", info.path,
+         o.caption_index, info.captions_per_image);
+  if (o.text_context < 0 || o.text_context == 1)
+    fail("Loader for '{}': text_context must be 0 (no token ids) or at least 2, got {}", info.path, o.text_context);
   if (!o.class_names.empty() && o.class_names.size() != info.class_names.size())
     fail("Loader for '{}': class_names has {} names but the data set has {} classes", info.path, o.class_names.size(),
          info.class_names.size());
@@ -125,7 +181,10 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
   float* out = batch.images.data<float>();
   const Augment& aug = options_.augment;
   const int64_t pad = aug.crop_padding;
-  const bool need_draws = aug.hflip || pad > 0 || (!info.has_captions && !options_.caption_templates.empty());
+  const bool pick_caption = info.captions_per_image > 1 && options_.caption_index < 0;
+  const bool need_draws =
+      aug.hflip || pad > 0 || pick_caption || (!info.has_captions && !options_.caption_templates.empty());
+  std::vector<bool> flipped(size_t(b), false);
   std::vector<uint32_t> template_words(size_t(b), 0);
   for (int64_t k = 0; k < b; ++k) {
     const uint8_t* src = raw.data() + k * pixels;
@@ -133,6 +192,7 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
     SampleDraw d{false, pad, pad, 0};
     if (need_draws) d = draw_for(seed_, epoch, batch.indices[size_t(k)], aug);
     template_words[size_t(k)] = d.template_word;
+    flipped[size_t(k)] = d.flip;
     const int64_t oy = d.dy - pad, ox = d.dx - pad;  // source row/column of output (0, 0)
     for (int64_t c = 0; c < C; ++c) {
       const float sc = scale[size_t(c)], sh = shift[size_t(c)];
@@ -163,7 +223,12 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
     for (int64_t k = 0; k < b; ++k) lp[k] = dataset_->label(batch.indices[size_t(k)]);
   }
   if (info.has_captions) {
-    for (int64_t i : batch.indices) batch.captions.push_back(dataset_->caption(i));
+    for (int64_t k = 0; k < b; ++k) {
+      const std::vector<std::string> all = dataset_->captions(batch.indices[size_t(k)]);
+      const int64_t m = int64_t(all.size());
+      const int64_t pick = options_.caption_index >= 0 ? options_.caption_index : template_words[size_t(k)] % m;
+      batch.captions.push_back(all[size_t(pick)]);
+    }
   } else if (info.has_labels && !options_.caption_templates.empty()) {
     const auto& templates = options_.caption_templates;
     const auto& names = options_.class_names.empty() ? info.class_names : options_.class_names;
@@ -172,9 +237,22 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
       batch.captions.push_back(fill_template(templ, names[size_t(dataset_->label(batch.indices[size_t(k)]))]));
     }
   }
+  add_scene_fields(*dataset_, flipped, batch);
+  if (options_.text_context > 0) {
+    const ByteTokenizer tokenizer(options_.text_context);
+    if (!batch.captions.empty()) batch.caption_tokens = tokenizer.encode_batch(batch.captions);
+    std::vector<std::string> questions, answers;
+    for (size_t k = 0; k < batch.questions.size(); ++k) {
+      questions.insert(questions.end(), batch.questions[k].begin(), batch.questions[k].end());
+      answers.insert(answers.end(), batch.answers[k].begin(), batch.answers[k].end());
+    }
+    if (!questions.empty()) {
+      batch.question_tokens = tokenizer.encode_batch(questions);
+      batch.answer_tokens = tokenizer.encode_batch(answers);
+    }
+  }
   return batch;
 }
-
 
 void Loader::advance(int64_t& epoch, int64_t& position) const {
   if (++position == batches_per_epoch_) position = 0, ++epoch;

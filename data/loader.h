@@ -16,6 +16,7 @@
 
 #include "autograd/tensor.h"
 #include "data/dataset.h"
+#include "data/text_tokenizer.h"
 
 namespace tessera::data {
 
@@ -41,6 +42,12 @@ struct LoaderOptions {
   // names often differ from a data set's labels ("t-shirt" for "T-shirt/top").
   std::vector<std::string> class_names;
   int prefetch = 2;  // batches prepared ahead on a background thread; 0: prepare in next()
+  // Files with M captions per image: the one a sample gets. -1: one at random per (seed, epoch,
+  // image); k: always the k-th.
+  int64_t caption_index = -1;
+  // > 0: the batch also carries its captions, questions and answers as ids of the byte tokenizer
+  // with this context (data/text_tokenizer.h).
+  int64_t text_context = 0;
 };
 
 struct Batch {
@@ -48,6 +55,18 @@ struct Batch {
   Tensor labels;                      // i64 [B], undefined if the set has no labels
   std::vector<std::string> captions;  // B strings, or empty if the set has neither captions nor templates
   std::vector<int64_t> indices;       // dataset indices of the B samples
+  // Scene files (docs/DATA.md), each as the sample's pixels show it: a flipped sample has flipped
+  // boxes and "left" and "right" exchanged in all its text.
+  Tensor boxes;           // f32 [B, K, 4] (y_min, x_min, y_max, x_max) in pixels; rows past the count are 0
+  Tensor object_classes;  // i64 [B, K], -1 past the count
+  Tensor object_count;    // i64 [B]
+  std::vector<std::string> swapped_captions;          // B: the caption with two objects' places swapped, or ""
+  std::vector<std::vector<std::string>> questions;    // [B][Q]
+  std::vector<std::vector<std::string>> answers;      // [B][Q]
+  Tensor question_types;                              // i64 [B, Q]
+  // With LoaderOptions::text_context > 0: captions [B, context]; questions and answers
+  // [B * Q, context], sample by sample.
+  TokenizedBatch caption_tokens, question_tokens, answer_tokens;
   int64_t epoch = 0;
   int64_t position = 0;               // index of the batch in its epoch
 };

@@ -80,6 +80,7 @@ data::LoaderOptions loader_options(const Recipe& recipe, bool training) {
   o.prefetch = training ? int(d.integer("prefetch")) : 0;
   o.caption_templates = d.strings("caption_templates");
   o.class_names = d.strings("class_names");
+  o.caption_index = training && d.string("captions") == "random" ? -1 : 0;
   return o;
 }
 

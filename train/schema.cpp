@@ -23,6 +23,8 @@ const Field& recipe_schema() {
           integer("prefetch", 2, "batches prepared ahead on a background thread", 0, 64),
           string_list("caption_templates", "[]",
                       "captions \"a photo of a {}.\" filled with class names, one picked per sample, for a labelled set without captions"),
+          string("captions", "random", "files with several captions per image (scenes): the one a training sample gets, "
+                 "random (drawn per epoch) or first; evaluation always uses the first", {"random", "first"}),
           string_list("class_names", "[]",
                       "names of the classes in captions and zero-shot prompts, one per label ([] = the data set's class_names)"),
       }),
