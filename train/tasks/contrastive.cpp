@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "autograd/error.h"
@@ -42,15 +43,18 @@ class EvalEmbeddings {
     if (labelled_)
       for (int64_t y : batch.labels.to_vector<int64_t>()) labels_.push_back(y);
     indices_.insert(indices_.end(), batch.indices.begin(), batch.indices.end());
+    captions_.insert(captions_.end(), batch.captions.begin(), batch.captions.end());
   }
 
-  // Recall@1, 5, 10 both ways over all N pairs, by class when labelled, else the exact pair.
+  // Recall@1, 5, 10 both ways over all N pairs, by class when labelled, else by caption: images
+  // whose captions are the same text are the same item to retrieval ("a small bag." describes
+  // many scenes, and no model could tell which of them a query meant).
   const nn::RecallAtK& recall() const {
     if (!recall_) {
       const int64_t n = int64_t(indices_.size());
       recall_ = n == 0 ? nn::RecallAtK{{1, 5, 10}, {0, 0, 0}, {0, 0, 0}}
                        : nn::retrieval_recall(concat(images_, 0), concat(texts_, 0), {1, 5, 10},
-                                              labelled_ ? Tensor::from_vector(labels_, {n}) : Tensor());
+                                              Tensor::from_vector(labelled_ ? labels_ : caption_ids(), {n}));
     }
     return *recall_;
   }
@@ -80,7 +84,16 @@ class EvalEmbeddings {
 
  private:
   std::vector<Tensor> images_, texts_;  // [B, E] per batch
+  // An id per distinct caption text, in order of first appearance.
+  std::vector<int64_t> caption_ids() const {
+    std::map<std::string, int64_t> ids;
+    std::vector<int64_t> out;
+    for (const std::string& c : captions_) out.push_back(ids.emplace(c, int64_t(ids.size())).first->second);
+    return out;
+  }
+
   std::vector<int64_t> labels_, indices_;
+  std::vector<std::string> captions_;
   bool labelled_ = false;
   mutable std::optional<nn::RecallAtK> recall_;
   mutable std::optional<double> probe_;
@@ -93,6 +106,19 @@ class WholeSetMetric : public Metric {
   void update(const MetricInput&) override { fail("whole-set contrastive metrics are fed by the contrastive task"); }
   bool higher_is_better() const override { return true; }
   std::shared_ptr<EvalEmbeddings> store;
+};
+
+// The fraction of images (with a swapped caption) whose true caption scores above the swapped
+// one; chance is 1/2. The task scores the pairs, as only it holds the model.
+class SwapAccuracy : public Metric {
+ public:
+  void update(const MetricInput&) override { fail("swap_accuracy is fed by the contrastive task"); }
+  void add(int64_t wins, int64_t pairs) { wins_ += wins, pairs_ += pairs; }
+  double value() const override { return pairs_ ? double(wins_) / double(pairs_) : 0; }
+  bool higher_is_better() const override { return true; }
+
+ private:
+  int64_t wins_ = 0, pairs_ = 0;
 };
 
 class Contrastive : public Task {
@@ -116,7 +142,9 @@ class Contrastive : public Task {
     if (!m.class_names.empty()) logits = matmul(l2_normalize_rows(images), m.class_embeddings(m.class_names).t());
     std::shared_ptr<EvalEmbeddings> store;
     for (auto& metric : metrics) {
-      if (auto* w = dynamic_cast<WholeSetMetric*>(metric.get())) {
+      if (auto* swap = dynamic_cast<SwapAccuracy*>(metric.get())) {
+        score_swaps(m, batch, images, texts, *swap);
+      } else if (auto* w = dynamic_cast<WholeSetMetric*>(metric.get())) {
         if (!w->store) w->store = store ? store : std::make_shared<EvalEmbeddings>();
         store = w->store;
       } else if (logits.defined()) {
@@ -140,6 +168,27 @@ class Contrastive : public Task {
   }
 
  private:
+  // Each image against its caption and the same caption with two objects' places swapped.
+  void score_swaps(ClipModel& m, const data::Batch& batch, const Tensor& images, const Tensor& texts, SwapAccuracy& swap) {
+    if (batch.swapped_captions.empty())
+      fail("swap_accuracy needs captions with two objects' places swapped (dataset 'captions_swapped', as "
+           "'tessera data import scenes' writes); the evaluation data set has none");
+    std::vector<int64_t> rows;
+    std::vector<std::string> swapped;
+    for (size_t k = 0; k < batch.swapped_captions.size(); ++k)
+      if (!batch.swapped_captions[k].empty()) rows.push_back(int64_t(k)), swapped.push_back(batch.swapped_captions[k]);
+    if (rows.empty()) return;
+    const Tensor which = Tensor::from_vector(rows, {int64_t(rows.size())});
+    const auto tokens = tokenize(m, swapped);
+    const Tensor image = l2_normalize_rows(index_select(images, 0, which));
+    const Tensor true_score = sum(mul(image, l2_normalize_rows(index_select(texts, 0, which))), {1});
+    const Tensor swapped_score = sum(mul(image, l2_normalize_rows(m.encode_text(tokens.ids, tokens.eos_index))), {1});
+    const std::vector<float> t = true_score.to_vector<float>(), f = swapped_score.to_vector<float>();
+    int64_t wins = 0;
+    for (size_t k = 0; k < t.size(); ++k) wins += t[k] > f[k];
+    swap.add(wins, int64_t(t.size()));
+  }
+
   data::TokenizedBatch tokenize(ClipModel& m, const std::vector<std::string>& captions) {
     data::TokenizedBatch t = m.tokenizer.encode_batch(captions);
     if (t.truncated > 0 && !warned_.exchange(true))
@@ -213,8 +262,8 @@ const Registration<MetricFactory> zero_shot{
 
 #define TESSERA_RECALL(name, i2t, k)                                                                          \
   const Registration<MetricFactory> name##_metric{                                                            \
-      metrics(), {#name, (i2t ? "image->text recall@" #k " over all eval pairs (by class when labelled, else the exact pair)" \
-                              : "text->image recall@" #k " over all eval pairs (by class when labelled, else the exact pair)"), \
+      metrics(), {#name, (i2t ? "image->text recall@" #k " over all eval pairs (by class when labelled, else by caption text)" \
+                              : "text->image recall@" #k " over all eval pairs (by class when labelled, else by caption text)"), \
                   "contrastive", {}, [] { return std::make_unique<WholeSetRecall>(i2t, k); }}};
 TESSERA_RECALL(i2t_r1, true, 1)
 TESSERA_RECALL(i2t_r5, true, 5)
@@ -223,6 +272,13 @@ TESSERA_RECALL(t2i_r1, false, 1)
 TESSERA_RECALL(t2i_r5, false, 5)
 TESSERA_RECALL(t2i_r10, false, 10)
 #undef TESSERA_RECALL
+
+const Registration<MetricFactory> swap_accuracy{
+    metrics(),
+    {"swap_accuracy",
+     "fraction of eval images whose caption scores above the same caption with two objects' places swapped "
+     "(scene data sets; chance 0.5)",
+     "contrastive", {}, [] { return std::make_unique<SwapAccuracy>(); }}};
 
 const Registration<MetricFactory> linear_probe{
     metrics(),
