@@ -12,6 +12,7 @@
 #include "data/import.h"
 #include "data/png.h"
 #include "data/scene_import.h"
+#include "data/scene_report.h"
 #include "train/command.h"
 
 namespace tessera::cli {
@@ -36,7 +37,9 @@ constexpr const char* kUsage =
     "      --captions adds captions from a TSV of 'path<TAB>caption' (paths relative to SRC).\n"
     "  tessera data info FILE [--grid PNG | --no-grid] [--samples N]\n"
     "      Counts, shapes, dtypes, class histogram, a few captions, and a PNG grid of the first N\n"
-    "      images (default N=64, written to FILE's folder as <name>-samples.png).\n"
+    "      images (default N=64, written to FILE's folder as <name>-samples.png). Scene files: objects\n"
+    "      per scene and class, captions and questions of a few scenes, the most common answer of each\n"
+    "      question type, and the first N (default 16) scenes with their boxes and class names.\n"
     "  tessera data verify FILE\n"
     "      Checks the schema and decodes every chunk; exits 1 on any breach.";
 
@@ -165,6 +168,64 @@ int import_command(const std::vector<std::string>& args) {
   fail("data import: unknown format '{}' (expected 'fashion-mnist', 'scenes' or 'folder')", format);
 }
 
+std::string grid_path(const Args& a, const std::string& path) {
+  return a.options.count("--grid") ? a.options.at("--grid")
+                                   : std::filesystem::path(path).replace_extension("").string() + "-samples.png";
+}
+
+// A scene file: objects per scene and per class, the text of a few scenes, how answerable the
+// questions are blind, and a grid of scenes with their boxes.
+int scene_info(const Dataset& ds, const Args& a) {
+  const DatasetInfo& info = ds.info();
+  std::vector<int64_t> per_count(size_t(info.max_objects + 1), 0), per_class(info.object_class_names.size(), 0);
+  int64_t objects = 0;
+  for (int64_t i = 0; i < info.size; ++i) {
+    const ObjectsView v = ds.objects(i);
+    ++per_count[size_t(v.count)];
+    objects += v.count;
+    for (int64_t k = 0; k < v.count; ++k)
+      if (v.classes[k] >= 0 && size_t(v.classes[k]) < per_class.size()) ++per_class[size_t(v.classes[k])];
+  }
+  fmt::print("objects     {} in all, {:.2f} per scene (K = {}), {} classes; boxes float32 [N, K, 4]\n", objects,
+             double(objects) / double(info.size), info.max_objects, info.object_class_names.size());
+  for (size_t n = 0; n < per_count.size(); ++n)
+    if (per_count[n]) fmt::print("  {} object{} {:>8} scenes\n", n, n == 1 ? " " : "s", per_count[n]);
+  for (size_t c = 0; c < per_class.size(); ++c)
+    fmt::print("  {:>3} {:<12} {:>8} objects\n", c, info.object_class_names[c], per_class[c]);
+  fmt::print("captions    {} per scene{}\n", info.captions_per_image, info.has_swapped_captions ? ", and a place-swapped one" : "");
+  fmt::print("questions   {} per scene\n", info.questions_per_image);
+  for (int64_t i = 0; i < std::min<int64_t>(3, info.size); ++i) {
+    fmt::print("  scene {}:\n", i);
+    for (const std::string& c : ds.captions(i)) fmt::print("    caption  {}\n", c);
+    if (info.has_swapped_captions && !ds.swapped_caption(i).empty()) fmt::print("    swapped  {}\n", ds.swapped_caption(i));
+    if (info.questions_per_image > 0) {
+      const auto q = ds.questions(i), r = ds.answers(i);
+      const auto t = ds.question_types(i);
+      for (size_t k = 0; k < q.size(); ++k)
+        fmt::print("    {:<9} {} -> {}\n", size_t(t[k]) < info.question_type_names.size() ? info.question_type_names[size_t(t[k])] : "?", q[k], r[k]);
+    }
+  }
+  if (info.questions_per_image > 0) {
+    fmt::print("answers without looking (always the most common answer of the type):\n");
+    for (const QuestionTypeStats& s : question_stats(ds)) {
+      const int64_t naming = s.naming_present + s.naming_absent;
+      fmt::print("  {:<10} {:>8} questions, {:>3} answers; '{}' {:.1f} %{}\n", s.type, s.questions, s.distinct_answers,
+                 s.majority_answer, 100 * s.majority_share,
+                 naming ? fmt::format("; of those naming a class, {:.1f} % name an absent one",
+                                      100.0 * double(s.naming_absent) / double(naming))
+                        : "");
+    }
+  }
+  if (!a.options.count("--no-grid")) {
+    const int64_t samples =
+        std::clamp<int64_t>(a.options.count("--samples") ? parse_int(a.options.at("--samples"), "--samples") : 16, 1, info.size);
+    const std::string grid = grid_path(a, info.path);
+    write_scene_grid(grid, ds, 0, samples);
+    fmt::print("samples     first {} scenes with their boxes -> {}\n", samples, grid);
+  }
+  return 0;
+}
+
 int info_command(const std::vector<std::string>& args) {
   const Args a = parse(args, {"--grid", "--samples"}, {"--no-grid"}, "data info");
   if (a.positional.size() != 1) fail("data info: expected one dataset file");
@@ -191,6 +252,7 @@ int info_command(const std::vector<std::string>& args) {
   } else {
     fmt::print("labels      none\n");
   }
+  if (info.has_objects) return scene_info(*ds, a);
   if (info.has_captions) {
     fmt::print("captions    {} strings\n", info.size);
     for (int64_t i = 0; i < std::min<int64_t>(3, info.size); ++i) fmt::print("  [{}] {}\n", i, ds->caption(i));
@@ -200,9 +262,7 @@ int info_command(const std::vector<std::string>& args) {
   if (!a.options.count("--no-grid")) {
     const int64_t samples =
         std::clamp<int64_t>(a.options.count("--samples") ? parse_int(a.options.at("--samples"), "--samples") : 64, 1, info.size);
-    const std::string grid = a.options.count("--grid")
-                                 ? a.options.at("--grid")
-                                 : std::filesystem::path(path).replace_extension("").string() + "-samples.png";
+    const std::string grid = grid_path(a, path);
     std::vector<uint8_t> images(size_t(samples * ds->image_bytes()));
     ds->read_range(0, samples, images.data());
     if (info.channels > 4) fail("data info: cannot draw {}-channel images as PNG (use --no-grid)", info.channels);
@@ -221,9 +281,11 @@ int verify_command(const std::vector<std::string>& args) {
     if (breaches.empty()) {
       const auto ds = Dataset::open(path, 0);
       const DatasetInfo& info = ds->info();
-      fmt::print("{}: ok ({} images {}x{}x{}{}{})\n", path, info.size, info.height, info.width, info.channels,
+      fmt::print("{}: ok ({} images {}x{}x{}{}{}{}{})\n", path, info.size, info.height, info.width, info.channels,
                  info.has_labels ? fmt::format(", {} classes", info.class_names.size()) : "",
-                 info.has_captions ? ", captions" : "");
+                 info.has_objects ? fmt::format(", up to {} objects of {} classes", info.max_objects, info.object_class_names.size()) : "",
+                 info.has_captions ? fmt::format(", {} caption{} per image", info.captions_per_image, info.captions_per_image == 1 ? "" : "s") : "",
+                 info.questions_per_image ? fmt::format(", {} questions per image", info.questions_per_image) : "");
     } else {
       for (const std::string& b : breaches) fmt::print(stderr, "{}: INVALID: {}\n", path, b);
       status = 1;

@@ -1,0 +1,32 @@
+#pragma once
+// What `tessera data info` shows of a scene file: pictures of the scenes with their boxes and
+// class names, and the statistics of their questions that say whether the text can be answered
+// without looking (the most common answer of each type, how often questions name absent classes).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace tessera::data {
+
+// Scenes `first`..`first + count - 1` zoomed `zoom` times, as RGB, each object's box and class name
+// drawn in its class's colour, tiled `per_row` to a row; written to `path` as a PNG.
+void write_scene_grid(const std::string& path, const Dataset& scenes, int64_t first, int64_t count, int zoom = 3,
+                      int64_t per_row = 4);
+
+struct QuestionTypeStats {
+  std::string type;
+  int64_t questions = 0;
+  std::string majority_answer;  // the most common answer (ties: the first in sorted order)
+  double majority_share = 0;    // its fraction: the accuracy of always giving it
+  int64_t distinct_answers = 0;
+  // Questions that name a class (whole-word noun, singular or plural), split by whether the scene
+  // holds one: an answerer that assumes the class is there must not be rewarded.
+  int64_t naming_present = 0, naming_absent = 0;
+};
+
+// Per question type, over the whole file. Error if the file has no questions or objects.
+std::vector<QuestionTypeStats> question_stats(const Dataset& scenes);
+
+}  // namespace tessera::data
