@@ -103,7 +103,9 @@ void describe_layout(hid_t images, DatasetInfo& info) {
 }
 
 // Strings [N] (or, with `rows_of_many`, [N, M]) read flat.
-std::vector<std::string> read_strings(hid_t file, const std::string& path, const char* name, int64_t n, bool rows_of_many) {
+// `unit` names one row in messages ("caption").
+std::vector<std::string> read_strings(hid_t file, const std::string& path, const char* name, int64_t n, bool rows_of_many,
+                                      const char* unit) {
   const char* expected = rows_of_many ? "strings [N] or [N, M]" : "strings [N]";
   Handle d = open_dataset(file, path, name, expected);
   Handle type(H5Dget_type(d.get()));
@@ -113,7 +115,7 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path, const
   if (dims.empty() || dims.size() > (rows_of_many ? 2u : 1u) || (dims.size() == 2 && dims[1] == 0))
     refuse(path, fmt::format("dataset '{}' has shape {}, expected {}", name, dims_string(dims), expected));
   if (int64_t(dims[0]) != n)
-    refuse(path, fmt::format("dataset '{}' has {} rows but 'images' has {}; expected one row per image", name, dims[0], n));
+    refuse(path, fmt::format("dataset '{}' has {} entries but 'images' has {}; expected one {} per image", name, dims[0], n, unit));
   std::vector<std::string> out;
   if (!h5::read_strings_dataset(d.get(), out)) refuse(path, fmt::format("cannot read dataset '{}' (the file is truncated or corrupt)", name));
   return out;
@@ -186,11 +188,11 @@ void read_objects(hid_t file, DatasetInfo& info, std::vector<float>& boxes, std:
 void read_questions(hid_t file, DatasetInfo& info, std::vector<std::string>& questions, std::vector<std::string>& answers,
                     std::vector<int32_t>& question_types) {
   const std::string& path = info.path;
-  questions = read_strings(file, path, "questions", info.size, true);
+  questions = read_strings(file, path, "questions", info.size, true, "row of questions");
   info.questions_per_image = int64_t(questions.size()) / info.size;
   const hsize_t n = hsize_t(info.size), q = hsize_t(info.questions_per_image);
   if (!h5::link_exists(file, "answers")) refuse(path, "has 'questions' but no dataset 'answers' (expected strings [N, Q])");
-  answers = read_strings(file, path, "answers", info.size, true);
+  answers = read_strings(file, path, "answers", info.size, true, "row of answers");
   if (answers.size() != questions.size())
     refuse(path, fmt::format("dataset 'answers' has {} strings, 'questions' {}; expected one answer per question",
                              answers.size(), questions.size()));
@@ -270,13 +272,13 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
 
   // captions: strings [N] or [N, M]
   if (h5::link_exists(im.file.get(), "captions")) {
-    im.captions = read_strings(im.file.get(), path, "captions", info.size, true);
+    im.captions = read_strings(im.file.get(), path, "captions", info.size, true, "caption");
     info.captions_per_image = int64_t(im.captions.size()) / info.size;
     info.has_captions = true;
   }
   if (h5::link_exists(im.file.get(), "objects")) read_objects(im.file.get(), info, im.boxes, im.classes, im.counts);
   if (h5::link_exists(im.file.get(), "captions_swapped")) {
-    im.swapped_captions = read_strings(im.file.get(), path, "captions_swapped", info.size, false);
+    im.swapped_captions = read_strings(im.file.get(), path, "captions_swapped", info.size, false, "swapped caption");
     info.has_swapped_captions = true;
   }
   if (h5::link_exists(im.file.get(), "questions"))
@@ -487,7 +489,7 @@ std::vector<std::string> verify_dataset(const std::string& path) {
         breaches.push_back(fmt::format("dataset file '{}': class name {} of dataset 'labels' is not valid UTF-8", path, k));
     for (int64_t i = 0; info.has_captions && i < info.size; ++i)
       if (const auto captions = ds->captions(i); !std::all_of(captions.begin(), captions.end(), valid_utf8)) {
-        breaches.push_back(fmt::format("dataset file '{}': a caption of image {} in dataset 'captions' is not valid UTF-8", path, i));
+        breaches.push_back(fmt::format("dataset file '{}': caption {} of dataset 'captions' is not valid UTF-8", path, i));
         break;
       }
     check_scenes(*ds, breaches);

@@ -284,7 +284,7 @@ int verify_command(const std::vector<std::string>& args) {
       fmt::print("{}: ok ({} images {}x{}x{}{}{}{}{})\n", path, info.size, info.height, info.width, info.channels,
                  info.has_labels ? fmt::format(", {} classes", info.class_names.size()) : "",
                  info.has_objects ? fmt::format(", up to {} objects of {} classes", info.max_objects, info.object_class_names.size()) : "",
-                 info.has_captions ? fmt::format(", {} caption{} per image", info.captions_per_image, info.captions_per_image == 1 ? "" : "s") : "",
+                 !info.has_captions ? "" : info.captions_per_image == 1 ? ", captions" : fmt::format(", {} captions per image", info.captions_per_image),
                  info.questions_per_image ? fmt::format(", {} questions per image", info.questions_per_image) : "");
     } else {
       for (const std::string& b : breaches) fmt::print(stderr, "{}: INVALID: {}\n", path, b);
