@@ -205,13 +205,17 @@ class SceneFileWriter {
   std::unique_ptr<h5::RowWriter> images_, boxes_, classes_, count_, captions_, swapped_, questions_, answers_, types_;
 };
 
-void write_split(const std::string& source, const std::string& out, const SceneOptions& options, uint64_t split,
+// The items of one split, opened and checked (labels, one channel, every class) by its composer.
+struct SplitSource {
+  std::shared_ptr<const Dataset> items;
+  std::unique_ptr<SceneComposer> composer;
+};
+
+void write_split(const SplitSource& source, const std::string& out, const SceneOptions& options,
                  const std::string& name, int64_t n, int threads, const SceneProgress& progress) {
-  h5::refuse_same_file(source, out, "items file");
-  const std::shared_ptr<const Dataset> items = Dataset::open(source);
-  const SceneComposer composer(items, options, split);
+  const SceneComposer& composer = *source.composer;
   h5::write_atomically(out, [&](hid_t file) {
-    SceneFileWriter writer(file, out, n, options, items->info());
+    SceneFileWriter writer(file, out, n, options, source.items->info());
     constexpr int64_t kBlock = 4096;
     std::vector<Scene> scenes;
     for (int64_t start = 0; start < n; start += kBlock) {
@@ -245,23 +249,33 @@ SceneImportSummary import_scenes(const std::string& source_dir, const std::strin
   if (train < 0 || test < 0) fail("scenes: --train {} and --test {} must not be negative", train, test);
   if (train + test == 0) fail("scenes: --train and --test are both 0; nothing to write");
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) fail("scenes: cannot create output folder '{}': {}", out_dir, ec.message());
   SceneImportSummary summary;
   const struct {
     const char* name;
     int64_t count;
     int64_t* done;
   } splits[] = {{"train", train, &summary.train}, {"test", test, &summary.test}};
+  auto out_file = [&](const auto& s) { return (fs::path(out_dir) / (std::string(s.name) + ".h5")).string(); };
+  // Both splits' items are checked before anything is written, so that a refusal of the test
+  // items does not leave a new train.h5 (or a new output folder) behind.
+  SplitSource sources[2];
   for (uint64_t split = 0; split < 2; ++split) {
     const auto& s = splits[split];
     if (s.count == 0) continue;
     const std::string source = (fs::path(source_dir) / (std::string(s.name) + ".h5")).string();
     if (!fs::exists(source))
       fail("scenes: '{}' not found (import the items first: tessera data import fashion-mnist --out {})", source, source_dir);
-    write_split(source, (fs::path(out_dir) / (std::string(s.name) + ".h5")).string(), options, split, s.name, s.count,
-                threads, progress);
+    h5::refuse_same_file(source, out_file(s), "items file");
+    sources[split].items = Dataset::open(source);
+    sources[split].composer = std::make_unique<SceneComposer>(sources[split].items, options, split);
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) fail("scenes: cannot create output folder '{}': {}", out_dir, ec.message());
+  for (uint64_t split = 0; split < 2; ++split) {
+    const auto& s = splits[split];
+    if (s.count == 0) continue;
+    write_split(sources[split], out_file(s), options, s.name, s.count, threads, progress);
     *s.done = s.count;
   }
   return summary;
