@@ -65,8 +65,10 @@ inline void write_pattern_dataset(const std::string& path, int64_t n, int64_t h,
 
 // Labelled 28x28x1 items for scene tests, one blob each, in the place of Fashion-MNIST: class 0 a
 // wide bar, 1 a tall bar, 2 a disc with a faint rim, 3 a triangle. Sizes and positions vary with
-// the index and the borders stay zero, so tight crops matter. Every blob pixel but the rim has
-// the value `brightness`, so a test can tell which items file a scene was made from.
+// the index and the borders stay zero, so tight crops matter. Like Fashion-MNIST's faint edges,
+// some tall bars have a faint speck beside them that shrinking fades to 0. Every blob pixel but
+// the rim and the speck has the value `brightness`, so a test can tell which items file a scene
+// was made from.
 inline const std::vector<std::string>& scene_item_classes() {
   static const std::vector<std::string> names{"Bag", "Coat", "Sneaker", "Dress"};
   return names;
@@ -87,6 +89,7 @@ inline void write_scene_items(const std::string& path, int64_t n, uint8_t bright
       const int64_t h = cls == 0 ? across : along, w = cls == 0 ? along : across;
       for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x) set(oy + y, ox + x, brightness);
+      if (cls == 1 && v % 2 == 1) set(oy + h - 1, ox + w + 2, 1);  // the speck
     } else if (cls == 2) {
       const double r = 6 + v % 3, c = r + 1;  // the rim is a ring one pixel wide
       for (int64_t y = 0; y <= int64_t(2 * c); ++y)

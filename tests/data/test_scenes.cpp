@@ -8,10 +8,10 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "autograd/error.h"
 #include "data/dataset.h"
@@ -262,12 +262,12 @@ BOOST_FIXTURE_TEST_CASE(boxes_are_the_tight_boxes_of_the_pixels, Scenes) {
         largest_side = std::max(largest_side, boxes[a].longer_side());
         for (size_t b = a + 1; b < boxes.size(); ++b)
           BOOST_TEST(intersection_over_union(boxes[a], boxes[b]) <= options.max_iou, "scene " << i);
-        // The items' shapes: bags are wide, coats tall, sneakers round; a class that does not
-        // belong to its box shows here.
+        // The items' shapes: bags are wide, coats tall (at least 16:11 with a speck), sneakers
+        // round; a class that does not belong to its box shows here.
         const Box& box = boxes[a];
         const int32_t cls = v.classes[a];
         if (cls == 0) BOOST_TEST(box.width() >= 1.5f * box.height(), "scene " << i << " object " << a);
-        if (cls == 1) BOOST_TEST(box.height() >= 1.5f * box.width(), "scene " << i << " object " << a);
+        if (cls == 1) BOOST_TEST(box.height() >= 1.3f * box.width(), "scene " << i << " object " << a);
         if (cls == 2) BOOST_TEST(std::abs(box.height() - box.width()) <= 2.f, "scene " << i << " object " << a);
       }
     }
@@ -278,6 +278,7 @@ BOOST_FIXTURE_TEST_CASE(boxes_are_the_tight_boxes_of_the_pixels, Scenes) {
   // pixels the resampling left non-zero: the crop never grows a box and loses at most a pixel
   // on each side of the longer one.
   BOOST_TEST(largest_side <= float(options.max_scale));
+  BOOST_TEST_MESSAGE("longer sides of the boxes: " << smallest_side << " to " << largest_side);
   BOOST_TEST(smallest_side >= float(options.min_scale - 2));
   BOOST_TEST(largest_side >= float(options.max_scale - 2));  // the range is used, not just its start
 }
@@ -478,8 +479,8 @@ std::vector<std::string> mirror_all(std::vector<std::string> texts) {
 BOOST_FIXTURE_TEST_CASE(loader_serves_scene_fields_and_flips_them_with_the_pixels, Scenes) {
   const auto ds = Dataset::open(train());
   const int64_t size = options.size, K = options.max_objects, Q = kQuestionsPerScene;
-  Loader loader(ds, scene_loader(11, true, 1));
-  int64_t flipped = 0, unflipped = 0, flipped_text_changed = 0;
+  Loader loader(ds, scene_loader(11, true, 0));
+  int64_t flipped = 0, unflipped = 0, flipped_captions_changed = 0, flipped_questions_changed = 0;
   for (int64_t p = 0; p < loader.batches_per_epoch(); ++p) {
     const Batch batch = loader.next();
     const int64_t b = int64_t(batch.indices.size());
@@ -524,24 +525,23 @@ BOOST_FIXTURE_TEST_CASE(loader_serves_scene_fields_and_flips_them_with_the_pixel
       BOOST_TEST(error.empty(), "sample " << i << (is_flipped ? " (flipped): " : ": ") << error);
 
       const auto maybe_mirrored = [&](std::vector<std::string> texts) { return is_flipped ? mirror_all(texts) : texts; };
-      BOOST_TEST(batch.captions[size_t(k)] == maybe_mirrored({ds->captions(i)[1]}).front());
+      BOOST_TEST(batch.captions[size_t(k)] == maybe_mirrored({ds->captions(i)[0]}).front());
       BOOST_TEST(batch.swapped_captions[size_t(k)] == maybe_mirrored({ds->swapped_caption(i)}).front());
       BOOST_TEST((batch.questions[size_t(k)] == maybe_mirrored(ds->questions(i))));
       BOOST_TEST((batch.answers[size_t(k)] == maybe_mirrored(ds->answers(i))));
       const std::vector<int32_t> want_types = ds->question_types(i);
       for (int64_t q = 0; q < Q; ++q) BOOST_TEST(types[size_t(k * Q + q)] == want_types[size_t(q)]);
       if (is_flipped) {
-        std::vector<std::string> all = ds->questions(i);
-        for (const auto& more : {ds->answers(i), ds->captions(i)}) all.insert(all.end(), more.begin(), more.end());
-        all.push_back(ds->swapped_caption(i));
-        flipped_text_changed += mirror_all(all) != all;
+        flipped_captions_changed += mirror_text(ds->captions(i)[0]) != ds->captions(i)[0];
+        flipped_questions_changed += mirror_all(ds->questions(i)) != ds->questions(i);
       }
     }
   }
   // Both kinds occur, and flipping really changed some text (else the text checks prove little).
   BOOST_TEST(flipped > 50);
   BOOST_TEST(unflipped > 50);
-  BOOST_TEST(flipped_text_changed > 10);
+  BOOST_TEST(flipped_captions_changed > 10);
+  BOOST_TEST(flipped_questions_changed > 10);
 }
 
 BOOST_FIXTURE_TEST_CASE(loader_refuses_crop_padding_for_scenes, Scenes) {
