@@ -2,7 +2,7 @@
 """Expected values for tests/nn/test_detection_metrics.cpp from pycocotools' COCOeval.
 
 Builds the same pseudo-random detection sets as the test (splitmix64, spelled out identically in
-both), evaluates them with pycocotools, and prints the C++ constants to paste into the test.
+both), evaluates them with pycocotools, and prints the entries of the test's table `sets` in agrees_with_pycocotools.
 
   python3 -m venv /work/venv-metrics && /work/venv-metrics/bin/pip install pycocotools numpy
   /work/venv-metrics/bin/python bench/detection_metrics_reference.py
@@ -116,12 +116,13 @@ def main():
     for name, seed, images, classes, quarter, levels in SETS:
         gts, dets = make_set(seed, images, classes, quarter, levels)
         m, m50, per_class = evaluate(gts, dets, images, classes)
-        print(f"// {name}: {len(gts)} ground-truth boxes, {len(dets)} detections")
-        print(f"{{{float(m)!r}, {float(m50)!r}, {{")
+        quarter_cpp = "true" if quarter else "false"
+        print(f'      {{"{name}", {seed}, {images}, {classes}, {quarter_cpp}, {levels}, {len(gts)}, {len(dets)},')
+        print(f"       {{{float(m)!r}, {float(m50)!r},")
+        print("        {")
         for ap in per_class:
-            print("  {" + ", ".join(repr(v) for v in ap) + "}," if ap else "  {},  // no ground truth")
-        print("}},")
-
+            print("            {" + ", ".join(repr(v) for v in ap) + "}," if ap else "            {},  // no ground truth")
+        print("        }}},")
 
 if __name__ == "__main__":
     main()

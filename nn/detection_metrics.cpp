@@ -1,7 +1,6 @@
 #include "nn/detection_metrics.h"
 
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -71,7 +70,9 @@ double interpolated_ap(const std::vector<bool>& ranked_hits, int64_t ground_trut
   for (size_t i = 0; i < n; ++i) {
     (ranked_hits[i] ? tp : fp) += 1;
     recall[i] = tp / static_cast<double>(ground_truth_count);
-    precision[i] = tp / (fp + tp + DBL_EPSILON);  // pycocotools adds np.spacing(1)
+    // pycocotools adds np.spacing(1) to the denominator, which only keeps a perfect AP 2e-16 short
+    // of 1; the denominator is >= 1 here, so there is nothing to guard against.
+    precision[i] = tp / (fp + tp);
   }
   for (size_t i = n; i-- > 1;) precision[i - 1] = std::max(precision[i - 1], precision[i]);
   double sum = 0;
