@@ -17,8 +17,9 @@ static void check_grid(int64_t bins, double size) {
 int64_t coordinate_to_bin(double v, double size, int64_t bins) {
   check_grid(bins, size);
   const double bin = std::floor(v / size * static_cast<double>(bins));
+  if (!(bin > 0)) return 0;  // also NaN, which std::clamp would pass through to an undefined cast
   // Clamped as a double first: a coordinate far outside the image must not overflow the cast.
-  return static_cast<int64_t>(std::clamp(bin, 0.0, static_cast<double>(bins - 1)));
+  return static_cast<int64_t>(std::min(bin, static_cast<double>(bins - 1)));
 }
 
 double bin_to_coordinate(int64_t bin, double size, int64_t bins) {

@@ -80,6 +80,7 @@ BOOST_AUTO_TEST_CASE(bins_round_trip_within_half_a_bin) {
   BOOST_TEST(coordinate_to_bin(64, 64, 64) == 63);   // the far edge: last bin
   BOOST_TEST(coordinate_to_bin(-3, 64, 64) == 0);    // outside the image: clamped
   BOOST_TEST(coordinate_to_bin(1e300, 64, 64) == 63);
+  BOOST_TEST(coordinate_to_bin(std::nan(""), 64, 64) == 0);
   BOOST_TEST(coordinate_to_bin(10, 64, 32) == 5);    // floor(10 / 64 * 32)
   BOOST_TEST(bin_to_coordinate(5, 64, 32) == 11.0);  // centre of [10, 12)
   BOOST_CHECK_THROW(coordinate_to_bin(1, 64, 0), Error);
@@ -126,8 +127,8 @@ BOOST_AUTO_TEST_CASE(format_then_parse_round_trips) {
     const Box& b = objects[i].box;
     for (auto [p, q] : {std::pair{a.y_min, b.y_min}, {a.x_min, b.x_min}, {a.y_max, b.y_max}, {a.x_max, b.x_max}})
       BOOST_TEST(std::abs(p - q) <= 1.0, "object " << i);  // half a 2-pixel bin
-    // Parsed boxes sit on bin centres, so formatting them again gives the same text.
   }
+  // Parsed boxes sit on bin centres, so formatting them again gives the same text.
   BOOST_TEST(format_detections(parsed.objects, grid) == text);
   // Spacing around the separators and at the ends is not significant.
   const ParsedDetections loose =
