@@ -36,13 +36,16 @@ struct Problem {
   double scale = 1;
   bool causal = false;
   std::vector<uint8_t> padding;  // [batch * tk], 1 = padding key; empty = none
+  std::vector<int64_t> prefix;   // [batch], keys every query sees (prefix-LM); empty = none
   bool masked() const { return causal || !padding.empty(); }
 };
 
 // Masks a row of logits with -inf and softmaxes it into p; a row with no visible key becomes 0.
 template <class T>
 void masked_softmax_row(const Problem& pr, int64_t b, int64_t i, T* logits, T* p) {
-  const int64_t visible_end = pr.causal ? std::min(i + 1, pr.tk) : pr.tk;
+  // Causal and prefix rules both leave a leading run of keys visible: j < max(i + 1, prefix[b]).
+  const int64_t causal_end = pr.causal ? std::min(i + 1, pr.tk) : pr.tk;
+  const int64_t visible_end = pr.prefix.empty() ? causal_end : std::max(causal_end, pr.prefix[size_t(b)]);
   const uint8_t* pad = pr.padding.empty() ? nullptr : pr.padding.data() + b * pr.tk;
   int64_t visible = 0;
   for (int64_t j = 0; j < visible_end; ++j) {
@@ -126,6 +129,21 @@ std::vector<uint8_t> read_padding(const Tensor& mask, int64_t batch, int64_t tk,
   return out;
 }
 
+std::vector<int64_t> read_prefix_lengths(const AttentionOptions& o, int64_t batch, int64_t tk, const char* op) {
+  const Tensor& lengths = o.prefix_lengths;
+  if (!lengths.defined()) return {};
+  if (!o.causal) fail("{}: prefix_lengths needs causal = true (it only widens the causal mask)", op);
+  if (lengths.shape() != Shape{batch})
+    fail("{}: prefix_lengths has shape {}, expected [{}] (batch)", op, lengths.shape_string(), batch);
+  if (is_floating(lengths.dtype()))
+    fail("{}: prefix_lengths must be an integer (u8/i32/i64) tensor, got {}", op, dtype_name(lengths.dtype()));
+  std::vector<int64_t> out = lengths.to_vector<int64_t>();
+  for (size_t b = 0; b < out.size(); ++b)
+    if (out[b] < 0 || out[b] > tk)
+      fail("{}: prefix_lengths[{}] = {} is outside [0, {}] (keys)", op, b, out[b], tk);
+  return out;
+}
+
 double resolve_scale(double scale, int64_t d) { return scale != 0 ? scale : 1.0 / std::sqrt(double(std::max<int64_t>(d, 1))); }
 
 }  // namespace
@@ -141,7 +159,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   if (k.size(0) != B || k.size(1) != H || k.size(3) != D || v.size(0) != B || v.size(1) != H || v.size(2) != Tk)
     fail("{}: shapes do not fit together: q {}, k {}, v {} (expected k [B, H, Tk, D] and v [B, H, Tk, Dv])", op,
          q.shape_string(), k.shape_string(), v.shape_string());
-  Problem pr{B, H, Tq, Tk, D, Dv, resolve_scale(o.scale, D), o.causal, read_padding(o.key_padding_mask, B, Tk, op)};
+  Problem pr{B, H, Tq, Tk, D, Dv, resolve_scale(o.scale, D), o.causal, read_padding(o.key_padding_mask, B, Tk, op),
+             read_prefix_lengths(o, B, Tk, op)};
   const Tensor qc = last_dim_contiguous(q), kc = last_dim_contiguous(k), vc = last_dim_contiguous(v);
   Tensor out = Tensor::empty({B, H, Tq, Dv}, q.dtype());
   Tensor probs = Tensor::empty({B, H, Tq, Tk}, q.dtype());
@@ -177,7 +196,8 @@ Tensor self_attention_qkv(const Tensor& qkv, int64_t heads, const AttentionOptio
   const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3;
   if (heads <= 0 || C % heads != 0) fail("{}: {} channels do not split into {} heads", op, C, heads);
   const int64_t D = C / heads;
-  Problem pr{B, heads, T, T, D, D, resolve_scale(o.scale, D), o.causal, read_padding(o.key_padding_mask, B, T, op)};
+  Problem pr{B, heads, T, T, D, D, resolve_scale(o.scale, D), o.causal, read_padding(o.key_padding_mask, B, T, op),
+             read_prefix_lengths(o, B, T, op)};
   const Tensor x = qkv.detach().contiguous();
   Tensor out = Tensor::empty({B, T, C}, qkv.dtype());
   Tensor probs = Tensor::empty({B, heads, T, T}, qkv.dtype());

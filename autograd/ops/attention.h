@@ -11,6 +11,11 @@ struct AttentionOptions {
   // u8 or bool-like integer [B, Tk]; non-zero marks a padding key that no query may attend to
   // (PyTorch's key_padding_mask convention).
   Tensor key_padding_mask;
+  // Prefix-LM (PaliGemma): integer [B] (any integer dtype), each in [0, Tk]; needs causal = true.
+  // Query i of batch b sees key j iff j < prefix_lengths[b] or j <= i: bidirectional over the
+  // prefix, causal after it. 0 is plain causal, Tk is no causal mask at all. Combines with
+  // key_padding_mask (a padding key stays hidden).
+  Tensor prefix_lengths;
   // Logit scale; 0 means 1/sqrt(D).
   double scale = 0;
 };
