@@ -45,14 +45,6 @@ namespace {
 
 [[noreturn]] void refuse(const std::string& path, const std::string& what) { fail("dataset file '{}': {}", path, what); }
 
-std::vector<hsize_t> dims_of(hid_t dataset) {
-  Handle space(H5Dget_space(dataset));
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> dims(std::max(rank, 0));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  return dims;
-}
-
 std::string dims_string(const std::vector<hsize_t>& dims) {
   std::string s = "[";
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
@@ -111,7 +103,7 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path, const
   Handle type(H5Dget_type(d.get()));
   if (H5Tget_class(type.get()) != H5T_STRING)
     refuse(path, fmt::format("dataset '{}' has type {}, expected variable-length UTF-8 strings", name, h5::type_name(type.get())));
-  const std::vector<hsize_t> dims = dims_of(d.get());
+  const std::vector<hsize_t> dims = h5::dims_of(d.get());
   if (dims.empty() || dims.size() > (rows_of_many ? 2u : 1u) || (dims.size() == 2 && dims[1] == 0))
     refuse(path, fmt::format("dataset '{}' has shape {}, expected {}", name, dims_string(dims), expected));
   if (int64_t(dims[0]) != n)
@@ -129,7 +121,7 @@ void read_numbers(hid_t file, const std::string& path, const char* name, H5T_cla
   Handle type(H5Dget_type(d.get()));
   if (H5Tget_class(type.get()) != type_class)
     refuse(path, fmt::format("dataset '{}' has type {}, expected {}", name, h5::type_name(type.get()), expected));
-  const std::vector<hsize_t> dims = dims_of(d.get());
+  const std::vector<hsize_t> dims = h5::dims_of(d.get());
   if (dims != shape) refuse(path, fmt::format("dataset '{}' has shape {}, expected {} = {}", name, dims_string(dims), expected, dims_string(shape)));
   size_t total = 1;
   for (hsize_t x : shape) total *= size_t(x);
@@ -165,7 +157,7 @@ void read_objects(hid_t file, DatasetInfo& info, std::vector<float>& boxes, std:
     refuse(path, "group 'objects' has no dataset 'classes' (expected int32 [N, K])");
   {
     Handle d = open_dataset(file, path, "objects/classes", "int32 [N, K]");
-    const std::vector<hsize_t> dims = dims_of(d.get());
+    const std::vector<hsize_t> dims = h5::dims_of(d.get());
     if (dims.size() != 2 || dims[0] != n || dims[1] == 0)
       refuse(path, fmt::format("dataset 'objects/classes' has shape {}, expected [N, K] with N = {}", dims_string(dims), n));
     info.max_objects = int64_t(dims[1]);
@@ -224,7 +216,7 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
     Handle type(H5Dget_type(im.images.get()));
     if (H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_size(type.get()) != 1 || H5Tget_sign(type.get()) != H5T_SGN_NONE)
       refuse(path, fmt::format("dataset 'images' has type {}, expected uint8", h5::type_name(type.get())));
-    const std::vector<hsize_t> dims = dims_of(im.images.get());
+    const std::vector<hsize_t> dims = h5::dims_of(im.images.get());
     if (dims.size() != 4)
       refuse(path, fmt::format("dataset 'images' has rank {} (shape {}), expected 4: [N,H,W,C]", dims.size(),
                                dims_string(dims)));
@@ -243,7 +235,7 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
     if (H5Tget_class(type.get()) != H5T_INTEGER)
       refuse(path, fmt::format("dataset 'labels' has type {}, expected an integer type", h5::type_name(type.get())));
     info.labels_dtype = h5::type_name(type.get());
-    const std::vector<hsize_t> dims = dims_of(labels.get());
+    const std::vector<hsize_t> dims = h5::dims_of(labels.get());
     if (dims.size() != 1)
       refuse(path, fmt::format("dataset 'labels' has shape {}, expected rank 1: [N]", dims_string(dims)));
     if (int64_t(dims[0]) != info.size)

@@ -131,7 +131,7 @@ using h5::Handle;
 class SceneFileWriter {
  public:
   SceneFileWriter(hid_t file, const std::string& path, int64_t n, const SceneOptions& o, const DatasetInfo& source)
-      : path_(path), size_(o.size), max_objects_(o.max_objects) {
+      : max_objects_(o.max_objects) {
     const hsize_t N = hsize_t(n), S = hsize_t(o.size), K = hsize_t(o.max_objects);
     images_ = std::make_unique<h5::RowWriter>(file, "images", H5T_STD_U8LE, std::vector<hsize_t>{N, S, S, 1}, path, true);
     Handle group_props(H5Pcreate(H5P_GROUP_CREATE));
@@ -200,8 +200,7 @@ class SceneFileWriter {
   }
 
  private:
-  std::string path_;
-  int64_t size_, max_objects_;
+  int64_t max_objects_;
   std::unique_ptr<h5::RowWriter> images_, boxes_, classes_, count_, captions_, swapped_, questions_, answers_, types_;
 };
 

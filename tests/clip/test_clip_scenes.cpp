@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <map>
-#include <regex>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
@@ -34,12 +33,6 @@ std::string scene_recipe(const std::string& dir, const std::string& type, const 
          "train: {steps: 4, batch_size: 16}\n"
          "eval: {batch_size: 7, metrics: [" + metrics + "]}\n"
          "log: {every: 2}\n";
-}
-
-double json_number(const std::string& text, const std::string& key) {
-  std::smatch m;
-  if (!std::regex_search(text, m, std::regex("\"" + key + "\": ([-0-9.eE+]+)"))) return NAN;
-  return std::stod(m[1].str());
 }
 
 // The scenes as the recipe normalises them: (pixel / 255 - 0.1) / 0.2, [N, 1, S, S].
@@ -75,6 +68,9 @@ BOOST_AUTO_TEST_CASE(swap_accuracy_and_caption_retrieval_match_the_embeddings) {
   BOOST_TEST_REQUIRE(train.exit_code == 0, train.output);
   const RunResult eval = run_tessera("eval run/last.h5 --json", dir.path.string());
   BOOST_TEST_REQUIRE(eval.exit_code == 0, eval.output);
+  std::map<std::string, double> reported = flat_json_numbers(eval.output);
+  for (const char* key : {"swap_accuracy", "i2t_r1", "i2t_r5", "t2i_r1"})
+    BOOST_TEST_REQUIRE(reported.count(key) == 1u, "eval --json lacks " << key << ": " << eval.output);
 
   const auto test = data::Dataset::open(dir / "scenes/test.h5");
   const train::TrainedModel loaded = train::TrainedModel::load(dir / "run/last.h5");
@@ -100,7 +96,7 @@ BOOST_AUTO_TEST_CASE(swap_accuracy_and_caption_retrieval_match_the_embeddings) {
     ++pairs;
   }
   BOOST_TEST_REQUIRE(pairs > 5, "only " << pairs << " of 40 test scenes have a swapped caption");
-  BOOST_TEST(json_number(eval.output, "swap_accuracy") == double(wins) / double(pairs), tt::tolerance(1e-9));
+  BOOST_TEST(reported["swap_accuracy"] == double(wins) / double(pairs), tt::tolerance(1e-9));
 
   // Retrieval: scenes whose first captions are the same text are one item.
   std::map<std::string, int64_t> ids;
@@ -108,9 +104,9 @@ BOOST_AUTO_TEST_CASE(swap_accuracy_and_caption_retrieval_match_the_embeddings) {
   for (const std::string& c : first) groups.push_back(ids.emplace(c, int64_t(ids.size())).first->second);
   BOOST_TEST_REQUIRE(ids.size() < first.size(), "the test scenes should repeat some captions");
   const nn::RecallAtK r = nn::retrieval_recall(images, texts, {1, 5, 10}, Tensor::from_vector(groups, {test->size()}));
-  BOOST_TEST(json_number(eval.output, "i2t_r1") == r.image_to_text[0], tt::tolerance(1e-12));
-  BOOST_TEST(json_number(eval.output, "i2t_r5") == r.image_to_text[1], tt::tolerance(1e-12));
-  BOOST_TEST(json_number(eval.output, "t2i_r1") == r.text_to_image[0], tt::tolerance(1e-12));
+  BOOST_TEST(reported["i2t_r1"] == r.image_to_text[0], tt::tolerance(1e-12));
+  BOOST_TEST(reported["i2t_r5"] == r.image_to_text[1], tt::tolerance(1e-12));
+  BOOST_TEST(reported["t2i_r1"] == r.text_to_image[0], tt::tolerance(1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(refusals_name_the_cause) {

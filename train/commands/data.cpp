@@ -117,9 +117,9 @@ int import_scenes_command(const std::vector<std::string>& args) {
   const int64_t test = option("--test") ? parse_int(*option("--test"), "--test") : 10000;
   const int threads = option("--threads") ? int(parse_int(*option("--threads"), "--threads")) : 0;
   const auto start = std::chrono::steady_clock::now();
+  int64_t finished_before = 0;  // scenes of splits already written, for the overall rate
   const auto progress = [&](const std::string& split, int64_t done, int64_t total) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    static int64_t finished_before = 0;  // scenes of splits already written, for the overall rate
     const double rate = double(finished_before + done) / std::max(seconds, 1e-9);
     const double left = double(total - done + (split == "train" ? test : 0)) / std::max(rate, 1e-9);
     fmt::print("scenes {:<5} {:>6}/{}  {:.0f} scenes/s  ETA {:.0f}s\n", split, done, total, rate, left);
