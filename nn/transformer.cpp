@@ -16,12 +16,13 @@ MultiHeadSelfAttention::MultiHeadSelfAttention(int64_t dim_, int64_t heads_, con
   proj = register_module("proj", std::make_shared<Linear>(dim, dim, true, gen));
 }
 
-Tensor MultiHeadSelfAttention::forward(const Tensor& x, const Tensor& key_padding_mask) {
+Tensor MultiHeadSelfAttention::forward(const Tensor& x, const Tensor& key_padding_mask, const Tensor& prefix_lengths) {
   if (x.dim() != 3 || x.size(2) != dim)
     fail("MultiHeadSelfAttention(dim {}): input {} is not [B, T, {}]", dim, x.shape_string(), dim);
   AttentionOptions o;
   o.causal = options.causal;
   o.key_padding_mask = key_padding_mask;
+  o.prefix_lengths = prefix_lengths;
   // the Linear layers' own tensors through the fused op: same parameters, fewer passes
   const Tensor y = self_attention_qkv(fused_linear(x, qkv->weight, qkv->bias), heads, o);
   return dropout(fused_linear(y, proj->weight, proj->bias), options.proj_drop, is_training());
@@ -47,8 +48,9 @@ Block::Block(int64_t dim, int64_t heads, const Options& o, Generator& gen) : dro
   mlp = register_module("mlp", std::make_shared<Mlp>(dim, hidden, dim, o.drop, gen));
 }
 
-Tensor Block::forward(const Tensor& x, const Tensor& key_padding_mask) {
-  const Tensor h = x + tessera::drop_path(attn->forward(norm1->forward(x), key_padding_mask), drop_path, is_training());
+Tensor Block::forward(const Tensor& x, const Tensor& key_padding_mask, const Tensor& prefix_lengths) {
+  const Tensor h = x + tessera::drop_path(attn->forward(norm1->forward(x), key_padding_mask, prefix_lengths), drop_path,
+                                          is_training());
   return h + tessera::drop_path(mlp->forward(norm2->forward(h)), drop_path, is_training());
 }
 

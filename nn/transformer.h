@@ -22,7 +22,9 @@ class MultiHeadSelfAttention : public UnaryModule {
   MultiHeadSelfAttention(int64_t dim, int64_t heads, const Options& options, Generator& gen);
   Tensor forward(const Tensor& x) override { return forward(x, Tensor()); }
   // key_padding_mask: integer [B, T], non-zero marks padding tokens no query may attend to.
-  Tensor forward(const Tensor& x, const Tensor& key_padding_mask);
+  // prefix_lengths (causal only): integer [B]; token i of row b also sees every token j <
+  // prefix_lengths[b] — a prefix-LM (AttentionOptions::prefix_lengths).
+  Tensor forward(const Tensor& x, const Tensor& key_padding_mask, const Tensor& prefix_lengths = Tensor());
 
   std::shared_ptr<Linear> qkv, proj;
   int64_t dim, heads;
@@ -51,7 +53,7 @@ class Block : public UnaryModule {
   };
   Block(int64_t dim, int64_t heads, const Options& options, Generator& gen);
   Tensor forward(const Tensor& x) override { return forward(x, Tensor()); }
-  Tensor forward(const Tensor& x, const Tensor& key_padding_mask);
+  Tensor forward(const Tensor& x, const Tensor& key_padding_mask, const Tensor& prefix_lengths = Tensor());
 
   std::shared_ptr<LayerNorm> norm1, norm2;
   std::shared_ptr<MultiHeadSelfAttention> attn;

@@ -1,0 +1,115 @@
+#include "nn/vlm.h"
+
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace tessera::nn {
+
+void VlmConfig::validate() const {
+  image.validate();
+  if (width < 1 || depth < 0) fail("VLM: lm width {} / depth {} invalid", width, depth);
+  if (heads < 1 || width % heads != 0) fail("VLM: lm width {} does not split into {} heads", width, heads);
+  if (!(mlp_ratio > 0)) fail("VLM: lm mlp_ratio must be positive, got {}", mlp_ratio);
+  if (text_context < 3) fail("VLM: text_context must hold at least BOS, SEP and EOS (3), got {}", text_context);
+  if (location_bins < 1 || location_bins > 10000) fail("VLM: loc_bins must be in [1, 10000], got {}", location_bins);
+}
+
+VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : config_(c), vocabulary_(c.location_bins) {
+  c.validate();
+  ViTConfig image = c.image;
+  image.num_classes = 0;
+  visual = register_module("visual", std::make_shared<VisionTransformer>(image, gen));
+  projector = register_module("projector", std::make_shared<Linear>(image.width, c.width, true, gen));
+  token_embedding = register_module("token_embedding", std::make_shared<Embedding>(c.vocab_size(), c.width, gen));
+  positional_embedding =
+      register_parameter("positional_embedding", Tensor::zeros({visual->num_patches() + c.text_context, c.width}));
+  blocks = register_module("blocks", std::make_shared<BlockList>());
+  Block::Options bo;
+  bo.mlp_ratio = c.mlp_ratio;
+  bo.causal = true;  // with prefix_lengths: the prefix-LM mask
+  bo.norm_eps = c.norm_eps;
+  for (int64_t i = 0; i < c.depth; ++i) blocks->append(std::make_shared<Block>(c.width, c.heads, bo, gen));
+  ln_final = register_module("ln_final", std::make_shared<LayerNorm>(c.width, c.norm_eps));
+  lm_head = register_module("lm_head", std::make_shared<Linear>(c.width, c.vocab_size(), false, gen));
+
+  // The projector starts at zero (the LM first learns the text, then lets the image in). The LM
+  // is initialised as the text transformer (GPT-2/CLIP style): small embeddings, residual output
+  // projections scaled down by depth so that the residual stream does not grow with it.
+  init::zeros_(projector->weight);
+  init::zeros_(projector->bias);
+  init::normal_(token_embedding->weight, 0, 0.02, gen);
+  init::normal_(positional_embedding, 0, 0.01, gen);
+  const double attn_std = std::pow(double(c.width), -0.5);
+  const double proj_std = attn_std * std::pow(2.0 * double(std::max<int64_t>(c.depth, 1)), -0.5);
+  const double fc_std = std::pow(2.0 * double(c.width), -0.5);
+  for (const auto& b : blocks->items) {
+    init::normal_(b->attn->qkv->weight, 0, attn_std, gen);
+    init::normal_(b->attn->proj->weight, 0, proj_std, gen);
+    init::normal_(b->mlp->fc1->weight, 0, fc_std, gen);
+    init::normal_(b->mlp->fc2->weight, 0, proj_std, gen);
+    for (Tensor* bias : {&b->attn->qkv->bias, &b->attn->proj->bias, &b->mlp->fc1->bias, &b->mlp->fc2->bias})
+      if (bias->defined()) init::zeros_(*bias);
+  }
+  init::normal_(lm_head->weight, 0, attn_std, gen);
+}
+
+Tensor VisionLanguageModel::image_tokens(const Tensor& images) {
+  Tensor tokens;
+  if (config_.freeze_image) {
+    NoGradGuard frozen;
+    tokens = visual->forward(images).tokens.detach();
+  } else {
+    tokens = visual->forward(images).tokens;
+  }
+  return projector->forward(tokens);
+}
+
+Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {
+  if (!ids.defined() || ids.dim() != 2 || is_floating(ids.dtype()))
+    fail("VLM: token ids must be integer [B, T], got {}", ids.defined() ? ids.shape_string() : "undefined");
+  if (!images.defined() || images.dim() != 4 || images.size(0) != ids.size(0))
+    fail("VLM: images {} do not match token ids {} (expected [{}, C, H, W])",
+         images.defined() ? images.shape_string() : "undefined", ids.shape_string(), ids.size(0));
+  const int64_t t = ids.size(1), n = image_tokens_count();
+  if (t < 1 || t > config_.text_context)
+    fail("VLM: {} text tokens per sequence, the context holds 1..{}", t, config_.text_context);
+  if (!prefix_lengths.defined() || prefix_lengths.dim() != 1 || prefix_lengths.size(0) != ids.size(0))
+    fail("VLM: prefix_lengths must be integer [{}], got {}", ids.size(0),
+         prefix_lengths.defined() ? prefix_lengths.shape_string() : "undefined");
+  Tensor x = concat({image_tokens(images), token_embedding->forward(ids)}, 1) + positional_embedding.slice(0, 0, n + t);
+  for (const auto& block : blocks->items) x = block->forward(x, Tensor(), prefix_lengths);
+  return x.slice(1, n, n + t);
+}
+
+Tensor VisionLanguageModel::text_states(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {
+  return ln_final->forward(hidden(images, ids, prefix_lengths));
+}
+
+Tensor VisionLanguageModel::logits(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {
+  return lm_head->forward(text_states(images, ids, prefix_lengths));
+}
+
+Tensor VisionLanguageModel::loss(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths,
+                                 const Tensor& targets) {
+  if (!targets.defined() || targets.shape() != ids.shape() || is_floating(targets.dtype()))
+    fail("VLM: targets must be integer {} like the ids, got {}", ids.shape_string(),
+         targets.defined() ? targets.shape_string() : "undefined");
+  std::vector<int64_t> rows, labels;
+  const std::vector<int64_t> all = targets.to_vector<int64_t>();
+  for (size_t i = 0; i < all.size(); ++i)
+    if (all[i] >= 0) {
+      if (all[i] >= config_.vocab_size()) fail("VLM: target {} outside the vocabulary [0, {})", all[i], config_.vocab_size());
+      rows.push_back(int64_t(i)), labels.push_back(all[i]);
+    }
+  if (rows.empty()) fail("VLM: the batch has no scored target (every suffix is empty)");
+  const int64_t b = ids.size(0), t = ids.size(1), scored = int64_t(rows.size());
+  const Tensor h = hidden(images, ids, prefix_lengths).reshape({b * t, config_.width});
+  const Tensor picked = index_select(h, 0, Tensor::from_vector(rows, {scored}));
+  return cross_entropy(lm_head->forward(ln_final->forward(picked)), Tensor::from_vector(labels, {scored}));
+}
+
+}  // namespace tessera::nn
