@@ -422,11 +422,20 @@ class Scenes:
             self.count = f["objects/count"][:n]
             names = [s.decode() if isinstance(s, bytes) else str(s) for s in f["objects/classes"].attrs["class_names"]]
             self.nouns = [noun_of(c) for c in names]
-            text = lambda key: [[s.decode("utf-8") for s in row] for row in f[key][:n]]
-            self.captions, self.questions, self.answers = text("captions"), text("questions"), text("answers")
-            type_names = [s.decode() if isinstance(s, bytes) else str(s) for s in f["question_types"].attrs["names"]]
-            self.question_types = [[type_names[t] for t in row] for row in f["question_types"][:n]]
+            # Kept as h5py gives them (arrays of UTF-8 bytes), decoded when used: a list of a million
+            # Python strings would double the resident memory of the training set.
+            self._captions, self._questions, self._answers = f["captions"][:n], f["questions"][:n], f["answers"][:n]
+            self._type_names = [s.decode() if isinstance(s, bytes) else str(s) for s in f["question_types"].attrs["names"]]
+            self._question_types = f["question_types"][:n]
         self.size = n
+
+    def captions(self, i):
+        return [s.decode("utf-8") for s in self._captions[i]]
+
+    def questions(self, i):
+        """[(question, answer, type name)] of scene i, the 8 of the file in its order."""
+        return [(q.decode("utf-8"), a.decode("utf-8"), self._type_names[t])
+                for q, a, t in zip(self._questions[i], self._answers[i], self._question_types[i])]
 
     def objects(self, i, flip=False):
         """[(class_id, (y0, x0, y1, x1))] of scene i, mirrored left-right when flip."""
@@ -459,10 +468,12 @@ def training_pair(scenes, i, task, flip, rng, bins):
     """(prefix, suffix) of one training sample; every text mirrored with the image."""
     mirror = mirror_text if flip else (lambda s: s)
     if task == "caption":
-        return "caption", mirror(scenes.captions[i][rng.integers(3)])
+        captions = scenes.captions(i)
+        return "caption", mirror(captions[rng.integers(len(captions))])
     if task == "answer":
-        q = rng.integers(8)
-        return "answer " + mirror(scenes.questions[i][q]), mirror(scenes.answers[i][q])
+        questions = scenes.questions(i)
+        question, answer, _ = questions[rng.integers(len(questions))]
+        return "answer " + mirror(question), mirror(answer)
     present = scenes.present(i)
     if task == "count":
         c = present[rng.integers(len(present))] if rng.random() < 0.5 else int(rng.integers(len(scenes.nouns)))
@@ -637,22 +648,25 @@ def detections_of(ids, logps, nouns, bins):
     return found, malformed
 
 
-def evaluate(model, scenes, autocast, batch=256):
+def model_generator(model, scenes, autocast, batch=256):
+    """run(scene_of, prefixes) -> (ids, log-probs) by the model; the image tower runs once per scene."""
     model.eval()
-    n, nouns, bins = scenes.size, scenes.nouns, model.loc_bins
     with torch.no_grad(), autocast():
-        x_img = torch.cat([model.image_tokens(scenes.image_batch(np.arange(s, min(s + 500, n))))
-                           for s in range(0, n, 500)]).float()
-    run = lambda scene_of, prefixes: generate_all(model, x_img, scene_of, prefixes, autocast, batch)
+        x_img = torch.cat([model.image_tokens(scenes.image_batch(np.arange(s, min(s + 500, scenes.size))))
+                           for s in range(0, scenes.size, 500)]).float()
+    return lambda scene_of, prefixes: generate_all(model, x_img, scene_of, prefixes, autocast, batch)
 
+
+def evaluate(scenes, run, bins):
+    """The spec's metrics; run(scene_of, prefixes) -> (generated ids, their log-probs) per prompt."""
+    n, nouns = scenes.size, scenes.nouns
     captions, _ = run(list(range(n)), ["caption"] * n)
-    bleu4, cider = caption_scores([decode(c) for c in captions], scenes.captions)
+    bleu4, cider = caption_scores([decode(c) for c in captions], [scenes.captions(i) for i in range(n)])
 
-    scene_of = [i for i in range(n) for _ in range(8)]
-    answers, _ = run(scene_of, ["answer " + q for i in range(n) for q in scenes.questions[i]])
-    truth = [(a, t) for i in range(n) for a, t in zip(scenes.answers[i], scenes.question_types[i])]
+    questions = [(i, q) for i in range(n) for q in scenes.questions(i)]
+    answers, _ = run([i for i, _ in questions], ["answer " + q for _, (q, _, _) in questions])
     correct = {t: [0, 0] for t in QUESTION_TYPES}
-    for got, (want, kind) in zip(answers, truth):
+    for got, (_, (_, want, kind)) in zip(answers, questions):
         tally = correct.setdefault(kind, [0, 0])
         tally[0] += normalize_answer(decode(got)) == normalize_answer(want)
         tally[1] += 1
@@ -677,7 +691,6 @@ def evaluate(model, scenes, autocast, batch=256):
         detections += [(i, c, box, score) for c, box, score in found]
         failures += malformed
     ap, ap50 = coco_ap(ground_truth, detections, n, len(nouns))
-    model.train()
     return {"caption_cider": cider, "caption_bleu4": bleu4, **vqa, "count_accuracy": count_hits / len(count_prompts),
             "detection_map50": ap50, "detection_map": ap, "detection_parse_failures": failures}
 
@@ -781,9 +794,10 @@ def run_train(args):
     if args.beam != 1:
         raise SystemExit("--beam: only greedy decoding (--beam 1) is implemented here")
     eval_start = time.perf_counter()
-    metrics = evaluate(model, Scenes(os.path.join(args.data, "test.h5"), args.eval_scenes), autocast, args.eval_batch)
+    test = Scenes(os.path.join(args.data, "test.h5"), args.eval_scenes)
+    metrics = evaluate(test, model_generator(model, test, autocast, args.eval_batch), model.loc_bins)
     out = {"steps": args.steps, "batch": args.batch, "steps_per_s": round(args.steps / train_seconds, 4),
-           "final_loss": round(loss, 4), "peak_rss_mb": peak_rss_mb(),
+           "final_loss": round(loss, 4) if args.steps else None, "peak_rss_mb": peak_rss_mb(),
            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
            "eval_scenes": args.eval_scenes, "eval_seconds": round(time.perf_counter() - eval_start, 1),
            "truncated_samples": batcher.truncated, "freeze_image": args.freeze_image, "bf16": args.bf16,
@@ -874,6 +888,28 @@ def write_dump(path, model, images, pairs, batcher):
         f["batch/images"], f["batch/ids"] = f32(images), ids.numpy()
         f["batch/prefix_lengths"], f["batch/targets"] = prefix_lengths.numpy(), targets.numpy()
         f["out/logits"], f["out/loss"] = f32(logits), np.float64(loss.item())
+
+
+def oracle(scenes, bins, corrupt=False):
+    """A stand-in for the model that answers every evaluation prompt with the true text (corrupt:
+    every third answer or count wrong, every third detection a malformed segment and a wrong box)."""
+    def answer(i, prefix, k):
+        spoil = corrupt and k % 3 == 0
+        if prefix == "caption":
+            return scenes.captions(i)[0]
+        if prefix.startswith("answer "):
+            truth = next(a for q, a, _ in scenes.questions(i) if q == prefix[len("answer "):])
+            return "zebra" if spoil else truth
+        if prefix.startswith("count "):
+            c = scenes.nouns.index(prefix[len("count "):])
+            return str(sum(1 for oc, _ in scenes.objects(i) if oc == c) + (1 if spoil else 0))
+        text = scenes.detection_suffix(i, scenes.present(i), False, bins)
+        return "<loc0001><loc0002><loc0003><loc0004> bag ; <loc0001> bag" if spoil else text
+
+    def run(scene_of, prefixes):
+        ids = [encode(answer(i, p, k), bins) for k, (i, p) in enumerate(zip(scene_of, prefixes))]
+        return ids, [[-0.1] * len(x) for x in ids]
+    return run
 
 
 def run_selftest(args):
@@ -981,6 +1017,23 @@ def run_selftest(args):
         a[1, 2, 3] += 1e-3 * np.abs(a).max()
         f["out/logits"][...] = a
     expect(run_check(path, args.tol) == 1, "check fails on one logit")
+    # The evaluation protocol, fed the true texts instead of a model's: every exact-match metric must
+    # be 1, detection AP@0.5 1 (boxes only lose their sub-bin detail), nothing malformed.
+    test_file = os.path.join(args.data, "test.h5")
+    if os.path.exists(test_file):
+        scenes = Scenes(test_file, 50)
+        metrics = evaluate(scenes, oracle(scenes, 64), 64)
+        print("  oracle metrics: " + json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+        exact = [k for k in metrics if k.startswith("vqa_accuracy") or k == "count_accuracy"]
+        expect(all(metrics[k] == 1 for k in exact) and metrics["detection_map50"] == 1 and
+               0.5 < metrics["detection_map"] < 1 and metrics["detection_parse_failures"] == 0 and
+               metrics["caption_cider"] > 1 and metrics["caption_bleu4"] > 0.5,
+               "evaluation of the true texts: exact matches 1, AP@0.5 1, no parse failures, high CIDEr/BLEU")
+        wrong = evaluate(scenes, oracle(scenes, 64, corrupt=True), 64)
+        expect(wrong["vqa_accuracy"] < 1 and wrong["count_accuracy"] < 1 and wrong["detection_map50"] < 1 and
+               wrong["detection_parse_failures"] > 0, "evaluation of corrupted texts scores lower")
+    else:
+        expect(False, f"evaluation protocol: {test_file} not found (pass --data)")
     print(f"selftest: {'FAIL: ' + '; '.join(failures) if failures else 'all passed'}")
     return 1 if failures else 0
 
@@ -992,7 +1045,8 @@ def main():
     p.add_argument("mode", choices=["check", "train", "bench", "selftest"])
     p.add_argument("dump", nargs="?", help="check: the dump file; selftest: where to write its dump")
     p.add_argument("--tol", type=float, default=1e-4)
-    p.add_argument("--data", default="datasets/scenes", help="folder with train.h5 and test.h5 of the scenes")
+    p.add_argument("--data", default="datasets/scenes", help="folder with train.h5 and test.h5 of the scenes "
+                   "(selftest: test.h5 for the evaluation protocol)")
     p.add_argument("--init", help="a Tessera checkpoint: siglip (params/visual.*) or vlm (everything)")
     p.add_argument("--save", help="write params/<name> to this HDF5 file after training")
     p.add_argument("--steps", type=int, default=None, help="train: optimizer steps; bench: timed steps (default 20)")
