@@ -7,9 +7,11 @@ Tessera's `vlm` must match. Run with a Python that has torch, h5py, numpy, pycoc
 pycocotools (e.g. /work/venv-torch/bin/python):
 
   vlm_torch.py check DUMP.h5 [--tol 1e-4]     # Tessera's forward/backward dump against torch
-  vlm_torch.py train --data datasets/scenes --init runs/siglip_scenes/last.h5 --steps 2000 --threads 2
+  vlm_torch.py train --data datasets/scenes --init runs/siglip_scenes/last.h5 --steps N --threads 2 \
+      [--batch 64 --lr 1e-3 --warmup 100 --no-freeze-image --bf16 --save OUT.h5 ...]   # then evaluates
   vlm_torch.py bench --steps 20 --threads 2 [--bf16]
-  vlm_torch.py selftest                        # proves `check` passes and fails, and the KV cache
+  vlm_torch.py selftest --data datasets/scenes # proves `check` passes and fails, the mask, the KV
+                                               # cache and the evaluation protocol (on true texts)
 
 Model: the SigLIP image tower (timm ViT, 64x64x1, patch 8, width 192, depth 6, 3 heads, MLP 768,
 LayerNorm eps 1e-6, no CLS) gives 64 patch tokens after its final LayerNorm; a linear projector maps
@@ -775,9 +777,12 @@ def run_train(args):
     loader = Loader(train, args.batch, parse_task_weights(args.task_weights), batcher, rng)
     autocast = autocast_for(args)
     model.train()
-    start, loss = time.perf_counter(), float("nan")
+    start, loss, data_seconds = time.perf_counter(), float("nan"), 0.0
     for step in range(args.steps):
-        loss = train_step(model, opt, loader.next(), step, args, autocast)
+        data_start = time.perf_counter()
+        batch = loader.next()  # on this thread: its time is inside steps_per_s, and reported apart
+        data_seconds += time.perf_counter() - data_start
+        loss = train_step(model, opt, batch, step, args, autocast)
         if (step + 1) % 20 == 0 or step + 1 == args.steps:
             elapsed = time.perf_counter() - start
             rate = (step + 1) / elapsed
@@ -791,12 +796,11 @@ def run_train(args):
                 f.create_dataset(f"params/{name}", data=p.detach().float().numpy())
             f.attrs["config"] = json.dumps(model.config)
         os.replace(tmp, args.save)
-    if args.beam != 1:
-        raise SystemExit("--beam: only greedy decoding (--beam 1) is implemented here")
     eval_start = time.perf_counter()
     test = Scenes(os.path.join(args.data, "test.h5"), args.eval_scenes)
     metrics = evaluate(test, model_generator(model, test, autocast, args.eval_batch), model.loc_bins)
     out = {"steps": args.steps, "batch": args.batch, "steps_per_s": round(args.steps / train_seconds, 4),
+           "data_seconds": round(data_seconds, 1),
            "final_loss": round(loss, 4) if args.steps else None, "peak_rss_mb": peak_rss_mb(),
            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
            "eval_scenes": args.eval_scenes, "eval_seconds": round(time.perf_counter() - eval_start, 1),
@@ -1079,6 +1083,8 @@ def main():
         sys.exit(run_check(args.dump, args.tol))
     if args.mode == "selftest":
         sys.exit(run_selftest(args))
+    if args.beam != 1:
+        p.error("--beam: only greedy decoding (--beam 1) is implemented")
     if args.mode == "train":
         args.steps = 1000 if args.steps is None else args.steps
         run_train(args)
