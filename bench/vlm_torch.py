@@ -204,8 +204,19 @@ class Attention(nn.Module):
                 length = int(positions.max()) + 1
                 k, v = cache["k"][:, :, :length], cache["v"][:, :, :length]
                 mask = (torch.arange(length)[None, :] <= positions[:, None])[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = attention(q, k, v, mask)
         return self.proj(out.transpose(1, 2).reshape(B, S, C))
+
+
+def attention(q, k, v, mask):
+    """softmax(q k^T / sqrt(d) + mask) v: PyTorch 2's fused kernel, or the same written out for
+    Debian's torch 1.13 (which the test suite's agreement check runs under)."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return scores.softmax(-1) @ v
 
 
 class Mlp(nn.Module):
@@ -278,17 +289,33 @@ class VLM(nn.Module):
         self.ln_final = nn.LayerNorm(lm["width"], eps=1e-5)
         self.lm_head = nn.Linear(lm["width"], vocab_size(self.loc_bins), bias=False)
         self.frozen_image = False
-        # Initialisation (not part of the contract: Tessera's random numbers differ anyway): timm's
-        # trunc-normal(0.02) for Linear weights and position tables, N(0, 0.02) for the token
-        # embedding, zero biases, and the projector's bias zero as the spec asks.
-        for m in self.modules():
+        # Initialisation as Tessera's (nn/vlm.cpp; the random numbers differ): the image tower as
+        # timm's ViT (trunc-normal 0.02, zero biases; stage 1 overwrites it anyway), the projector at
+        # zero (weight and bias), and the LM as CLIP's text transformer: N(0, 0.02) token embedding,
+        # N(0, 0.01) positions, attention/MLP weights scaled by width and the residual output
+        # projections further by depth, zero biases, lm_head N(0, width^-1/2).
+        for m in self.visual.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         nn.init.trunc_normal_(self.visual.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.positional_embedding, std=0.02)
+        nn.init.zeros_(self.projector.weight)
+        nn.init.zeros_(self.projector.bias)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
+        nn.init.normal_(self.positional_embedding, std=0.01)
+        width, depth = lm["width"], max(lm["depth"], 1)
+        attn_std = width ** -0.5
+        proj_std = attn_std * (2.0 * depth) ** -0.5
+        fc_std = (2.0 * width) ** -0.5
+        for b in self.blocks:
+            nn.init.normal_(b.attn.qkv.weight, std=attn_std)
+            nn.init.normal_(b.attn.proj.weight, std=proj_std)
+            nn.init.normal_(b.mlp.fc1.weight, std=fc_std)
+            nn.init.normal_(b.mlp.fc2.weight, std=proj_std)
+            for lin in (b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2):
+                nn.init.zeros_(lin.bias)
+        nn.init.normal_(self.lm_head.weight, std=attn_std)
 
     def image_tokens(self, images):
         """x_img = projector(image tower); without gradients into the tower when it is frozen."""
@@ -945,7 +972,8 @@ def run_selftest(args):
     cfg = default_config(lm_width=48, lm_depth=2, lm_heads=3, text_context=48, loc_bins=16)
     cfg["image"].update(width=24, depth=2, heads=2, mlp_hidden=48)
     model = VLM(cfg)
-    with torch.no_grad():  # a non-zero projector bias and a visible image, so every gradient path is exercised
+    with torch.no_grad():  # a non-zero projector and a visible image, so every gradient path is exercised
+        model.projector.weight.normal_(0, 0.02)
         model.projector.bias.normal_(0, 0.02)
     batcher = Batcher(model.num_patches, model.text_context, model.loc_bins)
     pairs = [("caption", "a bag right of a large shirt."), ("count bag", "2"),
