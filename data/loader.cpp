@@ -41,7 +41,10 @@ void add_scene_fields(const Dataset& dataset, const std::vector<bool>& flipped, 
   const int64_t b = int64_t(batch.indices.size());
   auto mirrored = [&](int64_t k, const std::string& text) { return flipped[size_t(k)] ? mirror_text(text) : text; };
   if (info.has_captions && info.has_objects)
-    for (int64_t k = 0; k < b; ++k) batch.captions[size_t(k)] = mirrored(k, batch.captions[size_t(k)]);
+    for (int64_t k = 0; k < b; ++k) {
+      batch.captions[size_t(k)] = mirrored(k, batch.captions[size_t(k)]);
+      for (std::string& c : batch.all_captions[size_t(k)]) c = mirrored(k, c);
+    }
   if (info.has_objects) {
     const int64_t K = info.max_objects;
     batch.boxes = Tensor::zeros({b, K, 4}, DType::f32);
@@ -228,6 +231,7 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
       const int64_t m = int64_t(all.size());
       const int64_t pick = options_.caption_index >= 0 ? options_.caption_index : template_words[size_t(k)] % m;
       batch.captions.push_back(all[size_t(pick)]);
+      batch.all_captions.push_back(all);
     }
   } else if (info.has_labels && !options_.caption_templates.empty()) {
     const auto& templates = options_.caption_templates;

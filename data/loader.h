@@ -60,6 +60,7 @@ struct Batch {
   Tensor boxes;           // f32 [B, K, 4] (y_min, x_min, y_max, x_max) in pixels; rows past the count are 0
   Tensor object_classes;  // i64 [B, K], -1 past the count
   Tensor object_count;    // i64 [B]
+  std::vector<std::vector<std::string>> all_captions;  // [B][M]: every caption of each sample (references)
   std::vector<std::string> swapped_captions;          // B: the caption with two objects' places swapped, or ""
   std::vector<std::vector<std::string>> questions;    // [B][Q]
   std::vector<std::vector<std::string>> answers;      // [B][Q]

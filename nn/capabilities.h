@@ -12,6 +12,7 @@
 //   ImageToEmbedding    images -> one vector per image                  (ViT, CLIP, SigLIP)
 //   TextToEmbedding     texts  -> one vector per text                   (CLIP, SigLIP)
 //   ImageToLogits       images -> class logits                          (ViT, MLP)
+//   ImageToText         images + prompts -> generated text, boxes read from it  (VLM)
 //
 // Every method runs the model as it is (callers set eval mode and hold a NoGradGuard).
 #include <cstdint>
@@ -19,7 +20,9 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "nn/location_tokens.h"
 #include "nn/module.h"
+#include "nn/generation.h"
 
 namespace tessera::nn {
 
@@ -104,6 +107,29 @@ class ImageToLogits {
   virtual ~ImageToLogits() = default;
   // images f32 [N, C, H, W] -> f32 [N, classes].
   virtual Tensor logits(const Tensor& images) = 0;
+};
+
+struct GeneratedText {
+  std::string text;     // the decoded output (location tokens spelt <locNNNN>), EOS excluded
+  Generation tokens;    // its ids and per-token log-probabilities
+};
+
+struct TextPrompt {
+  int64_t image = 0;  // the row of the images it asks about
+  std::string text;   // "caption", "detect bag ; coat", "answer how many bags are there?" ...
+};
+
+class ImageToText {
+ public:
+  virtual ~ImageToText() = default;
+  // One generation per prompt; several prompts may ask about one image (it is encoded once).
+  virtual std::vector<GeneratedText> generate_text(const Tensor& images, const std::vector<TextPrompt>& prompts,
+                                                   const GenerationOptions& options) = 0;
+  // The generation settings the model was trained to be evaluated with (the recipe's).
+  virtual GenerationOptions default_generation() const = 0;
+  // The object class names the model detects, and the grid of its location tokens.
+  virtual const std::vector<std::string>& object_names() const = 0;
+  virtual LocationGrid location_grid() const = 0;
 };
 
 // The capability if `model` has it, else nullptr.

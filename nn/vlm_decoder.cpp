@@ -10,17 +10,17 @@
 
 namespace tessera::nn {
 
-VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& images, const std::vector<std::vector<int64_t>>& prompts,
+VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, const std::vector<std::vector<int64_t>>& prompts,
                        int64_t max_new_tokens)
     : model_(model) {
   NoGradGuard no_grad;
   const VlmConfig& c = model.config();
   const auto rows = int64_t(prompts.size());
   if (rows == 0) fail("VLM decoding: no prompts");
-  if (!images.defined() || images.dim() != 4 || images.size(0) != rows)
-    fail("VLM decoding: {} prompts need images [{}, C, H, W], got {}", rows, rows,
-         images.defined() ? images.shape_string() : "undefined");
   const int64_t n = model.image_tokens_count(), heads = c.heads, head_dim = c.width / c.heads;
+  if (!image_tokens.defined() || image_tokens.shape() != Shape{rows, n, c.width})
+    fail("VLM decoding: {} prompts need image tokens [{}, {}, {}], got {}", rows, rows, n, c.width,
+         image_tokens.defined() ? image_tokens.shape_string() : "undefined");
   int64_t longest = 0, shortest = c.text_context;
   for (const auto& p : prompts) {
     if (p.empty() || int64_t(p.size()) >= c.text_context)
@@ -45,7 +45,7 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& images, const s
     for (int64_t col = n + int64_t(p.size()); col < n + longest; ++col) pad[r * capacity_ + col] = 1;
   }
   const int64_t t = n + longest;
-  Tensor x = concat({model.image_tokens(images), model.token_embedding->forward(Tensor::from_vector(ids, {rows, longest}))}, 1) +
+  Tensor x = concat({image_tokens, model.token_embedding->forward(Tensor::from_vector(ids, {rows, longest}))}, 1) +
              model.positional_embedding.slice(0, 0, t);
   AttentionOptions o;
   o.causal = true;
@@ -126,9 +126,9 @@ int64_t token_limit(const VisionLanguageModel& model, const std::vector<int64_t>
 
 std::vector<float> log_probabilities(const Tensor& logits) { return log_softmax(logits, 1).contiguous().to_vector<float>(); }
 
-std::vector<Generation> greedy(VisionLanguageModel& model, const Tensor& images, const std::vector<std::vector<int64_t>>& prompts,
+std::vector<Generation> greedy(VisionLanguageModel& model, const Tensor& image_tokens, const std::vector<std::vector<int64_t>>& prompts,
                                const GenerationOptions& options) {
-  VlmDecoder decoder(model, images, prompts, options.max_new_tokens);
+  VlmDecoder decoder(model, image_tokens, prompts, options.max_new_tokens);
   const int64_t vocab = model.config().vocab_size();
   std::vector<Generation> out(prompts.size());
   std::vector<int64_t> sample(prompts.size());  // the sample each decoder row generates for
@@ -168,10 +168,10 @@ struct Beam {
   double total = 0;
 };
 
-std::vector<Generation> beam_search(VisionLanguageModel& model, const Tensor& images,
+std::vector<Generation> beam_search(VisionLanguageModel& model, const Tensor& image_tokens,
                                     const std::vector<std::vector<int64_t>>& prompts, const GenerationOptions& options) {
   const int64_t k = options.beam, vocab = model.config().vocab_size(), samples = int64_t(prompts.size());
-  VlmDecoder decoder(model, images, prompts, options.max_new_tokens);
+  VlmDecoder decoder(model, image_tokens, prompts, options.max_new_tokens);
   std::vector<int64_t> expand;
   for (int64_t s = 0; s < samples; ++s)
     for (int64_t j = 0; j < k; ++j) expand.push_back(s);
@@ -252,11 +252,12 @@ std::vector<Generation> beam_search(VisionLanguageModel& model, const Tensor& im
 
 }  // namespace
 
-std::vector<Generation> generate(VisionLanguageModel& model, const Tensor& images,
+std::vector<Generation> generate(VisionLanguageModel& model, const Tensor& image_tokens,
                                  const std::vector<std::vector<int64_t>>& prompts, const GenerationOptions& options) {
   if (options.beam < 1) fail("VLM generation: beam must be >= 1, got {}", options.beam);
   if (prompts.empty()) return {};
-  return options.beam == 1 ? greedy(model, images, prompts, options) : beam_search(model, images, prompts, options);
+  return options.beam == 1 ? greedy(model, image_tokens, prompts, options)
+                           : beam_search(model, image_tokens, prompts, options);
 }
 
 }  // namespace tessera::nn

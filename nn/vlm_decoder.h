@@ -11,16 +11,19 @@
 #include <cstdint>
 #include <vector>
 
+#include "nn/generation.h"
 #include "nn/vlm.h"
 
 namespace tessera::nn {
 
 class VlmDecoder {
  public:
+  // image_tokens: each row's projected image tokens, [rows, N, width] (model.image_tokens(images);
+  // rows that share an image may share them: index_select is cheaper than the tower).
   // prompts: each row's text part up to and including SEP (VlmVocabulary::sequence(prefix, "", false)).
   // Room is made for up to max_new_tokens per row, and never past the model's text_context.
   // Runs without gradients, in whatever mode the model is in (callers set eval mode).
-  VlmDecoder(VisionLanguageModel& model, const Tensor& images, const std::vector<std::vector<int64_t>>& prompts,
+  VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, const std::vector<std::vector<int64_t>>& prompts,
              int64_t max_new_tokens);
 
   int64_t rows() const { return int64_t(next_position_.size()); }
@@ -47,21 +50,8 @@ class VlmDecoder {
   Tensor logits_;
 };
 
-struct GenerationOptions {
-  int64_t max_new_tokens = 0;  // 0: up to the text context
-  int64_t beam = 1;            // 1: greedy
-  double length_penalty = 1;   // beam search ranks finished texts by log p / length^penalty
-};
-
-struct Generation {
-  std::vector<int64_t> ids;       // generated tokens, EOS excluded
-  std::vector<double> log_probs;  // log p of each of `ids` under the model
-  double score = 0;               // total log p (EOS included), divided by length^penalty for beams
-  bool finished = false;          // ended with EOS (not cut by the length limit)
-};
-
-// One generation per row of `images` / `prompts`.
-std::vector<Generation> generate(VisionLanguageModel& model, const Tensor& images,
+// One generation per row of `image_tokens` ([rows, N, width], as VlmDecoder takes them) / `prompts`.
+std::vector<Generation> generate(VisionLanguageModel& model, const Tensor& image_tokens,
                                  const std::vector<std::vector<int64_t>>& prompts, const GenerationOptions& options);
 
 }  // namespace tessera::nn

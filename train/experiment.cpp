@@ -9,6 +9,7 @@ namespace tessera::train {
 DataShape data_shape(const data::DatasetInfo& info, const Recipe& recipe) {
   DataShape shape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0,
                   info.has_labels ? info.class_names : std::vector<std::string>{}};
+  shape.object_class_names = info.object_class_names;
   std::vector<std::string> names = recipe.section("data").strings("class_names");
   if (!names.empty()) {
     if (!info.has_labels) fail("data.class_names is set but {} has no labels", info.path);

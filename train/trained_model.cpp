@@ -24,11 +24,14 @@ TrainedModel TrainedModel::load(const std::string& checkpoint, const data::Datas
   m.shape_.num_classes = c.meta.num_classes;
   if (data) {
     m.check_images(*data, data->path);
-    m.shape_.class_names = data_shape(*data, m.recipe_).class_names;
+    const DataShape from_data = data_shape(*data, m.recipe_);
+    m.shape_.class_names = from_data.class_names;
+    m.shape_.object_class_names = from_data.object_class_names;
   } else {
     m.shape_.class_names = m.recipe_.section("data").strings("class_names");
   }
   Generator gen(0);  // the initial weights are overwritten below
+  m.shape_.weights_follow = true;
   m.module_ = build_model(m.recipe_, m.shape_, gen);
   std::map<std::string, Tensor> weights = c.params;
   m.uses_ema_ = !c.ema.empty() && m.recipe_.section("eval").boolean("use_ema");

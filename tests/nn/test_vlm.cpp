@@ -173,7 +173,7 @@ BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation) {
   const std::vector<std::vector<int64_t>> continuation{{'x', 'y', Vocab::kFirstLocation + 2, 'z', ' '},
                                                        {'1', '2', '3', '4', '5'},
                                                        {Vocab::kFirstLocation, 'q', 'r', 's', 't'}};
-  nn::VlmDecoder decoder(*m, x, prompts, 0);
+  nn::VlmDecoder decoder(*m, m->image_tokens(x), prompts, 0);
   double worst = 0;
   for (size_t step = 0; step <= continuation[0].size(); ++step) {
     for (size_t r = 0; r < prompts.size(); ++r) {
@@ -193,13 +193,13 @@ BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation) {
   BOOST_CHECK_LT(worst, 2e-5);
 
   // Rows reordered (and one repeated, one dropped) carry their caches with them.
-  nn::VlmDecoder a(*m, x, prompts, 0);
+  nn::VlmDecoder a(*m, m->image_tokens(x), prompts, 0);
   a.append({'x', '1', 'q'});
   const Tensor before = a.logits();
   a.select_rows({2, 0, 0});
   BOOST_CHECK_EQUAL(max_abs_diff(a.logits().select(0, 0), before.select(0, 2)), 0.0);
   a.append({'r', 'y', 'w'});
-  nn::VlmDecoder b(*m, x.slice(0, 0, 1), {prompts[0]}, 0);
+  nn::VlmDecoder b(*m, m->image_tokens(x.slice(0, 0, 1)), {prompts[0]}, 0);
   b.append({'x'});
   b.append({'w'});
   BOOST_CHECK_LT(max_abs_diff(a.logits().select(0, 2), b.logits().select(0, 0)), 2e-5);
@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(greedy_and_beam_generations_are_what_the_model_scores) {
   };
   nn::GenerationOptions greedy;
   greedy.max_new_tokens = 6;
-  const auto g = nn::generate(*m, x, prompts, greedy);
+  const auto g = nn::generate(*m, m->image_tokens(x), prompts, greedy);
   BOOST_REQUIRE_EQUAL(g.size(), 2u);
   for (size_t r = 0; r < 2; ++r) {
     BOOST_CHECK_LE(g[r].ids.size() + (g[r].finished ? 1 : 0), 6u);
@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(greedy_and_beam_generations_are_what_the_model_scores) {
   nn::GenerationOptions beams = greedy;
   beams.beam = 3;
   beams.length_penalty = 0;  // rank by total log p
-  const auto b = nn::generate(*m, x, prompts, beams);
+  const auto b = nn::generate(*m, m->image_tokens(x), prompts, beams);
   for (size_t r = 0; r < 2; ++r) {
     BOOST_CHECK_SMALL(rescore(r, b[r]) - b[r].score, 1e-3);
     // The beam keeps the greedy path among its candidates while it lives, so it never ends worse
@@ -246,7 +246,7 @@ BOOST_AUTO_TEST_CASE(greedy_and_beam_generations_are_what_the_model_scores) {
     if (!g[r].finished && !b[r].finished) BOOST_CHECK_GE(b[r].score, g[r].score - 1e-4);
   }
   beams.beam = 1;
-  const auto one = nn::generate(*m, x, prompts, beams);
+  const auto one = nn::generate(*m, m->image_tokens(x), prompts, beams);
   for (size_t r = 0; r < 2; ++r) BOOST_CHECK(one[r].ids == g[r].ids);
 }
 

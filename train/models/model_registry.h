@@ -18,6 +18,10 @@ struct DataShape {
   int64_t channels = 0, height = 0, width = 0;
   int64_t num_classes = 0;  // 0 when the data set has no labels
   std::vector<std::string> class_names;  // the labels' names (zero-shot prompts of dual encoders)
+  std::vector<std::string> object_class_names;  // scene data sets: the objects' class names
+  // Set when a checkpoint's weights will replace the built model's (a trained model being loaded),
+  // so that a builder skips reading pretrained parts from elsewhere (model.image_encoder.from).
+  bool weights_follow = false;
 };
 
 using ModelFactory = std::function<std::shared_ptr<nn::Module>(const Section& model, const DataShape& data, Generator& gen)>;
