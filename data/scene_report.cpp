@@ -40,6 +40,36 @@ void write_scene_grid(const std::string& path, const Dataset& scenes, int64_t fi
   write_image_grid(path, tiles.data(), count, h, w, 3, per_row, 4);
 }
 
+void write_detection_grid(const std::string& path, const Dataset& scenes, const std::vector<int64_t>& indices,
+                          const std::vector<std::vector<LabelledBox>>& predicted, int zoom, int64_t per_row) {
+  const DatasetInfo& info = scenes.info();
+  if (!info.has_objects) fail("dataset file '{}' has no objects to draw", info.path);
+  if (indices.empty() || indices.size() != predicted.size())
+    fail("write_detection_grid: {} scenes and {} prediction lists", indices.size(), predicted.size());
+  const int64_t h = info.height * zoom, w = info.width * zoom;
+  const Color black{0, 0, 0}, truth{60, 200, 60}, prediction{255, 70, 70};
+  const auto z = float(zoom);
+  std::vector<uint8_t> tiles, image(size_t(scenes.image_bytes()));
+  for (size_t k = 0; k < indices.size(); ++k) {
+    const int64_t i = indices[k];
+    if (i < 0 || i >= info.size) fail("dataset file '{}': scene {} asked for, the file has {}", info.path, i, info.size);
+    scenes.read_range(i, 1, image.data());
+    std::vector<uint8_t> rgb = to_rgb_zoomed(image.data(), info.height, info.width, info.channels, zoom);
+    draw_box(rgb.data(), h, w, 0, 0, float(h), float(w), Color{70, 70, 70});
+    const ObjectsView v = scenes.objects(i);
+    for (int64_t j = 0; j < v.count; ++j) {
+      const float* b = v.boxes + 4 * j;
+      draw_box(rgb.data(), h, w, b[0] * z, b[1] * z, b[2] * z, b[3] * z, truth);
+    }
+    for (const LabelledBox& b : predicted[k]) {
+      draw_box(rgb.data(), h, w, b.y_min * z, b.x_min * z, b.y_max * z, b.x_max * z, prediction, 2);
+      draw_text(rgb.data(), h, w, int64_t(b.y_min * z) + 2, int64_t(b.x_min * z) + 2, b.label, prediction, &black);
+    }
+    tiles.insert(tiles.end(), rgb.begin(), rgb.end());
+  }
+  write_image_grid(path, tiles.data(), int64_t(indices.size()), h, w, 3, per_row, 4);
+}
+
 namespace {
 
 bool word_char(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'; }

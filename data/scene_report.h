@@ -15,6 +15,18 @@ namespace tessera::data {
 void write_scene_grid(const std::string& path, const Dataset& scenes, int64_t first, int64_t count, int zoom = 3,
                       int64_t per_row = 4);
 
+// A box to draw over a scene, in pixels (y_min, x_min, y_max, x_max) and with its label.
+struct LabelledBox {
+  std::string label;
+  float y_min = 0, x_min = 0, y_max = 0, x_max = 0;
+};
+
+// Scenes `indices` with their true boxes (thin, green, unlabelled) and `predicted[k]` over scene
+// indices[k] (red, labelled), zoomed and tiled as write_scene_grid; what `tessera generate` draws
+// for a detect prompt.
+void write_detection_grid(const std::string& path, const Dataset& scenes, const std::vector<int64_t>& indices,
+                          const std::vector<std::vector<LabelledBox>>& predicted, int zoom = 4, int64_t per_row = 4);
+
 struct QuestionTypeStats {
   std::string type;
   int64_t questions = 0;

@@ -18,6 +18,8 @@ class JsonObject {
   JsonObject& add(const std::string& key, int value) { return add(key, int64_t(value)); }
   JsonObject& add(const std::string& key, const std::string& value) { return raw(key, quote(value)); }
   JsonObject& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
+  // A value that already is JSON text (an array, a nested object).
+  JsonObject& add_json(const std::string& key, const std::string& json) { return raw(key, json); }
   std::string str() const { return "{" + body_ + "}"; }
 
   static std::string quote(const std::string& s) {

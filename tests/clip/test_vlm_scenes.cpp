@@ -1,0 +1,172 @@
+// The vision-language model through the `tessera` command, on a tiny scene set: stage 1 (SigLIP)
+// then stage 2 (vlm) from its checkpoint, frozen and trained; the loss falls; `eval` reports every
+// metric; its detection parse failures match what `generate` reads from the same prompts; the
+// frozen tower keeps stage 1's weights exactly and the trained one moves; and bad set-ups are
+// refused with messages that name what is wrong.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <map>
+
+#include "tests/support/cli_helpers.h"
+#include "train/checkpoint.h"
+
+using namespace tessera;
+using namespace tessera::testing;
+
+namespace {
+
+void make_scenes(const ScratchDir& dir) {
+  std::filesystem::create_directories(dir / "items");
+  write_tiny_dataset(dir / "items/train.h5", 60, 1);
+  write_tiny_dataset(dir / "items/test.h5", 30, 2);
+  const RunResult r = run_tessera(
+      "data import scenes --from items --out scenes --size 24 --objects 1-3 --scale 4-8 --train 64 --test 24",
+      dir.path.string());
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.output);
+}
+
+const char* kData = "data:\n  train: scenes/train.h5\n  eval: scenes/test.h5\n  mean: [0.1]\n  std: [0.2]\n  hflip: true\n";
+
+std::string stage1_recipe() {
+  return std::string("seed: 0\nthreads: 2\n") + kData +
+         "model:\n  type: siglip\n  image: {patch_size: 6, width: 16, depth: 1, heads: 2, pooling: avg}\n"
+         "  text: {context: 96, width: 16, depth: 1, heads: 2}\n  embed_dim: 8\n"
+         "loss: {type: contrastive}\noptim: {type: adamw, lr: 1.0e-3}\ntrain: {steps: 3, batch_size: 16}\n"
+         "eval: {batch_size: 8, metrics: [loss]}\nlog: {every: 1}\n";
+}
+
+std::string stage2_recipe(const std::string& extra_model, const std::string& extra_optim = "", int steps = 40) {
+  return std::string("seed: 0\nthreads: 2\n") + kData +
+         "model:\n  type: vlm\n  image: {patch_size: 6, width: 16, depth: 1, heads: 2}\n"
+         "  lm: {width: 32, depth: 1, heads: 2}\n  text_context: 128\n  loc_bins: 24\n" + extra_model +
+         "loss: {type: prefix_lm}\n"
+         "optim: {type: adamw, lr: 3.0e-3" + extra_optim + "}\n"
+         "schedule: {type: cosine, warmup_steps: " + std::to_string(std::min(steps, 5)) + "}\n"
+         "train: {steps: " + std::to_string(steps) + ", batch_size: 16}\n"
+         "eval: {batch_size: 8, metrics: [caption_cider, caption_bleu4, vqa_accuracy, vqa_accuracy_count, "
+         "vqa_accuracy_existence, vqa_accuracy_place, vqa_accuracy_size, count_accuracy, detection_map50, "
+         "detection_map, detection_parse_failures, loss]}\n"
+         "log: {every: 1}\n";
+}
+
+std::map<std::string, Tensor> visual_weights(const std::string& checkpoint) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : train::load_checkpoint(checkpoint).params)
+    if (name.rfind("visual.", 0) == 0) out[name] = t;
+  return out;
+}
+
+double max_difference(const Tensor& a, const Tensor& b) {
+  const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::abs(va[i] - vb[i]));
+  return m;
+}
+
+double mean_of(const std::vector<double>& v, size_t from, size_t to) {
+  double s = 0;
+  for (size_t i = from; i < to; ++i) s += v[i];
+  return s / double(to - from);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(vlm_scenes)
+
+BOOST_AUTO_TEST_CASE(two_stages_train_evaluate_and_generate) {
+  ScratchDir dir("vlm_scenes");
+  make_scenes(dir);
+  write_file(dir / "stage1.yaml", stage1_recipe());
+  const RunResult s1 = run_tessera("train stage1.yaml --run-dir stage1", dir.path.string());
+  BOOST_TEST_REQUIRE(s1.exit_code == 0, s1.output);
+
+  write_file(dir / "frozen.yaml", stage2_recipe("  image_encoder: {from: stage1/last.h5, freeze: true}\n"));
+  const RunResult s2 = run_tessera("train frozen.yaml --run-dir frozen", dir.path.string());
+  BOOST_TEST_REQUIRE(s2.exit_code == 0, s2.output);
+  // It learns: the last steps' loss well below the first steps'.
+  const std::vector<double> loss = train_log_values(dir / "frozen/metrics.jsonl", "loss");
+  BOOST_TEST_REQUIRE(loss.size() == 40u);
+  BOOST_TEST(mean_of(loss, 35, 40) < 0.6 * mean_of(loss, 0, 5), "loss " << loss.front() << " -> " << loss.back());
+  // The frozen tower is stage 1's, bit for bit; the projector left zero.
+  const auto before = visual_weights(dir / "stage1/last.h5"), after = visual_weights(dir / "frozen/last.h5");
+  BOOST_TEST_REQUIRE(before.size() == after.size());
+  BOOST_TEST_REQUIRE(!before.empty());
+  for (const auto& [name, t] : before) BOOST_TEST(max_difference(t, after.at(name)) == 0.0, name);
+  const Tensor projector = train::load_checkpoint(dir / "frozen/last.h5").params.at("projector.weight");
+  BOOST_TEST(max_difference(projector, Tensor::zeros(projector.shape())) > 0.0);
+
+  const RunResult eval = run_tessera("eval frozen/last.h5 --json", dir.path.string());
+  BOOST_TEST_REQUIRE(eval.exit_code == 0, eval.output);
+  const auto reported = flat_json_numbers(eval.output);
+  for (const char* key : {"caption_cider", "caption_bleu4", "vqa_accuracy", "vqa_accuracy_count", "vqa_accuracy_existence",
+                          "vqa_accuracy_place", "vqa_accuracy_size", "count_accuracy", "detection_map50", "detection_map",
+                          "detection_parse_failures", "loss"}) {
+    BOOST_TEST_REQUIRE(reported.count(key) == 1u, "eval --json lacks " << key << ": " << eval.output);
+    BOOST_TEST(std::isfinite(reported.at(key)), key);
+  }
+  for (const char* key : {"vqa_accuracy", "count_accuracy", "detection_map50", "detection_map"})
+    BOOST_TEST((reported.at(key) >= 0 && reported.at(key) <= 1), key << " = " << reported.at(key));
+
+  // generate with the evaluation's detect prompts reads as many malformed segments as eval counted.
+  const RunResult gen = run_tessera(
+      "generate frozen/last.h5 scenes/test.h5 --prompt 'detect {objects}' --count 24 --out det.jsonl --png det.png",
+      dir.path.string());
+  BOOST_TEST_REQUIRE(gen.exit_code == 0, gen.output);
+  int64_t malformed = 0, lines = 0;
+  std::istringstream in(read_file(dir / "det.jsonl"));
+  for (std::string line; std::getline(in, line); ++lines) {
+    const auto at = line.find("\"malformed_segments\": ");
+    BOOST_TEST_REQUIRE(at != std::string::npos, line);
+    malformed += std::stoll(line.substr(at + 22));
+  }
+  BOOST_TEST(lines == 24);
+  BOOST_TEST(double(malformed) == reported.at("detection_parse_failures"));
+  BOOST_TEST(std::filesystem::file_size(dir / "det.png") > 100u);
+  const RunResult caption = run_tessera("generate frozen/last.h5 scenes/test.h5 --prompt caption --beam 2 --index 3",
+                                        dir.path.string());
+  BOOST_TEST_REQUIRE(caption.exit_code == 0, caption.output);
+  BOOST_TEST(caption.output.find("image 3: caption -> ") != std::string::npos, caption.output);
+
+  // Trained end to end (PaliGemma) with the tower at its own rate: the tower moves.
+  write_file(dir / "trained.yaml", stage2_recipe("  image_encoder: {from: stage1/last.h5, freeze: false}\n",
+                                                 ", lr_scales: [visual.=0.1]", 3));
+  const RunResult t = run_tessera("train trained.yaml --run-dir trained", dir.path.string());
+  BOOST_TEST_REQUIRE(t.exit_code == 0, t.output);
+  const auto moved = visual_weights(dir / "trained/last.h5");
+  double change = 0;
+  for (const auto& [name, w] : before) change = std::max(change, max_difference(w, moved.at(name)));
+  BOOST_TEST(change > 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_setups_are_refused_by_name) {
+  ScratchDir dir("vlm_refusals");
+  make_scenes(dir);
+  write_file(dir / "stage1.yaml", stage1_recipe());
+  BOOST_TEST_REQUIRE(run_tessera("train stage1.yaml --run-dir stage1", dir.path.string()).exit_code == 0);
+  // A tower that is not the checkpoint's.
+  std::string wide = stage2_recipe("  image_encoder: {from: stage1/last.h5}\n", "", 2);
+  wide.replace(wide.find("width: 16"), 9, "width: 24");
+  write_file(dir / "wide.yaml", wide);
+  const RunResult w = run_tessera("train wide.yaml --run-dir wide", dir.path.string());
+  BOOST_TEST(w.exit_code != 0);
+  BOOST_TEST(w.output.find("stage1/last.h5 has visual.") != std::string::npos, w.output);
+  // A checkpoint that is missing.
+  write_file(dir / "missing.yaml", stage2_recipe("  image_encoder: {from: nowhere.h5}\n", "", 2));
+  const RunResult m = run_tessera("train missing.yaml --run-dir missing", dir.path.string());
+  BOOST_TEST(m.exit_code != 0);
+  BOOST_TEST(m.output.find("nowhere.h5") != std::string::npos, m.output);
+  // A data set without objects.
+  std::string plain = stage2_recipe("", "", 2);
+  plain.replace(plain.find("scenes/train.h5"), 15, "items/train.h5");
+  write_file(dir / "plain.yaml", plain);
+  const RunResult p = run_tessera("train plain.yaml --run-dir plain", dir.path.string());
+  BOOST_TEST(p.exit_code != 0);
+  BOOST_TEST(p.output.find("scene data sets") != std::string::npos, p.output);
+  // generate on a model that cannot.
+  const RunResult g = run_tessera("generate stage1/last.h5 scenes/test.h5 --prompt caption", dir.path.string());
+  BOOST_TEST(g.exit_code != 0);
+  BOOST_TEST(g.output.find("cannot generate text") != std::string::npos, g.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
