@@ -2,7 +2,7 @@
 """PyTorch reference for Tessera's `vlm` model (issue 17, PaliGemma-style prefix LM on scenes).
 
 The model, vocabulary, sequence layout, prefix-LM mask, loss, task mixture and evaluation of
-/work/notes/vlm_spec.md, written plainly in PyTorch: it defines the numbers and the speed that
+docs/VLM.md (and nn/vlm.h, train/tasks/vlm.cpp), written plainly in PyTorch: it defines the numbers and the speed that
 Tessera's `vlm` must match. Run with a Python that has torch, h5py, numpy, pycocoevalcap and
 pycocotools (e.g. /work/venv-torch/bin/python):
 
