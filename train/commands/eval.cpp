@@ -16,14 +16,15 @@ namespace {
 int run_eval(const std::vector<std::string>& args) {
   std::string path, data_path;
   bool json = false;
-  int64_t threads = 0;
+  int64_t threads = 0, max_batches = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--json") json = true;
-    else if (a == "--data" || a == "--threads") {
+    else if (a == "--data" || a == "--threads" || a == "--max-batches") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--data") data_path = args[++i];
-      else threads = train::parse_count(a, args[++i], 1);
+      else if (a == "--threads") threads = train::parse_count(a, args[++i], 1);
+      else max_batches = train::parse_count(a, args[++i], 1);
     } else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera eval --help)", a);
     else if (path.empty()) path = a;
     else fail("unexpected argument '{}'", a);
@@ -38,7 +39,7 @@ int run_eval(const std::vector<std::string>& args) {
   const train::Recipe& recipe = model.recipe();
   std::unique_ptr<train::Task> task = train::build_task(recipe);
   const train::MetricValues values =
-      train::evaluate(model.module(), *task, train::metric_names(recipe, *task), dataset, recipe);
+      train::evaluate(model.module(), *task, train::metric_names(recipe, *task), dataset, recipe, max_batches);
 
   if (json) {
     train::JsonObject out;
@@ -48,7 +49,9 @@ int run_eval(const std::vector<std::string>& args) {
     size_t width = 10;  // "checkpoint", or the longest metric name
     for (const auto& [name, v] : values) width = std::max(width, name.size());
     fmt::print("{:<{}} {} (step {}{})\n{:<{}} {} ({} images)\n", "checkpoint", width, path, model.step(),
-               model.uses_ema() ? ", EMA weights" : "", "data", width, data_path, dataset->size());
+               model.uses_ema() ? ", EMA weights" : "", "data", width, data_path,
+               max_batches > 0 ? std::min(dataset->size(), max_batches * recipe.section("eval").integer("batch_size"))
+                               : dataset->size());
     for (const auto& [name, v] : values) fmt::print("{:<{}} {:.6g}\n", name, width, v);
   }
   return 0;
@@ -56,11 +59,13 @@ int run_eval(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"eval", "evaluate a checkpoint on a data set",
-     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N]\n\n"
+     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N] [--max-batches N]\n\n"
      "Rebuilds the model from the recipe stored in CKPT, loads its weights (the EMA weights when the\n"
      "run kept them and eval.use_ema is on) and prints the recipe's metrics over FILE (default: the\n"
      "recipe's data.eval) as a table, or with --json as one flat JSON object keyed by metric name,\n"
-     "e.g. {\"accuracy\": 0.87, \"loss\": 0.36}.",
+     "e.g. {\"accuracy\": 0.87, \"loss\": 0.36}. --max-batches N evaluates only the first N batches of\n"
+     "eval.batch_size images (what a training run's eval.max_batches does; generation-based metrics\n"
+     "of a vision-language model take a while over a whole test set).",
      run_eval}};
 
 }  // namespace
