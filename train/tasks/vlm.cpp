@@ -12,8 +12,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <map>
-#include <numeric>
 #include <optional>
 
 #include "autograd/error.h"
@@ -140,6 +138,8 @@ struct Sequences {
   int64_t truncated = 0;
 };
 
+constexpr int64_t kLengthMultiple = 16;
+
 Sequences assemble(const VlmModel& m, const std::vector<Example>& examples) {
   const int64_t context = m.config().text_context, n = m.image_tokens_count();
   std::vector<std::vector<int64_t>> rows;
@@ -161,6 +161,9 @@ Sequences assemble(const VlmModel& m, const std::vector<Example>& examples) {
     prefix.push_back(n + prompt);
     rows.push_back(std::move(seq));
   }
+  // Padded up to a multiple of 16: a handful of batch shapes instead of one per length, so the
+  // caching allocator's free lists are reused from step to step instead of growing per shape.
+  longest = std::min(context, (longest + kLengthMultiple - 1) / kLengthMultiple * kLengthMultiple);
   const auto b = int64_t(rows.size());
   std::vector<int64_t> ids(size_t(b * longest), nn::VlmVocabulary::kPad), targets(size_t(b * longest), -1);
   for (int64_t r = 0; r < b; ++r) {
