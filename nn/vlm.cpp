@@ -1,5 +1,6 @@
 #include "nn/vlm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/engine.h"
@@ -109,7 +110,16 @@ Tensor VisionLanguageModel::loss(const Tensor& images, const Tensor& ids, const 
   const int64_t b = ids.size(0), t = ids.size(1), scored = int64_t(rows.size());
   const Tensor h = hidden(images, ids, prefix_lengths).reshape({b * t, config_.width});
   const Tensor picked = index_select(h, 0, Tensor::from_vector(rows, {scored}));
-  return cross_entropy(lm_head->forward(ln_final->forward(picked)), Tensor::from_vector(labels, {scored}));
+  const Tensor logits = lm_head->forward(ln_final->forward(picked));
+  if (!config_.loss_per_sequence) return cross_entropy(logits, Tensor::from_vector(labels, {scored}));
+  // Each scored token weighs 1 / (its sequence's scored tokens x the sequences with any).
+  std::vector<int64_t> per_sequence(static_cast<size_t>(b), 0);
+  for (int64_t r : rows) ++per_sequence[size_t(r / t)];
+  const auto sequences = double(std::count_if(per_sequence.begin(), per_sequence.end(), [](int64_t n) { return n > 0; }));
+  std::vector<float> weights;
+  for (int64_t r : rows) weights.push_back(float(1.0 / (double(per_sequence[size_t(r / t)]) * sequences)));
+  const Tensor log_p = gather(log_softmax(logits, 1), 1, Tensor::from_vector(labels, {scored, 1})).reshape({scored});
+  return neg(sum(mul(log_p, Tensor::from_vector(weights, {scored}))));
 }
 
 }  // namespace tessera::nn

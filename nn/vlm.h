@@ -31,6 +31,9 @@ struct VlmConfig {
   int64_t text_context = 160;  // text tokens per sequence, BOS to EOS
   int64_t location_bins = 64;
   double norm_eps = 1e-5;
+  // The loss's average: over all scored tokens of the batch (false), or each sequence's mean, then
+  // the mean over sequences (true) — so a two-token answer weighs as much as a forty-token caption.
+  bool loss_per_sequence = false;
 
   int64_t vocab_size() const { return VlmVocabulary::kFirstLocation + location_bins; }
   void validate() const;  // throws naming the first inconsistent field
@@ -49,8 +52,9 @@ class VisionLanguageModel : public Module {
   Tensor text_states(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths);
   // -> [B, T, vocab]: row t predicts token t + 1.
   Tensor logits(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths);
-  // Mean next-token cross-entropy over the targets that are >= 0 (targets: integer [B, T], -1 or
-  // any negative value = not scored). The head only runs at the scored positions.
+  // Next-token cross-entropy over the targets that are >= 0 (targets: integer [B, T], -1 or any
+  // negative value = not scored), averaged as config().loss_per_sequence says. The head only runs at
+  // the scored positions.
   Tensor loss(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths, const Tensor& targets);
 
   const VlmConfig& config() const { return config_; }

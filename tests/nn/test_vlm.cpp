@@ -134,6 +134,16 @@ BOOST_AUTO_TEST_CASE(loss_is_cross_entropy_on_the_scored_targets_only) {
   const std::vector<int64_t> targets{-1, -1, 'x', 'y', Vocab::kEos, -1, -1,  //
                                      -1, -1, -1, -1, 'z', Vocab::kEos, -1};
   const Tensor loss = m->loss(x, ids, prefix, Tensor::from_vector(targets, {2, 7}));
+  // The same weights, averaged per sequence.
+  nn::VlmConfig c = m->config();
+  c.loss_per_sequence = true;
+  Generator gen(7);
+  nn::VisionLanguageModel per(c, gen);
+  const nn::NamedTensors weights = m->named_parameters();
+  per.load_state({weights.begin(), weights.end()});
+  per.eval();
+  const Tensor per_loss = per.loss(x, ids, prefix, Tensor::from_vector(targets, {2, 7}));
+  per_loss.backward();
   NoGradGuard no_grad;
   const std::vector<float> lp = log_softmax(m->logits(x, ids, prefix), -1).to_vector<float>();
   const int64_t v = m->config().vocab_size();
@@ -143,6 +153,30 @@ BOOST_AUTO_TEST_CASE(loss_is_cross_entropy_on_the_scored_targets_only) {
     if (targets[i] >= 0) expected -= lp[i * size_t(v) + size_t(targets[i])], ++n;
   BOOST_CHECK_CLOSE(loss.item(), expected / n, 1e-3);
   BOOST_CHECK_THROW(m->loss(x, ids, prefix, Tensor::full({2, 7}, -1, DType::i64)), Error);
+
+  // Per sequence: row 0's three targets and row 1's two each average first.
+  double row0 = 0, row1 = 0;
+  for (size_t i = 0; i < 7; ++i)
+    if (targets[i] >= 0) row0 -= lp[i * size_t(v) + size_t(targets[i])];
+  for (size_t i = 7; i < 14; ++i)
+    if (targets[i] >= 0) row1 -= lp[i * size_t(v) + size_t(targets[i])];
+  BOOST_CHECK_CLOSE(per_loss.item(), (row0 / 3 + row1 / 2) / 2, 1e-3);
+  BOOST_CHECK_GT(std::abs(per_loss.item() - loss.item()), 1e-4);  // the two averages differ here
+  // Its gradient through log_softmax, gather and the weights, against finite differences of the loss.
+  Tensor w = per.lm_head->weight;  // the row of token 'x', a target of the short-weighted row 0
+  BOOST_REQUIRE(w.grad().defined());
+  const size_t at_x = size_t('x' * c.width + 5);
+  const double analytic = w.grad().to_vector<double>()[at_x];
+  const float saved = w.data<float>()[at_x];
+  auto loss_at = [&](float value) {
+    w.data<float>()[at_x] = value;
+    return per.loss(x, ids, prefix, Tensor::from_vector(targets, {2, 7})).item();
+  };
+  const double numeric = (loss_at(saved + 1e-2f) - loss_at(saved - 1e-2f)) / 2e-2;
+  w.data<float>()[at_x] = saved;
+  BOOST_TEST_MESSAGE("per-sequence loss gradient " << analytic << ", finite difference " << numeric);
+  BOOST_CHECK_GT(std::abs(numeric), 1e-3);
+  BOOST_CHECK_SMALL(analytic - numeric, 1e-3 + 0.02 * std::abs(numeric));
 }
 
 BOOST_AUTO_TEST_CASE(frozen_image_tower_gets_no_gradient_zero_projector_does) {

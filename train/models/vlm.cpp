@@ -35,6 +35,9 @@ std::vector<Field> vlm_fields() {
                integer("heads", 3, "attention heads; must divide width", 1),
                number("mlp_ratio", 4, "MLP hidden width / token width", 0)}),
       integer("text_context", 160, "text tokens per sequence, BOS to EOS; longer targets are cut", 3),
+      string("loss_average", "token", "the suffix loss's mean: over all target tokens of the batch, or per sequence "
+                                      "then over sequences (short answers weigh as much as long captions)",
+             {"token", "sequence"}),
       integer("loc_bins", 64, "location tokens <loc0000>.. per box coordinate (PaliGemma: 1024)", 1, 10000),
       section("tasks", "relative frequency of each training task (prefix -> suffix)",
               {number("caption", 1, "'caption' -> one of the scene's captions", 0),
@@ -95,6 +98,7 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   c.mlp_ratio = lm.number("mlp_ratio");
   c.text_context = s.integer("text_context");
   c.location_bins = s.integer("loc_bins");
+  c.loss_per_sequence = s.string("loss_average") == "sequence";
   const Section t = s.section("tasks");
   const VlmTaskWeights tasks{t.number("caption"), t.number("detect"), t.number("answer"), t.number("count")};
   if (tasks.caption + tasks.detect + tasks.answer + tasks.count <= 0) fail("model.tasks: every weight is 0; nothing to train");
