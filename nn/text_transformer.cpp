@@ -18,6 +18,20 @@ void TextTransformerConfig::validate() const {
   if (embed_dim < 0) fail("text transformer: embed_dim must be >= 0, got {}", embed_dim);
 }
 
+void init_clip_blocks(const BlockList& blocks, int64_t width, Generator& gen) {
+  const double attn_std = std::pow(double(width), -0.5);
+  const double proj_std = attn_std * std::pow(2.0 * double(std::max<size_t>(blocks.items.size(), 1)), -0.5);
+  const double fc_std = std::pow(2.0 * double(width), -0.5);
+  for (const auto& b : blocks.items) {
+    init::normal_(b->attn->qkv->weight, 0, attn_std, gen);
+    init::normal_(b->attn->proj->weight, 0, proj_std, gen);
+    init::normal_(b->mlp->fc1->weight, 0, fc_std, gen);
+    init::normal_(b->mlp->fc2->weight, 0, proj_std, gen);
+    for (Tensor* bias : {&b->attn->qkv->bias, &b->attn->proj->bias, &b->mlp->fc1->bias, &b->mlp->fc2->bias})
+      if (bias->defined()) init::zeros_(*bias);
+  }
+}
+
 TextTransformer::TextTransformer(const TextTransformerConfig& c, Generator& gen) : config_(c) {
   c.validate();
   token_embedding = register_module("token_embedding", std::make_shared<Embedding>(c.vocab_size, c.width, gen));
@@ -36,17 +50,8 @@ TextTransformer::TextTransformer(const TextTransformerConfig& c, Generator& gen)
   // residual output projections further by depth so that the residual stream does not grow.
   init::normal_(token_embedding->weight, 0, 0.02, gen);
   init::normal_(positional_embedding, 0, 0.01, gen);
+  init_clip_blocks(*blocks, c.width, gen);
   const double attn_std = std::pow(double(c.width), -0.5);
-  const double proj_std = attn_std * std::pow(2.0 * double(std::max<int64_t>(c.depth, 1)), -0.5);
-  const double fc_std = std::pow(2.0 * double(c.width), -0.5);
-  for (const auto& b : blocks->items) {
-    init::normal_(b->attn->qkv->weight, 0, attn_std, gen);
-    init::normal_(b->attn->proj->weight, 0, proj_std, gen);
-    init::normal_(b->mlp->fc1->weight, 0, fc_std, gen);
-    init::normal_(b->mlp->fc2->weight, 0, proj_std, gen);
-    for (Tensor* bias : {&b->attn->qkv->bias, &b->attn->proj->bias, &b->mlp->fc1->bias, &b->mlp->fc2->bias})
-      if (bias->defined()) init::zeros_(*bias);
-  }
   if (text_projection) init::normal_(text_projection->weight, 0, attn_std, gen);
 }
 

@@ -34,6 +34,11 @@ struct TextTransformerConfig {
   void validate() const;  // throws naming the first inconsistent field
 };
 
+// CLIP's initialisation of a stack of pre-LN blocks: attention and MLP weights scaled by width, the
+// residual output projections further by depth so that the residual stream does not grow with it;
+// zero biases. The text transformer and the vision-language model's decoder share it.
+void init_clip_blocks(const BlockList& blocks, int64_t width, Generator& gen);
+
 class TextTransformer : public Module {
  public:
   TextTransformer(const TextTransformerConfig& config, Generator& gen);

@@ -7,6 +7,7 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "nn/init.h"
+#include "nn/text_transformer.h"
 
 namespace tessera::nn {
 
@@ -38,23 +39,13 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : c
   lm_head = register_module("lm_head", std::make_shared<Linear>(c.width, c.vocab_size(), false, gen));
 
   // The projector starts at zero (the LM first learns the text, then lets the image in). The LM
-  // is initialised as the text transformer (GPT-2/CLIP style): small embeddings, residual output
-  // projections scaled down by depth so that the residual stream does not grow with it.
+  // is initialised as the text transformer: small embeddings, CLIP's block initialisation.
   init::zeros_(projector->weight);
   init::zeros_(projector->bias);
   init::normal_(token_embedding->weight, 0, 0.02, gen);
   init::normal_(positional_embedding, 0, 0.01, gen);
+  init_clip_blocks(*blocks, c.width, gen);
   const double attn_std = std::pow(double(c.width), -0.5);
-  const double proj_std = attn_std * std::pow(2.0 * double(std::max<int64_t>(c.depth, 1)), -0.5);
-  const double fc_std = std::pow(2.0 * double(c.width), -0.5);
-  for (const auto& b : blocks->items) {
-    init::normal_(b->attn->qkv->weight, 0, attn_std, gen);
-    init::normal_(b->attn->proj->weight, 0, proj_std, gen);
-    init::normal_(b->mlp->fc1->weight, 0, fc_std, gen);
-    init::normal_(b->mlp->fc2->weight, 0, proj_std, gen);
-    for (Tensor* bias : {&b->attn->qkv->bias, &b->attn->proj->bias, &b->mlp->fc1->bias, &b->mlp->fc2->bias})
-      if (bias->defined()) init::zeros_(*bias);
-  }
   init::normal_(lm_head->weight, 0, attn_std, gen);
 }
 
