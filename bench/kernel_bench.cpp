@@ -3,7 +3,7 @@
 // transformer shapes next to the FMA peak measured here. Prints markdown tables
 // (docs/PERFORMANCE.md, "Kernels"). Every figure is the best of several repetitions, because the
 // machine is shared. Usage:
-//   kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT] [--no-streaming]
+//   kernel_bench [--quick] [--gemm | --bf16 | --memory] [--threads N] [--mib M] [--filter TEXT] [--no-streaming]
 // default 2 threads; M MiB per array for the out-of-cache figures (default 256, 8x a 32 MiB L3);
 // --filter runs only the memory-bound kernels whose name contains TEXT; --no-streaming writes
 // every output by ordinary stores (streaming_store_threshold() never reached), for an A/B run.
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/adamw.h"
+#include "kernels/bf16_gemm.h"
 #include "kernels/bias_act.h"
 #include "kernels/cpu.h"
 #include "kernels/cross_entropy.h"
@@ -411,10 +412,66 @@ void gemm_table(bool quick) {
   }
 }
 
+// bf16 products (bf16_gemm.h) on each path this CPU has, against fp32 gemm(), on the Linear shapes
+// and attention's batched products.
+void bf16_table(bool quick) {
+  const int threads = num_threads();
+  fmt::print("\n## bf16 GEMM (bf16 operands, fp32 sums), GFLOP/s on {} threads; best path here: {}\n\n", threads,
+             bf16_path_name(best_bf16_path()));
+  std::vector<Bf16Path> paths;
+  for (Bf16Path p : {Bf16Path::amx, Bf16Path::avx512bf16, Bf16Path::convert})
+    if (cpu_supports(p)) paths.push_back(p);
+  fmt::print("| product | m x n x k | fp32 gemm()");
+  for (Bf16Path p : paths) fmt::print(" | {}", bf16_path_name(p));
+  fmt::print(" | best bf16 / fp32 |\n|---|---|---:");
+  for (size_t i = 0; i <= paths.size(); ++i) fmt::print("|---:");
+  fmt::print("|\n");
+  const Bf16Path saved = bf16_path();
+  auto row = [&](const std::string& name, const GemmShape& s, int64_t batch, const float* a, int64_t sa,
+                 const float* b, int64_t sb, float* c, int64_t sc) {
+    const double flops = 2.0 * double(batch * s.m * s.n * s.k);
+    auto run = [&] { gemm_batched(s, batch, 1.0f, a, sa, b, sb, 0.0f, c, sc); };
+    set_matmul_precision(MatmulPrecision::f32);
+    const double f32 = flops / best_seconds(run) / 1e9;
+    fmt::print("| {} | {}{}x{}x{} | {:.0f}", name, batch > 1 ? fmt::format("{} x ", batch) : "", s.m, s.n, s.k, f32);
+    set_matmul_precision(MatmulPrecision::bf16);
+    double best = 0;
+    for (Bf16Path p : paths) {
+      set_bf16_path(p);
+      const double g = flops / best_seconds(run) / 1e9;
+      best = std::max(best, g);
+      fmt::print(" | {:.0f}", g);
+    }
+    fmt::print(" | {:.2f} |\n", best / f32);
+    set_matmul_precision(MatmulPrecision::f32);
+  };
+  const int64_t rows = quick ? 1600 : 6400;
+  const int64_t pairs[][2] = {{192, 576}, {192, 768}, {768, 192}, {576, 192}, {768, 768}};
+  for (const auto& p : pairs) {
+    const int64_t in = p[0], out = p[1];
+    const auto x = filled(rows * in, -1, 1, 7), w = filled(out * in, -1, 1, 8), dy = filled(rows * out, -1, 1, 9);
+    std::vector<float> y(size_t(rows * out)), dx(size_t(rows * in)), dw(size_t(out * in));
+    row(fmt::format("{} -> {} forward (NT)", in, out), {false, true, rows, out, in, in, in, out}, 1, x.data(), 0,
+        w.data(), 0, y.data(), 0);
+    row(fmt::format("{} -> {} dX (NN)", in, out), {false, false, rows, in, out, out, in, in}, 1, dy.data(), 0,
+        w.data(), 0, dx.data(), 0);
+    row(fmt::format("{} -> {} dW (TN)", in, out), {true, false, out, in, rows, out, in, in}, 1, dy.data(), 0,
+        x.data(), 0, dw.data(), 0);
+  }
+  const int64_t batch = 192, t = 50, d = 64;
+  const auto q = filled(batch * t * d, -1, 1, 10), kk = filled(batch * t * d, -1, 1, 11);
+  std::vector<float> sc(size_t(batch * t * t)), o(size_t(batch * t * d));
+  row("attention S = Q K^T (NT)", {false, true, t, t, d, d, d, t}, batch, q.data(), t * d, kk.data(), t * d,
+      sc.data(), t * t);
+  row("attention O = P V (NN)", {false, false, t, d, t, t, d, d}, batch, sc.data(), t * t, kk.data(), t * d,
+      o.data(), t * d);
+  set_bf16_path(saved);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, gemm_only = false, memory_only = false;
+  bool quick = false, gemm_only = false, memory_only = false, bf16_only = false;
   int threads = 2;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -428,6 +485,8 @@ int main(int argc, char** argv) {
       only = argv[++i];
     } else if (arg == "--gemm") {
       gemm_only = true;
+    } else if (arg == "--bf16") {
+      bf16_only = true;
     } else if (arg == "--memory") {
       memory_only = true;
     } else if (arg == "--threads" && i + 1 < argc) {
@@ -435,8 +494,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--no-streaming") {
       set_streaming_store_threshold(std::numeric_limits<int64_t>::max());
     } else {
-      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --memory] [--threads N] [--mib M] [--filter TEXT] "
-                         "[--no-streaming]\n");
+      fmt::print(stderr, "usage: kernel_bench [--quick] [--gemm | --bf16 | --memory] [--threads N] [--mib M] "
+                         "[--filter TEXT] [--no-streaming]\n");
       return 2;
     }
   }
@@ -444,7 +503,12 @@ int main(int argc, char** argv) {
   fmt::print("# Tessera kernel benchmark\n\ncpu: {}; simd path: {}; threads: {}; best of {} repetitions\n",
              cpu_features().brand, simd_path_name(simd_path()), threads, repetitions);
   if (!cpu_supports(SimdPath::avx512)) fmt::print("(no AVX-512: the FMA peak below is not measured correctly)\n");
+  if (bf16_only) {
+    bf16_table(quick);
+    return 0;
+  }
   if (!memory_only) gemm_table(quick);
+  if (!memory_only) bf16_table(quick);
   if (!gemm_only) memory_table();
   return 0;
 }

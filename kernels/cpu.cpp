@@ -44,6 +44,13 @@ CpuFeatures detect() {
     f.avx512dq = zmm_saved && (b & (1u << 17));
     f.avx512bw = zmm_saved && (b & (1u << 30));
     f.avx512vl = zmm_saved && (b & (1u << 31));
+    f.amx_bf16 = d & (1u << 22);
+    f.amx_tile = d & (1u << 24);
+    const unsigned max_sub = a;
+    if (max_sub >= 1) {
+      __get_cpuid_count(7, 1, &a, &b, &c, &d);
+      f.avx512bf16 = zmm_saved && (a & (1u << 5));
+    }
   }
   unsigned ext = __get_cpuid_max(0x80000000, nullptr);
   if (ext >= 0x80000004) {

@@ -14,6 +14,9 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512dq = false;
+  bool avx512bf16 = false;  // vdpbf16ps, vcvtne2ps2bf16
+  bool amx_tile = false;    // AMX tiles (the OS must also grant them: bf16_gemm.h)
+  bool amx_bf16 = false;
   std::string vendor;
   std::string brand;
 };

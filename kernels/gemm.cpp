@@ -3,6 +3,10 @@
 #include <string>
 #include <type_traits>
 
+#include <atomic>
+#include <stdexcept>
+
+#include "kernels/bf16_gemm.h"
 #include "kernels/blas.h"
 #include "kernels/gemm_ref.h"
 #include "kernels/packed_gemm.h"
@@ -70,11 +74,29 @@ void small(const SimdTable* simd, const GemmShape& s, float alpha, const float* 
   simd->small_gemm(s.trans_a, s.trans_b, s.m, s.n, s.k, alpha, a, s.lda, b, s.ldb, beta, c, s.ldc);
 }
 
+std::atomic<int>& precision_setting() {
+  static std::atomic<int> precision{static_cast<int>(MatmulPrecision::f32)};
+  return precision;
+}
+
+bool in_bf16(const float*) { return matmul_precision() == MatmulPrecision::bf16; }
+bool in_bf16(const double*) { return false; }
+void bf16(const GemmShape&, double, const double*, const double*, double, double*) {}
+void bf16(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+  gemm_bf16(s, alpha, a, b, beta, c);
+}
+
 template <class T>
 void batched(const GemmShape& s, int64_t batch, T alpha, const T* a, int64_t sa, const T* b, int64_t sb, T beta, T* c,
              int64_t sc) {
   if (batch <= 0 || s.m == 0 || s.n == 0) return;
   const bool independent = sc != 0;  // a shared C must be accumulated in order
+  if (in_bf16(a)) {  // one product per thread when small (gemm_bf16 keeps those on the caller's)
+    parallel_for(batch, independent && s.m * s.n * s.k <= kSmallProduct ? 1 : batch, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) bf16(s, alpha, a + i * sa, b + i * sb, beta, c + i * sc);
+    });
+    return;
+  }
   const SimdTable* own = std::is_same_v<T, float> && s.k > 0 ? small_kernel_for(s) : nullptr;
   if (independent && own) {
     parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
@@ -95,7 +117,31 @@ void batched(const GemmShape& s, int64_t batch, T alpha, const T* a, int64_t sa,
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
   if (s.m == 0 || s.n == 0) return;
+  if (matmul_precision() == MatmulPrecision::bf16) return gemm_bf16(s, alpha, a, b, beta, c);
   call(s, alpha, a, b, beta, c);
+}
+
+void gemm_f32(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+  if (s.m == 0 || s.n == 0) return;
+  call(s, alpha, a, b, beta, c);
+}
+
+void set_matmul_precision(MatmulPrecision precision) {
+  precision_setting().store(static_cast<int>(precision), std::memory_order_relaxed);
+}
+
+MatmulPrecision matmul_precision() {
+  return static_cast<MatmulPrecision>(precision_setting().load(std::memory_order_relaxed));
+}
+
+const char* matmul_precision_name(MatmulPrecision precision) {
+  return precision == MatmulPrecision::bf16 ? "bf16" : "fp32";
+}
+
+MatmulPrecision parse_matmul_precision(const std::string& text) {
+  if (text == "fp32") return MatmulPrecision::f32;
+  if (text == "bf16") return MatmulPrecision::bf16;
+  throw std::invalid_argument("unknown precision '" + text + "' (expected fp32 or bf16)");
 }
 
 void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c) {

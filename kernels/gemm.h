@@ -2,6 +2,7 @@
 // One GEMM interface for everything: C = alpha * op(A) op(B) + beta * C, row-major, with
 // op = transpose when the flag is set. Strided batches cover batched matmul and attention.
 #include <cstdint>
+#include <string>
 
 namespace tessera::kernels {
 
@@ -12,6 +13,8 @@ struct GemmShape {
 };
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+// Always fp32, whatever the matrix-product precision (for the bf16 GEMM's convert path and tests).
+void gemm_f32(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
 
 // batch products; stride_* = elements between consecutive matrices (0 = the same matrix for all).
@@ -19,6 +22,17 @@ void gemm_batched(const GemmShape& s, int64_t batch, float alpha, const float* a
                   int64_t stride_b, float beta, float* c, int64_t stride_c);
 void gemm_batched(const GemmShape& s, int64_t batch, double alpha, const double* a, int64_t stride_a,
                   const double* b, int64_t stride_b, double beta, double* c, int64_t stride_c);
+
+// The precision of every f32 matrix product above (and so of linear layers, convolutions and
+// attention): f32, or bf16 operands with fp32 accumulation (bf16_gemm.h), as PyTorch's
+// set_float32_matmul_precision("medium"). Process-wide; the training loop sets it from the
+// recipe's train.precision. f64 products are always f64.
+enum class MatmulPrecision { f32 = 0, bf16 = 1 };
+void set_matmul_precision(MatmulPrecision precision);
+MatmulPrecision matmul_precision();
+const char* matmul_precision_name(MatmulPrecision precision);
+// Parses "fp32" or "bf16"; throws std::invalid_argument naming the text otherwise.
+MatmulPrecision parse_matmul_precision(const std::string& text);
 
 // Which library or kernel runs GEMM, for `tessera info`.
 const char* gemm_backend_name();

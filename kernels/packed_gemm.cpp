@@ -6,6 +6,7 @@
 
 #include "kernels/cpu.h"
 #include "kernels/gemm_ref.h"
+#include "kernels/gemm_split.h"
 #include "kernels/simd_table.h"
 #include "kernels/threads.h"
 
@@ -55,36 +56,6 @@ struct PackBuffers {
 PackBuffers& pack_buffers() {
   thread_local PackBuffers buffers;
   return buffers;
-}
-
-// How C is cut into tr x tc rectangles, one per thread: the cut that minimises one thread's
-// multiply-adds plus the operand traffic each thread repeats (with a row cut every thread packs
-// or reads all of op(B), with a column cut all of op(A)).
-// The thin-C dW products (TN 192x768x6400, 192x576x6400) get the column cut (2 x 384 and 2 x 288
-// columns). Against it, cutting k into fixed chunks of 1600 or 3200 (scratch C's summed in chunk
-// order, the same bits on any thread count) and nc = 768 were measured, 2 threads, best of
-// 36-100 calls in alternation: every variant 420-458 GFLOP/s (82-89% of the 514 peak; OpenBLAS
-// 403-418), also beside a nice-19 job streaming 64 MiB, so k stays unsplit. The two threads'
-// rectangles finish within 10 us of each other (timestamps per thread); the 71-74% seen earlier
-// did not come back on a quiet machine and is attributed to load from other jobs.
-struct Split {
-  int64_t tr = 1, tc = 1, rows = 0, cols = 0;
-};
-
-Split choose_split(int64_t m, int64_t n, int64_t threads, int64_t mr, int64_t nr) {
-  Split best;
-  double best_cost = 0;
-  for (int64_t tr = 1; tr <= threads; ++tr) {
-    if (threads % tr != 0) continue;
-    const int64_t tc = threads / tr;
-    const int64_t rows = round_up(ceil_div(m, tr), mr), cols = round_up(ceil_div(n, tc), nr);
-    const double cost = double(rows) * double(cols) + 16.0 * double(rows) + 8.0 * double(cols);
-    if (best.rows == 0 || cost < best_cost) {
-      best = {tr, tc, rows, cols};
-      best_cost = cost;
-    }
-  }
-  return best;
 }
 
 void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {

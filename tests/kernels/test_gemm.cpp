@@ -22,20 +22,11 @@ using tessera::kernels::testing::random_vector;
 
 namespace {
 
-// Column count of op(X) as stored, plus padding so leading dimensions differ from the width.
 GemmShape shape(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad) {
-  GemmShape s;
-  s.trans_a = ta;
-  s.trans_b = tb;
-  s.m = m, s.n = n, s.k = k;
-  s.lda = (ta ? m : k) + pad;
-  s.ldb = (tb ? k : n) + pad;
-  s.ldc = n + pad;
-  return s;
+  return testing::padded_gemm_shape(ta, tb, m, n, k, pad);
 }
-
-int64_t rows_a(const GemmShape& s) { return s.trans_a ? s.k : s.m; }
-int64_t rows_b(const GemmShape& s) { return s.trans_b ? s.n : s.k; }
+int64_t rows_a(const GemmShape& s) { return testing::stored_rows_a(s); }
+int64_t rows_b(const GemmShape& s) { return testing::stored_rows_b(s); }
 
 template <class T>
 void check_one(const GemmShape& s, T alpha, T beta, uint64_t seed) {
