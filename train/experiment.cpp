@@ -1,5 +1,7 @@
 #include "train/experiment.h"
 
+#include "kernels/gemm.h"
+
 #include <algorithm>
 
 #include "autograd/engine.h"
@@ -7,8 +9,9 @@
 namespace tessera::train {
 
 DataShape data_shape(const data::DatasetInfo& info, const Recipe& recipe) {
-  DataShape shape{info.channels, info.height, info.width, info.has_labels ? int64_t(info.class_names.size()) : 0,
-                  info.has_labels ? info.class_names : std::vector<std::string>{}};
+  DataShape shape;
+  shape.channels = info.channels, shape.height = info.height, shape.width = info.width;
+  if (info.has_labels) shape.num_classes = int64_t(info.class_names.size()), shape.class_names = info.class_names;
   shape.object_class_names = info.object_class_names;
   std::vector<std::string> names = recipe.section("data").strings("class_names");
   if (!names.empty()) {
@@ -100,6 +103,11 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
   MetricValues out;
   for (size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], accumulators[i]->value());
   return out;
+}
+
+void set_precision(const std::string& where, const std::string& text) {
+  if (text != "fp32" && text != "bf16") fail("{}: expected fp32 or bf16, got '{}'", where, text);
+  kernels::set_matmul_precision(kernels::parse_matmul_precision(text));
 }
 
 int64_t parse_count(const std::string& flag, const std::string& text, int64_t min) {

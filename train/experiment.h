@@ -37,4 +37,8 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
 // Parses "--threads N"-style integers with a message naming the flag.
 int64_t parse_count(const std::string& flag, const std::string& text, int64_t min = 0);
 
+// Sets the process's matrix-product precision from "fp32" or "bf16" (train.precision, --precision),
+// failing with a message that names `where` otherwise.
+void set_precision(const std::string& where, const std::string& text);
+
 }  // namespace tessera::train

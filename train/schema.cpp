@@ -55,6 +55,9 @@ const Field& recipe_schema() {
           integer("accumulation", 1, "micro-batches per optimizer step (effective batch = batch_size * accumulation)", 1),
           number("clip_grad_norm", 0, "clip the global gradient norm to this (0 = off)", 0),
           number("ema_decay", 0, "keep an exponential moving average of the weights with this decay (0 = off)", 0, 0.999999),
+          string("precision", "fp32",
+                 "fp32, or bf16: matrix products (linear layers, convolutions, attention) read bf16 operands and "
+                 "sum in fp32; weights, gradients, optimizer state, norms, softmax and losses stay fp32"),
       }),
       section("eval", "evaluation on data.eval", {
           integer("every", 0, "evaluate every this many steps (0 = only at the end)"),

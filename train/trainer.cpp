@@ -32,6 +32,7 @@ Trainer::Trainer(Recipe recipe, int threads_override) : recipe_(std::move(recipe
                 data = recipe_.section("data");
   const int threads = threads_override > 0 ? threads_override : int(root.integer("threads"));
   if (threads > 0) kernels::set_num_threads(threads);
+  set_precision("train.precision", train.string("precision"));
   const uint64_t seed = uint64_t(root.integer("seed"));
   default_generator().set_state(seed, 0);
 

@@ -1,10 +1,11 @@
-// `tessera bench RECIPE [--steps N] [--warmup N] [--set ...] [--threads N] [--json]`: training speed.
+// `tessera bench RECIPE [--steps N] [--warmup N] [--set ...] [--precision P] [--threads N] [--json]`: training speed.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 
 #include "autograd/error.h"
+#include "kernels/gemm.h"
 #include "kernels/threads.h"
 #include "train/command.h"
 #include "train/json.h"
@@ -29,6 +30,7 @@ int run_bench(const std::vector<std::string>& args) {
     else if (a == "--warmup") warmup = train::parse_count(a, value(), 0);
     else if (a == "--threads") threads = train::parse_count(a, value(), 1);
     else if (a == "--set") overrides.push_back(value());
+    else if (a == "--precision") overrides.push_back("train.precision=" + value());
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera bench --help)", a);
     else if (path.empty()) path = a;
     else fail("unexpected argument '{}'", a);
@@ -53,6 +55,7 @@ int run_bench(const std::vector<std::string>& args) {
     fmt::print("{}\n", train::JsonObject()
                            .add("recipe", path)
                            .add("threads", kernels::num_threads())
+                           .add("precision", kernels::matmul_precision_name(kernels::matmul_precision()))
                            .add("steps", steps)
                            .add("images_per_step", trainer.images_per_step())
                            .add("steps_per_s", steps_per_s)
@@ -70,7 +73,9 @@ int run_bench(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"bench", "time training steps of a recipe",
-     "usage: tessera bench RECIPE [--steps N] [--warmup N] [--set key=value ...] [--threads N] [--json]\n\n"
+     "usage: tessera bench RECIPE [--steps N] [--warmup N] [--set key=value ...] [--precision fp32|bf16]\n"
+     "                     [--threads N] [--json]\n\n"
+     "--precision P is --set train.precision=P.\n"
      "Builds the recipe's model, optimizer and data, runs --warmup steps (default 5), then times\n"
      "--steps steps (default 50) one by one and prints the median steps/s, images/s and the peak\n"
      "resident memory. Writes nothing.",

@@ -20,9 +20,10 @@ int run_eval(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--json") json = true;
-    else if (a == "--data" || a == "--threads" || a == "--max-batches") {
+    else if (a == "--data" || a == "--threads" || a == "--max-batches" || a == "--precision") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--data") data_path = args[++i];
+      else if (a == "--precision") train::set_precision(a, args[++i]);
       else if (a == "--threads") threads = train::parse_count(a, args[++i], 1);
       else max_batches = train::parse_count(a, args[++i], 1);
     } else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera eval --help)", a);
@@ -59,13 +60,15 @@ int run_eval(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"eval", "evaluate a checkpoint on a data set",
-     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N] [--max-batches N]\n\n"
+     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N] [--max-batches N] [--precision fp32|bf16]\n\n"
      "Rebuilds the model from the recipe stored in CKPT, loads its weights (the EMA weights when the\n"
      "run kept them and eval.use_ema is on) and prints the recipe's metrics over FILE (default: the\n"
      "recipe's data.eval) as a table, or with --json as one flat JSON object keyed by metric name,\n"
      "e.g. {\"accuracy\": 0.87, \"loss\": 0.36}. --max-batches N evaluates only the first N batches of\n"
      "eval.batch_size images (what a training run's eval.max_batches does; generation-based metrics\n"
-     "of a vision-language model take a while over a whole test set).",
+     "of a vision-language model take a while over a whole test set).\n"
+     "--precision fp32|bf16 runs the matrix products (linear layers, convolutions, attention) in fp32\n"
+     "(default) or with bf16 operands and fp32 sums; the checkpoint is fp32 either way.",
      run_eval}};
 
 }  // namespace

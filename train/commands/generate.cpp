@@ -69,6 +69,7 @@ int run_generate(const std::vector<std::string>& args) {
     else if (a == "--out") out_path = value();
     else if (a == "--png") png_path = value();
     else if (a == "--threads") kernels::set_num_threads(int(train::parse_count(a, value(), 1)));
+    else if (a == "--precision") train::set_precision(a, value());
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera generate --help)", a);
     else if (checkpoint.empty()) checkpoint = a;
     else if (images_path.empty()) images_path = a;
@@ -139,7 +140,8 @@ int run_generate(const std::vector<std::string>& args) {
 const CommandRegistration registration{
     {"generate", "generate text (captions, answers, detections) from a vision-language model",
      "usage: tessera generate CKPT IMAGES.h5 --prompt TEXT [--prompt TEXT ...] [--index I] [--count N]\n"
-     "                        [--beam K] [--max-new-tokens N] [--out FILE.jsonl] [--png FILE.png] [--threads N]\n\n"
+     "                        [--beam K] [--max-new-tokens N] [--out FILE.jsonl] [--png FILE.png] [--threads N]\n"
+     "                        [--precision fp32|bf16]\n\n"
      "Rebuilds the model of CKPT (any model that turns images and a prompt into text, e.g. model.type vlm)\n"
      "and generates for images I..I+N-1 of IMAGES.h5 (default: image 0) and each prompt: greedy decoding,\n"
      "or beam search of width K, as the recipe's model.generation unless given. Prompts as the model was\n"
@@ -148,7 +150,9 @@ const CommandRegistration registration{
      "detect prompt). Prints each output (detections also as boxes in pixels), or with --out writes one\n"
      "JSON object per line: index, prompt, output, finished, log_prob, and for detect prompts the parsed\n"
      "detections and the number of malformed segments (counted, never an error). --png draws the images\n"
-     "with the predicted boxes (red, labelled) and the true ones (green).",
+     "with the predicted boxes (red, labelled) and the true ones (green).\n"
+     "--precision fp32|bf16 runs the matrix products (linear layers, convolutions, attention) in fp32\n"
+     "(default) or with bf16 operands and fp32 sums; the checkpoint is fp32 either way.",
      run_generate}};
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `tessera info`: what this build is and what it will run on this machine.
 #include <fmt/format.h>
 
+#include "kernels/bf16_gemm.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
@@ -28,18 +29,23 @@ int run_info(const std::vector<std::string>& args) {
   fmt::print("build type      {}\n", TESSERA_BUILD_TYPE);
   fmt::print("compiler        {}\n", __VERSION__);
   fmt::print("cpu             {} ({})\n", f.brand.empty() ? "unknown" : f.brand, f.vendor);
-  fmt::print("cpu features    avx2={} fma={} avx512f={} avx512bw={} avx512vl={} avx512dq={}\n", yes(f.avx2),
-             yes(f.fma), yes(f.avx512f), yes(f.avx512bw), yes(f.avx512vl), yes(f.avx512dq));
+  fmt::print("cpu features    avx2={} fma={} avx512f={} avx512bw={} avx512vl={} avx512dq={} avx512bf16={} "
+             "amx-tile={} amx-bf16={}\n", yes(f.avx2), yes(f.fma), yes(f.avx512f), yes(f.avx512bw), yes(f.avx512vl),
+             yes(f.avx512dq), yes(f.avx512bf16), yes(f.amx_tile), yes(f.amx_bf16));
   fmt::print("simd path       {} (best for this cpu: {}; TESSERA_SIMD overrides)\n", simd_path_name(simd_path()),
              simd_path_name(best_simd_path()));
   fmt::print("gemm            {}\n", gemm_backend_name());
+  fmt::print("bf16 gemm       {} (best for this cpu: {}; TESSERA_BF16=amx|avx512bf16|convert overrides; used by "
+             "train.precision: bf16 and --precision bf16)\n", bf16_path_name(bf16_path()),
+             bf16_path_name(best_bf16_path()));
   fmt::print("threads         {} (TESSERA_THREADS or --threads overrides)\n", num_threads());
   return 0;
 }
 
 const CommandRegistration registration{{"info", "print version, build, CPU features, SIMD path, BLAS and threads",
                                         "usage: tessera info\n\nPrints the version, build type, the CPU features "
-                                        "seen, the SIMD path chosen, the GEMM in use and the thread count.",
+                                        "seen, the SIMD path chosen, the GEMM in use, the bf16 GEMM path and the "
+                                        "thread count.",
                                         run_info}};
 
 }  // namespace

@@ -41,7 +41,10 @@ Options parse(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--batch" || a == "--threads") {
+    if (a == "--precision") {
+      if (i + 1 >= args.size()) fail("{} needs a value", a);
+      train::set_precision(a, args[++i]);
+    } else if (a == "--batch" || a == "--threads") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       (a == "--batch" ? o.batch : o.threads) = train::parse_count(a, args[++i], 1);
     } else if (a.rfind("--", 0) == 0) {
@@ -106,7 +109,7 @@ int run_tokenize(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"tokenize", "write the tokens of a data set from a checkpoint (VAE, VQ-VAE, FSQ, ViT, CLIP, SigLIP ...)",
-     "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N]\n\n"
+     "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N] [--precision fp32|bf16]\n\n"
      "Rebuilds the model from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them)\n"
      "and runs every image of IN.h5 through it, normalised as the recipe's evaluation does. What OUT.h5\n"
      "gets depends on what the model makes:\n\n"
@@ -122,7 +125,8 @@ const CommandRegistration registration{
      "attributes checkpoint, step and model. OUT.h5 is written to OUT.h5.tmp and renamed into place\n"
      "at the end; it may not be IN.h5 or CKPT.\n\n"
      "  --batch N    images per forward pass (default: the recipe's eval.batch_size)\n"
-     "  --threads N  worker threads",
+     "  --threads N  worker threads\n"
+     "  --precision  fp32 (default) or bf16: the matrix products' operands in bf16, sums in fp32",
      run_tokenize}};
 
 }  // namespace
