@@ -86,7 +86,7 @@ void gemm_by_conversion(const GemmShape& s, float alpha, const float* a, const f
   GemmShape r = s;
   r.lda = s.trans_a ? s.m : s.k;
   r.ldb = s.trans_b ? s.k : s.n;
-  gemm_f32(r, alpha, ra.data(), rb.data(), beta, c);
+  gemm_full_precision(r, alpha, ra.data(), rb.data(), beta, c);
 }
 
 // One thread's rectangle: Goto's loops over blocks of op(B) (nc columns x kc of k, packed once)

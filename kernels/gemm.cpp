@@ -121,9 +121,14 @@ void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float
   call(s, alpha, a, b, beta, c);
 }
 
-void gemm_f32(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+void gemm_full_precision(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
   if (s.m == 0 || s.n == 0) return;
   call(s, alpha, a, b, beta, c);
+}
+
+void gemm_full_precision(const GemmShape& s, double alpha, const double* a, const double* b, double beta,
+                         double* c) {
+  gemm(s, alpha, a, b, beta, c);
 }
 
 void set_matmul_precision(MatmulPrecision precision) {

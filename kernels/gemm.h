@@ -13,8 +13,11 @@ struct GemmShape {
 };
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
-// Always fp32, whatever the matrix-product precision (for the bf16 GEMM's convert path and tests).
-void gemm_f32(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+// In the operands' own precision whatever the matrix-product precision: for the products that are
+// part of a loss or a nearest-neighbour search (contrastive logits, VQ distances), which stay fp32
+// as PyTorch's autocast keeps losses and cdist in fp32, and for the bf16 GEMM's convert path.
+void gemm_full_precision(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+void gemm_full_precision(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
 void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
 
 // batch products; stride_* = elements between consecutive matrices (0 = the same matrix for all).

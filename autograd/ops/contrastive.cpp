@@ -103,7 +103,7 @@ Cosines cosines(const Tensor& a, const Tensor& b) {
   normalize_rows(ac.data<T>(), c.n, c.d, c.an.data<T>(), c.na.data<T>());
   normalize_rows(bc.data<T>(), c.n, c.d, c.bn.data<T>(), c.nb.data<T>());
   kernels::GemmShape g{false, true, c.n, c.n, c.d, c.d, c.d, c.n};
-  kernels::gemm(g, T(1), c.an.data<T>(), c.bn.data<T>(), T(0), c.s.data<T>());
+  kernels::gemm_full_precision(g, T(1), c.an.data<T>(), c.bn.data<T>(), T(0), c.s.data<T>());
   return c;
 }
 
@@ -115,13 +115,13 @@ std::pair<Tensor, Tensor> cosines_backward(const Cosines& c, const Tensor& gs, b
   Tensor tmp = Tensor::empty({n, d}, c.an.dtype());
   if (need_a) {  // dL/dan = gS bn
     kernels::GemmShape g{false, false, n, d, n, n, d, d};
-    kernels::gemm(g, T(1), gs.data<T>(), c.bn.data<T>(), T(0), tmp.data<T>());
+    kernels::gemm_full_precision(g, T(1), gs.data<T>(), c.bn.data<T>(), T(0), tmp.data<T>());
     ga = Tensor::empty({n, d}, c.an.dtype());
     normalize_rows_backward(c.an.data<T>(), c.na.data<T>(), tmp.data<T>(), n, d, ga.data<T>());
   }
   if (need_b) {  // dL/dbn = gS^T an
     kernels::GemmShape g{true, false, n, d, n, n, d, d};
-    kernels::gemm(g, T(1), gs.data<T>(), c.an.data<T>(), T(0), tmp.data<T>());
+    kernels::gemm_full_precision(g, T(1), gs.data<T>(), c.an.data<T>(), T(0), tmp.data<T>());
     gb = Tensor::empty({n, d}, c.an.dtype());
     normalize_rows_backward(c.bn.data<T>(), c.nb.data<T>(), tmp.data<T>(), n, d, gb.data<T>());
   }

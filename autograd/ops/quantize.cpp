@@ -54,7 +54,7 @@ void nearest_rows(const T* z, const T* e, int64_t m, int64_t k, int64_t d, int64
     const int64_t rows = std::min(kRowBlock, m - r0);
     // scores = z_block @ e^T
     kernels::GemmShape s{false, true, rows, k, d, d, d, k};
-    kernels::gemm(s, T(1), z + r0 * d, e, T(0), scores.data());
+    kernels::gemm_full_precision(s, T(1), z + r0 * d, e, T(0), scores.data());
     kernels::parallel_for(rows, 64, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const T* row = scores.data() + r * k;
