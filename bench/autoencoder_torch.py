@@ -4,6 +4,7 @@ the same plain (or residual) conv stack, losses, optimizer and data, written pla
 (compare with `tessera bench RECIPE`) and quality comparisons. Run it with Debian's /usr/bin/python3 (python3-torch):
 
   /usr/bin/python3 bench/autoencoder_torch.py bench vae --threads 2           # steps/s
+  ... bench vae --beta1 0.97 --beta2 0.99 [--precision bf16] [--json]          # vae_fmnist.yaml's betas
   /usr/bin/python3 bench/autoencoder_torch.py train vqvae --epochs 10 --threads 2   # test PSNR, codebook use
 
 Model: encoder Conv 4x4/2 (1->32), ReLU, Conv 4x4/2 (32->64), ReLU, Conv 3x3 (64->E);
@@ -21,20 +22,23 @@ on 28x28 Fashion-MNIST pixels in [0, 1] (no normalisation), giving 7x7 token gri
          it: Conv 3x3 (L->64), middle block, per level (reversed) blocks, then nearest Upsample x2 + Conv 3x3;
          GN, SiLU, Conv 3x3 (32->1), sigmoid. Module names match Tessera's checkpoints (params/encoder.3.skip...).
 Training: Adam lr 1e-3, batch 128 (drop_last), reshuffled every epoch. PSNR = 10 log10(1 / MSE) with
-the MSE over every pixel of the 10000 test images. Prints one JSON line.
+the MSE over every pixel of the 10000 test images. --precision bf16 runs forward and loss under bf16
+autocast. train prints one JSON line, bench the median step as `tessera bench` does (and the CPU seconds
+per timed step; one JSON line with --json).
 """
 import argparse
 import gzip
 import json
 import math
 import os
-import resource
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import torch_bench
 
 
 def encoder(out_channels):
@@ -210,6 +214,7 @@ def main():
     p.add_argument("--blocks", type=int, default=1, help="vae_residual: residual blocks per level")
     p.add_argument("--groups", type=int, default=8, help="vae_residual: GroupNorm groups (capped by each width)")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    torch_bench.add_options(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -223,28 +228,31 @@ def main():
     train = load(args.data, "train")
     steps_per_epoch = len(train) // args.batch
     total = args.steps + args.warmup if args.mode == "bench" else int(round(args.epochs * steps_per_epoch))
-    order, start = None, None
+    order, step_seconds = None, []
     for step in range(total):
         if step % steps_per_epoch == 0:
             order = torch.randperm(len(train))
         if step == args.warmup and args.mode == "bench":
-            start, cpu_start = time.perf_counter(), time.process_time()
+            cpu_start = time.process_time()
         at = (step % steps_per_epoch) * args.batch
         x = train[order[at:at + args.batch]]
-        recon, extra, _ = model(x)
-        loss = F.mse_loss(recon, x) + extra
+        start = time.perf_counter()
+        with torch_bench.autocast(args.precision):
+            recon, extra, _ = model(x)
+            loss = F.mse_loss(recon, x) + extra
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    result = {"model": args.model, "mode": args.mode, "threads": args.threads, "batch": args.batch, "steps": total,
-              "betas": [args.beta1, args.beta2], "final_loss": loss.item()}
+        step_seconds.append(time.perf_counter() - start)
     if args.mode == "bench":
-        result["steps_per_s"] = args.steps / (time.perf_counter() - start)
         # CPU seconds (all threads) per timed step: what a step costs, whatever else runs on the machine
-        result["cpu_s_per_step"] = (time.process_time() - cpu_start) / args.steps
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    else:
-        result.update(evaluate(model, load(args.data, "t10k"), codes))
+        torch_bench.report(args.model, args, step_seconds[args.warmup:], args.warmup, args.batch,
+                           cpu_s_per_step=(time.process_time() - cpu_start) / args.steps,
+                           betas=[args.beta1, args.beta2], final_loss=loss.item())
+        return
+    result = {"model": args.model, "mode": args.mode, "threads": args.threads, "batch": args.batch, "steps": total,
+              "betas": [args.beta1, args.beta2], "precision": args.precision, "final_loss": loss.item()}
+    result.update(evaluate(model, load(args.data, "t10k"), codes))
     print(json.dumps(result))
 
 

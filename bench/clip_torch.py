@@ -7,6 +7,8 @@ must beat. Run with Debian's /usr/bin/python3 (python3-torch):
 
   /usr/bin/python3 bench/clip_torch.py --loss clip --steps 150 --threads 2
   /usr/bin/python3 bench/clip_torch.py --loss siglip --init-bias -10 --init-scale 2.302585
+  /usr/bin/python3 bench/clip_torch.py bench --loss clip --pooling avg --init-scale 1.945910 --image-lr-scale 4 \
+      --warmup 30 --bench-steps 50 --bench-warmup 5 [--precision bf16] [--json]   # clip_fmnist.yaml's steps/s
 
 Image tower: the ViT of recipes/vit_fmnist.yaml (28x28, patch 4, width 192, depth 6, 3 heads,
 MLP 768, CLS pooling, or with --pooling avg no CLS token and the mean of the final-LayerNorm patch
@@ -15,6 +17,10 @@ bytes, PAD 256, BOS 257, EOS 258, context 48), 4 causal pre-LN layers, width 128
 end-of-text pooling, projected to 128. Captions: a class name in a template picked at random per
 sample. AdamW (betas 0.9/0.98... see --beta2), linear warm-up then cosine decay to 0. Prints one JSON
 line with steps/s, peak RSS and zero-shot test accuracy (prompt ensemble over all templates).
+bench: no run to the end and no evaluation; --bench-warmup untimed steps, then --bench-steps steps timed
+one by one (from the tokenized batch to the optimizer update; the learning rate follows the schedule of
+the --steps run), reported as `tessera bench` does: steps/s of the median step, peak RSS. --precision
+bf16 runs the towers and the loss under bf16 autocast, in both modes.
 """
 import argparse
 import gzip
@@ -28,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import torch_bench
 
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 TEMPLATES = ["a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
@@ -164,12 +172,14 @@ def zero_shot(model, images, labels, batch=500):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", nargs="?", choices=["train", "bench"], default="train",
+                   help="train (default): the --steps run, then zero-shot accuracy; bench: time steps only")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--loss", choices=["clip", "siglip"], default="clip")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--warmup", type=int, default=15)
+    p.add_argument("--warmup", type=int, default=15, help="learning-rate warm-up steps (the recipes': 30)")
     p.add_argument("--image-lr-scale", type=float, default=1.0,
                    help="the image tower's learning rate is --lr times this (the recipes' optim.lr_scales: [visual=4])")
     p.add_argument("--weight-decay", type=float, default=0.1)
@@ -182,7 +192,11 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--test-limit", type=int, default=10000)
+    p.add_argument("--bench-steps", type=int, default=50, help="bench: timed steps")
+    p.add_argument("--bench-warmup", type=int, default=5, help="bench: untimed steps first")
+    torch_bench.add_options(p)
     args = p.parse_args()
+    bench = args.mode == "bench"
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -192,8 +206,9 @@ def main():
         return ((x - MEAN) / STD).unsqueeze(1)
 
     xtr, ytr = images("train-images-idx3-ubyte.gz"), torch.tensor(read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int64))
-    xte, yte = images("t10k-images-idx3-ubyte.gz"), torch.tensor(read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte.gz")).astype(np.int64))
-    xte, yte = xte[: args.test_limit], yte[: args.test_limit]
+    if not bench:
+        xte, yte = images("t10k-images-idx3-ubyte.gz"), torch.tensor(read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte.gz")).astype(np.int64))
+        xte, yte = xte[: args.test_limit], yte[: args.test_limit]
 
     model = DualEncoder(args)
     # four groups: weight decay or not (matrices only, not embeddings), image tower or not (its own lr scale)
@@ -209,13 +224,13 @@ def main():
     def lr_at(step):  # step counts from 0
         if step < args.warmup:
             return args.lr * (step + 1) / args.warmup
-        t = (step - args.warmup) / max(1, args.steps - args.warmup)
+        t = min(1, (step - args.warmup) / max(1, args.steps - args.warmup))  # a bench may run past the end
         return args.lr * 0.5 * (1 + math.cos(math.pi * t))
 
     order = rng.permutation(len(xtr))
-    pos, curve = 0, []
+    pos, curve, step_seconds = 0, [], []
     start = time.perf_counter()
-    for step in range(args.steps):
+    for step in range(args.bench_warmup + args.bench_steps if bench else args.steps):
         if pos + args.batch > len(order):
             order, pos = rng.permutation(len(xtr)), 0
         idx = order[pos: pos + args.batch]
@@ -225,15 +240,22 @@ def main():
         ids, eos = tokenize(captions)
         for g in opt.param_groups:
             g["lr"] = lr_at(step) * g["lr_scale"]
-        loss = model.loss(model.encode_image(xtr[idx]), model.encode_text(ids, eos), labels, args.multi_positive)
+        step_start = time.perf_counter()
+        with torch_bench.autocast(args.precision):
+            loss = model.loss(model.encode_image(xtr[idx]), model.encode_text(ids, eos), labels, args.multi_positive)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if not model.siglip:
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
-        if args.eval_every and (step + 1) % args.eval_every == 0:
+        step_seconds.append(time.perf_counter() - step_start)
+        if not bench and args.eval_every and (step + 1) % args.eval_every == 0:
             curve.append((step + 1, round(zero_shot(model, xte[:2000], yte[:2000]), 4), round(loss.item(), 4)))
+    if bench:
+        torch_bench.report(args.loss, args, step_seconds[args.bench_warmup:], args.bench_warmup, args.batch,
+                           pooling=args.pooling)
+        return
     elapsed = time.perf_counter() - start
     acc = zero_shot(model, xte, yte)
     out = {"loss": args.loss, "steps": args.steps, "batch": args.batch, "lr": args.lr, "image_lr_scale": args.image_lr_scale, "warmup": args.warmup, "multi_positive": args.multi_positive,
@@ -242,7 +264,7 @@ def main():
            "final_logit_bias": round(model.logit_bias.item(), 4) if model.siglip else None,
            "final_loss": round(loss.item(), 4), "steps_per_s": round(args.steps / elapsed, 4),
            "train_seconds": round(elapsed, 1), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-           "zero_shot_test_accuracy": round(acc, 4), "threads": args.threads, "curve": curve}
+           "zero_shot_test_accuracy": round(acc, 4), "threads": args.threads, "precision": args.precision, "curve": curve}
     print(json.dumps(out))
 
 

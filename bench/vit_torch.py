@@ -5,26 +5,31 @@ Debian's /usr/bin/python3 (python3-torch) or any Python with torch:
 
   /usr/bin/python3 bench/vit_torch.py bench --threads 2            # steps/s and peak RSS
   /usr/bin/python3 bench/vit_torch.py train --epochs 1 --threads 2 # test accuracy after training
+  ... bench --pooling avg --drop-path 0 --label-smoothing 0.1 [--precision bf16] [--json]   # the recipe's settings
 
 Model (timm's ViT layout): 28x28x1 images, 4x4 patches (49 tokens + CLS), width 192, 6 pre-LN
 blocks of 3 heads, MLP 768 (exact GELU), LayerNorm eps 1e-6, learned position embedding, CLS
-pooling, linear head; trunc-normal(0.02) init of Linear weights, position and CLS embeddings.
+pooling (--pooling avg: no CLS token, the mean of the final-LayerNorm patch tokens, as the recipe),
+linear head; trunc-normal(0.02) init of Linear weights, position and CLS embeddings.
 Training: AdamW lr 1e-3, betas (0.9, 0.999), weight decay 0.05 except on 1-D tensors and the
 embeddings, linear warm-up (100 steps) then cosine to 1e-5, batch 128, gradient clipping at 1.0,
-drop-path rising to 0.1. Prints one JSON line.
+drop-path rising to 0.1 (--drop-path; the recipe has 0), label smoothing --label-smoothing (the
+recipe's 0.1; default 0). --precision bf16 runs forward and loss under bf16 autocast. train prints
+one JSON line, bench the median step as `tessera bench` does (one JSON line with --json).
 """
 import argparse
 import gzip
 import json
 import math
 import os
-import resource
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import torch_bench
 
 MEAN, STD = 0.2860, 0.3530
 
@@ -81,17 +86,18 @@ class PatchEmbed(nn.Module):
 
 class VisionTransformer(nn.Module):
     def __init__(self, image=28, patch=4, channels=1, width=192, depth=6, heads=3, mlp=768, classes=10,
-                 drop_path_rate=0.1):
+                 drop_path_rate=0.1, pooling="cls"):
         super().__init__()
         self.patch_embed = PatchEmbed(patch, channels, width)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
-        self.pos_embed = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + 1, width))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width)) if pooling == "cls" else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + int(pooling == "cls"), width))
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList([Block(width, heads, mlp, r) for r in rates])
         self.norm = nn.LayerNorm(width, eps=1e-6)
         self.head = nn.Linear(width, classes)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if self.cls_token is not None:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -99,10 +105,13 @@ class VisionTransformer(nn.Module):
 
     def forward(self, x):
         x = self.patch_embed(x)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + self.pos_embed
         for block in self.blocks:
             x = block(x)
-        return self.head(self.norm(x)[:, 0])
+        x = self.norm(x)
+        return self.head(x[:, 0] if self.cls_token is not None else x.mean(1))
 
 
 def read_idx(path):
@@ -144,11 +153,15 @@ def main():
     p.add_argument("--epochs", type=float, default=1, help="train: passes over the training set")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pooling", choices=["cls", "avg"], default="cls", help="CLS token, or the mean of the patch tokens (the recipe's avg)")
+    p.add_argument("--drop-path", type=float, default=0.1, help="drop-path rate of the last block (the recipe's drop_path: 0)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="the recipe's loss.label_smoothing: 0.1")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    torch_bench.add_options(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = VisionTransformer()
+    model = VisionTransformer(drop_path_rate=args.drop_path, pooling=args.pooling)
     opt = optimizer(model, args.lr, 0.05)
     xtr, ytr = load(args.data, "train")
     steps_per_epoch = len(xtr) // args.batch
@@ -163,7 +176,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, args.lr, 100, 1e-5)
         start = time.perf_counter()
-        loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+        with torch_bench.autocast(args.precision):
+            loss = F.cross_entropy(model(xtr[idx]), ytr[idx], label_smoothing=args.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -171,18 +185,17 @@ def main():
         times.append(time.perf_counter() - start)
         if args.mode == "train" and (step + 1) % 50 == 0:
             print(f"step {step + 1}/{total} loss {loss.item():.4f}", flush=True)
-    out = {"mode": args.mode, "threads": args.threads, "batch": args.batch, "torch": torch.__version__,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.mode == "bench":
-        median = sorted(times[args.warmup:])[len(times[args.warmup:]) // 2]
-        out.update(steps=args.steps, median_step_ms=median * 1e3, steps_per_s=1 / median)
-    else:
-        xte, yte = load(args.data, "t10k")
-        model.eval()
-        with torch.no_grad():
-            correct = sum((model(xte[i: i + 500]).argmax(1) == yte[i: i + 500]).sum().item()
-                          for i in range(0, len(xte), 500))
-        out.update(steps=total, test_accuracy=correct / len(xte))
+        torch_bench.report("vit", args, times[args.warmup:], args.warmup, args.batch, pooling=args.pooling)
+        return
+    out = {"mode": args.mode, "threads": args.threads, "batch": args.batch, "torch": torch.__version__,
+           "precision": args.precision, "peak_rss_mb": torch_bench.peak_rss_mb()}
+    xte, yte = load(args.data, "t10k")
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(xte[i: i + 500]).argmax(1) == yte[i: i + 500]).sum().item()
+                      for i in range(0, len(xte), 500))
+    out.update(steps=total, test_accuracy=correct / len(xte))
     print(json.dumps(out))
 
 
