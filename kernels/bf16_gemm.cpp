@@ -96,7 +96,10 @@ void gemm_rectangle(bool amx, const GemmShape& s, float alpha, const float* a, c
                     int64_t m, int64_t n, int64_t kc) {
   const int64_t nc = balanced(n, kNcMax, kBf16Panel);
   PackBuffers& buf = pack_buffers();
-  uint16_t* a_pack = buf.a.grow(kBf16Rows * round_up(kc, kBf16KStep));
+  // A^T (the dW products, k long) is packed for all m rows at once: read along A's rows. Row-major
+  // A is packed per 32-row block, which stays in L1 while it meets the B block.
+  const int64_t a_rows = s.trans_a ? round_up(m, kBf16Rows) : kBf16Rows;
+  uint16_t* a_pack = buf.a.grow(a_rows * round_up(kc, kBf16KStep));
   uint16_t* b_pack = buf.b.grow(round_up(nc, kBf16Panel) * round_up(kc, kBf16KStep));
   auto multiply = amx ? amx::multiply_block : avx512bf16::multiply_block;
   if (amx) amx::configure_tiles();
@@ -106,11 +109,12 @@ void gemm_rectangle(bool amx, const GemmShape& s, float alpha, const float* a, c
       const int64_t kcur = std::min(kc, s.k - pc), kp = round_up(kcur, kBf16KStep);
       avx512bf16::pack_b(s.trans_b, s.trans_b ? b + jc * s.ldb + pc : b + pc * s.ldb + jc, s.ldb, kcur, ncur, b_pack);
       const float block_beta = pc == 0 ? beta : 1.0f;
+      if (s.trans_a) avx512bf16::pack_a(true, a + pc * s.lda, s.lda, m, kcur, a_pack);
       for (int64_t ic = 0; ic < m; ic += kBf16Rows) {
         const int64_t rows = std::min(kBf16Rows, m - ic);
-        avx512bf16::pack_a(s.trans_a, s.trans_a ? a + pc * s.lda + ic : a + ic * s.lda + pc, s.lda, rows, kcur,
-                           a_pack);
-        multiply(a_pack, b_pack, kp, rows, ncur, alpha, block_beta, c + ic * s.ldc + jc, s.ldc);
+        if (!s.trans_a) avx512bf16::pack_a(false, a + ic * s.lda + pc, s.lda, rows, kcur, a_pack);
+        multiply(s.trans_a ? a_pack + ic * kp : a_pack, b_pack, kp, rows, ncur, alpha, block_beta,
+                 c + ic * s.ldc + jc, s.ldc);
       }
     }
   }

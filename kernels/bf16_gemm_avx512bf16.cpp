@@ -68,9 +68,10 @@ void pack_a(bool trans_a, const float* a, int64_t lda, int64_t rows, int64_t kc,
       for (int64_t p = 0; p < kp; p += 32)
         _mm512_storeu_si512(out + r * kp + p,
                             to_bf16(load_first(a + r * lda + p, kc - p), load_first(a + r * lda + p + 16, kc - p - 16)));
-  } else {  // op(A)[r][p] = a[p * lda + r]: 16 rows x 32 k at a time, as pairs, then transposed
-    for (int64_t r0 = 0; r0 < rows; r0 += 16)
-      for (int64_t p = 0; p < kp; p += 32) {
+  } else {  // op(A)[r][p] = a[p * lda + r]: 16 rows x 32 k at a time, as pairs, then transposed;
+            // along the rows of A first, so that each of A's rows is read as one stream
+    for (int64_t p = 0; p < kp; p += 32)
+      for (int64_t r0 = 0; r0 < rows; r0 += 16) {
         __m512i d[16];  // d[q] = the 16 rows' (k = p + 2q, p + 2q + 1) pairs
         for (int q = 0; q < 16; ++q) {
           const int64_t p0 = p + 2 * q;
@@ -82,7 +83,8 @@ void pack_a(bool trans_a, const float* a, int64_t lda, int64_t rows, int64_t kc,
         for (int r = 0; r < 16 && r0 + r < rows; ++r) _mm512_storeu_si512(out + (r0 + r) * kp + p, d[r]);
       }
   }
-  std::memset(out + rows * kp, 0, size_t(kBf16Rows - rows) * size_t(kp) * sizeof(uint16_t));
+  const int64_t padded = (rows + kBf16Rows - 1) / kBf16Rows * kBf16Rows;
+  std::memset(out + rows * kp, 0, size_t(padded - rows) * size_t(kp) * sizeof(uint16_t));
 }
 
 void pack_b(bool trans_b, const float* b, int64_t ldb, int64_t kc, int64_t cols, uint16_t* out) {

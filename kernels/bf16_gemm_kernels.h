@@ -19,8 +19,8 @@ constexpr int64_t kBf16Panel = 16;     // columns of op(B) per packed panel
 constexpr int64_t kBf16KStep = 32;     // k is padded to a multiple of this
 
 namespace avx512bf16 {
-// rows (<= kBf16Rows) rows of op(A) starting at `a` (the block's element (0, 0)), kc of k, into
-// the A-block layout with kp = round_up(kc, 32); rows rows..kBf16Rows are zeroed.
+// rows rows of op(A) starting at `a` (the block's element (0, 0)), kc of k, into consecutive
+// A blocks (row r at out + r * kp, kp = round_up(kc, 32)); the last block's rows beyond are zeroed.
 void pack_a(bool trans_a, const float* a, int64_t lda, int64_t rows, int64_t kc, uint16_t* out);
 // cols columns of op(B) starting at `b`, kc of k, into ceil(cols / 16) panels of the B-block layout.
 void pack_b(bool trans_b, const float* b, int64_t ldb, int64_t kc, int64_t cols, uint16_t* out);
