@@ -34,6 +34,21 @@ void bias_act_backward(Activation act, const float* x, const float* bias, const 
   s->column_sums(partial, blocks, cols, cols, dbias);
 }
 
+void bias_gradient(const float* dy, int64_t rows, int64_t cols, float* dbias) {
+  const SimdTable* s = simd_table();
+  if (!s) return ref::column_sums(dy, rows, cols, cols, dbias);
+  const int64_t blocks = (rows + kSumBlockRows - 1) / kSumBlockRows;
+  float* partial = partials_scratch(blocks * cols);
+  by_sum_blocks(rows, cols, [&](int64_t r, int64_t n, int64_t b) {
+    s->column_sums(dy + r * cols, n, cols, cols, partial + b * cols);
+  });
+  s->column_sums(partial, blocks, cols, cols, dbias);
+}
+
+void bias_gradient(const double* dy, int64_t rows, int64_t cols, double* dbias) {
+  ref::column_sums(dy, rows, cols, cols, dbias);
+}
+
 void bias_act_backward(Activation act, const double* x, const double* bias, const double* dy, int64_t rows,
                        int64_t cols, double* dx, double* dbias) {
   ref::bias_act_backward(act, x, bias, dy, rows, cols, dx, dbias);

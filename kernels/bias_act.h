@@ -19,4 +19,9 @@ void bias_act_backward(Activation act, const float* x, const float* bias, const 
 void bias_act_backward(Activation act, const double* x, const double* bias, const double* dy, int64_t rows,
                        int64_t cols, double* dx, double* dbias);
 
+// dbias[c] = sum_r dy[r, c]: bias_act_backward's dbias for the identity activation, bitwise, without
+// writing dx (which would be a copy of dy).
+void bias_gradient(const float* dy, int64_t rows, int64_t cols, float* dbias);
+void bias_gradient(const double* dy, int64_t rows, int64_t cols, double* dbias);
+
 }  // namespace tessera::kernels

@@ -49,16 +49,19 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, A
   return record(y, "fused_linear", {x, weight, bias},
                 [xc, wc, bc, saved_pre, act, rows, in, out, gx, gw, gb, x_shape](const Tensor& g) {
                   const Tensor gc = g.contiguous();
-                  Tensor d = Tensor::empty(gc.shape(), g.dtype());
+                  // identity's d is the incoming gradient itself: only the bias needs a pass over it
+                  Tensor d = act == Activation::identity ? gc : Tensor::empty(gc.shape(), g.dtype());
                   Tensor dx = gx ? Tensor::empty(x_shape, g.dtype()) : Tensor();
                   Tensor dw = gw ? Tensor::empty({out, in}, g.dtype()) : Tensor();
                   Tensor db = gb ? Tensor::empty({out}, g.dtype()) : Tensor();
                   visit_floating(g.dtype(), "fused_linear backward", [&](auto tag) {
                     using T = decltype(tag);
-                    // identity ignores the pre-activation, so the gradient stands in for it
-                    const T* p = saved_pre.defined() ? saved_pre.data<T>() : gc.data<T>();
-                    kernels::bias_act_backward(act, p, bc.defined() ? bc.data<T>() : nullptr, gc.data<T>(), rows, out,
-                                               d.data<T>(), gb ? db.data<T>() : nullptr);
+                    if (act == Activation::identity) {
+                      if (gb) kernels::bias_gradient(gc.data<T>(), rows, out, db.data<T>());
+                    } else {
+                      kernels::bias_act_backward(act, saved_pre.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
+                                                 gc.data<T>(), rows, out, d.data<T>(), gb ? db.data<T>() : nullptr);
+                    }
                     if (gx) {
                       if (out == 0) dx.fill_(0);
                       else kernels::gemm({false, false, rows, in, out, out, in, in}, T(1), d.data<T>(), wc.data<T>(),

@@ -3,6 +3,7 @@
 // unaligned pointers; the f64 references' backward passes against finite differences.
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 
@@ -86,6 +87,27 @@ BOOST_AUTO_TEST_CASE(bias_act_matches_reference) {
             }
           }
   });
+}
+
+BOOST_AUTO_TEST_CASE(bias_gradient_is_identity_backwards_dbias_bitwise) {
+  // The identity Linear's backward sums dy without copying it: the same bits as the fused kernel's
+  // dbias, on every path, on tails and on 1 and 2 threads (row blocks beyond one thread's share).
+  const int saved = num_threads();
+  for_each_simd_path([](SimdPath) {
+    for (int64_t rows : {int64_t(1), int64_t(7), int64_t(300), int64_t(5000)})
+      for (int64_t cols : {int64_t(1), int64_t(17), int64_t(33)}) {
+        const auto dy = random_vector<float>(rows * cols, uint64_t(rows * 100 + cols));
+        std::vector<float> dx(size_t(rows * cols)), want(static_cast<size_t>(cols)), got(size_t(cols), -1.0f);
+        bias_act_backward(Activation::identity, dy.data(), nullptr, dy.data(), rows, cols, dx.data(), want.data());
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          bias_gradient(dy.data(), rows, cols, got.data());
+          BOOST_TEST(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0,
+                     "rows=" << rows << " cols=" << cols << " threads=" << threads);
+        }
+      }
+  });
+  set_num_threads(saved);
 }
 
 BOOST_AUTO_TEST_CASE(bias_act_backward_matches_finite_differences) {
