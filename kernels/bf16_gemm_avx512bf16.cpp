@@ -89,25 +89,27 @@ void pack_a(bool trans_a, const float* a, int64_t lda, int64_t rows, int64_t kc,
 
 void pack_b(bool trans_b, const float* b, int64_t ldb, int64_t kc, int64_t cols, uint16_t* out) {
   const int64_t kp = round_up(kc, kBf16KStep);
+  if (!trans_b) {  // op(B) rows are rows of B: pair consecutive rows, each pair read whole (two streams)
+    for (int64_t p = 0; p < kp; p += 2)
+      for (int64_t j0 = 0; j0 < cols; j0 += kBf16Panel) {
+        const __m512 x0 = p < kc ? load_first(b + p * ldb + j0, cols - j0) : _mm512_setzero_ps();
+        const __m512 x1 = p + 1 < kc ? load_first(b + (p + 1) * ldb + j0, cols - j0) : _mm512_setzero_ps();
+        _mm512_storeu_si512(out + j0 * kp + p * 16, to_bf16_pairs(x0, x1));
+      }
+    return;
+  }
+  // op(B)[p][j] = b[j * ldb + p]: a row of B is already pairs along k; transposed 16 x 16
   for (int64_t j0 = 0; j0 < cols; j0 += kBf16Panel) {
     uint16_t* panel = out + j0 * kp;  // kp / 2 rows of 32 bf16
     const int64_t w = cols - j0;
-    if (!trans_b) {  // op(B) rows are rows of B: pair consecutive rows
-      for (int64_t p = 0; p < kp; p += 2) {
-        const __m512 x0 = p < kc ? load_first(b + p * ldb + j0, w) : _mm512_setzero_ps();
-        const __m512 x1 = p + 1 < kc ? load_first(b + (p + 1) * ldb + j0, w) : _mm512_setzero_ps();
-        _mm512_storeu_si512(panel + p * 16, to_bf16_pairs(x0, x1));
+    for (int64_t p = 0; p < kp; p += 32) {
+      __m512i d[16];  // d[j] = column j0 + j's 16 pairs of this k step
+      for (int j = 0; j < 16; ++j) {
+        const float* col = b + (j0 + j) * ldb + p;
+        d[j] = j < w ? to_bf16(load_first(col, kc - p), load_first(col + 16, kc - p - 16)) : _mm512_setzero_si512();
       }
-    } else {  // op(B)[p][j] = b[j * ldb + p]: a row of B is already pairs along k; transpose 16 x 16
-      for (int64_t p = 0; p < kp; p += 32) {
-        __m512i d[16];  // d[j] = column j0 + j's 16 pairs of this k step
-        for (int j = 0; j < 16; ++j) {
-          const float* col = b + (j0 + j) * ldb + p;
-          d[j] = j < w ? to_bf16(load_first(col, kc - p), load_first(col + 16, kc - p - 16)) : _mm512_setzero_si512();
-        }
-        transpose_16x16(d);  // d[q] = the pair row p / 2 + q
-        for (int q = 0; q < 16; ++q) _mm512_storeu_si512(panel + (p + 2 * q) * 16, d[q]);
-      }
+      transpose_16x16(d);  // d[q] = the pair row p / 2 + q
+      for (int q = 0; q < 16; ++q) _mm512_storeu_si512(panel + (p + 2 * q) * 16, d[q]);
     }
   }
 }
