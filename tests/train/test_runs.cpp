@@ -159,6 +159,27 @@ BOOST_AUTO_TEST_CASE(bench_reports_speed_and_memory) {
   BOOST_TEST(!std::filesystem::exists(run / "runs"));  // bench writes nothing
 }
 
+BOOST_AUTO_TEST_CASE(bf16_precision_trains_and_its_checkpoint_loads_in_either_precision) {
+  TinyRun run("bf16_cli");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir h --set train.precision=bf16").exit_code == 0);
+  const std::string final_eval = eval_lines(run / "h/metrics.jsonl").back();
+  const RunResult same = run.tessera("eval h/last.h5 --json --precision bf16");
+  BOOST_REQUIRE_MESSAGE(same.exit_code == 0, same.output);
+  BOOST_TEST(std::abs(json_number(same.output, "loss") - json_number(final_eval, "loss")) < 1e-9);
+  BOOST_TEST(json_number(same.output, "accuracy") > 0.5);  // it learned
+  const RunResult full = run.tessera("eval h/last.h5 --json --precision fp32");  // fp32 weights either way
+  BOOST_REQUIRE_MESSAGE(full.exit_code == 0, full.output);
+  BOOST_TEST(std::abs(json_number(full.output, "loss") - json_number(final_eval, "loss")) < 0.05);
+  const RunResult bench = run.tessera("bench tiny.yaml --steps 2 --warmup 0 --precision bf16 --json");
+  BOOST_TEST(bench.output.find("\"precision\": \"bf16\"") != std::string::npos, bench.output);
+  const RunResult bad = run.tessera("train tiny.yaml --run-dir x --set train.precision=fp16");
+  BOOST_TEST(bad.exit_code == 1);
+  BOOST_TEST(bad.output.find("train.precision: expected fp32 or bf16, got 'fp16'") != std::string::npos, bad.output);
+  const RunResult bad_flag = run.tessera("eval h/last.h5 --precision half");
+  BOOST_TEST(bad_flag.exit_code == 1);
+  BOOST_TEST(bad_flag.output.find("--precision: expected fp32 or bf16, got 'half'") != std::string::npos, bad_flag.output);
+}
+
 BOOST_AUTO_TEST_CASE(nan_guard_stops_and_keeps_the_last_good_checkpoint) {
   TinyRun run("nan_guard");
   const RunResult r = run.tessera(
