@@ -22,11 +22,19 @@ namespace {
 // - A^T (TN: k = 6400): one 64-byte line per k step; kc = 160 (10 KiB), nc = 384 was best:
 //   against kc = 256 the m = 192 shapes gained 5% (212 -> 223 GFLOP/s), the others stayed level;
 //   kc = 128 lost 2-4%, 384 up to 10%, 1280 up to 20%, and nc = 768 up to 7% on 768x768.
+// Those were measured on AMD Zen 5 (1 MiB L2). On an Intel Xeon with 2 MiB L2 (AMX generation,
+// 2 threads, kernel_bench --gemm) the 768 x 768 products (NT, NN) ran at 287-291 GFLOP/s with
+// nc = 768, below OpenBLAS's 297-305, and at 376-384 with nc = 384 (the other shapes level), so
+// Intel gets nc = 384 for row-major A: the kc x nc block of B (2.25 MiB at 768 x 768) then fits its L2.
 // Block counts are balanced: k = 1000 runs as 2 x 500, not 768 + 232.
 struct Blocking {
   int64_t kc_max, nc_max;
 };
-constexpr Blocking rows_a_blocking{768, 768}, transposed_a_blocking{160, 384};
+constexpr Blocking transposed_a_blocking{160, 384};
+Blocking rows_a_blocking() {
+  static const Blocking blocking{768, cpu_features().vendor == "GenuineIntel" ? 384 : 768};
+  return blocking;
+}
 // Below this many multiply-adds one thread does it all (not measured: gemm() sends products
 // under 2^21 to OpenBLAS whenever it is loaded).
 constexpr int64_t kThreadedProduct = int64_t(1) << 20;
@@ -76,7 +84,7 @@ void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b
   const int64_t mr = wide ? kPackedMrAvx512 : kPackedMrAvx2, nr = wide ? kPackedNrAvx512 : kPackedNrAvx2;
   const int64_t threads = s.m * s.n * s.k < kThreadedProduct ? 1 : num_threads();
   const Split split = choose_split(s.m, s.n, threads, mr, nr);
-  const Blocking blocking = s.trans_a ? transposed_a_blocking : rows_a_blocking;
+  const Blocking blocking = s.trans_a ? transposed_a_blocking : rows_a_blocking();
   const int64_t kc = balanced(s.k, blocking.kc_max, 1);  // fixed by the shape alone: the order of the additions
   parallel_for(split.tr * split.tc, 1, [&](int64_t first, int64_t last) {
     for (int64_t t = first; t < last; ++t) {
