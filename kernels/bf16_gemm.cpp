@@ -17,17 +17,11 @@
 namespace tessera::kernels {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-int64_t balanced(int64_t size, int64_t most, int64_t multiple) {
-  return round_up(ceil_div(size, ceil_div(size, most)), multiple);
-}
-
 // Blocking: a kc x nc block of op(B) in bf16 (at most 512 x 1024: 1 MiB, in L2 on either CPU family)
 // is packed once and met by every 32-row block of A (32 x 512: 32 KiB, in L1). nc covers all of
 // the transformer's n (<= 768), so each block of A is packed once: reading fp32 operands and
-// converting them costs as much as AMX's multiply-adds (a 32 x 512 block of A meets 768 columns
-// in ~400 cycles of tiles).
+// converting them is bound by memory bandwidth and costs about as much as the tiles' work
+// (docs/PERFORMANCE.md).
 constexpr int64_t kKcMax = 512, kNcMax = 1024;
 // Below this many multiply-adds one thread does it all.
 constexpr int64_t kThreadedProduct = int64_t(1) << 20;

@@ -1,10 +1,9 @@
 #include "kernels/gemm.h"
 
-#include <string>
-#include <type_traits>
-
 #include <atomic>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 
 #include "kernels/bf16_gemm.h"
 #include "kernels/blas.h"
@@ -79,6 +78,7 @@ std::atomic<int>& precision_setting() {
   return precision;
 }
 
+// batched<T>'s bf16 branch: f32 products in bf16 precision; f64 never (its bf16() is never called).
 bool in_bf16(const float*) { return matmul_precision() == MatmulPrecision::bf16; }
 bool in_bf16(const double*) { return false; }
 void bf16(const GemmShape&, double, const double*, const double*, double, double*) {}

@@ -13,12 +13,12 @@ struct GemmShape {
 };
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
-// In the operands' own precision whatever the matrix-product precision: for the products that are
-// part of a loss or a nearest-neighbour search (contrastive logits, VQ distances), which stay fp32
-// as PyTorch's autocast keeps losses and cdist in fp32, and for the bf16 GEMM's convert path.
+void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
+// In the operands' own precision whatever the matrix-product precision (below): for the products
+// that are part of a loss or a nearest-neighbour search (contrastive logits, VQ distances), which
+// stay fp32 as PyTorch's autocast keeps losses and cdist in fp32, and for the bf16 GEMM's convert path.
 void gemm_full_precision(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 void gemm_full_precision(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
-void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
 
 // batch products; stride_* = elements between consecutive matrices (0 = the same matrix for all).
 void gemm_batched(const GemmShape& s, int64_t batch, float alpha, const float* a, int64_t stride_a, const float* b,

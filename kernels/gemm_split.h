@@ -1,8 +1,17 @@
 #pragma once
-// How a product's C is cut into one rectangle per thread (our packed fp32 GEMM and the bf16 GEMM).
+// Block arithmetic and how a product's C is cut into one rectangle per thread, shared by our packed
+// fp32 GEMM and the bf16 GEMM.
 #include <cstdint>
 
 namespace tessera::kernels {
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+// size cut into the fewest blocks of at most `most`, of equal size rounded up to `multiple`
+// (k = 1000 with most 768 runs as 2 x 500, not 768 + 232).
+inline int64_t balanced(int64_t size, int64_t most, int64_t multiple) {
+  return round_up(ceil_div(size, ceil_div(size, most)), multiple);
+}
 
 // How C is cut into tr x tc rectangles, one per thread: the cut that minimises one thread's
 // multiply-adds plus the operand traffic each thread repeats (with a row cut every thread packs

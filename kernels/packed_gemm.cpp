@@ -39,11 +39,6 @@ Blocking rows_a_blocking() {
 // under 2^21 to OpenBLAS whenever it is loaded).
 constexpr int64_t kThreadedProduct = int64_t(1) << 20;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-int64_t balanced(int64_t size, int64_t most, int64_t multiple) {
-  return round_up(ceil_div(size, ceil_div(size, most)), multiple);
-}
 
 // One thread's packing buffers, allocated on its first product and grown, never per call.
 struct PackBuffers {

@@ -1,4 +1,5 @@
-// `tessera bench RECIPE [--steps N] [--warmup N] [--set ...] [--precision P] [--threads N] [--json]`: training speed.
+// `tessera bench RECIPE [--steps N] [--warmup N] [--set ...] [--precision P] [--threads N] [--json]`:
+// training speed.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -75,10 +76,9 @@ const CommandRegistration registration{
     {"bench", "time training steps of a recipe",
      "usage: tessera bench RECIPE [--steps N] [--warmup N] [--set key=value ...] [--precision fp32|bf16]\n"
      "                     [--threads N] [--json]\n\n"
-     "--precision P is --set train.precision=P.\n"
      "Builds the recipe's model, optimizer and data, runs --warmup steps (default 5), then times\n"
      "--steps steps (default 50) one by one and prints the median steps/s, images/s and the peak\n"
-     "resident memory. Writes nothing.",
+     "resident memory. Writes nothing. --precision P is --set train.precision=P.",
      run_bench}};
 
 }  // namespace
