@@ -29,7 +29,12 @@ constexpr int64_t kThreadedProduct = int64_t(1) << 20;
 Bf16Path initial_path() {
   const char* env = std::getenv("TESSERA_BF16");
   if (env == nullptr || *env == '\0') return best_bf16_path();
-  const Bf16Path forced = parse_bf16_path(env);
+  Bf16Path forced;
+  try {
+    forced = parse_bf16_path(env);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("TESSERA_BF16: ") + e.what());
+  }
   if (!cpu_supports(forced))
     throw std::runtime_error(std::string("TESSERA_BF16=") + env + ": this CPU cannot run that path (best is " +
                              bf16_path_name(best_bf16_path()) + ")");

@@ -132,6 +132,9 @@ void gemm_full_precision(const GemmShape& s, double alpha, const double* a, cons
 }
 
 void set_matmul_precision(MatmulPrecision precision) {
+  // Resolve the bf16 path now, on the caller's thread: a bad TESSERA_BF16 is reported here, not
+  // thrown inside a parallel region by the first product.
+  if (precision == MatmulPrecision::bf16) bf16_path();
   precision_setting().store(static_cast<int>(precision), std::memory_order_relaxed);
 }
 
