@@ -121,6 +121,8 @@ BOOST_AUTO_TEST_CASE(crosses_cache_blocks_and_threads) {
       for (bool tb : {false, true}) {
         const GemmShape s = shape(ta, tb, 70, 1100, 1100, 1);
         check_bf16(s, 0.75f, 0.5f, 77);
+        check_bf16(s, 1.0f, 1.0f, 78);  // whole AMX blocks load C into the tiles and store them back
+        check_bf16(s, 1.0f, 0.0f, 79);
         const auto a = random_vector<float>(rows_a(s) * s.lda, 5), b = random_vector<float>(rows_b(s) * s.ldb, 6);
         std::vector<float> c1(size_t(s.m * s.ldc)), c2(c1.size());
         set_num_threads(1);
