@@ -320,6 +320,29 @@ std::pair<double, double> best_seconds_alternating(const std::function<void()>& 
   return {a, b};
 }
 
+// The transformer's Linear layers (in -> out): their forward product and both backward ones, on
+// M rows of random data.
+constexpr int64_t kLinearShapes[][2] = {{192, 576}, {192, 768}, {768, 192}, {576, 192}, {768, 768}};
+struct LinearProducts {
+  struct Case {
+    const char* name;
+    GemmShape s;
+    const float *a, *b;
+    float* c;
+  };
+  Floats x, w, dy;
+  Floats y, dx, dw;  // outputs, written through cases[].c
+  std::vector<Case> cases;
+  LinearProducts(const LinearProducts&) = delete;  // cases point into this object
+  LinearProducts(int64_t rows, int64_t in, int64_t out)
+      : x(filled(rows * in, -1, 1, 7)), w(filled(out * in, -1, 1, 8)), dy(filled(rows * out, -1, 1, 9)),
+        y(size_t(rows * out)), dx(size_t(rows * in)), dw(size_t(out * in)) {
+    cases = {{"forward  Y = X W^T (NT)", {false, true, rows, out, in, in, in, out}, x.data(), w.data(), y.data()},
+             {"backward dX = dY W (NN)", {false, false, rows, in, out, out, in, in}, dy.data(), w.data(), dx.data()},
+             {"backward dW = dY^T X (TN)", {true, false, out, in, rows, out, in, in}, dy.data(), x.data(), dw.data()}};
+  }
+};
+
 void gemm_table(bool quick) {
   const int threads = num_threads();
   const double peak1 = fma_peak_gflops(1), peakn = fma_peak_gflops(threads);
@@ -339,23 +362,9 @@ void gemm_table(bool quick) {
              threads, threads, threads, threads, threads);
   const blas::OpenBlas* lib = blas::openblas();
   const int64_t rows = quick ? 1600 : 6400;
-  const int64_t pairs[][2] = {{192, 576}, {192, 768}, {768, 192}, {576, 192}, {768, 768}};
-  for (const auto& p : pairs) {
-    const int64_t in = p[0], out = p[1];
-    const auto x = filled(rows * in, -1, 1, 7), w = filled(out * in, -1, 1, 8), dy = filled(rows * out, -1, 1, 9);
-    std::vector<float> y(size_t(rows * out)), dx(size_t(rows * in)), dw(size_t(out * in));
-    struct Case {
-      const char* name;
-      GemmShape s;
-      const float *a, *b;
-      float* c;
-    };
-    const Case cases[] = {
-        {"forward  Y = X W^T (NT)", {false, true, rows, out, in, in, in, out}, x.data(), w.data(), y.data()},
-        {"backward dX = dY W (NN)", {false, false, rows, in, out, out, in, in}, dy.data(), w.data(), dx.data()},
-        {"backward dW = dY^T X (TN)", {true, false, out, in, rows, out, in, in}, dy.data(), x.data(), dw.data()},
-    };
-    for (const Case& c : cases) {
+  for (const auto& [in, out] : kLinearShapes) {
+    const LinearProducts products(rows, in, out);
+    for (const LinearProducts::Case& c : products.cases) {
       const double flops = 2.0 * double(c.s.m * c.s.n * c.s.k);
       set_num_threads(1);
       const double gf1 = flops / best_seconds([&] { gemm(c.s, 1.0f, c.a, c.b, 0.0f, c.c); }) / 1e9;
@@ -446,17 +455,10 @@ void bf16_table(bool quick) {
     set_matmul_precision(MatmulPrecision::f32);
   };
   const int64_t rows = quick ? 1600 : 6400;
-  const int64_t pairs[][2] = {{192, 576}, {192, 768}, {768, 192}, {576, 192}, {768, 768}};
-  for (const auto& p : pairs) {
-    const int64_t in = p[0], out = p[1];
-    const auto x = filled(rows * in, -1, 1, 7), w = filled(out * in, -1, 1, 8), dy = filled(rows * out, -1, 1, 9);
-    std::vector<float> y(size_t(rows * out)), dx(size_t(rows * in)), dw(size_t(out * in));
-    row(fmt::format("{} -> {} forward (NT)", in, out), {false, true, rows, out, in, in, in, out}, 1, x.data(), 0,
-        w.data(), 0, y.data(), 0);
-    row(fmt::format("{} -> {} dX (NN)", in, out), {false, false, rows, in, out, out, in, in}, 1, dy.data(), 0,
-        w.data(), 0, dx.data(), 0);
-    row(fmt::format("{} -> {} dW (TN)", in, out), {true, false, out, in, rows, out, in, in}, 1, dy.data(), 0,
-        x.data(), 0, dw.data(), 0);
+  for (const auto& [in, out] : kLinearShapes) {
+    const LinearProducts products(rows, in, out);
+    for (const LinearProducts::Case& c : products.cases)
+      row(fmt::format("{} -> {} {}", in, out, c.name), c.s, 1, c.a, 0, c.b, 0, c.c, 0);
   }
   const int64_t batch = 192, t = 50, d = 64;
   const auto q = filled(batch * t * d, -1, 1, 10), kk = filled(batch * t * d, -1, 1, 11);

@@ -29,7 +29,7 @@ std::vector<T> random_vector(int64_t n, uint64_t seed, double low = -1, double h
 
 // A GEMM shape whose leading dimensions are op(X)'s stored widths plus `pad`, so that they differ
 // from the widths.
-inline GemmShape padded_gemm_shape(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad) {
+inline GemmShape gemm_shape(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad) {
   GemmShape s;
   s.trans_a = ta, s.trans_b = tb;
   s.m = m, s.n = n, s.k = k;
@@ -39,8 +39,8 @@ inline GemmShape padded_gemm_shape(bool ta, bool tb, int64_t m, int64_t n, int64
   return s;
 }
 // Rows of A and B as stored.
-inline int64_t stored_rows_a(const GemmShape& s) { return s.trans_a ? s.k : s.m; }
-inline int64_t stored_rows_b(const GemmShape& s) { return s.trans_b ? s.n : s.k; }
+inline int64_t rows_a(const GemmShape& s) { return s.trans_a ? s.k : s.m; }
+inline int64_t rows_b(const GemmShape& s) { return s.trans_b ? s.n : s.k; }
 
 // Runs body(path) on every SIMD path, restoring the path in use afterwards.
 template <class F>

@@ -20,15 +20,13 @@
 
 using namespace tessera::kernels;
 using tessera::kernels::testing::check_close;
+using tessera::kernels::testing::gemm_shape;
+using tessera::kernels::testing::rows_a;
+using tessera::kernels::testing::rows_b;
 using tessera::kernels::testing::random_vector;
 
 namespace {
 
-GemmShape shape(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad) {
-  return testing::padded_gemm_shape(ta, tb, m, n, k, pad);
-}
-int64_t rows_a(const GemmShape& s) { return testing::stored_rows_a(s); }
-int64_t rows_b(const GemmShape& s) { return testing::stored_rows_b(s); }
 
 // Runs body() on every bf16 path this CPU has, restoring the path in use afterwards.
 template <class F>
@@ -107,7 +105,7 @@ BOOST_AUTO_TEST_CASE(tails_every_transpose_case) {
           for (int64_t n : sizes)
             for (int64_t k : {int64_t(1), int64_t(31), int64_t(32), int64_t(65)}) {
               const bool odd = (m + n + k) % 2 != 0;
-              check_bf16(shape(ta, tb, m, n, k, odd ? 3 : 0), odd ? -0.5f : 1.0f, odd ? 1.5f : 0.0f, seed++);
+              check_bf16(gemm_shape(ta, tb, m, n, k, odd ? 3 : 0), odd ? -0.5f : 1.0f, odd ? 1.5f : 0.0f, seed++);
             }
   });
 }
@@ -119,7 +117,7 @@ BOOST_AUTO_TEST_CASE(crosses_cache_blocks_and_threads) {
     const int saved_threads = num_threads();
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
-        const GemmShape s = shape(ta, tb, 70, 1100, 1100, 1);
+        const GemmShape s = gemm_shape(ta, tb, 70, 1100, 1100, 1);
         check_bf16(s, 0.75f, 0.5f, 77);
         check_bf16(s, 1.0f, 1.0f, 78);  // whole AMX blocks load C into the tiles and store them back
         check_bf16(s, 1.0f, 0.0f, 79);
@@ -139,18 +137,18 @@ BOOST_AUTO_TEST_CASE(degenerate_sizes) {
   for_each_bf16_path([](Bf16Path) {
     // k = 0 or alpha = 0: C = beta C, A and B unread (null here).
     std::vector<float> c{1, 2, 3, 4};
-    gemm_bf16(shape(false, false, 2, 2, 0, 0), 1.0f, nullptr, nullptr, 0.5f, c.data());
+    gemm_bf16(gemm_shape(false, false, 2, 2, 0, 0), 1.0f, nullptr, nullptr, 0.5f, c.data());
     BOOST_TEST(c == (std::vector<float>{0.5f, 1, 1.5f, 2}), boost::test_tools::per_element());
-    gemm_bf16(shape(false, false, 2, 2, 3, 0), 0.0f, nullptr, nullptr, 0.0f, c.data());
+    gemm_bf16(gemm_shape(false, false, 2, 2, 3, 0), 0.0f, nullptr, nullptr, 0.0f, c.data());
     BOOST_TEST(c == (std::vector<float>{0, 0, 0, 0}), boost::test_tools::per_element());
-    gemm_bf16(shape(false, false, 0, 2, 3, 0), 1.0f, nullptr, nullptr, 0.0f, nullptr);  // m = 0: nothing
+    gemm_bf16(gemm_shape(false, false, 0, 2, 3, 0), 1.0f, nullptr, nullptr, 0.0f, nullptr);  // m = 0: nothing
   });
 }
 
 BOOST_AUTO_TEST_CASE(precision_switch_routes_gemm_and_batches) {
   // In bf16 precision gemm() and gemm_batched() give the bf16 reference (and differ from fp32 by
   // the rounding of the operands); back in fp32 they give the fp32 reference.
-  const GemmShape s = shape(false, true, 50, 50, 64, 0);  // attention's Q K^T per head
+  const GemmShape s = gemm_shape(false, true, 50, 50, 64, 0);  // attention's Q K^T per head
   const int64_t batch = 6, sa = s.m * s.lda, sb = s.n * s.ldb, sc = s.m * s.ldc;
   const auto a = random_vector<float>(batch * sa, 11), b = random_vector<float>(batch * sb, 12);
   std::vector<float> got(size_t(batch * sc)), want16(got.size()), want32(got.size());

@@ -17,16 +17,14 @@
 
 using namespace tessera::kernels;
 using tessera::kernels::testing::check_close;
+using tessera::kernels::testing::gemm_shape;
+using tessera::kernels::testing::rows_a;
+using tessera::kernels::testing::rows_b;
 using tessera::kernels::testing::for_each_simd_path;
 using tessera::kernels::testing::random_vector;
 
 namespace {
 
-GemmShape shape(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t pad) {
-  return testing::padded_gemm_shape(ta, tb, m, n, k, pad);
-}
-int64_t rows_a(const GemmShape& s) { return testing::stored_rows_a(s); }
-int64_t rows_b(const GemmShape& s) { return testing::stored_rows_b(s); }
 
 template <class T>
 void check_one(const GemmShape& s, T alpha, T beta, uint64_t seed) {
@@ -93,7 +91,7 @@ BOOST_AUTO_TEST_CASE(packed_small_sizes_every_case) {
           for (int64_t n : sizes)
             for (int64_t k : {int64_t(1), int64_t(17), int64_t(33)}) {
               const bool odd = (m + n + k) % 2 != 0;
-              check_packed(shape(ta, tb, m, n, k, odd ? 3 : 0), odd ? -0.5f : 1.0f, odd ? 1.5f : 0.0f, odd, seed++);
+              check_packed(gemm_shape(ta, tb, m, n, k, odd ? 3 : 0), odd ? -0.5f : 1.0f, odd ? 1.5f : 0.0f, odd, seed++);
             }
   });
 }
@@ -110,8 +108,8 @@ BOOST_AUTO_TEST_CASE(packed_crosses_block_sizes) {
         for (bool tb : {false, true})
           for (auto [m, n, k] : {std::tuple{100, 33, 300}, {131, 401, 17}, {9, 1000, 600}, {257, 49, 1000},
                                  {200, 450, 513}}) {
-            check_packed(shape(ta, tb, m, n, k, 0), 1.0f, 0.0f, false, seed++);
-            check_packed(shape(ta, tb, m, n, k, 5), 0.75f, -1.0f, true, seed++);
+            check_packed(gemm_shape(ta, tb, m, n, k, 0), 1.0f, 0.0f, false, seed++);
+            check_packed(gemm_shape(ta, tb, m, n, k, 5), 0.75f, -1.0f, true, seed++);
           }
     }
   });
@@ -125,10 +123,10 @@ BOOST_AUTO_TEST_CASE(packed_degenerate_sizes) {
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         for (auto [m, n, k] : {std::tuple{0, 5, 3}, {5, 0, 3}, {0, 0, 0}})
-          check_packed(shape(ta, tb, m, n, k, 1), 1.0f, 0.5f, false, 7);
-        check_packed(shape(ta, tb, 6, 35, 0, 2), 1.0f, 0.5f, false, 8);
-        check_packed(shape(ta, tb, 6, 35, 0, 2), 1.0f, 0.0f, false, 9);
-        check_packed(shape(ta, tb, 6, 35, 20, 2), 0.0f, 2.0f, false, 10);
+          check_packed(gemm_shape(ta, tb, m, n, k, 1), 1.0f, 0.5f, false, 7);
+        check_packed(gemm_shape(ta, tb, 6, 35, 0, 2), 1.0f, 0.5f, false, 8);
+        check_packed(gemm_shape(ta, tb, 6, 35, 0, 2), 1.0f, 0.0f, false, 9);
+        check_packed(gemm_shape(ta, tb, 6, 35, 20, 2), 0.0f, 2.0f, false, 10);
       }
   });
 }
@@ -141,7 +139,7 @@ BOOST_AUTO_TEST_CASE(packed_same_bits_on_any_thread_count) {
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (auto [m, n, k] : {std::tuple{640, 192, 576}, {192, 192, 1600}, {40, 900, 300}, {333, 77, 700}}) {
-          const GemmShape s = shape(ta, tb, m, n, k, 0);
+          const GemmShape s = gemm_shape(ta, tb, m, n, k, 0);
           const auto a = random_vector<float>(rows_a(s) * s.lda, 41), b = random_vector<float>(rows_b(s) * s.ldb, 42);
           std::vector<std::vector<float>> results;
           for (int t : {1, 2, 3}) {
@@ -165,7 +163,7 @@ BOOST_AUTO_TEST_CASE(dispatched_large_product_every_path) {
   for_each_simd_path([](SimdPath p) {
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
-        const GemmShape s = shape(ta, tb, 200, 192, 96, 1);
+        const GemmShape s = gemm_shape(ta, tb, 200, 192, 96, 1);
         const std::string backend = gemm_backend_for(s);
         BOOST_TEST_MESSAGE(simd_path_name(p) << " ta=" << ta << " tb=" << tb << ": " << backend);
         if (p == SimdPath::scalar) BOOST_TEST(backend.find("ours") == std::string::npos);
@@ -192,14 +190,14 @@ BOOST_AUTO_TEST_CASE(all_transposes_odd_sizes_alpha_beta) {
     for (bool tb : {false, true})
       for (auto [m, n, k] : {std::tuple{1, 1, 1}, {7, 5, 3}, {17, 33, 15}, {64, 48, 31}, {129, 65, 70}})
         for (int64_t pad : {0, 3}) {
-          check_one<float>(shape(ta, tb, m, n, k, pad), 1.0f, 0.0f, seed++);
-          check_one<float>(shape(ta, tb, m, n, k, pad), -0.5f, 1.5f, seed++);
-          check_one<double>(shape(ta, tb, m, n, k, pad), 0.75, -2.0, seed++);
+          check_one<float>(gemm_shape(ta, tb, m, n, k, pad), 1.0f, 0.0f, seed++);
+          check_one<float>(gemm_shape(ta, tb, m, n, k, pad), -0.5f, 1.5f, seed++);
+          check_one<double>(gemm_shape(ta, tb, m, n, k, pad), 0.75, -2.0, seed++);
         }
 }
 
 BOOST_AUTO_TEST_CASE(k_zero_scales_c_by_beta) {
-  GemmShape s = shape(false, false, 3, 4, 0, 0);
+  GemmShape s = gemm_shape(false, false, 3, 4, 0, 0);
   s.lda = 1;
   std::vector<float> a(3), b(4), c(12, 2.0f);
   gemm(s, 1.0f, a.data(), b.data(), 0.5f, c.data());
@@ -211,8 +209,8 @@ BOOST_AUTO_TEST_CASE(transformer_shape_threads) {
   const int saved = num_threads();
   for (int t : {1, 2}) {
     set_num_threads(t);
-    check_one<float>(shape(false, true, 300, 192, 96, 0), 1.0f, 0.0f, 77);
-    check_one<float>(shape(true, false, 96, 192, 300, 0), 1.0f, 1.0f, 78);
+    check_one<float>(gemm_shape(false, true, 300, 192, 96, 0), 1.0f, 0.0f, 77);
+    check_one<float>(gemm_shape(true, false, 96, 192, 300, 0), 1.0f, 1.0f, 78);
   }
   set_num_threads(saved);
 }
@@ -226,7 +224,7 @@ BOOST_AUTO_TEST_CASE(batched_small_and_large) {
                                 {3, 13, 100, 17}, {2, 33, 31, 300}, {2, 130, 140, 150}})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
-        const GemmShape s = shape(ta, tb, m, n, k, 1);
+        const GemmShape s = gemm_shape(ta, tb, m, n, k, 1);
         const int64_t sa = rows_a(s) * s.lda, sb = rows_b(s) * s.ldb, sc = s.m * s.ldc;
         const auto a = random_vector<float>(batch * sa, 11);
         const auto b = random_vector<float>(batch * sb, 12);
@@ -258,7 +256,7 @@ BOOST_AUTO_TEST_CASE(small_kernel_every_case_directly) {
         for (auto [m, n, k] : {std::tuple{50, 50, 64}, {50, 64, 50}, {1, 1, 1}, {7, 33, 5}, {13, 100, 17}, {6, 16, 3}})
           for (int64_t pad : {0, 5})
             for (float beta : {0.0f, 0.5f}) {
-              const GemmShape s = shape(ta, tb, m, n, k, pad);
+              const GemmShape s = gemm_shape(ta, tb, m, n, k, pad);
               const auto a = random_vector<float>(rows_a(s) * s.lda, seed++);
               const auto b = random_vector<float>(rows_b(s) * s.ldb, seed++);
               auto c = random_vector<float>(s.m * s.ldc, seed++);
@@ -276,7 +274,7 @@ BOOST_AUTO_TEST_CASE(small_kernel_every_case_directly) {
 BOOST_AUTO_TEST_CASE(batched_beta_zero_ignores_nan_in_c) {
   // BLAS semantics: with beta = 0, C is written, never read (it may hold garbage).
   for_each_simd_path([](SimdPath) {
-    const GemmShape s = shape(false, true, 50, 50, 64, 0);
+    const GemmShape s = gemm_shape(false, true, 50, 50, 64, 0);
     const int64_t batch = 4, sa = 50 * 64, sc = 50 * 50;
     const auto a = random_vector<float>(batch * sa, 31), b = random_vector<float>(batch * sa, 32);
     std::vector<float> c(size_t(batch * sc), std::numeric_limits<float>::quiet_NaN()), want(c.size(), 0.0f);
@@ -288,7 +286,7 @@ BOOST_AUTO_TEST_CASE(batched_beta_zero_ignores_nan_in_c) {
 
 BOOST_AUTO_TEST_CASE(batched_shared_operand_and_output) {
   // stride 0: one B for every product; one C accumulated over the batch (beta = 1).
-  const GemmShape s = shape(false, false, 9, 11, 13, 0);
+  const GemmShape s = gemm_shape(false, false, 9, 11, 13, 0);
   const int64_t batch = 4, sa = 9 * 13;
   const auto a = random_vector<float>(batch * sa, 21);
   const auto b = random_vector<float>(13 * 11, 22);
