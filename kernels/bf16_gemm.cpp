@@ -3,15 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <memory>
-#include <new>
 #include <stdexcept>
-#include <vector>
 
 #include "kernels/bf16.h"
 #include "kernels/bf16_gemm_kernels.h"
 #include "kernels/cpu.h"
-#include "kernels/gemm_split.h"
+#include "kernels/gemm_blocking.h"
 #include "kernels/threads.h"
 
 namespace tessera::kernels {
@@ -46,25 +43,9 @@ std::atomic<int>& current_path() {
   return path;
 }
 
-template <class T>
-struct AlignedBuffer {
-  struct Free {
-    void operator()(T* p) const { ::operator delete(p, std::align_val_t(64)); }
-  };
-  std::unique_ptr<T, Free> data;
-  int64_t size = 0;
-  T* grow(int64_t need) {
-    if (size < need) {
-      data.reset(static_cast<T*>(::operator new(size_t(need) * sizeof(T), std::align_val_t(64))));
-      size = need;
-    }
-    return data.get();
-  }
-};
-
-// One thread's packing buffers, allocated on its first product and grown, never per call.
+// One thread's packing buffers.
 struct PackBuffers {
-  AlignedBuffer<uint16_t> a, b;
+  GrowingBuffer<uint16_t> a, b;
 };
 PackBuffers& pack_buffers() {
   thread_local PackBuffers buffers;
@@ -74,18 +55,19 @@ PackBuffers& pack_buffers() {
 // The convert path: op(A) and op(B) rounded to bf16 in fp32 copies (in their stored layout), then
 // our fp32 GEMM.
 void gemm_by_conversion(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
-  auto rounded = [](const float* x, int64_t rows, int64_t cols, int64_t ld) {
-    std::vector<float> out(size_t(rows * cols));
+  thread_local GrowingBuffer<float> scratch_a, scratch_b;  // per thread: batched products run in parallel
+  auto rounded = [](GrowingBuffer<float>& scratch, const float* x, int64_t rows, int64_t cols, int64_t ld) {
+    float* out = scratch.grow(rows * cols);
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) out[size_t(i * cols + j)] = round_to_bf16(x[i * ld + j]);
+      for (int64_t j = 0; j < cols; ++j) out[i * cols + j] = round_to_bf16(x[i * ld + j]);
     return out;
   };
-  const std::vector<float> ra = s.trans_a ? rounded(a, s.k, s.m, s.lda) : rounded(a, s.m, s.k, s.lda);
-  const std::vector<float> rb = s.trans_b ? rounded(b, s.n, s.k, s.ldb) : rounded(b, s.k, s.n, s.ldb);
   GemmShape r = s;
   r.lda = s.trans_a ? s.m : s.k;
   r.ldb = s.trans_b ? s.k : s.n;
-  gemm_full_precision(r, alpha, ra.data(), rb.data(), beta, c);
+  const float* ra = rounded(scratch_a, a, s.trans_a ? s.k : s.m, r.lda, s.lda);
+  const float* rb = rounded(scratch_b, b, s.trans_b ? s.n : s.k, r.ldb, s.ldb);
+  gemm_full_precision(r, alpha, ra, rb, beta, c);
 }
 
 // One thread's rectangle: Goto's loops over blocks of op(B) (nc columns x kc of k, packed once)
@@ -119,10 +101,6 @@ void gemm_rectangle(bool amx, const GemmShape& s, float alpha, const float* a, c
   }
 }
 
-void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-}
 
 }  // namespace
 

@@ -1,12 +1,10 @@
 #include "kernels/packed_gemm.h"
 
 #include <algorithm>
-#include <memory>
-#include <new>
 
 #include "kernels/cpu.h"
 #include "kernels/gemm_ref.h"
-#include "kernels/gemm_split.h"
+#include "kernels/gemm_blocking.h"
 #include "kernels/simd_table.h"
 #include "kernels/threads.h"
 
@@ -40,31 +38,15 @@ Blocking rows_a_blocking() {
 constexpr int64_t kThreadedProduct = int64_t(1) << 20;
 
 
-// One thread's packing buffers, allocated on its first product and grown, never per call.
+// One thread's packing buffers.
 struct PackBuffers {
-  struct Free {
-    void operator()(float* p) const { ::operator delete(p, std::align_val_t(64)); }
-  };
-  std::unique_ptr<float, Free> a, b;
-  int64_t a_floats = 0, b_floats = 0;
-  static float* grow(std::unique_ptr<float, Free>& buf, int64_t& have, int64_t need) {
-    if (have < need) {
-      buf.reset(static_cast<float*>(::operator new(size_t(need) * sizeof(float), std::align_val_t(64))));
-      have = need;
-    }
-    return buf.get();
-  }
+  GrowingBuffer<float> a, b;
 };
-
 PackBuffers& pack_buffers() {
   thread_local PackBuffers buffers;
   return buffers;
 }
 
-void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-}
 
 }  // namespace
 
@@ -94,8 +76,8 @@ void packed_gemm(const GemmShape& s, float alpha, const float* a, const float* b
       g.c = c + i0 * s.ldc + j0, g.ldc = s.ldc;
       g.kc = kc, g.nc = balanced(g.n, blocking.nc_max, nr);
       PackBuffers& buf = pack_buffers();
-      g.a_pack = PackBuffers::grow(buf.a, buf.a_floats, mr * kc);
-      g.b_pack = PackBuffers::grow(buf.b, buf.b_floats, kc * g.nc);
+      g.a_pack = buf.a.grow(mr * kc);
+      g.b_pack = buf.b.grow(kc * g.nc);
       simd->packed_gemm(g);
     }
   });

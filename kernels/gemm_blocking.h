@@ -1,7 +1,10 @@
 #pragma once
-// Block arithmetic and how a product's C is cut into one rectangle per thread, shared by our packed
-// fp32 GEMM and the bf16 GEMM.
+// What our packed fp32 GEMM and the bf16 GEMM share: block arithmetic, how a product's C is cut into
+// one rectangle per thread, per-thread packing buffers, and BLAS's C = beta C when k or alpha is 0.
+#include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 
 namespace tessera::kernels {
 
@@ -42,6 +45,32 @@ inline Split choose_split(int64_t m, int64_t n, int64_t threads, int64_t mr, int
     }
   }
   return best;
+}
+
+
+// A 64-byte-aligned buffer that only grows: a thread's packing buffer, allocated on its first
+// product and never per call.
+template <class T>
+struct GrowingBuffer {
+  struct Free {
+    void operator()(T* p) const { ::operator delete(p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<T, Free> data;
+  int64_t size = 0;
+  T* grow(int64_t need) {
+    if (size < need) {
+      data.reset(static_cast<T*>(::operator new(size_t(need) * sizeof(T), std::align_val_t(64))));
+      size = need;
+    }
+    return data.get();
+  }
+};
+
+// C = beta C (0 where beta is 0, never reading C): a product with k = 0 or alpha = 0, whose A and B
+// BLAS leaves unread.
+inline void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
 }  // namespace tessera::kernels
