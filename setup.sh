@@ -11,6 +11,7 @@ packages=(
   libfmt-dev libyaml-cpp-dev           # text and recipes
   libboost-test-dev                    # unit tests
   libpng-dev libjpeg62-turbo-dev       # image-folder importer and PNG grids
+  libopenmpi-dev openmpi-bin           # data-parallel training (mpirun -np N tessera train)
   dataset-fashion-mnist                # the default data set
   python3 python3-numpy python3-h5py   # tests check that h5py-written files load unchanged
   python3-torch                        # tests: layers agree with PyTorch (reference only)

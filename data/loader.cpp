@@ -112,10 +112,14 @@ Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
   if (!o.class_names.empty() && o.class_names.size() != info.class_names.size())
     fail("Loader for '{}': class_names has {} names but the data set has {} classes", info.path, o.class_names.size(),
          info.class_names.size());
+  if (o.parts < 1 || o.take_first < 0 || o.take_count < 1 || o.take_first + o.take_count > o.parts)
+    fail("Loader for '{}': parts {} 'take {} from {}' is not a range of the parts", info.path, o.parts, o.take_count,
+         o.take_first);
   batches_per_epoch_ = o.drop_last ? info.size / o.batch_size : (info.size + o.batch_size - 1) / o.batch_size;
   if (batches_per_epoch_ == 0)
     fail("Loader for '{}': {} images make no full batch of {} with drop_last", info.path, info.size, o.batch_size);
   seed_ = cursor_.seed = o.seed;
+  cursor_part_ = o.take_first;
   start_prefetch();
 }
 
@@ -150,7 +154,7 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
-Batch Loader::make_batch(int64_t epoch, int64_t position) const {
+Batch Loader::make_batch(int64_t epoch, int64_t position, int64_t part) const {
   std::shared_ptr<const std::vector<int64_t>> order;
   {
     std::lock_guard lock(order_mutex_);
@@ -161,16 +165,24 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
     order = order_;
   }
   const DatasetInfo& info = dataset_->info();
-  const int64_t start = position * options_.batch_size;
-  const int64_t b = std::min(options_.batch_size, info.size - start);
+  int64_t start = position * options_.batch_size;
+  const int64_t rows = std::min(options_.batch_size, info.size - start);
+  int64_t b = rows;
+  if (part >= 0) {
+    if (part >= options_.parts) fail("Loader for '{}': part {} of a batch cut in {}", info.path, part, options_.parts);
+    const int64_t lo = rows * part / options_.parts, hi = rows * (part + 1) / options_.parts;
+    start += lo, b = hi - lo;
+  }
   Batch batch;
   batch.epoch = epoch;
   batch.position = position;
+  batch.part = std::max<int64_t>(part, 0);
+  batch.batch_rows = rows;
   batch.indices.assign(order->begin() + start, order->begin() + start + b);
 
   const int64_t H = info.height, W = info.width, C = info.channels, pixels = H * W * C;
   std::vector<uint8_t> raw(size_t(b * pixels));
-  dataset_->read_images(batch.indices, raw.data());
+  if (b > 0) dataset_->read_images(batch.indices, raw.data());
 
   // Per channel: value = pixel * scale + shift, with scale = 1/(255 std), shift = -mean/std.
   std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
@@ -258,12 +270,15 @@ Batch Loader::make_batch(int64_t epoch, int64_t position) const {
   return batch;
 }
 
-void Loader::advance(int64_t& epoch, int64_t& position) const {
-  if (++position == batches_per_epoch_) position = 0, ++epoch;
+void Loader::advance(LoaderState& state, int64_t& part) const {
+  if (++part < options_.take_first + options_.take_count) return;
+  part = options_.take_first;
+  if (++state.position == batches_per_epoch_) state.position = 0, ++state.epoch;
 }
 
 void Loader::start_prefetch() {
   produce_ = cursor_;
+  produce_part_ = cursor_part_;
   stopping_ = false;
   failure_ = nullptr;
   ready_.clear();
@@ -286,11 +301,12 @@ void Loader::prefetch_loop() {
     changed_.wait(lock, [&] { return stopping_ || (int64_t(ready_.size()) < options_.prefetch && !failure_); });
     if (stopping_) return;
     const LoaderState target = produce_;
+    const int64_t part = produce_part_;
     lock.unlock();
     Batch batch;
     std::exception_ptr error;
     try {
-      batch = make_batch(target.epoch, target.position);
+      batch = make_batch(target.epoch, target.position, whole_batches() ? -1 : part);
     } catch (...) {
       error = std::current_exception();
     }
@@ -299,7 +315,7 @@ void Loader::prefetch_loop() {
       failure_ = error;
     } else {
       ready_.push_back(std::move(batch));
-      advance(produce_.epoch, produce_.position);
+      advance(produce_, produce_part_);
     }
     changed_.notify_all();
   }
@@ -308,7 +324,7 @@ void Loader::prefetch_loop() {
 Batch Loader::next() {
   Batch batch;
   if (options_.prefetch == 0) {
-    batch = make_batch(cursor_.epoch, cursor_.position);
+    batch = make_batch(cursor_.epoch, cursor_.position, whole_batches() ? -1 : cursor_part_);
   } else {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return !ready_.empty() || failure_; });
@@ -324,11 +340,16 @@ Batch Loader::next() {
     lock.unlock();
     changed_.notify_all();
   }
-  advance(cursor_.epoch, cursor_.position);
+  advance(cursor_, cursor_part_);
   return batch;
 }
 
-LoaderState Loader::state() const { return cursor_; }
+LoaderState Loader::state() const {
+  if (cursor_part_ != options_.take_first)
+    fail("Loader for '{}': its state was asked for between two parts of batch {}", dataset_->info().path,
+         cursor_.position);
+  return cursor_;
+}
 
 void Loader::restore(const LoaderState& state) {
   if (state.epoch < 0 || state.position < 0 || state.position >= batches_per_epoch_)
@@ -336,6 +357,7 @@ void Loader::restore(const LoaderState& state) {
          state.epoch, state.position, batches_per_epoch_);
   stop_prefetch();
   cursor_ = state;
+  cursor_part_ = options_.take_first;
   seed_ = state.seed;
   {
     std::lock_guard lock(order_mutex_);

@@ -48,6 +48,10 @@ struct LoaderOptions {
   // > 0: the batch also carries its captions, questions and answers as ids of the byte tokenizer
   // with this context (data/text_tokenizer.h).
   int64_t text_context = 0;
+  // Micro-batches: each batch is cut into `parts` consecutive runs of rows (sizes differing by at
+  // most one), and next() returns parts take_first .. take_first + take_count - 1 of each batch in
+  // turn — gradient accumulation, and a data-parallel process's share (it reads only its rows).
+  int64_t parts = 1, take_first = 0, take_count = 1;
 };
 
 struct Batch {
@@ -70,6 +74,8 @@ struct Batch {
   TokenizedBatch caption_tokens, question_tokens, answer_tokens;
   int64_t epoch = 0;
   int64_t position = 0;               // index of the batch in its epoch
+  int64_t part = 0;                   // which micro-batch of it (LoaderOptions::parts), from 0
+  int64_t batch_rows = 0;             // rows of the whole batch (this part has indices.size())
 };
 
 struct LoaderState {
@@ -85,16 +91,19 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  Batch next();  // never ends: after the last batch of an epoch comes the first of the next
+  // Never ends: after the last batch of an epoch comes the first of the next. With parts, the
+  // next of this loader's parts (all of one batch before the next batch).
+  Batch next();
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
-  LoaderState state() const;
+  LoaderState state() const;  // between batches: after the last part of one, before the next
   // Continues from `state` (seed included): the following batches equal an uninterrupted run's.
   void restore(const LoaderState& state);
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return options_; }
 
   // The batch at (epoch, position), computed directly (what next() returns there). Thread-safe.
-  Batch make_batch(int64_t epoch, int64_t position) const;
+  // `part` >= 0 makes only that part of it (LoaderOptions::parts); -1 the whole batch.
+  Batch make_batch(int64_t epoch, int64_t position, int64_t part = -1) const;
   // Dataset indices of epoch `epoch` in visiting order (all N, before drop_last).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
@@ -102,13 +111,16 @@ class Loader {
   void start_prefetch();
   void stop_prefetch();
   void prefetch_loop();
-  void advance(int64_t& epoch, int64_t& position) const;
+  // The (epoch, position, part) after the given one, over this loader's parts.
+  void advance(LoaderState& state, int64_t& part) const;
+  bool whole_batches() const { return options_.parts == 1; }
 
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions options_;
   int64_t batches_per_epoch_ = 0;
   uint64_t seed_ = 0;    // changed only by restore(), with the thread stopped
   LoaderState cursor_;  // next batch next() returns
+  int64_t cursor_part_ = 0;
 
   // The prefetch thread fills `ready_` with the batches following cursor_, in order.
   mutable std::mutex mutex_;
@@ -116,6 +128,7 @@ class Loader {
   std::deque<Batch> ready_;
   std::exception_ptr failure_;
   LoaderState produce_;  // next batch the thread makes
+  int64_t produce_part_ = 0;
   bool stopping_ = false;
   std::thread thread_;
   // Cache of the current epoch's order (built by whichever thread needs it first).

@@ -7,6 +7,8 @@
 //        over the window positions fully inside the image; averaged over channels, then images.
 #include <cstdint>
 
+#include <vector>
+
 #include "autograd/tensor.h"
 
 namespace tessera::nn {
@@ -30,6 +32,13 @@ class ReconstructionMetrics {
   double mse() const;
   double psnr() const { return psnr_from_mse(mse()); }
   double ssim() const;  // 0 when the images are smaller than the window
+  // The running sums, to add up the shares of an evaluation split among processes.
+  std::vector<double> sums() const {
+    return {squared_error_, double(values_), ssim_sum_, double(images_), double(ssim_images_)};
+  }
+  void set_sums(const std::vector<double>& s) {
+    squared_error_ = s[0], values_ = int64_t(s[1]), ssim_sum_ = s[2], images_ = int64_t(s[3]), ssim_images_ = int64_t(s[4]);
+  }
 
  private:
   double squared_error_ = 0;

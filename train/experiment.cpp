@@ -89,7 +89,8 @@ data::LoaderOptions loader_options(const Recipe& recipe, bool training) {
 }
 
 MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::string>& names,
-                      std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches) {
+                      std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches,
+                      const ProcessGroup* group) {
   const data::Loader loader(std::move(dataset), loader_options(recipe, false));
   std::vector<std::unique_ptr<Metric>> accumulators;
   for (const std::string& n : names) accumulators.push_back(metrics().get(n).make());
@@ -98,7 +99,24 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
   NoGradGuard no_grad;
   int64_t batches = loader.batches_per_epoch();
   if (max_batches > 0) batches = std::min(batches, max_batches);
-  for (int64_t i = 0; i < batches; ++i) task.evaluate(model, loader.make_batch(0, i), accumulators);
+  bool shared = group != nullptr && group->size() > 1;
+  for (const auto& m : accumulators) shared = shared && !m->partial_sums().empty();
+  for (int64_t i = 0; i < batches; ++i)
+    if (!shared || i % group->size() == group->rank()) task.evaluate(model, loader.make_batch(0, i), accumulators);
+  if (shared) {
+    std::vector<double> sums;
+    for (const auto& m : accumulators) {
+      const std::vector<double> s = m->partial_sums();
+      sums.insert(sums.end(), s.begin(), s.end());
+    }
+    group->ordered_sum(std::span<double>(sums));
+    size_t at = 0;
+    for (auto& m : accumulators) {
+      const size_t n = m->partial_sums().size();
+      m->set_partial_sums(std::vector<double>(sums.begin() + long(at), sums.begin() + long(at + n)));
+      at += n;
+    }
+  }
   model.train(was_training);
   MetricValues out;
   for (size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], accumulators[i]->value());

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "train/process_group.h"
 #include "train/recipe.h"
 #include "train/models/model_registry.h"
 #include "train/optim.h"
@@ -31,8 +32,12 @@ data::LoaderOptions loader_options(const Recipe& recipe, bool training);
 
 // Runs the model (in eval mode, without gradients) over `dataset` and returns each metric.
 // max_batches 0 = the whole set. Restores the model's previous mode.
+// With a group of several processes, they share the batches out when every metric can be added
+// up over shares (Metric::partial_sums), and each evaluates all of them otherwise; either way
+// every process returns the same values.
 MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::string>& metrics,
-                      std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches = 0);
+                      std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches = 0,
+                      const ProcessGroup* group = nullptr);
 
 // Parses "--threads N"-style integers with a message naming the flag.
 int64_t parse_count(const std::string& flag, const std::string& text, int64_t min = 0);

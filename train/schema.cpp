@@ -52,7 +52,7 @@ const Field& recipe_schema() {
           integer("steps", 0, "optimizer steps (set this or epochs)"),
           number("epochs", 0, "passes over data.train (set this or steps)", 0),
           integer("batch_size", 128, "samples per micro-batch", 1),
-          integer("accumulation", 1, "micro-batches per optimizer step (effective batch = batch_size * accumulation)", 1),
+          integer("accumulation", 1, "micro-batches the batch is cut into, each back-propagated on its own (less memory, same batch); with mpirun -np N, per process", 1),
           number("clip_grad_norm", 0, "clip the global gradient norm to this (0 = off)", 0),
           number("ema_decay", 0, "keep an exponential moving average of the weights with this decay (0 = off)", 0, 0.999999),
           string("precision", "fp32",

@@ -29,6 +29,12 @@ class Metric {
   virtual void update(const MetricInput& input) = 0;
   virtual double value() const = 0;
   virtual bool higher_is_better() const = 0;
+  // For an evaluation shared out among data-parallel processes: what has been accumulated, as
+  // numbers whose sums over the processes are the whole evaluation's, and setting those sums
+  // back. Empty (the default) for a metric that needs the whole set at once; then every process
+  // evaluates all of it.
+  virtual std::vector<double> partial_sums() const { return {}; }
+  virtual void set_partial_sums(const std::vector<double>& sums) { (void)sums; }
 };
 
 // d loss from the model's prediction and the batch (labels, images, captions ... as the task needs).

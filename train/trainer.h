@@ -3,9 +3,13 @@
 // and a checkpoint captures. `tessera train` runs it (train/run/run_training.h); `tessera bench`
 // times its steps.
 //
-// A step is one optimizer update: `train.accumulation` micro-batches, each loss scaled by
-// 1/accumulation and backpropagated, then the NaN/Inf guard, optional clipping of the global
-// gradient norm, the scheduled lr, the update, and the EMA.
+// A step is one optimizer update on one batch of train.batch_size samples, whatever the number of
+// processes: the batch is cut into train.accumulation x processes micro-batches (one process:
+// accumulation parts; `mpirun -np N`: each process takes accumulation consecutive parts and reads
+// only those rows). Each part's loss, weighted by its share of the rows, is back-propagated on its
+// own and the parts' gradients are added in part order (train/gradient_sum.h), across processes
+// too, so N processes give bitwise what one process with accumulation N gives. Then the NaN/Inf
+// guard, optional clipping of the global gradient norm, the scheduled lr, the update, and the EMA.
 //
 // Exact resume: everything a step depends on is in the checkpoint — parameters, optimizer
 // buffers and step, EMA, the loader's (epoch, position, seed), the default generator's state —
@@ -19,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/ema.h"
 #include "train/experiment.h"
+#include "train/process_group.h"
 
 namespace tessera::train {
 
@@ -32,10 +37,12 @@ class Trainer {
     double grad_norm = 0;  // before clipping
     double lr = 0;
     int64_t epoch = 0;
+    bool stop_requested = false;  // by this process or (data-parallel) any other
   };
   // One optimizer step. Throws a tessera::Error naming the step and the cause when the loss or
-  // a gradient is not finite (the parameters are left untouched).
-  StepResult step();
+  // a gradient is not finite (the parameters are left untouched). `stop_requested` (Ctrl-C)
+  // travels with the step's gradients, so that all processes stop after the same step.
+  StepResult step(bool stop_requested = false);
   // The recipe's metrics on data.eval (on the EMA weights when eval.use_ema).
   MetricValues evaluate();
   // The task's samples from the first eval batch (Task::write_samples) into run_dir.
@@ -56,6 +63,7 @@ class Trainer {
 
  private:
   Recipe recipe_;
+  const ProcessGroup& group_;
   DataShape shape_;
   std::shared_ptr<nn::Module> model_;
   std::unique_ptr<Task> task_;
@@ -66,7 +74,8 @@ class Trainer {
   std::optional<Schedule> schedule_;
   std::optional<ParameterAverage> average_;
   double clip_ = 0;
-  int64_t accumulation_ = 1, step_ = 0, total_steps_ = 0;
+  int64_t accumulation_ = 1, parts_ = 1, step_ = 0, total_steps_ = 0;
+  uint64_t seed_ = 0;
 };
 
 }  // namespace tessera::train

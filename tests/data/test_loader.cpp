@@ -154,6 +154,45 @@ BOOST_AUTO_TEST_CASE(restore_mid_epoch_continues_identically) {
   BOOST_CHECK_THROW(l.restore({0, 11, 7}), Error);
 }
 
+// Micro-batches: a batch cut into parts gives the same rows, pixels and augmentation, in order;
+// a loader taking some of the parts (a data-parallel process) reads just those.
+BOOST_AUTO_TEST_CASE(parts_of_a_batch_are_its_rows_in_order) {
+  LoaderOptions whole = options(10);
+  whole.augment.hflip = true;
+  Loader reference(open(), whole);
+  const std::vector<Batch> batches = take(reference, 13);  // into the second epoch; batch 10 has 3 rows
+  for (int64_t parts : {2, 3, 4}) {
+    for (int64_t first = 0; first < parts; ++first) {
+      LoaderOptions o = whole;
+      o.parts = parts, o.take_first = first, o.take_count = std::min<int64_t>(2, parts - first);
+      Loader loader(open(), o);
+      for (const Batch& b : batches) {
+        for (int64_t k = first; k < first + o.take_count; ++k) {
+          const Batch part = loader.next();
+          const int64_t rows = int64_t(b.indices.size()), lo = rows * k / parts, hi = rows * (k + 1) / parts;
+          BOOST_TEST(part.part == k);
+          BOOST_TEST(part.batch_rows == rows);
+          BOOST_TEST(part.position == b.position);
+          BOOST_TEST(part.indices == std::vector<int64_t>(b.indices.begin() + lo, b.indices.begin() + hi));
+          if (hi > lo)
+            BOOST_TEST(part.images.to_vector<float>() == b.images.slice(0, lo, hi).contiguous().to_vector<float>());
+          else
+            BOOST_TEST(part.images.size(0) == 0);  // 3 rows in 4 parts: one is empty
+        }
+      }
+      // Between batches the state is the next batch's, as for whole batches.
+      BOOST_TEST(loader.state().position == reference.state().position);
+      if (o.take_count > 1) {
+        loader.next();
+        BOOST_CHECK_THROW(loader.state(), Error);  // between two parts of a batch
+      }
+    }
+  }
+  LoaderOptions bad = whole;
+  bad.parts = 2, bad.take_first = 1, bad.take_count = 2;
+  BOOST_CHECK_THROW(Loader(open(), bad), Error);
+}
+
 BOOST_AUTO_TEST_CASE(destroyed_mid_epoch_shuts_down_cleanly) {
   const auto ds = open();
   for (int round = 0; round < 50; ++round) {

@@ -6,6 +6,7 @@
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 #include "train/command.h"
+#include "train/process_group.h"
 
 #ifndef TESSERA_VERSION
 #define TESSERA_VERSION "dev"
@@ -39,6 +40,7 @@ int run_info(const std::vector<std::string>& args) {
              "train.precision: bf16 and --precision bf16)\n", bf16_path_name(bf16_path()),
              bf16_path_name(best_bf16_path()));
   fmt::print("threads         {} (TESSERA_THREADS or --threads overrides)\n", num_threads());
+  fmt::print("mpi             {}\n", train::ProcessGroup::support());
   return 0;
 }
 

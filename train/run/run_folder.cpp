@@ -58,6 +58,14 @@ RunFolder RunFolder::for_new_run(const std::string& recipe_path, const std::vect
   return folder;
 }
 
+RunFolder RunFolder::for_reader(const std::string& recipe_path, const std::vector<std::string>& overrides,
+                                const std::string& run_dir) {
+  if (recipe_path.empty()) fail("give a recipe (tessera train RECIPE) or --resume DIR");
+  RunFolder folder{{}, Recipe::load(recipe_path, overrides), std::nullopt};
+  folder.dir = run_dir.empty() ? fs::path("runs") / folder.recipe.name() : fs::path(run_dir);
+  return folder;
+}
+
 RunFolder RunFolder::for_resume(const std::string& run_dir, const std::vector<std::string>& overrides) {
   const fs::path last = fs::path(run_dir) / "last.h5";
   if (!fs::exists(last)) fail("--resume {}: no last.h5 there, nothing to resume", run_dir);

@@ -25,6 +25,10 @@ struct RunFolder {
   static RunFolder for_new_run(const std::string& recipe_path, const std::vector<std::string>& overrides,
                                const std::string& run_dir, bool overwrite);
   static RunFolder for_resume(const std::string& run_dir, const std::vector<std::string>& overrides);
+  // A data-parallel process other than the first: the same recipe and folder, checking nothing
+  // in it (process 0 does, and alone writes there).
+  static RunFolder for_reader(const std::string& recipe_path, const std::vector<std::string>& overrides,
+                              const std::string& run_dir);
 
   // Creates the folder and writes recipe.yaml. On resume, drops the lines a killed run logged
   // after `step`, the step of the checkpoint it continues from.

@@ -15,7 +15,7 @@ struct RunOptions {
   bool overwrite = false;               // clear a previous run in run_dir first
   std::string resume_dir;               // continue from <dir>/last.h5
   int threads = 0;                      // 0 = recipe's, then TESSERA_THREADS
-  int64_t debug_kill_after = 0;         // SIGKILL ourselves after this step (tests)
+  int64_t debug_kill_after = 0;         // SIGKILL ourselves after this step (tests; of several processes, the last)
   int64_t debug_interrupt_after = 0;    // SIGINT ourselves after this step (tests)
 };
 

@@ -61,6 +61,8 @@ class TopK : public Metric {
   }
   double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
   bool higher_is_better() const override { return true; }
+  std::vector<double> partial_sums() const override { return {double(correct_), double(total_)}; }
+  void set_partial_sums(const std::vector<double>& s) override { correct_ = int64_t(s[0]), total_ = int64_t(s[1]); }
 
  private:
   int64_t k_, correct_ = 0, total_ = 0;
@@ -75,6 +77,8 @@ class MeanLoss : public Metric {
   }
   double value() const override { return count_ ? sum_ / count_ : 0; }
   bool higher_is_better() const override { return false; }
+  std::vector<double> partial_sums() const override { return {sum_, count_}; }
+  void set_partial_sums(const std::vector<double>& s) override { sum_ = s[0], count_ = s[1]; }
 
  private:
   double sum_ = 0, count_ = 0;

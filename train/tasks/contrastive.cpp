@@ -116,6 +116,8 @@ class SwapAccuracy : public Metric {
   void add(int64_t wins, int64_t pairs) { wins_ += wins, pairs_ += pairs; }
   double value() const override { return pairs_ ? double(wins_) / double(pairs_) : 0; }
   bool higher_is_better() const override { return true; }
+  std::vector<double> partial_sums() const override { return {double(wins_), double(pairs_)}; }
+  void set_partial_sums(const std::vector<double>& s) override { wins_ = int64_t(s[0]), pairs_ = int64_t(s[1]); }
 
  private:
   int64_t wins_ = 0, pairs_ = 0;
@@ -213,6 +215,8 @@ class ZeroShotAccuracy : public Metric {
   }
   double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
   bool higher_is_better() const override { return true; }
+  std::vector<double> partial_sums() const override { return {double(correct_), double(total_)}; }
+  void set_partial_sums(const std::vector<double>& s) override { correct_ = int64_t(s[0]), total_ = int64_t(s[1]); }
 
  private:
   int64_t correct_ = 0, total_ = 0;

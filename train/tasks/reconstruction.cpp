@@ -128,6 +128,15 @@ class PixelMetric : public ReconstructionMetric {
     return 0;
   }
   bool higher_is_better() const override { return kind_ != Kind::mse; }
+  std::vector<double> partial_sums() const override {
+    std::vector<double> s = stats_.sums();
+    s.insert(s.end(), {squared_error_, double(values_), double(images_)});
+    return s;
+  }
+  void set_partial_sums(const std::vector<double>& s) override {
+    stats_.set_sums({s.begin(), s.begin() + 5});
+    squared_error_ = s[5], values_ = int64_t(s[6]), images_ = int64_t(s[7]);
+  }
 
  private:
   // MSE and PSNR skip the SSIM filtering, which costs far more than they do.
