@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include <chrono>
 #include <thread>
 
 #include "autograd/engine.h"
@@ -143,8 +144,15 @@ Trainer::StepResult Trainer::step(bool stop_requested) {
 
   r.stop_requested = stop_requested;
   if (group_.size() > 1) {
-    // Loss, stop requests, non-finite losses and the buffers' fingerprints of every process.
-    const nn::NamedTensors buffers = model_->named_buffers();
+    const auto exchange_start = std::chrono::steady_clock::now();
+    // Loss, stop requests, non-finite losses and the buffers' fingerprints of every process (and
+    // at the first step the parameters' too: a codebook set from the first batch differs at once).
+    nn::NamedTensors buffers = model_->named_buffers();
+    if (!compared_parameters_) {
+      const nn::NamedTensors named = model_->named_parameters();
+      buffers.insert(buffers.end(), named.begin(), named.end());
+      compared_parameters_ = true;
+    }
     const size_t n = size_t(group_.size()), me = size_t(group_.rank()), b = buffers.size();
     std::vector<double> shared(2 + n + n * b, 0.0);
     shared[0] = r.loss, shared[1] = stop_requested ? 1 : 0, shared[2 + me] = non_finite.empty() ? 0 : 1;
@@ -160,11 +168,13 @@ Trainer::StepResult Trainer::step(bool stop_requested) {
     for (size_t i = 0; i < b; ++i)
       for (size_t k = 1; k < n; ++k)
         if (shared[2 + n + k * b + i] != shared[2 + n + i])
-          fail("step {}: buffer '{}' differs between process 0 and process {}: this model changes buffers from "
-               "its batch (a codebook's statistics or restarts), which processes with different data cannot keep "
-               "equal; train it in one process (train.accumulation cuts the batch into parts the same way)",
+          fail("step {}: '{}' differs between process 0 and process {}: this model changes state from its batch "
+               "outside the gradients (a codebook set from the first batch, its statistics or restarts), which "
+               "processes with different data cannot keep equal; train it in one process (train.accumulation "
+               "cuts the batch into parts the same way)",
                step_number, buffers[i].first, k);
     sum->reduce(group_);
+    r.exchange_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - exchange_start).count();
   }
   if (split) sum->write_back();
 

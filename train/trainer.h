@@ -38,6 +38,7 @@ class Trainer {
     double lr = 0;
     int64_t epoch = 0;
     bool stop_requested = false;  // by this process or (data-parallel) any other
+    double exchange_seconds = 0;  // data-parallel: adding up the processes' gradients (and waiting for them)
   };
   // One optimizer step. Throws a tessera::Error naming the step and the cause when the loss or
   // a gradient is not finite (the parameters are left untouched). `stop_requested` (Ctrl-C)
@@ -76,6 +77,7 @@ class Trainer {
   double clip_ = 0;
   int64_t accumulation_ = 1, parts_ = 1, step_ = 0, total_steps_ = 0;
   uint64_t seed_ = 0;
+  bool compared_parameters_ = false;  // data-parallel: the processes' parameters checked equal once
 };
 
 }  // namespace tessera::train

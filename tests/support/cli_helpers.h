@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "train/process_group.h"
 
 namespace tessera::testing {
 
@@ -86,9 +88,8 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `tessera ARGS` through the shell with the working directory `cwd`.
-inline RunResult run_tessera(const std::string& args, const std::string& cwd = ".") {
-  const std::string command = "cd '" + cwd + "' && exec '" + std::string(TESSERA_BINARY) + "' " + args + " 2>&1";
+// Runs a shell command, its stderr with its stdout.
+inline RunResult run_shell(const std::string& command) {
   RunResult r;
   FILE* pipe = popen(command.c_str(), "r");
   char buffer[4096];
@@ -97,6 +98,25 @@ inline RunResult run_tessera(const std::string& args, const std::string& cwd = "
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   return r;
+}
+
+// Runs `tessera ARGS` through the shell with the working directory `cwd`.
+inline RunResult run_tessera(const std::string& args, const std::string& cwd = ".") {
+  return run_shell("cd '" + cwd + "' && exec '" + std::string(TESSERA_BINARY) + "' " + args + " 2>&1");
+}
+
+// Why `tessera` cannot run under mpirun here, or "" when it can (CI installs Open MPI: setup.sh).
+inline std::string mpi_missing() {
+  const std::string support = train::ProcessGroup::support();
+  if (support.rfind("not built in", 0) == 0) return "this build has no MPI: " + support;
+  if (std::system("command -v mpirun > /dev/null") != 0) return "mpirun is not installed (setup.sh installs openmpi-bin)";
+  return "";
+}
+
+// `mpirun -np N tessera ARGS` (Open MPI, as root where need be, more processes than cores allowed).
+inline RunResult run_tessera_mpi(int processes, const std::string& args, const std::string& cwd = ".") {
+  return run_shell("cd '" + cwd + "' && mpirun --oversubscribe --allow-run-as-root -np " + std::to_string(processes) +
+                   " '" + std::string(TESSERA_BINARY) + "' " + args + " 2>&1");
 }
 
 }  // namespace tessera::testing

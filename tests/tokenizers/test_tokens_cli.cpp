@@ -160,6 +160,31 @@ BOOST_AUTO_TEST_CASE(train_tokenize_decode_round_trip) {
   }
 }
 
+// Data-parallel tokenizers: a VAE's sampling noise is drawn per micro-batch, so two processes end
+// bitwise where one process cutting each batch in two ends; a VQ-VAE, whose codebook is set from
+// the first batch and whose statistics follow each batch outside the gradients, is refused.
+BOOST_AUTO_TEST_CASE(data_parallel_vae_equals_accumulation_and_vq_is_refused) {
+  BOOST_REQUIRE_MESSAGE(testing::mpi_missing().empty(), testing::mpi_missing());
+  const testing::ScratchDir dir("tokens_mpi");
+  const std::string data = dir / "squares.h5";
+  write_squares(data, 40);
+  testing::write_file(dir / "vae.yaml", recipe_for("  type: vae\n  encoder: plain\n  latent_channels: 3\n", data));
+  auto r = run_tessera("train vae.yaml --run-dir one --set train.accumulation=2", dir.path.string());
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  r = testing::run_tessera_mpi(2, "train vae.yaml --run-dir two", dir.path.string());
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const train::Checkpoint one = train::load_checkpoint(dir / "one/last.h5"), two = train::load_checkpoint(dir / "two/last.h5");
+  BOOST_REQUIRE(!one.params.empty());
+  for (const auto& [name, t] : one.params)
+    BOOST_TEST(t.to_vector<float>() == two.params.at(name).to_vector<float>(), name);
+
+  testing::write_file(dir / "vq.yaml", recipe_for("  type: vqvae\n  encoder: plain\n  code_dim: 8\n  codebook_size: 16\n", data));
+  r = testing::run_tessera_mpi(2, "train vq.yaml --run-dir vq", dir.path.string());
+  BOOST_TEST(r.exit_code != 0, r.output);
+  BOOST_TEST(r.output.find("step 1: 'quantizer.codebook' differs between process 0 and process 1") != std::string::npos, r.output);
+  BOOST_TEST(!std::filesystem::exists(dir / "vq/last.h5"));
+}
+
 // Killed mid-run and resumed, a tokenizer ends bitwise where an uninterrupted run ends: the
 // k-means initialisation flag, the codes' idle counters and EMA statistics (buffers), and the
 // random draws of dead-code restarts and of the VAE's sampling all come back from the checkpoint.

@@ -5,10 +5,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
-#include <cstdlib>
 
 #include "tests/support/tiny_run.h"
-#include "train/process_group.h"
 
 using namespace tessera;
 using namespace tessera::train;
@@ -51,26 +49,13 @@ log:
   every: 4
 )";
 
-bool built_with_mpi() { return ProcessGroup::support().rfind("not built in", 0) != 0; }
-
-// `mpirun -np N tessera ARGS` in the folder, as root where need be, on however many cores there are.
 RunResult mpirun(const TinyRunFolder& run, int processes, const std::string& args) {
-  const std::string command = "cd '" + run.path.string() + "' && mpirun --oversubscribe --allow-run-as-root -np " +
-                              std::to_string(processes) + " '" + TESSERA_BINARY + "' " + args + " 2>&1";
-  RunResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  char buffer[4096];
-  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) r.output += buffer;
-  const int status = pipe ? pclose(pipe) : -1;
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  return r;
+  return run_tessera_mpi(processes, args, run.path.string());
 }
 
 struct DataParallelRun : TinyRunFolder {
   explicit DataParallelRun(const std::string& name) : TinyRunFolder(name, recipe) {
-    BOOST_REQUIRE_MESSAGE(built_with_mpi(), "this build has no MPI: " << ProcessGroup::support());
-    BOOST_REQUIRE_MESSAGE(std::system("command -v mpirun > /dev/null") == 0,
-                          "mpirun is not installed (apt-get install openmpi-bin, as the README's commands do)");
+    BOOST_REQUIRE_MESSAGE(mpi_missing().empty(), mpi_missing());
   }
 };
 

@@ -10,12 +10,18 @@
 #include "kernels/threads.h"
 #include "train/command.h"
 #include "train/json.h"
+#include "train/process_group.h"
 #include "train/trainer.h"
 
 namespace tessera::cli {
 namespace {
 
-int run_bench(const std::vector<std::string>& args) {
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+int bench(const std::vector<std::string>& args) {
   std::string path;
   std::vector<std::string> overrides;
   int64_t steps = 50, warmup = 5, threads = 0;
@@ -39,15 +45,15 @@ int run_bench(const std::vector<std::string>& args) {
   if (path.empty()) fail("give a recipe, e.g. tessera bench recipes/mlp_fmnist.yaml");
   train::Trainer trainer(train::Recipe::load(path, overrides), int(threads));
   for (int64_t i = 0; i < warmup; ++i) trainer.step();
-  std::vector<double> seconds;
+  std::vector<double> seconds, exchange;
   for (int64_t i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    trainer.step();
+    exchange.push_back(trainer.step().exchange_seconds);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(seconds.begin(), seconds.end());
-  const double median = seconds.size() % 2 ? seconds[seconds.size() / 2]
-                                           : 0.5 * (seconds[seconds.size() / 2 - 1] + seconds[seconds.size() / 2]);
+  const double median = median_of(seconds), exchange_median = median_of(exchange);
+  const train::ProcessGroup& group = train::ProcessGroup::world();
+  if (!group.is_writer()) return 0;
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double steps_per_s = 1 / median, images_per_s = steps_per_s * double(trainer.images_per_step());
@@ -56,20 +62,36 @@ int run_bench(const std::vector<std::string>& args) {
     fmt::print("{}\n", train::JsonObject()
                            .add("recipe", path)
                            .add("threads", kernels::num_threads())
+                           .add("processes", group.size())
                            .add("precision", kernels::matmul_precision_name(kernels::matmul_precision()))
                            .add("steps", steps)
                            .add("images_per_step", trainer.images_per_step())
                            .add("steps_per_s", steps_per_s)
                            .add("images_per_s", images_per_s)
                            .add("median_step_ms", median * 1e3)
+                           .add("median_exchange_ms", exchange_median * 1e3)
                            .add("peak_rss_mb", peak_rss_mb)
                            .str());
   } else {
     fmt::print("recipe        {} ({} threads, {} images per step)\n", path, kernels::num_threads(), trainer.images_per_step());
+    if (group.size() > 1)
+      fmt::print("processes     {} (median {:.2f} ms a step adding up gradients, waiting included)\n", group.size(),
+                 exchange_median * 1e3);
     fmt::print("timed steps   {} after {} warm-up\nmedian step   {:.2f} ms\nsteps/s       {:.1f}\nimages/s      {:.0f}\n"
                "peak RSS      {:.0f} MB\n", steps, warmup, median * 1e3, steps_per_s, images_per_s, peak_rss_mb);
   }
   return 0;
+}
+
+int run_bench(const std::vector<std::string>& args) {
+  const train::ProcessGroup& group = train::ProcessGroup::world();
+  if (group.size() == 1) return bench(args);
+  try {
+    return bench(args);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "tessera bench: error (process {} of {}): {}\n", group.rank(), group.size(), e.what());
+    group.abort(1);
+  }
 }
 
 const CommandRegistration registration{
@@ -78,7 +100,9 @@ const CommandRegistration registration{
      "                     [--threads N] [--json]\n\n"
      "Builds the recipe's model, optimizer and data, runs --warmup steps (default 5), then times\n"
      "--steps steps (default 50) one by one and prints the median steps/s, images/s and the peak\n"
-     "resident memory. Writes nothing. --precision P is --set train.precision=P.",
+     "resident memory. Writes nothing. --precision P is --set train.precision=P.\n"
+     "Under mpirun -np N (data-parallel), process 0 prints, with the median time spent adding up\n"
+     "the processes' gradients; peak memory is process 0's.",
      run_bench}};
 
 }  // namespace

@@ -48,7 +48,12 @@ const CommandRegistration registration{
      "  --resume DIR      continue DIR/last.h5 exactly where it stopped (model, optimizer, schedule,\n"
      "                    data position, random state); the result equals an uninterrupted run\n\n"
      "Ctrl-C once saves last.h5 and exits (status 130); twice stops at once. A NaN or infinite loss\n"
-     "or gradient stops the run naming the step and keeps the last good checkpoint.",
+     "or gradient stops the run naming the step and keeps the last good checkpoint.\n\n"
+     "Data-parallel: mpirun -np N tessera train RECIPE --threads T (Open MPI) trains on N processes;\n"
+     "train.batch_size stays the step's batch, each process reads 1/N of it, and the result equals\n"
+     "one process with --set train.accumulation=N bit for bit. Process 0 alone prints and writes.\n"
+     "kill -USR1 <mpirun's pid> saves and stops all processes (mpirun's own Ctrl-C kills them).\n"
+     "docs/SCALING.md has the details.",
      run_train}};
 
 }  // namespace

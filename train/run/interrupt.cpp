@@ -18,9 +18,13 @@ InterruptScope::InterruptScope() {
   action.sa_handler = on_interrupt;
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, &previous_);
+  sigaction(SIGUSR1, &action, &previous_usr1_);
 }
 
-InterruptScope::~InterruptScope() { sigaction(SIGINT, &previous_, nullptr); }
+InterruptScope::~InterruptScope() {
+  sigaction(SIGINT, &previous_, nullptr);
+  sigaction(SIGUSR1, &previous_usr1_, nullptr);
+}
 
 bool InterruptScope::requested() const { return interrupted != 0; }
 

@@ -1,6 +1,8 @@
 #pragma once
 // Ctrl-C during a run: the first one asks the run to stop after the current step (it saves
-// last.h5 and exits with 130), a second one stops the process at once.
+// last.h5 and exits with 130), a second one stops the process at once. SIGUSR1 asks the same: it
+// is the signal mpirun passes on to every process (its own Ctrl-C kills the job), so
+// `kill -USR1 <mpirun's pid>` saves and stops a data-parallel run.
 #include <csignal>
 
 namespace tessera::train {
@@ -16,7 +18,7 @@ class InterruptScope {
   bool requested() const;
 
  private:
-  struct sigaction previous_ {};
+  struct sigaction previous_ {}, previous_usr1_ {};
 };
 
 }  // namespace tessera::train
