@@ -23,9 +23,10 @@ std::shared_ptr<data::Dataset> open_dataset(const std::string& key, const std::s
   }
 }
 
-// Each micro-batch draws its random numbers (dropout, a VAE's noise, a codebook's restarts) from
-// a stream of its own keyed by (run seed, step, part), so a part draws the same numbers whichever
-// process runs it: the condition for N processes to equal one that accumulates N parts.
+// When a batch is cut into parts, each part draws its random numbers (dropout, a VAE's noise, a
+// codebook's restarts) from a stream of its own keyed by (run seed, step, part), so a part draws
+// the same numbers whichever process runs it: the condition for N processes to equal one that
+// accumulates N parts. A whole batch draws on from the run's stream, as it always has.
 void key_random_stream(uint64_t seed, int64_t step, int64_t part) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * uint64_t(step + 1);  // SplitMix64 of (seed, step)
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -122,7 +123,7 @@ Trainer::StepResult Trainer::step(bool stop_requested) {
     const data::Batch batch = loader_->next();
     r.epoch = batch.epoch;
     if (batch.indices.empty()) continue;  // a last batch of the epoch with fewer rows than parts
-    key_random_stream(seed_, step_number, batch.part);
+    if (split) key_random_stream(seed_, step_number, batch.part);
     Tensor loss = task_->training_loss(*model_, batch);
     const double value = loss.item();
     if (!std::isfinite(value)) {
