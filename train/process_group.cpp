@@ -121,6 +121,8 @@ void ProcessGroup::ordered_sum(std::span<float> values) const {
   if (size_ == 1) return;
 #ifdef TESSERA_HAVE_MPI
   ordered_sum_mpi(values, size_, rank_);
+#else
+  (void)values;  // a group of one without MPI
 #endif
 }
 
@@ -128,6 +130,8 @@ void ProcessGroup::ordered_sum(std::span<double> values) const {
   if (size_ == 1) return;
 #ifdef TESSERA_HAVE_MPI
   ordered_sum_mpi(values, size_, rank_);
+#else
+  (void)values;  // a group of one without MPI
 #endif
 }
 

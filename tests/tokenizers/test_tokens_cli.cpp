@@ -163,7 +163,8 @@ BOOST_AUTO_TEST_CASE(train_tokenize_decode_round_trip) {
 // Data-parallel tokenizers: a VAE's sampling noise is drawn per micro-batch, so two processes end
 // bitwise where one process cutting each batch in two ends; a VQ-VAE, whose codebook is set from
 // the first batch and whose statistics follow each batch outside the gradients, is refused.
-BOOST_AUTO_TEST_CASE(data_parallel_vae_equals_accumulation_and_vq_is_refused) {
+BOOST_AUTO_TEST_CASE(data_parallel_vae_equals_accumulation_and_vq_is_refused,
+                     *boost::unit_test::precondition(testing::mpi_available)) {
   BOOST_REQUIRE_MESSAGE(testing::mpi_missing().empty(), testing::mpi_missing());
   const testing::ScratchDir dir("tokens_mpi");
   const std::string data = dir / "squares.h5";

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "tests/support/tiny_run.h"
+#include "train/process_group.h"
 
 using namespace tessera;
 using namespace tessera::train;
@@ -55,7 +56,7 @@ RunResult mpirun(const TinyRunFolder& run, int processes, const std::string& arg
 
 struct DataParallelRun : TinyRunFolder {
   explicit DataParallelRun(const std::string& name) : TinyRunFolder(name, recipe) {
-    BOOST_REQUIRE_MESSAGE(mpi_missing().empty(), mpi_missing());
+    BOOST_REQUIRE_MESSAGE(mpi_missing().empty(), mpi_missing());  // under CI; elsewhere skipped
   }
 };
 
@@ -63,7 +64,23 @@ double eval_value(const std::string& line, const std::string& key) { return json
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(data_parallel)
+BOOST_AUTO_TEST_CASE(info_says_whether_mpi_is_built_in_and_a_build_without_refuses_mpirun) {
+  const TinyRunFolder run("dp_info", recipe);
+  const RunResult info = run.tessera("info");
+  BOOST_REQUIRE(info.exit_code == 0);
+  if (ProcessGroup::support().rfind("not built in", 0) != 0) {
+    BOOST_TEST(info.output.find("mpi             Open MPI") != std::string::npos, info.output);
+    return;
+  }
+  BOOST_TEST(info.output.find("mpi             not built in") != std::string::npos, info.output);
+  // As mpirun would start it: refused, naming what to install.
+  const RunResult r = run_shell("cd '" + run.path.string() + "' && OMPI_COMM_WORLD_SIZE=2 '" + TESSERA_BINARY +
+                                "' train tiny.yaml --run-dir two 2>&1");
+  BOOST_TEST(r.exit_code == 1, r.output);
+  BOOST_TEST(r.output.find("started by mpirun (-np 2) but this tessera was built without MPI") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_SUITE(data_parallel, *boost::unit_test::precondition(mpi_available))
 
 BOOST_AUTO_TEST_CASE(two_processes_equal_one_process_accumulating_two) {
   DataParallelRun run("dp_equal");
