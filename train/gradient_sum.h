@@ -16,6 +16,8 @@ class GradientSum {
  public:
   explicit GradientSum(std::vector<Tensor> params);
 
+  // Starts the next step's sum (the buffer is kept from step to step).
+  void start() { empty_ = true; }
   // Adds the parameters' gradients of the part just back-propagated (the first part is copied).
   void add_current();
   // Sums the processes' sums in rank order (a no-op for one process).

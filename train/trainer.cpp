@@ -115,8 +115,9 @@ Trainer::StepResult Trainer::step(bool stop_requested) {
   std::vector<Tensor> params;
   for (const Tensor& p : model_->parameters())
     if (p.requires_grad()) params.push_back(p);
-  std::optional<GradientSum> sum;
-  if (split) sum.emplace(params);
+  if (split && !gradients_) gradients_ = std::make_unique<GradientSum>(params);
+  GradientSum* sum = split ? gradients_.get() : nullptr;
+  if (sum) sum->start();
   std::string non_finite;  // where this process's loss was NaN/Inf
 
   for (int64_t micro = 0; micro < accumulation_; ++micro) {

@@ -27,6 +27,8 @@
 
 namespace tessera::train {
 
+class GradientSum;
+
 class Trainer {
  public:
   Trainer(Recipe recipe, int threads_override);
@@ -77,7 +79,8 @@ class Trainer {
   double clip_ = 0;
   int64_t accumulation_ = 1, parts_ = 1, step_ = 0, total_steps_ = 0;
   uint64_t seed_ = 0;
-  bool compared_parameters_ = false;  // data-parallel: the processes' parameters checked equal once
+  bool compared_parameters_ = false;
+  std::unique_ptr<GradientSum> gradients_;  // when a batch is cut into parts  // data-parallel: the processes' parameters checked equal once
 };
 
 }  // namespace tessera::train
