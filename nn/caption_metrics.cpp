@@ -223,6 +223,16 @@ bool VqaAccuracy::add(const std::string& prediction, const std::string& answer, 
   return match;
 }
 
+std::vector<VqaAccuracy::TypeTally> VqaAccuracy::tallies() const {
+  std::vector<TypeTally> out;
+  for (const auto& [type, tally] : per_type_) out.push_back({type, tally.questions, tally.correct});
+  return out;
+}
+
+void VqaAccuracy::add(const TypeTally& t) {
+  for (Tally* tally : {&total_, &per_type_[t.type]}) tally->questions += t.questions, tally->correct += t.correct;
+}
+
 std::map<std::string, double> VqaAccuracy::by_type() const {
   std::map<std::string, double> accuracy;
   for (const auto& [type, tally] : per_type_) accuracy[type] = tally.accuracy();

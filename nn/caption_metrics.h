@@ -58,6 +58,13 @@ class VqaAccuracy {
   double overall() const { return total_.accuracy(); }  // 0 before any question
   // Accuracy per question type seen so far, by type name.
   std::map<std::string, double> by_type() const;
+  // The counts per question type, to add up accuracies scored in parts.
+  struct TypeTally {
+    std::string type;
+    int64_t questions = 0, correct = 0;
+  };
+  std::vector<TypeTally> tallies() const;
+  void add(const TypeTally& tally);
 
  private:
   struct Tally {

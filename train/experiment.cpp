@@ -99,10 +99,14 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
   NoGradGuard no_grad;
   int64_t batches = loader.batches_per_epoch();
   if (max_batches > 0) batches = std::min(batches, max_batches);
-  bool shared = group != nullptr && group->size() > 1;
-  for (const auto& m : accumulators) shared = shared && !m->partial_sums().empty();
-  for (int64_t i = 0; i < batches; ++i)
-    if (!shared || i % group->size() == group->rank()) task.evaluate(model, loader.make_batch(0, i), accumulators);
+  // With several processes, process r evaluates the r-th run of consecutive batches; sums are
+  // added, and stores (texts, boxes, embeddings) handed round and merged in batch order.
+  const bool several = group != nullptr && group->size() > 1;
+  bool shared = several;
+  for (const auto& m : accumulators) shared = shared && (!m->partial_sums().empty() || task.shares_store_of(*m));
+  int64_t first = 0, last = batches;
+  if (shared) first = batches * group->rank() / group->size(), last = batches * (group->rank() + 1) / group->size();
+  for (int64_t i = first; i < last; ++i) task.evaluate(model, loader.make_batch(0, i), accumulators);
   if (shared) {
     std::vector<double> sums;
     for (const auto& m : accumulators) {
@@ -113,9 +117,12 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
     size_t at = 0;
     for (auto& m : accumulators) {
       const size_t n = m->partial_sums().size();
-      m->set_partial_sums(std::vector<double>(sums.begin() + long(at), sums.begin() + long(at + n)));
+      if (n > 0) m->set_partial_sums(std::vector<double>(sums.begin() + long(at), sums.begin() + long(at + n)));
       at += n;
     }
+    bool stores = false;
+    for (const auto& m : accumulators) stores = stores || m->partial_sums().empty();
+    if (stores) task.merge_store_parts(accumulators, group->all_gather(task.store_part(accumulators)));
   }
   model.train(was_training);
   MetricValues out;

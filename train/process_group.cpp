@@ -1,6 +1,7 @@
 #include "train/process_group.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
@@ -132,6 +133,30 @@ void ProcessGroup::ordered_sum(std::span<double> values) const {
   ordered_sum_mpi(values, size_, rank_);
 #else
   (void)values;  // a group of one without MPI
+#endif
+}
+
+std::vector<std::string> ProcessGroup::all_gather(const std::string& mine) const {
+  if (size_ == 1) return {mine};
+#ifdef TESSERA_HAVE_MPI
+  const auto n = static_cast<size_t>(size_);
+  std::vector<int> sizes(n), offsets(n);
+  if (mine.size() > size_t(INT32_MAX)) fail("all_gather: {} bytes from process {} is more than MPI can send at once", mine.size(), rank_);
+  const int my_size = int(mine.size());
+  check(MPI_Allgather(&my_size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+  size_t total = 0;
+  for (size_t k = 0; k < n; ++k) {
+    if (total + size_t(sizes[k]) > size_t(INT32_MAX)) fail("all_gather: more than 2 GiB from all processes");
+    offsets[k] = int(total), total += size_t(sizes[k]);
+  }
+  std::string all(total, '\0');
+  check(MPI_Allgatherv(mine.data(), my_size, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD),
+        "MPI_Allgatherv");
+  std::vector<std::string> out;
+  for (size_t k = 0; k < n; ++k) out.push_back(all.substr(size_t(offsets[k]), size_t(sizes[k])));
+  return out;
+#else
+  return {mine};
 #endif
 }
 

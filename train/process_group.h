@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace tessera::train {
 
@@ -31,6 +32,8 @@ class ProcessGroup {
   // Element-wise ordered sums over the group, in place (no-ops for a group of one).
   void ordered_sum(std::span<float> values) const;
   void ordered_sum(std::span<double> values) const;
+  // Every process's `mine`, in rank order, on every process.
+  std::vector<std::string> all_gather(const std::string& mine) const;
   void barrier() const;
   // Stops every process of the group (MPI_Abort); for a group of one, exits.
   [[noreturn]] void abort(int exit_code) const;

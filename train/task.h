@@ -53,6 +53,16 @@ class Task {
   // show, e.g. reconstruction grids, writes it into the run folder. `batch` is the first eval batch.
   virtual void write_samples(nn::Module& /*model*/, const data::Batch& /*batch*/, const std::string& /*run_dir*/,
                              int64_t /*step*/) {}
+  // Evaluation shared out among data-parallel processes, for metrics fed from a store the task
+  // keeps (generated texts, embeddings) rather than from sums (Metric::partial_sums): whether the
+  // task can hand `metric`'s store between processes; this process's store as bytes; and, on
+  // every process, the stores of all processes merged in rank order (process r evaluated the r-th
+  // run of consecutive batches, so rank order is batch order). Tasks without such stores keep the
+  // defaults; a metric no one can share makes every process evaluate the whole set.
+  virtual bool shares_store_of(const Metric& /*metric*/) const { return false; }
+  virtual std::string store_part(const std::vector<std::unique_ptr<Metric>>& /*metrics*/) const { return {}; }
+  virtual void merge_store_parts(std::vector<std::unique_ptr<Metric>>& /*metrics*/, const std::vector<std::string>& /*parts*/) {}
+
   // Values worth following while training that are neither loss nor metric — a VQ codebook's
   // restarts so far, a dual encoder's temperature and bias — for the progress line and the train
   // entries of metrics.jsonl.

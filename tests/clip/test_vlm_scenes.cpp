@@ -169,4 +169,40 @@ BOOST_AUTO_TEST_CASE(bad_setups_are_refused_by_name) {
   BOOST_TEST(g.output.find("cannot generate text") != std::string::npos, g.output);
 }
 
+// Data-parallel (docs/SCALING.md): stage 2 trained on 2 processes ends bitwise where one process
+// cutting each batch in two ends, with the same evaluation; and `eval` shared out among 3
+// processes — generated captions, answers and boxes, and a dual encoder's embeddings, handed
+// round and merged in batch order — gives exactly the one-process figures.
+BOOST_AUTO_TEST_CASE(data_parallel_training_and_shared_evaluation, *boost::unit_test::precondition(mpi_available)) {
+  BOOST_REQUIRE_MESSAGE(mpi_missing().empty(), mpi_missing());
+  ScratchDir dir("vlm_mpi");
+  make_scenes(dir);
+  std::string stage1 = stage1_recipe();
+  stage1.replace(stage1.find("metrics: [loss]"), 15, "metrics: [i2t_r1, t2i_r5, swap_accuracy, loss]");
+  write_file(dir / "stage1.yaml", stage1);
+  BOOST_TEST_REQUIRE(run_tessera("train stage1.yaml --run-dir stage1", dir.path.string()).exit_code == 0);
+  write_file(dir / "trained.yaml", stage2_recipe("  image_encoder: {from: stage1/last.h5, freeze: false}\n", "", 6));
+
+  const RunResult one = run_tessera("train trained.yaml --run-dir one --threads 1 --set train.accumulation=2", dir.path.string());
+  BOOST_TEST_REQUIRE(one.exit_code == 0, one.output);
+  const RunResult two = run_tessera_mpi(2, "train trained.yaml --run-dir two --threads 1", dir.path.string());
+  BOOST_TEST_REQUIRE(two.exit_code == 0, two.output);
+  const train::Checkpoint a = train::load_checkpoint(dir / "one/last.h5"), b = train::load_checkpoint(dir / "two/last.h5");
+  for (const auto& [name, t] : a.params) BOOST_TEST(t.to_vector<float>() == b.params.at(name).to_vector<float>(), name);
+
+  for (const std::string checkpoint : {"one/last.h5", "stage1/last.h5"}) {
+    const RunResult single = run_tessera("eval " + checkpoint + " --json --threads 1", dir.path.string());
+    const RunResult shared = run_tessera_mpi(3, "eval " + checkpoint + " --json --threads 1", dir.path.string());
+    BOOST_TEST_REQUIRE(single.exit_code == 0, single.output);
+    BOOST_TEST_REQUIRE(shared.exit_code == 0, shared.output);
+    const auto x = flat_json_numbers(single.output), y = flat_json_numbers(shared.output.substr(shared.output.rfind('{')));
+    BOOST_TEST_REQUIRE(x.size() >= 4u, single.output);
+    BOOST_TEST_REQUIRE(x.size() == y.size(), shared.output);
+    for (const auto& [key, v] : x) {
+      if (key == "loss") BOOST_TEST(v == y.at(key), boost::test_tools::tolerance(1e-12));  // sums in another order
+      else BOOST_TEST(v == y.at(key), checkpoint << " " << key);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,13 +7,14 @@
 #include "train/command.h"
 #include "train/experiment.h"
 #include "train/json.h"
+#include "train/process_group.h"
 #include "train/trained_model.h"
 #include "kernels/threads.h"
 
 namespace tessera::cli {
 namespace {
 
-int run_eval(const std::vector<std::string>& args) {
+int eval(const std::vector<std::string>& args) {
   std::string path, data_path;
   bool json = false;
   int64_t threads = 0, max_batches = 0;
@@ -39,8 +40,10 @@ int run_eval(const std::vector<std::string>& args) {
   const train::TrainedModel model = train::TrainedModel::load(path, &dataset->info());
   const train::Recipe& recipe = model.recipe();
   std::unique_ptr<train::Task> task = train::build_task(recipe);
+  const train::ProcessGroup& group = train::ProcessGroup::world();
   const train::MetricValues values =
-      train::evaluate(model.module(), *task, train::metric_names(recipe, *task), dataset, recipe, max_batches);
+      train::evaluate(model.module(), *task, train::metric_names(recipe, *task), dataset, recipe, max_batches, &group);
+  if (!group.is_writer()) return 0;
 
   if (json) {
     train::JsonObject out;
@@ -58,6 +61,17 @@ int run_eval(const std::vector<std::string>& args) {
   return 0;
 }
 
+int run_eval(const std::vector<std::string>& args) {
+  const train::ProcessGroup& group = train::ProcessGroup::world();
+  if (group.size() == 1) return eval(args);
+  try {
+    return eval(args);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "tessera eval: error (process {} of {}): {}\n", group.rank(), group.size(), e.what());
+    group.abort(1);
+  }
+}
+
 const CommandRegistration registration{
     {"eval", "evaluate a checkpoint on a data set",
      "usage: tessera eval CKPT [--data FILE] [--json] [--threads N] [--max-batches N] [--precision fp32|bf16]\n\n"
@@ -68,7 +82,9 @@ const CommandRegistration registration{
      "eval.batch_size images (what a training run's eval.max_batches does; generation-based metrics\n"
      "of a vision-language model take a while over a whole test set).\n"
      "--precision fp32|bf16 runs the matrix products (linear layers, convolutions, attention) in fp32\n"
-     "(default) or with bf16 operands and fp32 sums; the checkpoint is fp32 either way.",
+     "(default) or with bf16 operands and fp32 sums; the checkpoint is fp32 either way.\n"
+     "Under mpirun -np N the processes share the batches out (process 0 prints); the figures are\n"
+     "those of one process.",
      run_eval}};
 
 }  // namespace

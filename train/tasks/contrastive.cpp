@@ -12,6 +12,7 @@
 #include "autograd/ops.h"
 #include "nn/contrastive_metrics.h"
 #include "nn/linear_probe.h"
+#include "train/byte_stream.h"
 #include "train/models/clip.h"
 #include "train/task.h"
 
@@ -45,6 +46,35 @@ class EvalEmbeddings {
     indices_.insert(indices_.end(), batch.indices.begin(), batch.indices.end());
     captions_.insert(captions_.end(), batch.captions.begin(), batch.captions.end());
   }
+
+  // For an evaluation shared out among processes (Task::store_part): the parts, appended in batch
+  // order, are what one process evaluating every batch would have kept.
+  void write(ByteWriter& w) const {
+    w.number(uint64_t(images_.size()));
+    for (size_t i = 0; i < images_.size(); ++i)
+      for (const Tensor& t : {images_[i], texts_[i]}) {
+        w.number(t.size(0)), w.number(t.size(1));
+        w.numbers(t.to_vector<float>());
+      }
+    w.number(uint8_t(labelled_));
+    w.numbers(labels_), w.numbers(indices_);
+    w.texts(captions_);
+  }
+  void append(ByteReader& r) {
+    const bool first = images_.empty();
+    for (auto n = r.number<uint64_t>(); n > 0; --n)
+      for (auto* list : {&images_, &texts_}) {
+        const auto rows = r.number<int64_t>(), columns = r.number<int64_t>();
+        list->push_back(Tensor::from_vector(r.numbers<float>(), {rows, columns}));
+      }
+    const bool labelled = r.number<uint8_t>() != 0;
+    labelled_ = first ? labelled : labelled_ && labelled;
+    for (int64_t y : r.numbers<int64_t>()) labels_.push_back(y);
+    for (int64_t i : r.numbers<int64_t>()) indices_.push_back(i);
+    for (std::string& c : r.texts()) captions_.push_back(std::move(c));
+    recall_.reset(), probe_.reset();
+  }
+  bool empty() const { return images_.empty(); }
 
   // Recall@1, 5, 10 both ways over all N pairs, by class when labelled, else by caption: images
   // whose captions are the same text are the same item to retrieval ("a small bag." describes
@@ -159,6 +189,26 @@ class Contrastive : public Task {
   }
 
   std::vector<std::string> default_metrics() const override { return {"zero_shot_accuracy", "i2t_r1", "t2i_r1", "loss"}; }
+
+  bool shares_store_of(const Metric& metric) const override { return dynamic_cast<const WholeSetMetric*>(&metric) != nullptr; }
+  std::string store_part(const std::vector<std::unique_ptr<Metric>>& metrics) const override {
+    ByteWriter w;
+    const EvalEmbeddings* store = nullptr;
+    for (const auto& m : metrics)
+      if (auto* s = dynamic_cast<const WholeSetMetric*>(m.get()); s && s->store) store = s->store.get();
+    w.number(uint8_t(store != nullptr && !store->empty()));  // a process that evaluated no batch kept nothing
+    if (store != nullptr && !store->empty()) store->write(w);
+    return w.take();
+  }
+  void merge_store_parts(std::vector<std::unique_ptr<Metric>>& metrics, const std::vector<std::string>& parts) override {
+    auto merged = std::make_shared<EvalEmbeddings>();
+    for (const std::string& part : parts) {
+      ByteReader r(part);
+      if (r.number<uint8_t>()) merged->append(r);
+    }
+    for (auto& m : metrics)
+      if (auto* s = dynamic_cast<WholeSetMetric*>(m.get())) s->store = merged;
+  }
 
   // The learned temperature t = exp(t') (and SigLIP's bias b), which decide how sharp the logits are.
   std::vector<std::pair<std::string, double>> training_state(const nn::Module& model) const override {

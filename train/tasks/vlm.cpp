@@ -21,6 +21,7 @@
 #include "nn/caption_metrics.h"
 #include "nn/detection_metrics.h"
 #include "nn/location_tokens.h"
+#include "train/byte_stream.h"
 #include "train/models/vlm.h"
 #include "train/task.h"
 
@@ -196,6 +197,35 @@ class VlmEvaluation {
     return *ap_;
   }
 
+  // For an evaluation shared out among processes (Task::store_part): the parts, appended in
+  // batch order, are what one process evaluating every batch would have kept.
+  void write(ByteWriter& w) const {
+    w.texts(captions);
+    w.number(uint64_t(references.size()));
+    for (const auto& r : references) w.texts(r);
+    const auto tallies = vqa.tallies();
+    w.number(uint64_t(tallies.size()));
+    for (const auto& t : tallies) w.text(t.type), w.number(t.questions), w.number(t.correct);
+    w.number(counts_right), w.number(counts_asked), w.number(parse_failures), w.number(classes);
+    w.numbers(detections), w.numbers(truths);
+    w.number(loss_sum), w.number(loss_batches);
+  }
+  void append(ByteReader& r) {
+    for (std::string& c : r.texts()) captions.push_back(std::move(c));
+    for (auto n = r.number<uint64_t>(); n > 0; --n) references.push_back(r.texts());
+    for (auto n = r.number<uint64_t>(); n > 0; --n) {
+      nn::VqaAccuracy::TypeTally t;
+      t.type = r.text(), t.questions = r.number<int64_t>(), t.correct = r.number<int64_t>();
+      vqa.add(t);
+    }
+    counts_right += r.number<int64_t>(), counts_asked += r.number<int64_t>();
+    parse_failures += r.number<int64_t>(), classes = std::max(classes, r.number<int64_t>());
+    for (const auto& d : r.numbers<nn::DetectedBox>()) detections.push_back(d);
+    for (const auto& t : r.numbers<nn::GroundTruthBox>()) truths.push_back(t);
+    loss_sum += r.number<double>(), loss_batches += r.number<int64_t>();
+    ap_.reset();
+  }
+
  private:
   mutable std::optional<nn::AveragePrecision> ap_;
 };
@@ -292,6 +322,26 @@ class Vlm : public Task {
 
   std::vector<std::string> default_metrics() const override {
     return {"caption_cider", "vqa_accuracy", "count_accuracy", "detection_map50", "loss"};
+  }
+
+  bool shares_store_of(const Metric& metric) const override { return dynamic_cast<const VlmMetric*>(&metric) != nullptr; }
+  std::string store_part(const std::vector<std::unique_ptr<Metric>>& metrics) const override {
+    ByteWriter w;
+    const VlmEvaluation* store = nullptr;
+    for (const auto& m : metrics)
+      if (auto* v = dynamic_cast<const VlmMetric*>(m.get()); v && v->store) store = v->store.get();
+    w.number(uint8_t(store != nullptr));  // a process that evaluated no batch kept nothing
+    if (store) store->write(w);
+    return w.take();
+  }
+  void merge_store_parts(std::vector<std::unique_ptr<Metric>>& metrics, const std::vector<std::string>& parts) override {
+    auto merged = std::make_shared<VlmEvaluation>();
+    for (const std::string& part : parts) {
+      ByteReader r(part);
+      if (r.number<uint8_t>()) merged->append(r);
+    }
+    for (auto& m : metrics)
+      if (auto* v = dynamic_cast<VlmMetric*>(m.get())) v->store = merged;
   }
 
  private:
