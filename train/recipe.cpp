@@ -377,12 +377,31 @@ void emit(YAML::Emitter& out, const YAML::Node& node) {
   }
 }
 
+// A budget given on the command line replaces the recipe's: `--set train.steps=150` on a recipe that
+// trains for epochs (or --set train.epochs on one that counts steps) drops the recipe's other one.
+void replace_budget(YAML::Node& root, const std::set<std::string>& overridden) {
+  const YAML::Node train = root["train"];
+  if (!train || !train.IsMap()) return;
+  auto positive = [&](const char* key) {
+    try {
+      return train[key] && train[key].as<double>() > 0;
+    } catch (const YAML::Exception&) {
+      return false;  // not a number: validation says so
+    }
+  };
+  for (const auto& [given, other] : {std::pair{"steps", "epochs"}, std::pair{"epochs", "steps"}})
+    if (overridden.count(std::string("train.") + given) && !overridden.count(std::string("train.") + other) &&
+        positive(given) && train[other])
+      root["train"][other] = 0;
+}
+
 }  // namespace
 
 Recipe Recipe::parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides) {
   YAML::Node root = load_yaml(text, origin);
   std::set<std::string> overridden;
   for (const std::string& o : overrides) overridden.insert(apply_override(root, o));
+  replace_budget(root, overridden);
   Validator validator(origin, overridden);
   Recipe recipe;
   recipe.resolved_ = validator.section(root, recipe_schema(), "");

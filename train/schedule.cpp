@@ -1,5 +1,7 @@
 #include "train/schedule.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -40,7 +42,14 @@ ScheduleFactory factory(Decay decay) {
   return [decay](const Section& s, double base_lr, int64_t total_steps) {
     const double min_lr = decay == Decay::constant ? base_lr : s.number("min_lr");
     if (min_lr > base_lr) fail("{}.min_lr: {} is above optim.lr {}", s.path(), min_lr, base_lr);
-    return Schedule(ScheduleOptions{decay, base_lr, min_lr, s.integer("warmup_steps"), total_steps});
+    // A short run (--set train.steps=150 on a recipe warming up over 500) warms up over all of it.
+    int64_t warmup = s.integer("warmup_steps");
+    if (warmup > total_steps) {
+      fmt::print(stderr, "notice: {}.warmup_steps {} is longer than the run's {} steps; warming up over all {}\n",
+                 s.path(), warmup, total_steps, total_steps);
+      warmup = total_steps;
+    }
+    return Schedule(ScheduleOptions{decay, base_lr, min_lr, warmup, total_steps});
   };
 }
 

@@ -117,6 +117,21 @@ BOOST_AUTO_TEST_CASE(overrides_are_typed) {
   BOOST_CHECK_THROW(Recipe::parse(minimal, "r.yaml", {"optim.lr="}), Error);
 }
 
+// A budget on the command line replaces the recipe's other budget instead of clashing with it.
+BOOST_AUTO_TEST_CASE(a_budget_override_replaces_the_recipes_budget) {
+  const std::string epochs = std::string(minimal).replace(std::string(minimal).find("steps: 10"), 9, "epochs: 3");
+  const Recipe a = Recipe::parse(epochs, "r.yaml", {"train.steps=150"});
+  BOOST_TEST(a.section("train").integer("steps") == 150);
+  BOOST_TEST(a.section("train").number("epochs") == 0.0);
+  const Recipe b = Recipe::parse(minimal, "r.yaml", {"train.epochs=2"});
+  BOOST_TEST(b.section("train").integer("steps") == 0);
+  BOOST_TEST(b.section("train").number("epochs") == 2.0);
+  // Both given: as the user said (the trainer refuses two budgets).
+  const Recipe c = Recipe::parse(minimal, "r.yaml", {"train.epochs=2", "train.steps=5"});
+  BOOST_TEST(c.section("train").integer("steps") == 5);
+  BOOST_TEST(c.section("train").number("epochs") == 2.0);
+}
+
 BOOST_AUTO_TEST_CASE(yaml_syntax_errors_have_a_position) {
   const std::string e = error_of("data:\n  train: [a.h5\n");
   BOOST_TEST(contains(e, "r.yaml:"), e);

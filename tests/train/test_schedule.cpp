@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "autograd/error.h"
+#include "train/recipe.h"
 #include "train/schedule.h"
 
 using namespace tessera;
@@ -39,6 +40,15 @@ BOOST_AUTO_TEST_CASE(linear_decay_midpoint) {
 BOOST_AUTO_TEST_CASE(bad_options_are_refused) {
   BOOST_CHECK_THROW(Schedule({Decay::cosine, 1.0, 0, 20, 10}), Error);
   BOOST_CHECK_THROW(Schedule({Decay::cosine, 1.0, 0, 0, 0}), Error);
+}
+
+// From a recipe, a warm-up longer than the run is shortened to the run (with a notice on stderr).
+BOOST_AUTO_TEST_CASE(a_recipe_warmup_longer_than_the_run_is_shortened) {
+  const Recipe r = Recipe::parse("data: {train: a.h5}\nmodel: {type: mlp}\ntrain: {steps: 20}\n"
+                                 "schedule: {type: cosine, warmup_steps: 100}\n", "r.yaml");
+  const Schedule s = schedules().get("cosine").make(r.section("schedule"), 1.0, 20);
+  BOOST_TEST(s.lr(0) == 1.0 / 20);
+  BOOST_TEST(s.lr(19) == 1.0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
