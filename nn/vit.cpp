@@ -62,8 +62,9 @@ VisionTransformer::VisionTransformer(const ViTConfig& config, Generator& gen) : 
       "patch_embed", std::make_shared<PatchEmbed>(config.image_size, config.patch_size, config.channels, W, gen));
   const int64_t tokens = patch_embed->num_patches() + (cls ? 1 : 0);
   if (cls) {
+    // As timm: nearly zero, so the CLS token starts as a pure query that learns what to carry.
     Tensor t = Tensor::empty({1, 1, W});
-    init::trunc_normal_(t, 0.02, gen);
+    init::normal_(t, 0.0, 1e-6, gen);
     cls_token = register_parameter("cls_token", t);
   }
   if (config.pos_embed == ViTConfig::PosEmbed::learned) {
