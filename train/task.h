@@ -3,6 +3,7 @@
 // (VAE/VQ-VAE/FSQ) and contrastive image-text (CLIP/SigLIP) later. It owns the per-task logic the
 // trainer must not know: how a batch goes through the model, what the loss sees, and what the
 // metrics see. The trainer only calls these two methods.
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,7 +20,8 @@ namespace tessera::train {
 struct MetricInput {
   const data::Batch& batch;
   const Tensor& prediction;  // the model's output (logits for classification)
-  double loss;               // the batch's mean loss
+  double loss;               // the batch's mean loss: the plain objective (cross-entropy without smoothing)
+  double smoothed_loss = std::nan("");  // classification with label smoothing: the loss trained on
 };
 
 // Accumulates over the batches of one evaluation, then gives one number.

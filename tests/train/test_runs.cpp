@@ -7,9 +7,12 @@
 #include <cstring>
 #include <sstream>
 
+#include "autograd/ops/losses.h"
+#include "nn/capabilities.h"
 #include "tests/support/cli_helpers.h"
 #include "tests/support/tiny_run.h"
 #include "train/checkpoint.h"
+#include "train/trained_model.h"
 
 using namespace tessera;
 using namespace tessera::train;
@@ -111,6 +114,28 @@ BOOST_AUTO_TEST_CASE(eval_reproduces_the_final_evaluation) {
   BOOST_TEST(table.output.find("train.h5 (40 images)") != std::string::npos, table.output);
   BOOST_TEST(table.output.find("accuracy") != std::string::npos, table.output);
   BOOST_TEST(run.tessera("eval missing.h5").exit_code == 1);
+}
+
+// eval's "loss" is the plain cross-entropy, the label-smoothed loss trained on is "smoothed_loss":
+// both recomputed here from the checkpoint's logits over the evaluation set.
+BOOST_AUTO_TEST_CASE(eval_names_the_plain_and_the_smoothed_loss) {
+  TinyRun run("eval_losses");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a --set loss.label_smoothing=0.3 --set train.steps=6 "
+                            "--set eval.metrics=[accuracy,loss,smoothed_loss]").exit_code == 0);
+  const RunResult json = run.tessera("eval a/last.h5 --json");
+  BOOST_REQUIRE_MESSAGE(json.exit_code == 0, json.output);
+  const TrainedModel model = TrainedModel::load(run / "a/last.h5");
+  double plain = 0, smoothed = 0;
+  int64_t n = 0;
+  model.for_each_batch(data::Dataset::open(run / "eval.h5"), run / "eval.h5", 0, -1, [&](const data::Batch& b) {
+    const Tensor logits = model.need<nn::ImageToLogits>("classify").logits(b.images);
+    const auto rows = double(b.indices.size());
+    plain += cross_entropy(logits, b.labels).item() * rows, smoothed += cross_entropy(logits, b.labels, 0.3).item() * rows;
+    n += int64_t(b.indices.size());
+  });
+  BOOST_TEST(json_number(json.output, "loss") == plain / double(n), boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(json_number(json.output, "smoothed_loss") == smoothed / double(n), boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(std::abs(plain - smoothed) > 1e-3);
 }
 
 BOOST_AUTO_TEST_CASE(bench_reports_speed_and_memory) {

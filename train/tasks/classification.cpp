@@ -25,10 +25,12 @@ class Classification : public Task {
     return loss_(classifier(model).logits(batch.images), batch);
   }
 
+  // "loss" is the plain cross-entropy whatever the training loss smooths, so that it compares across
+  // recipes (and with PyTorch's CrossEntropyLoss); the loss trained on is "smoothed_loss".
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
     const Tensor logits = classifier(model).logits(batch.images);
-    const double loss = loss_(logits, batch).item();
-    for (auto& m : metrics) m->update(MetricInput{batch, logits, loss});
+    const double plain = cross_entropy(logits, labels_of(batch)).item(), trained = loss_(logits, batch).item();
+    for (auto& m : metrics) m->update(MetricInput{batch, logits, plain, trained});
   }
 
   std::vector<std::string> default_metrics() const override { return {"accuracy", "loss"}; }
@@ -68,12 +70,15 @@ class TopK : public Metric {
   int64_t k_, correct_ = 0, total_ = 0;
 };
 
-// Sample-weighted mean of the batches' losses.
+// Sample-weighted mean of the batches' losses: the plain objective, or the label-smoothed one.
 class MeanLoss : public Metric {
  public:
+  explicit MeanLoss(bool smoothed = false) : smoothed_(smoothed) {}
   void update(const MetricInput& in) override {
+    const double loss = smoothed_ ? in.smoothed_loss : in.loss;
+    if (smoothed_ && std::isnan(loss)) fail("eval.metrics: smoothed_loss is the label-smoothed loss of a classifier");
     const double n = double(in.batch.indices.empty() ? in.prediction.size(0) : int64_t(in.batch.indices.size()));
-    sum_ += in.loss * n, count_ += n;
+    sum_ += loss * n, count_ += n;
   }
   double value() const override { return count_ ? sum_ / count_ : 0; }
   bool higher_is_better() const override { return false; }
@@ -81,6 +86,7 @@ class MeanLoss : public Metric {
   void set_partial_sums(const std::vector<double>& s) override { sum_ = s[0], count_ = s[1]; }
 
  private:
+  bool smoothed_;
   double sum_ = 0, count_ = 0;
 };
 
@@ -103,7 +109,11 @@ const Registration<MetricFactory> accuracy{
 const Registration<MetricFactory> top5{
     metrics(), {"top5", "top-5 accuracy", "classification", {}, [] { return std::make_unique<TopK>(5); }}};
 const Registration<MetricFactory> loss_metric{
-    metrics(), {"loss", "mean loss", "", {}, [] { return std::make_unique<MeanLoss>(); }}};
+    metrics(), {"loss", "mean loss (a classifier's: cross-entropy without label smoothing)", "", {},
+                [] { return std::make_unique<MeanLoss>(); }}};
+const Registration<MetricFactory> smoothed_loss{
+    metrics(), {"smoothed_loss", "mean cross-entropy with the recipe's loss.label_smoothing (the loss trained on)",
+                "classification", {}, [] { return std::make_unique<MeanLoss>(true); }}};
 
 }  // namespace
 }  // namespace tessera::train
