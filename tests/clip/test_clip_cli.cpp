@@ -4,7 +4,11 @@
 #include <cmath>
 #include <regex>
 
+#include "autograd/engine.h"
+#include "autograd/ops/contrastive.h"
+#include "nn/capabilities.h"
 #include "tests/support/cli_helpers.h"
+#include "train/trained_model.h"
 
 using namespace tessera::testing;
 
@@ -60,6 +64,18 @@ BOOST_AUTO_TEST_CASE(train_embed_and_classify) {
   for (double x : e) norm += x * x;
   BOOST_TEST(std::sqrt(norm) == 1.0, boost::test_tools::tolerance(1e-4));
   BOOST_TEST(embed.output.find("\"text\": \"bright\"") != std::string::npos, embed.output);
+  // Printed to the last bit (the floats read back are the model's), and the text as valid JSON.
+  {
+    const tessera::train::TrainedModel model = tessera::train::TrainedModel::load(dir / "run/last.h5");
+    tessera::NoGradGuard no_grad;
+    auto& embedder = model.need<tessera::nn::TextToEmbedding>("embed");
+    const std::vector<float> exact = tessera::l2_normalize_rows(embedder.embed_texts({"a dark one"})).to_vector<float>();
+    BOOST_TEST_REQUIRE(exact.size() == e.size());
+    for (size_t i = 0; i < e.size(); ++i) BOOST_TEST(float(e[i]) == exact[i], "value " << i);
+  }
+  const RunResult quoted = run_tessera("embed run/last.h5 --text 'say \"hi\"\\'", dir.path.string());
+  BOOST_TEST_REQUIRE(quoted.exit_code == 0, quoted.output);
+  BOOST_TEST(quoted.output.find("{\"text\": \"say \\\"hi\\\"\\\\\", \"embedding\": [") == 0, quoted.output);
 
   const RunResult classify = run_tessera("classify run/last.h5 test.h5 --labels dark,mid,bright --limit 5", dir.path.string());
   BOOST_TEST_REQUIRE(classify.exit_code == 0, classify.output);

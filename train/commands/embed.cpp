@@ -10,6 +10,7 @@
 #include "kernels/threads.h"
 #include "train/command.h"
 #include "train/experiment.h"
+#include "train/json.h"
 #include "train/trained_model.h"
 
 namespace tessera::cli {
@@ -46,7 +47,8 @@ int run_embed(const std::vector<std::string>& args) {
   const size_t d = size_t(e.size(1));
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::vector<float> row(v.begin() + long(i * d), v.begin() + long((i + 1) * d));
-    fmt::print("{{\"text\": \"{}\", \"embedding\": [{:.6g}]}}\n", texts[i], fmt::join(row, ", "));
+    // Shortest round-trip digits, so the printed floats are the embedding exactly; text escaped.
+    fmt::print("{{\"text\": {}, \"embedding\": [{}]}}\n", train::JsonObject::quote(texts[i]), fmt::join(row, ", "));
   }
   return 0;
 }
