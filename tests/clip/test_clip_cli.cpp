@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <regex>
+#include <sstream>
 
 #include "autograd/engine.h"
 #include "autograd/ops/contrastive.h"
@@ -83,6 +84,19 @@ BOOST_AUTO_TEST_CASE(train_embed_and_classify) {
   BOOST_TEST(classify.output.find("of 24 images") != std::string::npos, classify.output);
   // Header plus five image lines.
   BOOST_TEST(std::count(classify.output.begin(), classify.output.end(), '\n') == 7, classify.output);
+
+  // predict: the same zero-shot similarities for every image, as HDF5 and as the best class per image.
+  const RunResult predicted = run_tessera("predict run/last.h5 test.h5 --labels dark,mid,bright", dir.path.string());
+  BOOST_TEST_REQUIRE(predicted.exit_code == 0, predicted.output);
+  std::istringstream a(classify.output.substr(classify.output.find("index\t"))), b(predicted.output);
+  std::string la, lb;
+  std::getline(a, la), std::getline(b, lb);  // headers
+  BOOST_TEST(lb == "index\tclass\tcosine");
+  for (int i = 0; i < 5 && std::getline(a, la) && std::getline(b, lb); ++i)
+    BOOST_TEST(la.substr(0, la.find('\t', la.find('\t') + 1)) == lb.substr(0, lb.find('\t', lb.find('\t') + 1)));
+  const RunResult written = run_tessera("predict run/last.h5 test.h5 --labels dark,mid,bright --out s.h5", dir.path.string());
+  BOOST_TEST_REQUIRE(written.exit_code == 0, written.output);
+  BOOST_TEST(written.output.find("similarities [24, 3]") != std::string::npos, written.output);
 
   const RunResult one_label = run_tessera("classify run/last.h5 test.h5 --labels dark", dir.path.string());
   BOOST_TEST(one_label.exit_code != 0);

@@ -2,6 +2,7 @@
 // after Ctrl-C, checkpoint rotation, eval and bench output, the NaN guard, and CLI errors.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include "autograd/ops/losses.h"
 #include "nn/capabilities.h"
 #include "tests/support/cli_helpers.h"
+#include "tests/support/h5_files.h"
 #include "tests/support/tiny_run.h"
 #include "train/checkpoint.h"
 #include "train/trained_model.h"
@@ -136,6 +138,38 @@ BOOST_AUTO_TEST_CASE(eval_names_the_plain_and_the_smoothed_loss) {
   BOOST_TEST(json_number(json.output, "loss") == plain / double(n), boost::test_tools::tolerance(1e-6));
   BOOST_TEST(json_number(json.output, "smoothed_loss") == smoothed / double(n), boost::test_tools::tolerance(1e-6));
   BOOST_TEST(std::abs(plain - smoothed) > 1e-3);
+}
+
+// predict writes every image's logits (what the model computes, to the bit), the labels and the
+// class names; prints the best class without --out; never writes over its input.
+BOOST_AUTO_TEST_CASE(predict_writes_logits) {
+  TinyRun run("predict_cli");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a --set train.steps=6").exit_code == 0);
+  const RunResult r = run.tessera("predict a/last.h5 eval.h5 --out p.h5");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  std::vector<hsize_t> dims, label_dims;
+  const std::vector<float> logits = read_dataset<float>(run / "p.h5", "logits", dims);
+  BOOST_TEST(dims == (std::vector<hsize_t>{30, 3}), boost::test_tools::per_element());
+  const std::vector<int64_t> labels = read_dataset<int64_t>(run / "p.h5", "labels", label_dims);
+  BOOST_TEST(label_dims == std::vector<hsize_t>{30}, boost::test_tools::per_element());
+  const TrainedModel model = TrainedModel::load(run / "a/last.h5");
+  std::vector<float> expected;
+  std::vector<int64_t> expected_labels;
+  model.for_each_batch(data::Dataset::open(run / "eval.h5"), run / "eval.h5", 0, -1, [&](const data::Batch& b) {
+    for (float v : model.need<nn::ImageToLogits>("classify").logits(b.images).to_vector<float>()) expected.push_back(v);
+    for (int64_t y : b.labels.to_vector<int64_t>()) expected_labels.push_back(y);
+  });
+  BOOST_TEST(logits == expected, boost::test_tools::per_element());
+  BOOST_TEST(labels == expected_labels, boost::test_tools::per_element());
+
+  const RunResult printed = run.tessera("predict a/last.h5 eval.h5");
+  BOOST_TEST_REQUIRE(printed.exit_code == 0, printed.output);
+  BOOST_TEST(printed.output.rfind("index\tclass\tlogit\n0\t", 0) == 0, printed.output);
+  BOOST_TEST(std::count(printed.output.begin(), printed.output.end(), '\n') == 31, printed.output);
+  const std::string before = read_file(run / "eval.h5");
+  const RunResult over = run.tessera("predict a/last.h5 eval.h5 --out eval.h5");
+  BOOST_TEST(over.exit_code == 1, over.output);
+  BOOST_TEST(read_file(run / "eval.h5") == before);
 }
 
 BOOST_AUTO_TEST_CASE(bench_reports_speed_and_memory) {
