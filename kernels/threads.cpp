@@ -14,9 +14,9 @@ namespace {
 int initial_threads() {
   if (const char* env = std::getenv("TESSERA_THREADS")) {
     const int n = std::atoi(env);
-    if (n > 0) return n;
+    if (n > 0) return std::min(n, kMaxThreads);  // the commands refuse larger values first (train/experiment.h)
   }
-  return std::max(1, omp_get_max_threads());
+  return std::clamp(omp_get_max_threads(), 1, kMaxThreads);
 }
 
 // OpenBLAS follows our count, so the two never oversubscribe the cores.
@@ -37,7 +37,7 @@ std::atomic<int>& thread_count() {
 }  // namespace
 
 void set_num_threads(int n) {
-  n = std::max(1, n);
+  n = std::clamp(n, 1, kMaxThreads);
   thread_count().store(n);
   omp_set_num_threads(n);
   set_blas_threads(n);

@@ -6,6 +6,8 @@
 
 namespace tessera::kernels {
 
+// The most worker threads Tessera runs (as the recipe's `threads`); more are clamped.
+constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);
 int num_threads();
 

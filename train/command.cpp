@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "autograd/error.h"
+#include "train/experiment.h"
 
 namespace tessera::cli {
 namespace {
@@ -46,6 +47,7 @@ int run_main(const std::vector<std::string>& args) {
     return 0;
   }
   try {
+    train::check_thread_environment();
     return it->run(rest);
   } catch (const std::exception& e) {
     fmt::print(stderr, "tessera {}: error: {}\n", it->name, e.what());

@@ -1,10 +1,11 @@
 #include "train/experiment.h"
 
-#include "kernels/gemm.h"
-
 #include <algorithm>
+#include <cstdlib>
 
 #include "autograd/engine.h"
+#include "kernels/gemm.h"
+#include "kernels/threads.h"
 
 namespace tessera::train {
 
@@ -133,6 +134,17 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
 void set_precision(const std::string& where, const std::string& text) {
   if (text != "fp32" && text != "bf16") fail("{}: expected fp32 or bf16, got '{}'", where, text);
   kernels::set_matmul_precision(kernels::parse_matmul_precision(text));
+}
+
+int parse_threads(const std::string& flag, const std::string& text) {
+  const int64_t n = parse_count(flag, text, 1);
+  if (n > kernels::kMaxThreads) fail("{}: at most {} threads, got {}", flag, kernels::kMaxThreads, text);
+  return int(n);
+}
+
+void check_thread_environment() {
+  if (const char* env = std::getenv("TESSERA_THREADS"); env != nullptr && *env != '\0')
+    parse_threads("TESSERA_THREADS", env);
 }
 
 int64_t parse_count(const std::string& flag, const std::string& text, int64_t min) {

@@ -39,6 +39,11 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
                       std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches = 0,
                       const ProcessGroup* group = nullptr);
 
+// "--threads N": an integer in [1, kernels::kMaxThreads], or an error naming the flag.
+int parse_threads(const std::string& flag, const std::string& text);
+// TESSERA_THREADS, when set, must be such an integer too (checked before any command runs).
+void check_thread_environment();
+
 // Parses "--threads N"-style integers with a message naming the flag.
 int64_t parse_count(const std::string& flag, const std::string& text, int64_t min = 0);
 

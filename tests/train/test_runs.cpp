@@ -218,6 +218,18 @@ BOOST_AUTO_TEST_CASE(nan_guard_stops_and_keeps_the_last_good_checkpoint) {
 }
 
 BOOST_AUTO_TEST_CASE(cli_errors_are_messages_and_exit_codes) {
+  {
+    // Thread counts are bounded wherever they come from (a million used to crash).
+    TinyRun run("threads_bound");
+    const RunResult flag = run.tessera("train tiny.yaml --run-dir t --threads 1000000");
+    BOOST_TEST(flag.exit_code == 1, flag.output);
+    BOOST_TEST(flag.output.find("--threads: at most 1024 threads, got 1000000") != std::string::npos, flag.output);
+    const RunResult env = run_shell("cd '" + run.path.string() + "' && TESSERA_THREADS=1000000 '" + TESSERA_BINARY + "' info 2>&1");
+    BOOST_TEST(env.exit_code == 1, env.output);
+    BOOST_TEST(env.output.find("TESSERA_THREADS: at most 1024 threads, got 1000000") != std::string::npos, env.output);
+    BOOST_TEST(run.tessera("data import scenes --from x --out y --threads 5000").output.find("at most 1024 threads") !=
+               std::string::npos);
+  }
   TinyRun run("cli_errors");
   const RunResult typo = run.tessera("train tiny.yaml --set optim.lrr=1");
   BOOST_TEST(typo.exit_code == 1);

@@ -35,7 +35,7 @@ int bench(const std::vector<std::string>& args) {
     if (a == "--json") json = true;
     else if (a == "--steps") steps = train::parse_count(a, value(), 1);
     else if (a == "--warmup") warmup = train::parse_count(a, value(), 0);
-    else if (a == "--threads") threads = train::parse_count(a, value(), 1);
+    else if (a == "--threads") threads = train::parse_threads(a, value());
     else if (a == "--set") overrides.push_back(value());
     else if (a == "--precision") overrides.push_back("train.precision=" + value());
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera bench --help)", a);

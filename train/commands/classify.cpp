@@ -40,7 +40,7 @@ int run_classify(const std::vector<std::string>& args) {
       else if (a == "--templates") templates = split_commas(v);
       else if (a == "--batch") batch = train::parse_count(a, v, 1);
       else if (a == "--limit") limit = train::parse_count(a, v, 0);
-      else kernels::set_num_threads(int(train::parse_count(a, v, 1)));
+      else kernels::set_num_threads(train::parse_threads(a, v));
     } else if (a.rfind("--", 0) == 0) {
       fail("unknown option '{}' (see tessera classify --help)", a);
     } else {

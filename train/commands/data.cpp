@@ -14,6 +14,7 @@
 #include "data/scene_import.h"
 #include "data/scene_report.h"
 #include "train/command.h"
+#include "train/experiment.h"
 
 namespace tessera::cli {
 namespace {
@@ -115,7 +116,7 @@ int import_scenes_command(const std::vector<std::string>& args) {
   if (auto v = option("--seed")) o.seed = uint64_t(parse_int(*v, "--seed"));
   const int64_t train = option("--train") ? parse_int(*option("--train"), "--train") : 60000;
   const int64_t test = option("--test") ? parse_int(*option("--test"), "--test") : 10000;
-  const int threads = option("--threads") ? int(parse_int(*option("--threads"), "--threads")) : 0;
+  const int threads = option("--threads") ? train::parse_threads("--threads", *option("--threads")) : 0;
   const auto start = std::chrono::steady_clock::now();
   int64_t finished_before = 0;  // scenes of splits already written, for the overall rate
   const auto progress = [&](const std::string& split, int64_t done, int64_t total) {

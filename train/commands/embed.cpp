@@ -25,7 +25,7 @@ int run_embed(const std::vector<std::string>& args) {
     if (a == "--text" || a == "--threads") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--text") texts.push_back(args[++i]);
-      else kernels::set_num_threads(int(train::parse_count(a, args[++i], 1)));
+      else kernels::set_num_threads(train::parse_threads(a, args[++i]));
     } else if (a == "--raw") {
       raw = true;
     } else if (a.rfind("--", 0) == 0) {

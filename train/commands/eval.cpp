@@ -25,7 +25,7 @@ int eval(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--data") data_path = args[++i];
       else if (a == "--precision") train::set_precision(a, args[++i]);
-      else if (a == "--threads") threads = train::parse_count(a, args[++i], 1);
+      else if (a == "--threads") threads = train::parse_threads(a, args[++i]);
       else max_batches = train::parse_count(a, args[++i], 1);
     } else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera eval --help)", a);
     else if (path.empty()) path = a;

@@ -68,7 +68,7 @@ int run_generate(const std::vector<std::string>& args) {
     else if (a == "--max-new-tokens") max_new = train::parse_count(a, value(), 1);
     else if (a == "--out") out_path = value();
     else if (a == "--png") png_path = value();
-    else if (a == "--threads") kernels::set_num_threads(int(train::parse_count(a, value(), 1)));
+    else if (a == "--threads") kernels::set_num_threads(train::parse_threads(a, value()));
     else if (a == "--precision") train::set_precision(a, value());
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera generate --help)", a);
     else if (checkpoint.empty()) checkpoint = a;

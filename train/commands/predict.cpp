@@ -74,7 +74,7 @@ int run_predict(const std::vector<std::string>& args) {
       if (a == "--out") out = v;
       else if (a == "--labels") labels = split_commas(v);
       else if (a == "--batch") batch = train::parse_count(a, v, 1);
-      else kernels::set_num_threads(int(train::parse_count(a, v, 1)));
+      else kernels::set_num_threads(train::parse_threads(a, v));
     } else if (a.rfind("--", 0) == 0) {
       fail("unknown option '{}' (see tessera predict --help)", a);
     } else {

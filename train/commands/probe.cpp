@@ -58,7 +58,7 @@ Options parse(const std::vector<std::string>& args) {
       else if (a == "--weight-decay") o.probe.weight_decay = parse_number(a, v, 0), o.search = false;
       else if (a == "--tolerance") o.probe.tolerance = parse_number(a, v, 0);
       else if (a == "--batch") o.batch = train::parse_count(a, v, 1);
-      else kernels::set_num_threads(int(train::parse_count(a, v, 1)));
+      else kernels::set_num_threads(train::parse_threads(a, v));
     } else if (a == "--json") {
       o.json = true;
     } else if (a.rfind("--", 0) == 0) {

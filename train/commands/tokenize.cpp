@@ -46,7 +46,8 @@ Options parse(const std::vector<std::string>& args) {
       train::set_precision(a, args[++i]);
     } else if (a == "--batch" || a == "--threads") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
-      (a == "--batch" ? o.batch : o.threads) = train::parse_count(a, args[++i], 1);
+      if (a == "--batch") o.batch = train::parse_count(a, args[++i], 1);
+      else o.threads = train::parse_threads(a, args[++i]);
     } else if (a.rfind("--", 0) == 0) {
       fail("unknown option '{}' (see tessera tokenize --help)", a);
     } else {

@@ -18,7 +18,7 @@ int run_train(const std::vector<std::string>& args) {
     if (a == "--run-dir") o.run_dir = value();
     else if (a == "--set") o.overrides.push_back(value());
     else if (a.rfind("--set=", 0) == 0) o.overrides.push_back(a.substr(6));
-    else if (a == "--threads") o.threads = int(train::parse_count(a, value(), 1));
+    else if (a == "--threads") o.threads = train::parse_threads(a, value());
     else if (a == "--resume") o.resume_dir = value();
     else if (a == "--overwrite") o.overwrite = true;
     else if (a == "--debug-kill-after") o.debug_kill_after = train::parse_count(a, value(), 1);
