@@ -9,6 +9,7 @@
 #include "autograd/ops/contrastive.h"
 #include "nn/capabilities.h"
 #include "tests/support/cli_helpers.h"
+#include "tests/support/h5_files.h"
 #include "train/trained_model.h"
 
 using namespace tessera::testing;
@@ -73,6 +74,13 @@ BOOST_AUTO_TEST_CASE(train_embed_and_classify) {
     const std::vector<float> exact = tessera::l2_normalize_rows(embedder.embed_texts({"a dark one"})).to_vector<float>();
     BOOST_TEST_REQUIRE(exact.size() == e.size());
     for (size_t i = 0; i < e.size(); ++i) BOOST_TEST(float(e[i]) == exact[i], "value " << i);
+    const RunResult file = run_tessera("embed run/last.h5 --text 'a dark one' --text x --out e.h5", dir.path.string());
+    BOOST_TEST_REQUIRE(file.exit_code == 0, file.output);
+    std::vector<hsize_t> dims;
+    const std::vector<float> stored = read_dataset<float>(dir / "e.h5", "embeddings", dims);
+    BOOST_TEST(dims == (std::vector<hsize_t>{2, 8}), boost::test_tools::per_element());
+    BOOST_TEST(std::vector<float>(stored.begin(), stored.begin() + 8) == exact, boost::test_tools::per_element());
+    BOOST_TEST(run_tessera("embed run/last.h5 --text x --out run/last.h5", dir.path.string()).exit_code == 1);
   }
   const RunResult quoted = run_tessera("embed run/last.h5 --text 'say \"hi\"\\'", dir.path.string());
   BOOST_TEST_REQUIRE(quoted.exit_code == 0, quoted.output);

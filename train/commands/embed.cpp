@@ -7,6 +7,7 @@
 #include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
 #include "autograd/error.h"
+#include "data/hdf5_util.h"
 #include "kernels/threads.h"
 #include "train/command.h"
 #include "train/experiment.h"
@@ -17,14 +18,15 @@ namespace tessera::cli {
 namespace {
 
 int run_embed(const std::vector<std::string>& args) {
-  std::string checkpoint;
+  std::string checkpoint, out;
   std::vector<std::string> texts;
   bool raw = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--text" || a == "--threads") {
+    if (a == "--text" || a == "--threads" || a == "--out") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--text") texts.push_back(args[++i]);
+      else if (a == "--out") out = args[++i];
       else kernels::set_num_threads(train::parse_threads(a, args[++i]));
     } else if (a == "--raw") {
       raw = true;
@@ -45,6 +47,24 @@ int run_embed(const std::vector<std::string>& args) {
   if (!raw) e = l2_normalize_rows(e);
   const std::vector<float> v = e.contiguous().to_vector<float>();
   const size_t d = size_t(e.size(1));
+  if (!out.empty()) {
+    // float32 [N, E] and the texts, for use elsewhere (h5py), never over the checkpoint.
+    data::h5::refuse_same_file(checkpoint, out, "checkpoint");
+    const auto n = hsize_t(texts.size());
+    data::h5::write_atomically(out, [&](hid_t file) {
+      data::h5::RowWriter embeddings(file, "embeddings", H5T_IEEE_F32LE, {n, hsize_t(d)}, out);
+      embeddings.write(H5T_NATIVE_FLOAT, 0, n, v.data());
+      const data::h5::Handle type = data::h5::utf8_string_type();
+      data::h5::RowWriter strings(file, "texts", type.get(), {n}, out);
+      std::vector<const char*> c;
+      for (const std::string& t : texts) c.push_back(t.c_str());
+      strings.write(type.get(), 0, n, c.data());
+      data::h5::write_attribute(file, "checkpoint", checkpoint);
+      data::h5::write_attribute(file, "normalised", int64_t(raw ? 0 : 1));
+    });
+    fmt::print("embeddings [{}, {}] of {} texts written to {}\n", n, d, n, out);
+    return 0;
+  }
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::vector<float> row(v.begin() + long(i * d), v.begin() + long((i + 1) * d));
     // Shortest round-trip digits, so the printed floats are the embedding exactly; text escaped.
@@ -55,10 +75,11 @@ int run_embed(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"embed", "print the text embedding of a checkpoint that embeds text (CLIP, SigLIP)",
-     "usage: tessera embed CKPT --text TEXT [--text TEXT ...] [--raw] [--threads N]\n\n"
+     "usage: tessera embed CKPT --text TEXT [--text TEXT ...] [--raw] [--out FILE.h5] [--threads N]\n\n"
      "Tokenizes each TEXT with the model's byte tokenizer, runs the text tower and prints one JSON line\n"
      "per text: {\"text\": ..., \"embedding\": [...]}, the embedding L2-normalised (as the model compares\n"
-     "embeddings) unless --raw.",
+     "embeddings) unless --raw; the floats to the last bit. --out writes `embeddings` float32 [N, E] and\n"
+     "`texts` to an HDF5 file instead.",
      run_embed}};
 
 }  // namespace
