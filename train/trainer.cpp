@@ -1,8 +1,7 @@
 #include "train/trainer.h"
 
-#include <cmath>
-
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include "autograd/engine.h"
