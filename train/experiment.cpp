@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <sstream>
 
 #include "autograd/engine.h"
 #include "kernels/gemm.h"
@@ -134,6 +135,14 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
 void set_precision(const std::string& where, const std::string& text) {
   if (text != "fp32" && text != "bf16") fail("{}: expected fp32 or bf16, got '{}'", where, text);
   kernels::set_matmul_precision(kernels::parse_matmul_precision(text));
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 int parse_threads(const std::string& flag, const std::string& text) {

@@ -39,6 +39,9 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
                       std::shared_ptr<data::Dataset> dataset, const Recipe& recipe, int64_t max_batches = 0,
                       const ProcessGroup* group = nullptr);
 
+// "a,b,c" -> {"a", "b", "c"} (empty items dropped), for list options such as --labels.
+std::vector<std::string> split_commas(const std::string& text);
+
 // "--threads N": an integer in [1, kernels::kMaxThreads], or an error naming the flag.
 int parse_threads(const std::string& flag, const std::string& text);
 // TESSERA_THREADS, when set, must be such an integer too (checked before any command runs).

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "autograd/error.h"
 
 namespace tessera::train {
 

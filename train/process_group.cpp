@@ -1,6 +1,7 @@
 #include "train/process_group.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -72,6 +73,15 @@ void ordered_sum_mpi(std::span<T> values, int size, int rank) {
 }
 #endif
 
+// Both element types: a no-op for a group of one (and all a build without MPI can have).
+template <typename T>
+void ordered_sum_in([[maybe_unused]] std::span<T> values, int size, [[maybe_unused]] int rank) {
+  if (size == 1) return;
+#ifdef TESSERA_HAVE_MPI
+  ordered_sum_mpi(values, size, rank);
+#endif
+}
+
 }  // namespace
 
 bool launched_by_mpi() {
@@ -118,23 +128,8 @@ ProcessGroup::~ProcessGroup() {
 #endif
 }
 
-void ProcessGroup::ordered_sum(std::span<float> values) const {
-  if (size_ == 1) return;
-#ifdef TESSERA_HAVE_MPI
-  ordered_sum_mpi(values, size_, rank_);
-#else
-  (void)values;  // a group of one without MPI
-#endif
-}
-
-void ProcessGroup::ordered_sum(std::span<double> values) const {
-  if (size_ == 1) return;
-#ifdef TESSERA_HAVE_MPI
-  ordered_sum_mpi(values, size_, rank_);
-#else
-  (void)values;  // a group of one without MPI
-#endif
-}
+void ProcessGroup::ordered_sum(std::span<float> values) const { ordered_sum_in(values, size_, rank_); }
+void ProcessGroup::ordered_sum(std::span<double> values) const { ordered_sum_in(values, size_, rank_); }
 
 std::vector<std::string> ProcessGroup::all_gather(const std::string& mine) const {
   if (size_ == 1) return {mine};
@@ -164,6 +159,17 @@ void ProcessGroup::barrier() const {
 #ifdef TESSERA_HAVE_MPI
   if (size_ > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 #endif
+}
+
+int ProcessGroup::run(const std::string& command, const std::function<int()>& body) const {
+  if (size_ == 1) return body();
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "tessera {}: error (process {} of {}): {}\n", command, rank_, size_, e.what());
+    std::fflush(stderr);
+    abort(1);
+  }
 }
 
 void ProcessGroup::abort(int exit_code) const {

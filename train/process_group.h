@@ -10,6 +10,7 @@
 // one slice of every rank's values with MPI_Alltoallv, adds them in rank order, and MPI_Allgatherv
 // hands the slices round — the traffic of a ring allreduce.)
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ class ProcessGroup {
   // Every process's `mine`, in rank order, on every process.
   std::vector<std::string> all_gather(const std::string& mine) const;
   void barrier() const;
+  // Runs a command's body. With several processes an error is printed naming this process and
+  // stops them all (the others may be waiting for this one in an exchange); with one it is thrown.
+  int run(const std::string& command, const std::function<int()>& body) const;
   // Stops every process of the group (MPI_Abort); for a group of one, exits.
   [[noreturn]] void abort(int exit_code) const;
 

@@ -84,14 +84,7 @@ int bench(const std::vector<std::string>& args) {
 }
 
 int run_bench(const std::vector<std::string>& args) {
-  const train::ProcessGroup& group = train::ProcessGroup::world();
-  if (group.size() == 1) return bench(args);
-  try {
-    return bench(args);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "tessera bench: error (process {} of {}): {}\n", group.rank(), group.size(), e.what());
-    group.abort(1);
-  }
+  return train::ProcessGroup::world().run("bench", [&] { return bench(args); });
 }
 
 const CommandRegistration registration{

@@ -3,7 +3,6 @@
 // prompt ensemble ("a photo of a {}." ...) it is most similar to. Prints one line per image and, when IMAGES.h5 has labels, the accuracy.
 #include <fmt/format.h>
 
-#include <sstream>
 
 #include "autograd/ops/contrastive.h"
 #include "autograd/engine.h"
@@ -19,15 +18,6 @@
 namespace tessera::cli {
 namespace {
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 int run_classify(const std::vector<std::string>& args) {
   std::vector<std::string> positional, labels, templates;
   int64_t batch = 256, limit = -1;
@@ -36,8 +26,8 @@ int run_classify(const std::vector<std::string>& args) {
     if (a == "--labels" || a == "--templates" || a == "--batch" || a == "--threads" || a == "--limit") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       const std::string& v = args[++i];
-      if (a == "--labels") labels = split_commas(v);
-      else if (a == "--templates") templates = split_commas(v);
+      if (a == "--labels") labels = train::split_commas(v);
+      else if (a == "--templates") templates = train::split_commas(v);
       else if (a == "--batch") batch = train::parse_count(a, v, 1);
       else if (a == "--limit") limit = train::parse_count(a, v, 0);
       else kernels::set_num_threads(train::parse_threads(a, v));

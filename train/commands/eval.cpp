@@ -62,14 +62,7 @@ int eval(const std::vector<std::string>& args) {
 }
 
 int run_eval(const std::vector<std::string>& args) {
-  const train::ProcessGroup& group = train::ProcessGroup::world();
-  if (group.size() == 1) return eval(args);
-  try {
-    return eval(args);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "tessera eval: error (process {} of {}): {}\n", group.rank(), group.size(), e.what());
-    group.abort(1);
-  }
+  return train::ProcessGroup::world().run("eval", [&] { return eval(args); });
 }
 
 const CommandRegistration registration{

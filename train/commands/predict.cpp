@@ -3,7 +3,6 @@
 // an HDF5 file for analysis elsewhere, or the best class per image on the console.
 #include <fmt/format.h>
 
-#include <sstream>
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
@@ -54,14 +53,6 @@ Scorer scorer_for(const train::TrainedModel& model, const data::DatasetInfo& inf
           }};
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 int run_predict(const std::vector<std::string>& args) {
   std::vector<std::string> positional, labels;
   std::string out;
@@ -72,7 +63,7 @@ int run_predict(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       const std::string& v = args[++i];
       if (a == "--out") out = v;
-      else if (a == "--labels") labels = split_commas(v);
+      else if (a == "--labels") labels = train::split_commas(v);
       else if (a == "--batch") batch = train::parse_count(a, v, 1);
       else kernels::set_num_threads(train::parse_threads(a, v));
     } else if (a.rfind("--", 0) == 0) {

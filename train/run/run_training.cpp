@@ -104,15 +104,7 @@ int train_in_group(const RunOptions& options, const ProcessGroup& group) {
 
 int run_training(const RunOptions& options) {
   const ProcessGroup& group = ProcessGroup::world();
-  if (group.size() == 1) return train_in_group(options, group);
-  try {
-    return train_in_group(options, group);
-  } catch (const std::exception& e) {
-    // The other processes may be waiting for this one in a collective: stop them all.
-    fmt::print(stderr, "tessera train: error (process {} of {}): {}\n", group.rank(), group.size(), e.what());
-    std::fflush(stderr);
-    group.abort(1);
-  }
+  return group.run("train", [&] { return train_in_group(options, group); });
 }
 
 }  // namespace tessera::train

@@ -15,6 +15,7 @@
 #include "train/byte_stream.h"
 #include "train/models/clip.h"
 #include "train/task.h"
+#include "train/tasks/shared_store.h"
 
 namespace tessera::train {
 namespace {
@@ -74,7 +75,6 @@ class EvalEmbeddings {
     for (std::string& c : r.texts()) captions_.push_back(std::move(c));
     recall_.reset(), probe_.reset();
   }
-  bool empty() const { return images_.empty(); }
 
   // Recall@1, 5, 10 both ways over all N pairs, by class when labelled, else by caption: images
   // whose captions are the same text are the same item to retrieval ("a small bag." describes
@@ -192,23 +192,12 @@ class Contrastive : public Task {
 
   bool shares_store_of(const Metric& metric) const override { return dynamic_cast<const WholeSetMetric*>(&metric) != nullptr; }
   std::string store_part(const std::vector<std::unique_ptr<Metric>>& metrics) const override {
-    ByteWriter w;
-    const EvalEmbeddings* store = nullptr;
-    for (const auto& m : metrics)
-      if (auto* s = dynamic_cast<const WholeSetMetric*>(m.get()); s && s->store) store = s->store.get();
-    w.number(uint8_t(store != nullptr && !store->empty()));  // a process that evaluated no batch kept nothing
-    if (store != nullptr && !store->empty()) store->write(w);
-    return w.take();
+    return store_part_of<WholeSetMetric, EvalEmbeddings>(metrics);
   }
   void merge_store_parts(std::vector<std::unique_ptr<Metric>>& metrics, const std::vector<std::string>& parts) override {
-    auto merged = std::make_shared<EvalEmbeddings>();
-    for (const std::string& part : parts) {
-      ByteReader r(part);
-      if (r.number<uint8_t>()) merged->append(r);
-    }
-    for (auto& m : metrics)
-      if (auto* s = dynamic_cast<WholeSetMetric*>(m.get())) s->store = merged;
+    merge_store_parts_of<WholeSetMetric, EvalEmbeddings>(metrics, parts);
   }
+
 
   // The learned temperature t = exp(t') (and SigLIP's bias b), which decide how sharp the logits are.
   std::vector<std::pair<std::string, double>> training_state(const nn::Module& model) const override {

@@ -24,6 +24,7 @@
 #include "train/byte_stream.h"
 #include "train/models/vlm.h"
 #include "train/task.h"
+#include "train/tasks/shared_store.h"
 
 namespace tessera::train {
 namespace {
@@ -326,23 +327,12 @@ class Vlm : public Task {
 
   bool shares_store_of(const Metric& metric) const override { return dynamic_cast<const VlmMetric*>(&metric) != nullptr; }
   std::string store_part(const std::vector<std::unique_ptr<Metric>>& metrics) const override {
-    ByteWriter w;
-    const VlmEvaluation* store = nullptr;
-    for (const auto& m : metrics)
-      if (auto* v = dynamic_cast<const VlmMetric*>(m.get()); v && v->store) store = v->store.get();
-    w.number(uint8_t(store != nullptr));  // a process that evaluated no batch kept nothing
-    if (store) store->write(w);
-    return w.take();
+    return store_part_of<VlmMetric, VlmEvaluation>(metrics);
   }
   void merge_store_parts(std::vector<std::unique_ptr<Metric>>& metrics, const std::vector<std::string>& parts) override {
-    auto merged = std::make_shared<VlmEvaluation>();
-    for (const std::string& part : parts) {
-      ByteReader r(part);
-      if (r.number<uint8_t>()) merged->append(r);
-    }
-    for (auto& m : metrics)
-      if (auto* v = dynamic_cast<VlmMetric*>(m.get())) v->store = merged;
+    merge_store_parts_of<VlmMetric, VlmEvaluation>(metrics, parts);
   }
+
 
  private:
   // Teacher-forced loss over a fixed set of examples per scene: the first caption, the detection of
