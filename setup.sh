@@ -15,6 +15,7 @@ packages=(
   dataset-fashion-mnist                # the default data set
   python3 python3-numpy python3-h5py   # tests check that h5py-written files load unchanged
   python3-torch                        # tests: layers agree with PyTorch (reference only)
+  python3-torchvision python3-venv     # tests: exports load into timm and open_clip (tests/interop)
 )
 
 missing=()
@@ -31,3 +32,17 @@ fi
 mkdir -p build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build/configure.log 2>&1 || { cat build/configure.log; exit 1; }
 cmake --build build -j "$(nproc)" 2>&1 | tail -n 3
+
+# Test-only: timm, open_clip and safetensors from PyPI, over Debian's torch, in build/interop-venv,
+# so that a test can load `tessera export` output the way a PyTorch user does. Made once (again
+# when tests/interop/requirements.txt changes); never on Tessera's run path.
+venv=build/interop-venv
+if ! cmp -s tests/interop/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
+  rm -rf "$venv"
+  if /usr/bin/python3 -m venv --system-site-packages "$venv" &&
+     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r tests/interop/requirements.txt; then
+    cp tests/interop/requirements.txt "$venv/requirements.txt"
+  else
+    echo "setup: could not make the test venv $venv from PyPI; the interop test will fail under CI and be skipped elsewhere"
+  fi
+fi

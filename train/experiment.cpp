@@ -7,6 +7,7 @@
 #include "autograd/engine.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
+#include "train/weight_interop.h"
 
 namespace tessera::train {
 
@@ -36,7 +37,11 @@ void check_task(const std::string& what, const std::string& name, const std::str
 
 std::shared_ptr<nn::Module> build_model(const Recipe& recipe, const DataShape& shape, Generator& gen) {
   const Section s = recipe.section("model");
-  return models().get(s.string("type")).make(s, shape, gen);
+  std::shared_ptr<nn::Module> model = models().get(s.string("type")).make(s, shape, gen);
+  // Weights trained elsewhere (fine-tuning); not when a checkpoint's weights replace them anyway.
+  const std::string from = s.string("from");
+  if (!from.empty() && !shape.weights_follow) model->load_state(read_weights_for(*model, from, "model.from"), false);
+  return model;
 }
 
 std::unique_ptr<Task> build_task(const Recipe& recipe) {

@@ -30,6 +30,8 @@ const Field& recipe_schema() {
       }),
       typed_section("model", "the network; its keys depend on model.type", {
           required_string("type", "the model (see docs/EXTENDING.md for the list)"),
+          string("from", "", "start from these weights: a Tessera checkpoint (.h5) or a .safetensors file under "
+                 "Tessera, timm or open_clip names (tessera export writes them; docs/INTEROP.md); \"\" = random"),
       }, models),
       typed_section("loss", "the training objective", {
           string("type", "cross_entropy", "the loss"),

@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "nn/autoencoder.h"
 #include "train/checkpoint.h"
 #include "train/experiment.h"
+#include "train/safetensors.h"
 
 using namespace tessera;
 using testing::run_tessera;
@@ -271,6 +273,38 @@ BOOST_AUTO_TEST_CASE(bad_token_files_are_refused) {
   r = run_tessera("decode " + ckpt + " " + dir / "good.h5" + " " + out);
   BOOST_TEST(r.exit_code == 0, r.output);
   BOOST_TEST(data::Dataset::open(out)->size() == 2);
+}
+
+// A VQ-VAE exported under Tessera's names keeps its buffers apart (OUT.buffers.safetensors), and
+// model.from takes both back: the k-means "initialized" flag with them, so the codebook is not
+// re-initialised (one step at learning rate 0 leaves it as exported).
+BOOST_AUTO_TEST_CASE(exported_tokenizer_keeps_its_buffers_apart_and_comes_back_with_them) {
+  const testing::ScratchDir dir("tokens_export");
+  const std::string data = dir / "squares.h5";
+  write_squares(data, 40);
+  testing::write_file(dir / "vq.yaml", recipe_for("  type: vqvae\n  encoder: plain\n  code_dim: 8\n  codebook_size: 16\n", data));
+  auto r = run_tessera("train vq.yaml --run-dir run", dir.path.string());
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  r = run_tessera("export run/last.h5 out/vq.safetensors", dir.path.string());
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  BOOST_TEST(r.output.find("buffers (state that is not trained") != std::string::npos, r.output);
+  const auto params = train::read_safetensors(dir / "out/vq.safetensors");
+  const auto buffers = train::read_safetensors(dir / "out/vq.buffers.safetensors");
+  const auto has = [](const train::SafetensorsFile& f, const std::string& name) {
+    return std::any_of(f.tensors.begin(), f.tensors.end(), [&](const auto& t) { return t.first == name; });
+  };
+  BOOST_TEST(has(params, "quantizer.codebook"));
+  BOOST_TEST(!has(params, "quantizer.initialized"));
+  BOOST_TEST(has(buffers, "quantizer.initialized"));
+  BOOST_TEST(has(buffers, "quantizer.idle_steps"));
+  BOOST_TEST(params.metadata.at("tessera_model_type") == "vqvae");
+
+  r = run_tessera("train vq.yaml --run-dir again --set model.from=out/vq.safetensors --set train.steps=1 --set optim.lr=0",
+                  dir.path.string());
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const train::Checkpoint before = train::load_checkpoint(dir / "run/last.h5"), after = train::load_checkpoint(dir / "again/last.h5");
+  BOOST_TEST(after.params.at("quantizer.initialized").to_vector<float>()[0] == 1.f);
+  BOOST_TEST(after.params.at("quantizer.codebook").to_vector<float>() == before.params.at("quantizer.codebook").to_vector<float>());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
