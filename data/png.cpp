@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <vector>
 
@@ -72,6 +73,23 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t height, i
     std::filesystem::remove(temp, ec);
     fail("write_png '{}': cannot move the file into place: {}", path, ec.message());
   }
+}
+
+std::string encode_png(const uint8_t* pixels, int64_t height, int64_t width, int64_t channels) {
+  if (height < 1 || width < 1 || height > (1 << 24) || width > (1 << 24))
+    fail("encode_png: cannot encode an image of {}x{}", height, width);
+  if (channels < 1 || channels > 4) fail("encode_png: {} channels, expected 1 to 4", channels);
+  char* buffer = nullptr;
+  size_t size = 0;
+  FILE* f = open_memstream(&buffer, &size);
+  if (!f) fail("encode_png: out of memory");
+  std::string message;
+  const bool ok = write_png_file(f, pixels, height, width, channels, message);
+  std::fclose(f);
+  std::string out = ok ? std::string(buffer, size) : std::string();
+  std::free(buffer);
+  if (!ok) fail("encode_png: {}", message);
+  return out;
 }
 
 void write_image_grid(const std::string& path, const uint8_t* images, int64_t n, int64_t height, int64_t width,

@@ -9,6 +9,9 @@ namespace tessera::data {
 // Written to a temporary file and renamed; throws tessera::Error naming the path.
 void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width, int64_t channels);
 
+// The same PNG as bytes in memory (for pages that inline their images).
+std::string encode_png(const uint8_t* pixels, int64_t height, int64_t width, int64_t channels);
+
 // Tiles images [N,H,W,C] u8 into a grid of `nrow` images per row, `padding` pixels apart
 // (padding pixels are black), and writes it as a PNG.
 void write_image_grid(const std::string& path, const uint8_t* images, int64_t n, int64_t height, int64_t width,

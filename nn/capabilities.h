@@ -10,6 +10,7 @@
 //   TokensToImage       that grid -> images                             (VAE, VQ-VAE, FSQ)
 //   ImageToPatchTokens  images -> patch tokens and their pooled vector  (ViT)
 //   ImageToEmbedding    images -> one vector per image                  (ViT, CLIP, SigLIP)
+//   ImageToAttention    images -> the image tower's attention weights     (ViT, CLIP, SigLIP, VLM)
 //   TextToEmbedding     texts  -> one vector per text                   (CLIP, SigLIP)
 //   ImageToLogits       images -> class logits                          (ViT, MLP)
 //   ImageToText         images + prompts -> generated text, boxes read from it  (VLM)
@@ -100,6 +101,21 @@ class TextToEmbedding {
   virtual Tensor embed_texts(const std::vector<std::string>& texts) = 0;
   // The prompts ("a photo of a {}.") whose embeddings, averaged per class, classify zero-shot.
   virtual std::vector<std::string> zero_shot_templates() const = 0;
+};
+
+// What an image tower's tokens attend to, for attention rollout (Abnar & Zuidema 2020) in run
+// reports: per block the softmax weights averaged over heads.
+struct ImageAttention {
+  std::vector<Tensor> layers;  // per block, f32 [N, T, T]: row = query token, column = key token
+  bool cls_first = false;      // token 0 is a CLS token; the others are patches in row-major order
+  int64_t grid_height = 0, grid_width = 0;  // patches per column and per row
+};
+
+class ImageToAttention {
+ public:
+  virtual ~ImageToAttention() = default;
+  // images f32 [N, C, H, W], without gradients.
+  virtual ImageAttention image_attention(const Tensor& images) = 0;
 };
 
 class ImageToLogits {

@@ -36,7 +36,7 @@ struct DualEncoderConfig {
   void validate() const;
 };
 
-class DualEncoder : public Module, public ImageToEmbedding {
+class DualEncoder : public Module, public ImageToEmbedding, public ImageToAttention {
  public:
   DualEncoder(const DualEncoderConfig& config, Generator& gen);
 
@@ -51,6 +51,7 @@ class DualEncoder : public Module, public ImageToEmbedding {
   int64_t image_embedding_dim() const override { return config_.embed_dim; }
   std::string image_embedding_description() const override;
   Tensor embed_images(const Tensor& images) override;
+  ImageAttention image_attention(const Tensor& images) override { return visual->attention(images); }
   // After each optimizer step: InfoNCE keeps log scale in [0, log(max_logit_scale)] as CLIP.
   void after_step();
 

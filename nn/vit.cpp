@@ -106,6 +106,28 @@ ViTOutput VisionTransformer::forward(const Tensor& images) {
   return out;
 }
 
+ImageAttention VisionTransformer::attention(const Tensor& images) {
+  const bool cls = cls_token.defined();
+  Tensor x = patch_embed->forward(images);
+  const int64_t B = x.size(0), W = config_.width;
+  if (cls) x = concat({cls_token.expand({B, 1, W}), x}, 1);
+  x = x + pos_embed;
+  const int64_t T = x.size(1), H = config_.heads, d = W / H;
+  ImageAttention out;
+  out.cls_first = cls;
+  out.grid_height = out.grid_width = config_.image_size / config_.patch_size;
+  for (auto& block : blocks->items) {
+    // As MultiHeadSelfAttention computes them: q | k | v side by side, heads side by side in each.
+    const Tensor qkv = block->attn->qkv->forward(block->norm1->forward(x));
+    const Tensor q = qkv.slice(2, 0, W).reshape({B, T, H, d}).permute({0, 2, 1, 3});
+    const Tensor k = qkv.slice(2, W, 2 * W).reshape({B, T, H, d}).permute({0, 2, 3, 1});
+    const Tensor weights = softmax(matmul(q.contiguous(), k.contiguous()) * (1.0 / std::sqrt(double(d))), -1);
+    out.layers.push_back(mean(weights, {1}));  // [B, T, T]
+    x = block->forward(x);
+  }
+  return out;
+}
+
 ViTClassifier::ViTClassifier(const ViTConfig& config, Generator& gen)
     : vit_(std::make_shared<VisionTransformer>(config, gen)) {
   // The ViT's own tensors and children, re-registered here in the same order and names.

@@ -58,6 +58,8 @@ class VisionTransformer : public Module {
  public:
   VisionTransformer(const ViTConfig& config, Generator& gen);
   ViTOutput forward(const Tensor& images);
+  // The forward pass again, keeping each block's attention weights (averaged over heads).
+  ImageAttention attention(const Tensor& images);
 
   const ViTConfig& config() const { return config_; }
   int64_t num_patches() const { return patch_embed->num_patches(); }
@@ -77,7 +79,11 @@ class VisionTransformer : public Module {
 // it has no head), which is what a classification task trains. It holds the ViT's submodules and
 // parameters under the very same names (`blocks.0.attn.qkv.weight`, not `vit.blocks...`), so its
 // checkpoints are the ViT's.
-class ViTClassifier : public UnaryModule, public ImageToLogits, public ImageToPatchTokens, public ImageToEmbedding {
+class ViTClassifier : public UnaryModule,
+                      public ImageToLogits,
+                      public ImageToPatchTokens,
+                      public ImageToEmbedding,
+                      public ImageToAttention {
  public:
   ViTClassifier(const ViTConfig& config, Generator& gen);
   Tensor forward(const Tensor& images) override;
@@ -92,6 +98,7 @@ class ViTClassifier : public UnaryModule, public ImageToLogits, public ImageToPa
   int64_t image_embedding_dim() const override { return vit_->config().width; }
   std::string image_embedding_description() const override;
   Tensor embed_images(const Tensor& images) override { return vit_->forward(images).pooled; }
+  ImageAttention image_attention(const Tensor& images) override { return vit_->attention(images); }
 
  protected:
   void on_mode_change() override { vit_->train(is_training()); }

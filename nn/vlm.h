@@ -39,11 +39,13 @@ struct VlmConfig {
   void validate() const;  // throws naming the first inconsistent field
 };
 
-class VisionLanguageModel : public Module {
+class VisionLanguageModel : public Module, public ImageToAttention {
  public:
   VisionLanguageModel(const VlmConfig& config, Generator& gen);
 
   int64_t image_tokens_count() const { return visual->num_patches(); }
+  // The image tower's attention (what the language model reads is its output).
+  ImageAttention image_attention(const Tensor& images) override { return visual->attention(images); }
   // images f32 [B, C, H, W] -> [B, N, width]: the tower's patch tokens, projected.
   Tensor image_tokens(const Tensor& images);
   // The whole sequence through the blocks. ids: integer [B, T] (the text part, T <= text_context);

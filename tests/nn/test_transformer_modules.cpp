@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "tests/support/compare_helpers.h"
 #include "tests/support/gradcheck_helpers.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
@@ -309,6 +310,37 @@ BOOST_AUTO_TEST_CASE(vit_config_errors_name_the_field) {
   c = ViTConfig{};
   c.drop_path = 1.0;
   BOOST_CHECK_THROW(VisionTransformer(c, gen), Error);
+}
+
+// The attention weights a ViT reports (for attention rollout) are the ones its blocks use: with one
+// head, weights @ v through the output projection is the block's attention output; rows sum to 1.
+BOOST_AUTO_TEST_CASE(vit_attention_weights_are_the_ones_its_blocks_use) {
+  for (const auto pooling : {ViTConfig::Pooling::cls, ViTConfig::Pooling::avg}) {
+    Generator gen(9);
+    ViTConfig c = tiny_vit(pooling);
+    c.heads = 1;
+    VisionTransformer vit(c, gen);
+    to_f64_random(vit, 3);
+    NoGradGuard no_grad;
+    const Tensor images = uniform({2, 2, 4, 4}, -1, 1, gen, DType::f64);
+    const ImageAttention a = vit.attention(images);
+    const bool cls = pooling == ViTConfig::Pooling::cls;
+    BOOST_TEST(a.cls_first == cls);
+    BOOST_TEST(a.grid_height == 2);
+    BOOST_REQUIRE_EQUAL(a.layers.size(), 2u);
+    const int64_t T = cls ? 5 : 4;
+    BOOST_TEST(a.layers[0].shape() == (Shape{2, T, T}));
+    BOOST_TEST(tessera::test::max_abs_diff(sum(a.layers[1], {2}), Tensor::ones({2, T}, DType::f64)) < 1e-12);
+
+    // The first block's input, as the ViT makes it; its attention output from the reported weights.
+    Tensor x = vit.patch_embed->forward(images);
+    if (cls) x = concat({vit.cls_token.expand({2, 1, 4}), x}, 1);
+    x = x + vit.pos_embed;
+    const auto& block = vit.blocks->items[0];
+    const Tensor v = block->attn->qkv->forward(block->norm1->forward(x)).slice(2, 8, 12);
+    const Tensor from_weights = block->attn->proj->forward(matmul(a.layers[0], v.contiguous()));
+    BOOST_TEST(tessera::test::max_abs_diff(from_weights, block->attn->forward(block->norm1->forward(x))) < 1e-12);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
