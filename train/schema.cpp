@@ -75,6 +75,7 @@ const Field& recipe_schema() {
       }),
       section("log", "console and metrics.jsonl", {
           integer("every", 50, "print a progress line and log training metrics every this many steps", 1),
+          boolean("report", true, "refresh RUN_DIR/report.html after each evaluation (tessera report)"),
       }),
   });
   return schema;

@@ -72,4 +72,12 @@ class TrainedModel {
   std::shared_ptr<nn::Module> module_;
 };
 
+// Images `indices` of `set` as the model's evaluation sees them, [N, C, H, W]: (pixel / 255 -
+// mean) / std per channel of `options`.
+Tensor normalised_images(const data::Dataset& set, const std::vector<int64_t>& indices, const data::LoaderOptions& options);
+// `prompt` with "{objects}" replaced by the classes of scene `index` (as `names` spells them),
+// " ; "-joined in class order: the evaluation's detect prompt for that scene.
+std::string fill_object_prompt(const std::string& prompt, const data::Dataset& set, int64_t index,
+                               const std::vector<std::string>& names);
+
 }  // namespace tessera::train

@@ -84,6 +84,14 @@ BOOST_AUTO_TEST_CASE(two_stages_train_evaluate_and_generate) {
   write_file(dir / "frozen.yaml", stage2_recipe("  image_encoder: {from: stage1/last.h5, freeze: true}\n"));
   const RunResult s2 = run_tessera("train frozen.yaml --run-dir frozen", dir.path.string());
   BOOST_TEST_REQUIRE(s2.exit_code == 0, s2.output);
+  // The reports: stage 1 a dual encoder's (captions, no labels), stage 2 a VLM's with its generations.
+  for (const auto& [run, section] : {std::pair<std::string, std::string>{"stage1", "similarity"}, {"stage1", "attention"},
+                                     {"frozen", "attention"}, {"frozen", "generations"}}) {
+    const std::string html = read_file(dir / (run + "/report.html"));
+    BOOST_TEST(html.find("<section id=\"" + section + "\">") != std::string::npos, run << " " << section);
+    BOOST_TEST(html.find("could not be made") == std::string::npos, run);
+  }
+  BOOST_TEST(std::filesystem::exists(dir / "frozen/samples/detections_last.png"));
   // It learns: the last steps' loss well below the first steps'.
   const std::vector<double> loss = train_log_values(dir / "frozen/metrics.jsonl", "loss");
   BOOST_TEST_REQUIRE(loss.size() == 40u);

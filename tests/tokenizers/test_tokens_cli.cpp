@@ -133,6 +133,15 @@ BOOST_AUTO_TEST_CASE(train_tokenize_decode_round_trip) {
       BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
       BOOST_TEST(std::filesystem::exists(run + "/samples/reconstructions_last.png"));
       BOOST_TEST(r.output.find("psnr") != std::string::npos);
+      // The run's report: reconstructions inline; for hard tokens the codebook and its codes.
+      const std::string html = testing::read_file(run + "/report.html");
+      BOOST_TEST(html.find("<figcaption>reconstructions_step_0000012.png</figcaption>") != std::string::npos);
+      const bool hard = name != "vae";
+      BOOST_TEST((html.find("<section id=\"codebook\">") != std::string::npos) == hard);
+      BOOST_TEST((html.find("<section id=\"codes\">") != std::string::npos) == hard);
+      BOOST_TEST(html.find("<section id=\"attention\">") == std::string::npos);
+      BOOST_TEST(html.find("could not be made") == std::string::npos);
+      if (hard) BOOST_TEST(html.find("tokens per code, most used first") != std::string::npos);
 
       const std::string ckpt = run + "/last.h5", tokens = dir / (name + "_tokens.h5"), decoded = dir / (name + "_decoded.h5");
       r = run_tessera("tokenize " + ckpt + " " + data + " " + tokens);

@@ -4,11 +4,11 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "autograd/engine.h"
 #include "autograd/error.h"
 #include "data/hdf5_util.h"
+#include "train/atomic_file.h"
 #include "train/command.h"
 #include "train/experiment.h"
 #include "train/trained_model.h"
@@ -18,21 +18,6 @@ namespace tessera::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-void write_text(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(temp);
-      fail("cannot write {} (is the disk full?)", temp.string());
-    }
-  }
-  fs::rename(temp, path);
-}
 
 int64_t values_in(const train::NamedTensorList& tensors) {
   int64_t n = 0;
@@ -96,7 +81,7 @@ int run_export(const std::vector<std::string>& args) {
                exported.buffers.front().first, train::buffers_path_for(out).string());
   }
   for (const auto& [file, text] : exported.configs) {
-    write_text(folder / file, text);
+    train::write_text_atomically(folder / file, text);
     fmt::print("config written to {}\n", (folder / file).string());
   }
   fmt::print("load it in Python with: {}\n", exported.how_to_load);

@@ -18,39 +18,6 @@
 namespace tessera::cli {
 namespace {
 
-// The images as the model's evaluation saw them: (pixel / 255 - mean) / std per channel, [N, C, H, W].
-Tensor normalised_images(const data::Dataset& set, const std::vector<int64_t>& indices, const data::LoaderOptions& o) {
-  const data::DatasetInfo& info = set.info();
-  std::vector<uint8_t> raw(size_t(set.image_bytes()) * indices.size());
-  set.read_images(indices, raw.data());
-  const int64_t n = int64_t(indices.size()), c = info.channels, hw = info.height * info.width;
-  Tensor out = Tensor::empty({n, c, info.height, info.width});
-  float* p = out.data<float>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float mean = o.mean[size_t(o.mean.size() == 1 ? 0 : ch)], std = o.std[size_t(o.std.size() == 1 ? 0 : ch)];
-      for (int64_t k = 0; k < hw; ++k)
-        p[(i * c + ch) * hw + k] = (float(raw[size_t((i * hw + k) * c + ch)]) / 255.f - mean) / std;
-    }
-  return out;
-}
-
-// "{objects}" in a prompt becomes the scene's classes (as the model names them), " ; "-joined in
-// class order: the evaluation's detect prompt for that scene.
-std::string fill_prompt(const std::string& prompt, const data::Dataset& set, int64_t index,
-                        const std::vector<std::string>& names) {
-  const size_t at = prompt.find("{objects}");
-  if (at == std::string::npos) return prompt;
-  if (!set.info().has_objects) fail("--prompt uses {{objects}} but {} has no objects", set.info().path);
-  const data::ObjectsView v = set.objects(index);
-  std::vector<int32_t> classes(v.classes, v.classes + v.count);
-  std::sort(classes.begin(), classes.end());
-  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
-  std::string list;
-  for (int32_t c : classes) list += (list.empty() ? "" : " ; ") + names.at(size_t(c));
-  return prompt.substr(0, at) + list + prompt.substr(at + 9);
-}
-
 int run_generate(const std::vector<std::string>& args) {
   std::string checkpoint, images_path, out_path, png_path;
   std::vector<std::string> prompts;
@@ -90,10 +57,10 @@ int run_generate(const std::vector<std::string>& args) {
 
   std::vector<int64_t> indices;
   for (int64_t i = first; i < first + count; ++i) indices.push_back(i);
-  const Tensor images = normalised_images(*set, indices, model.image_loader());
+  const Tensor images = train::normalised_images(*set, indices, model.image_loader());
   std::vector<nn::TextPrompt> asked;
   for (int64_t k = 0; k < count; ++k)
-    for (const std::string& p : prompts) asked.push_back({k, fill_prompt(p, *set, indices[size_t(k)], vlm.object_names())});
+    for (const std::string& p : prompts) asked.push_back({k, train::fill_object_prompt(p, *set, indices[size_t(k)], vlm.object_names())});
   const std::vector<nn::GeneratedText> out = vlm.generate_text(images, asked, options);
 
   std::ofstream jsonl;

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "autograd/error.h"
+#include "train/atomic_file.h"
 
 namespace tessera::train {
 namespace fs = std::filesystem;
@@ -21,16 +22,6 @@ void clear_previous_run(const RunFolder& folder) {
   for (const fs::path& path : folder.step_checkpoints()) fs::remove(path);
   for (const fs::path& path : {folder.last_checkpoint(), folder.best_checkpoint(), folder.metrics_log(), folder.recipe_file()})
     fs::remove(path);
-}
-
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp);
-    out << text;
-    if (!out) fail("cannot write {}", temp.string());
-  }
-  fs::rename(temp, path);
 }
 
 void keep_metrics_up_to(const fs::path& path, int64_t step) {

@@ -8,6 +8,7 @@
 
 #include "train/run/checkpoints.h"
 #include "train/run/evaluation.h"
+#include "train/report/run_report.h"
 #include "train/run/interrupt.h"
 #include "train/run/progress.h"
 #include "train/run/run_folder.h"
@@ -62,6 +63,15 @@ void debug_signals(const RunOptions& options, int64_t step, const ProcessGroup& 
   if (options.debug_interrupt_after == step) std::raise(SIGINT);
 }
 
+// The run's report.html, after an evaluation; a report that fails is said, and training goes on.
+void refresh_report(const RunFolder& folder) {
+  try {
+    write_run_report(folder.dir.string());
+  } catch (const Error& e) {
+    fmt::print(stderr, "warning: the run report was not refreshed: {}\n", e.what());
+  }
+}
+
 int train_in_group(const RunOptions& options, const ProcessGroup& group) {
   const bool writer = group.is_writer();
   const RunFolder folder = open_run_folder(options, group);
@@ -75,6 +85,7 @@ int train_in_group(const RunOptions& options, const ProcessGroup& group) {
   const Evaluation evaluation(folder);
   const RunCheckpoints checkpoints(folder);
   const InterruptScope interrupt;
+  const bool report = folder.recipe.section("log").boolean("report");
 
   while (trainer.steps_done() < trainer.total_steps()) {
     // One process stops at once; several learn of a Ctrl-C with the step's gradients, so that
@@ -84,7 +95,8 @@ int train_in_group(const RunOptions& options, const ProcessGroup& group) {
     if (progress) progress->step_done(trainer, step);
 
     bool is_best = false;
-    if (evaluation.due(trainer)) {
+    const bool evaluated = evaluation.due(trainer);
+    if (evaluated) {
       std::optional<ProgressLog::Paused> paused;
       if (progress) paused.emplace(*progress);
       const Evaluation::Result result = evaluation.run(trainer);
@@ -93,6 +105,7 @@ int train_in_group(const RunOptions& options, const ProcessGroup& group) {
     }
 
     if (writer) checkpoints.save_due(trainer, is_best);
+    if (writer && evaluated && report) refresh_report(folder);
     if (step.stop_requested && group.size() > 1) return stop_on_interrupt(trainer, folder, checkpoints, group);
     debug_signals(options, trainer.steps_done(), group);
   }
