@@ -142,6 +142,7 @@ BOOST_AUTO_TEST_CASE(train_tokenize_decode_round_trip) {
       BOOST_TEST(html.find("<section id=\"attention\">") == std::string::npos);
       BOOST_TEST(html.find("could not be made") == std::string::npos);
       if (hard) BOOST_TEST(html.find("tokens per code, most used first") != std::string::npos);
+      BOOST_TEST((html.find("<section id=\"generated\">") != std::string::npos) == (name == "vae"));
 
       const std::string ckpt = run + "/last.h5", tokens = dir / (name + "_tokens.h5"), decoded = dir / (name + "_decoded.h5");
       r = run_tessera("tokenize " + ckpt + " " + data + " " + tokens);

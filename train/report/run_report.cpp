@@ -15,6 +15,7 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "autograd/ops/contrastive.h"
+#include "autograd/random.h"
 #include "data/dataset.h"
 #include "data/draw.h"
 #include "data/png.h"
@@ -302,6 +303,33 @@ void codebook_sections(HtmlPage& page, const TrainedModel& model, nn::ImageToTok
   page.png(data::encode_png(sheet.data(), H, W, 3), std::max(2, zoom_for(H) / 2), "cells per code");
 }
 
+// ---- generated samples ------------------------------------------------------------------------
+
+// A VAE's prior samples: latents drawn from N(0, I) on the token grid, decoded (a fixed seed, so
+// that successive reports of a run show the same draws improving).
+void generated_section(HtmlPage& page, nn::TokensToImage& decoder, const data::DatasetInfo& info) {
+  page.section("generated", "Generated samples");
+  const nn::TokenGrid grid = decoder.token_grid(info.height, info.width);
+  constexpr int64_t n = 16;
+  Generator gen(0);
+  const Tensor images = decoder.decode(randn({n, grid.height, grid.width, grid.channels}, gen)).contiguous();
+  const int64_t c = images.size(1), h = images.size(2), w = images.size(3), gap = 2, per_row = 8;
+  const int64_t rows = (n + per_row - 1) / per_row, W = per_row * (w + gap) + gap, H = rows * (h + gap) + gap;
+  const std::vector<float> v = images.to_vector<float>();
+  std::vector<uint8_t> sheet(size_t(W * H * 3), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t ch = 0; ch < 3; ++ch) {
+          const float p = v[size_t(((i * c + (c == 3 ? ch : 0)) * h + y) * w + x)];
+          sheet[size_t(((gap + (i / per_row) * (h + gap) + y) * W + gap + (i % per_row) * (w + gap) + x) * 3 + ch)] =
+              uint8_t(std::lround(255 * std::clamp(p, 0.f, 1.f)));
+        }
+  page.paragraph(fmt::format("{} images decoded from latents drawn from the prior N(0, I) on the {}x{}x{} token grid.",
+                             n, grid.height, grid.width, grid.channels));
+  page.png(data::encode_png(sheet.data(), H, W, 3), 3, "samples from the prior");
+}
+
 // ---- vision-language models -------------------------------------------------------------------
 
 void generations_section(HtmlPage& page, const TrainedModel& model, nn::ImageToText& vlm,
@@ -453,6 +481,8 @@ std::string write_run_report(const std::string& run_dir, const ReportOptions& op
         guarded(page, "The attention rollout", [&] { attention_section(page, *model, *a, set, shown); });
       if (auto* t = model->find<nn::ImageToTokens>(); t && t->token_grid(set->info().height, set->info().width).hard())
         guarded(page, "The codebook analysis", [&] { codebook_sections(page, *model, *t, metrics, set, eval_path, limit, shown); });
+      if (auto* d = model->find<nn::TokensToImage>(); d && d->token_grid(set->info().height, set->info().width).kind == "gaussian")
+        guarded(page, "The generated samples", [&] { generated_section(page, *d, set->info()); });
       if (auto* v = model->find<nn::ImageToText>())
         guarded(page, "The generations", [&] { generations_section(page, *model, *v, set, dir, std::min<int64_t>(shown, 4)); });
     }

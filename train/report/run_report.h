@@ -21,9 +21,9 @@ struct ReportOptions {
 // Writes the report (atomically) and returns its path. Its sections (HTML ids): summary, recipe,
 // training, evaluation, samples; then, by what the model can do: confusion (classifiers),
 // zero_shot and similarity (dual encoders), attention (image towers: ViT, CLIP, SigLIP, VLM),
-// codebook and codes (hard-token tokenizers), generations (VLMs). An analysis that cannot be made
-// (no eval set yet, no checkpoint yet) says why in the page; only a folder that is not a run is
-// an error.
+// codebook and codes (hard-token tokenizers), generated (VAEs: prior samples), generations
+// (VLMs). An analysis that cannot be made (no eval set yet, no checkpoint yet) says why in the
+// page; only a folder that is not a run is an error.
 std::string write_run_report(const std::string& run_dir, const ReportOptions& options = {});
 
 }  // namespace tessera::train
