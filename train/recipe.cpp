@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -266,8 +267,8 @@ class Validator {
       }
       case Kind::number: {
         double v;
-        if (!YAML::convert<double>::decode(value, v) || std::isnan(v)) {
-          error(value, path, "expected a number, got '{}'", text);
+        if (!YAML::convert<double>::decode(value, v) || !std::isfinite(v)) {
+          error(value, path, "expected a finite number, got '{}'", text);
           return YAML::Node(0);
         }
         check_range(value, path, v, f);
@@ -350,10 +351,32 @@ std::string apply_override(YAML::Node& root, const std::string& assignment) {
   return path;
 }
 
+// A key written twice in one map: YAML forbids it, yaml-cpp keeps both and reads the first, so a
+// recipe's second `lr:` would be silently ignored. Refused naming both lines.
+void refuse_duplicate_keys(const YAML::Node& node, const std::string& origin, const std::string& path) {
+  if (node.IsSequence())
+    for (size_t i = 0; i < node.size(); ++i) refuse_duplicate_keys(node[i], origin, fmt::format("{}[{}]", path, i));
+  if (!node.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string key = it->first.Scalar(), at = path.empty() ? key : path + "." + key;
+    const auto [first, fresh] = seen.emplace(key, it->first.Mark());
+    if (!fresh)
+      fail("{}:{}:{}: {} is given twice (first on line {}); a key may appear once", origin, it->first.Mark().line + 1,
+           it->first.Mark().column + 1, at, first->second.line + 1);
+    refuse_duplicate_keys(it->second, origin, at);
+  }
+}
+
 YAML::Node load_yaml(const std::string& text, const std::string& origin) {
   try {
-    YAML::Node n = YAML::Load(text);
+    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (documents.size() > 1)
+      fail("{}:{}: a second YAML document ('---') starts here; a recipe is one document", origin,
+           documents[1].Mark().is_null() ? 0 : documents[1].Mark().line + 1);
+    YAML::Node n = documents.empty() ? YAML::Node() : documents[0];
     if (n && !n.IsNull() && !n.IsMap()) fail("{}: a recipe must be a map of sections at the top level", origin);
+    if (n) refuse_duplicate_keys(n, origin, "");
     return n && n.IsMap() ? n : YAML::Node(YAML::NodeType::Map);
   } catch (const YAML::Exception& e) {
     fail("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1, e.msg);

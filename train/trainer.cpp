@@ -93,7 +93,11 @@ Trainer::Trainer(Recipe recipe, int threads_override)
   const int64_t steps = train.integer("steps");
   const double epochs = train.number("epochs");
   if ((steps > 0) == (epochs > 0)) fail("set exactly one of train.steps ({}) and train.epochs ({})", steps, epochs);
-  total_steps_ = steps > 0 ? steps : std::max<int64_t>(1, int64_t(std::ceil(epochs * double(loader_->batches_per_epoch()))));
+  const double epoch_steps = std::ceil(epochs * double(loader_->batches_per_epoch()));
+  if (steps == 0 && epoch_steps > 1e12)
+    fail("train.epochs {} is {:.3g} steps of {} batches; give at most 1e12 steps", epochs, epoch_steps,
+         loader_->batches_per_epoch());
+  total_steps_ = steps > 0 ? steps : std::max<int64_t>(1, int64_t(epoch_steps));
 
   optimizer_ = build_optimizer(recipe_, *model_);
   const Section sched = recipe_.section("schedule");

@@ -79,7 +79,7 @@ BOOST_AUTO_TEST_CASE(key_in_the_wrong_section_points_to_the_right_one) {
 BOOST_AUTO_TEST_CASE(wrong_types_and_ranges) {
   BOOST_TEST(contains(error_of(std::string(minimal) + "  batch_size: many\n"), "r.yaml:8:15: train.batch_size: expected an integer, got 'many'"));
   BOOST_TEST(contains(error_of(std::string(minimal) + "  batch_size: 0\n"), "train.batch_size: 0 is out of range (must be at least 1)"));
-  BOOST_TEST(contains(error_of(std::string(minimal) + "optim:\n  lr: fast\n"), "optim.lr: expected a number, got 'fast'"));
+  BOOST_TEST(contains(error_of(std::string(minimal) + "optim:\n  lr: fast\n"), "optim.lr: expected a finite number, got 'fast'"));
   BOOST_TEST(contains(error_of(std::string(minimal) + "log: 5\n"), "log: expected a section"));
   BOOST_TEST(contains(error_of(std::string(minimal) + "eval:\n  use_ema: maybe\n"), "eval.use_ema: expected true or false"));
   BOOST_TEST(contains(error_of(std::string(minimal) + "  ema_decay: 1.5\n"), "train.ema_decay: 1.5 is out of range (must be in [0, 0.999999])"));
@@ -137,6 +137,23 @@ BOOST_AUTO_TEST_CASE(yaml_syntax_errors_have_a_position) {
   BOOST_TEST(contains(e, "r.yaml:"), e);
   BOOST_TEST(contains(e, "YAML syntax error"), e);
   BOOST_CHECK_THROW(Recipe::load("/nonexistent/recipe.yaml"), Error);
+}
+
+// What YAML allows but a recipe must not mean silently: a key given twice (yaml-cpp would read the
+// first), a second document after '---', numbers that are not finite, an epoch count no run ends.
+BOOST_AUTO_TEST_CASE(duplicate_keys_second_documents_and_non_finite_numbers_are_refused) {
+  std::string e = error_of("data:\n  train: a.h5\nmodel:\n  type: mlp\noptim:\n  lr: 0.1\n  lr: 0.2\n");
+  BOOST_TEST(contains(e, "r.yaml:7:3: optim.lr is given twice (first on line 6)"), e);
+  e = error_of("data:\n  train: a.h5\nmodel:\n  type: mlp\ndata:\n  eval: b.h5\n");
+  BOOST_TEST(contains(e, "r.yaml:5:1: data is given twice (first on line 1)"), e);
+  e = error_of("data:\n  train: a.h5\nmodel:\n  type: mlp\n---\ntrain:\n  steps: 5\n");
+  BOOST_TEST(contains(e, "a second YAML document ('---') starts here"), e);
+  for (const std::string v : {".inf", "-.inf", ".nan"}) {
+    e = error_of(std::string(minimal) + "optim:\n  lr: " + v + "\n");
+    BOOST_TEST(contains(e, "optim.lr: expected a finite number, got '" + v + "'"), e);
+  }
+  e = error_of(minimal, {"train.clip_grad_norm=.inf"});
+  BOOST_TEST(contains(e, "expected a finite number"), e);
 }
 
 BOOST_AUTO_TEST_CASE(nearest_key_is_none_when_nothing_is_close) {

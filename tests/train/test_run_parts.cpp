@@ -1,5 +1,7 @@
 // The parts of a training run on their own: the parameter average (EMA) and the run folder
 // (refusing a previous run, what --overwrite clears, the step checkpoints' order).
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
@@ -90,8 +92,21 @@ BOOST_AUTO_TEST_CASE(run_folder_refuses_a_previous_run_unless_overwritten) {
   const std::string run = dir / "run";
   const RunFolder fresh = RunFolder::for_new_run(dir / "tiny.yaml", {}, run, false);
   BOOST_TEST(!std::filesystem::exists(run));  // opening creates nothing
-  fresh.prepare(0);
-  BOOST_TEST(read_file(run + "/recipe.yaml") == fresh.recipe.text());
+  {
+    const RunLock lock = fresh.prepare(0);
+    BOOST_TEST(read_file(run + "/recipe.yaml") == fresh.recipe.text());
+    // While one run holds the folder, a second is refused, even with --overwrite, and clears nothing.
+    const RunFolder second = RunFolder::for_new_run(dir / "tiny.yaml", {}, run, true);
+    try {
+      const RunLock other = second.prepare(0);
+      BOOST_FAIL("a second run on a locked folder was let in");
+    } catch (const Error& e) {
+      BOOST_TEST(std::string(e.what()).find("is in use by another run (tessera train, pid " + std::to_string(::getpid())) !=
+                     std::string::npos, e.what());
+    }
+    BOOST_TEST(std::filesystem::exists(run + "/recipe.yaml"));
+  }
+  BOOST_TEST(!std::filesystem::exists(run + "/.lock"));  // released with the run
 
   for (const char* name : {"last.h5", "best.h5", "metrics.jsonl", "step_0000010.h5", "step_0000002.h5", "notes.txt"})
     write_file(run + "/" + name, "x");
@@ -102,9 +117,12 @@ BOOST_AUTO_TEST_CASE(run_folder_refuses_a_previous_run_unless_overwritten) {
 
   BOOST_CHECK_THROW(RunFolder::for_new_run(dir / "tiny.yaml", {}, run, false), Error);
   const RunFolder again = RunFolder::for_new_run(dir / "tiny.yaml", {}, run, true);
+  BOOST_TEST(again.step_checkpoints().size() == 2u);  // nothing is cleared before the run has started
+  const RunLock lock = again.prepare(0);
   BOOST_TEST(again.step_checkpoints().empty());
-  for (const char* name : {"last.h5", "best.h5", "metrics.jsonl", "recipe.yaml"})
+  for (const char* name : {"last.h5", "best.h5", "metrics.jsonl"})
     BOOST_TEST(!std::filesystem::exists(run + "/" + name), name);
+  BOOST_TEST(read_file(run + "/recipe.yaml") == again.recipe.text());
   BOOST_TEST(std::filesystem::exists(run + "/notes.txt"));  // not the run's, so kept
 }
 

@@ -90,15 +90,45 @@ BOOST_AUTO_TEST_CASE(killed_and_resumed_run_is_bitwise_identical) {
   BOOST_TEST(read_file(run / "a/recipe.yaml").find("ema_decay: 0.9") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(ctrl_c_saves_and_resume_matches) {
+// Ctrl-C, SIGTERM (kill, a scheduler, a shutdown) and SIGHUP (a closed terminal) all save the
+// step and stop; the resumed run ends bitwise where an uninterrupted one does.
+BOOST_AUTO_TEST_CASE(ctrl_c_sigterm_and_sighup_save_and_resume_matches) {
   TinyRun run("resume_interrupt");
   BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a").exit_code == 0);
-  const RunResult stopped = run.tessera("train tiny.yaml --run-dir c --debug-interrupt-after 7");
-  BOOST_TEST(stopped.exit_code == 130, stopped.output);
-  BOOST_TEST(stopped.output.find("interrupted: saved") != std::string::npos, stopped.output);
-  BOOST_TEST(load_checkpoint(run / "c/last.h5").meta.step == 7);
-  BOOST_REQUIRE(run.tessera("train --resume c").exit_code == 0);
-  require_identical(run / "a/last.h5", run / "c/last.h5");
+  for (const std::string signal : {"INT", "TERM", "HUP"}) {
+    BOOST_TEST_CONTEXT(signal) {
+      const std::string dir = "c_" + signal;
+      const RunResult stopped = run.tessera("train tiny.yaml --run-dir " + dir + " --debug-interrupt-after 7 --debug-signal " + signal);
+      BOOST_TEST(stopped.exit_code == 130, stopped.output);
+      BOOST_TEST(stopped.output.find("interrupted: saved") != std::string::npos, stopped.output);
+      BOOST_TEST(load_checkpoint(run / (dir + "/last.h5")).meta.step == 7);
+      BOOST_REQUIRE(run.tessera("train --resume " + dir).exit_code == 0);
+      require_identical(run / "a/last.h5", run / (dir + "/last.h5"));
+    }
+  }
+}
+
+// --overwrite clears a previous run only once the new one has started: a recipe that fails to
+// start (a typo, a missing data set) leaves the old run as it was.
+BOOST_AUTO_TEST_CASE(overwrite_loses_nothing_when_the_new_run_cannot_start) {
+  TinyRun run("overwrite_safe");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a").exit_code == 0);
+  const std::string before = read_file(run / "a/last.h5"), metrics = read_file(run / "a/metrics.jsonl");
+  const RunResult endless = run.tessera("train tiny.yaml --run-dir a --overwrite --set train.epochs=1e300");
+  BOOST_TEST(endless.output.find("train.epochs 1e+300 is 5e+300 steps of 5 batches; give at most 1e12 steps") !=
+             std::string::npos, endless.output);
+  for (const std::string bad : {"--set model.hiden=[4]", "--set data.train=absent.h5", "--set train.steps=-3",
+                                "--set train.epochs=1e300"}) {
+    const RunResult r = run.tessera("train tiny.yaml --run-dir a --overwrite " + bad);
+    BOOST_TEST(r.exit_code != 0, bad << ": " << r.output);
+    BOOST_TEST(read_file(run / "a/last.h5") == before, bad);
+    BOOST_TEST(read_file(run / "a/metrics.jsonl") == metrics, bad);
+  }
+  // A stop during the first save leaves last.h5.tmp alone: resume says what happened and what to do.
+  std::filesystem::create_directories(run / "torn");
+  write_file(run / "torn/last.h5.tmp", "partial");
+  const RunResult torn = run.tessera("train --resume torn");
+  BOOST_TEST(torn.output.find("stopped during its first save (last.h5.tmp is incomplete)") != std::string::npos, torn.output);
 }
 
 BOOST_AUTO_TEST_CASE(eval_reproduces_the_final_evaluation) {

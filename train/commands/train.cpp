@@ -1,4 +1,6 @@
 // `tessera train RECIPE [--run-dir DIR] [--set key=value ...] [--threads N] [--overwrite]` and `--resume DIR`.
+#include <csignal>
+
 #include "autograd/error.h"
 #include "train/command.h"
 #include "train/experiment.h"
@@ -23,6 +25,13 @@ int run_train(const std::vector<std::string>& args) {
     else if (a == "--overwrite") o.overwrite = true;
     else if (a == "--debug-kill-after") o.debug_kill_after = train::parse_count(a, value(), 1);
     else if (a == "--debug-interrupt-after") o.debug_interrupt_after = train::parse_count(a, value(), 1);
+    else if (a == "--debug-signal") {
+      const std::string name = value();
+      if (name == "INT") o.debug_signal = SIGINT;
+      else if (name == "TERM") o.debug_signal = SIGTERM;
+      else if (name == "HUP") o.debug_signal = SIGHUP;
+      else fail("--debug-signal {}: give INT, TERM or HUP", name);
+    }
     else if (a.rfind("--", 0) == 0) fail("unknown option '{}' (see tessera train --help)", a);
     else if (o.recipe_path.empty()) o.recipe_path = a;
     else fail("unexpected argument '{}' (one recipe per run)", a);

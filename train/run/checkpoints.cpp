@@ -18,11 +18,13 @@ void RunCheckpoints::save_due(const Trainer& trainer, bool is_best) const {
   } catch (const Error& e) {  // a parameter went non-finite in the update
     stop_keeping_last_good(e);
   }
+  // best.h5 before last.h5: killed between the two, the run resumes from the older last.h5,
+  // redoes the step and writes both; the other order would leave a finished run without best.h5.
+  if (is_best) save_checkpoint(folder_.best_checkpoint().string(), c);
   if (periodic) {
     save_checkpoint(folder_.last_checkpoint().string(), c);
     if (keep_ > 0) save_step_copy(c, s);
   }
-  if (is_best) save_checkpoint(folder_.best_checkpoint().string(), c);
 }
 
 void RunCheckpoints::save_last(const Trainer& trainer) const {

@@ -1,14 +1,17 @@
 #include "train/run/interrupt.h"
 
 namespace tessera::train {
+
 namespace {
 
 volatile std::sig_atomic_t interrupted = 0;
 
-void on_interrupt(int) {
+void on_interrupt(int signal) {
   interrupted = 1;
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C stops at once
+  std::signal(signal, SIG_DFL);  // the same signal again stops at once
 }
+
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
 
 }  // namespace
 
@@ -17,13 +20,11 @@ InterruptScope::InterruptScope() {
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, &previous_);
-  sigaction(SIGUSR1, &action, &previous_usr1_);
+  for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &action, &previous_[i]);
 }
 
 InterruptScope::~InterruptScope() {
-  sigaction(SIGINT, &previous_, nullptr);
-  sigaction(SIGUSR1, &previous_usr1_, nullptr);
+  for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &previous_[i], nullptr);
 }
 
 bool InterruptScope::requested() const { return interrupted != 0; }

@@ -1,6 +1,12 @@
 #include "train/run/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 
@@ -41,8 +47,8 @@ RunFolder RunFolder::for_new_run(const std::string& recipe_path, const std::vect
   if (recipe_path.empty()) fail("give a recipe (tessera train RECIPE) or --resume DIR");
   RunFolder folder{{}, Recipe::load(recipe_path, overrides), std::nullopt};
   folder.dir = run_dir.empty() ? fs::path("runs") / folder.recipe.name() : fs::path(run_dir);
-  if (overwrite) clear_previous_run(folder);
-  if (fs::exists(folder.last_checkpoint()))
+  folder.overwrite = overwrite;
+  if (!overwrite && fs::exists(folder.last_checkpoint()))
     fail("{} already holds a run (last.h5); continue it with 'tessera train --resume {}', start afresh with "
          "--overwrite, or pick another --run-dir",
          folder.dir.string(), folder.dir.string());
@@ -59,17 +65,51 @@ RunFolder RunFolder::for_reader(const std::string& recipe_path, const std::vecto
 
 RunFolder RunFolder::for_resume(const std::string& run_dir, const std::vector<std::string>& overrides) {
   const fs::path last = fs::path(run_dir) / "last.h5";
-  if (!fs::exists(last)) fail("--resume {}: no last.h5 there, nothing to resume", run_dir);
+  if (!fs::exists(last)) {
+    if (fs::exists(last.string() + ".tmp"))
+      fail("--resume {}: no last.h5 there: the run was stopped during its first save (last.h5.tmp is incomplete); "
+           "start it afresh with 'tessera train RECIPE --run-dir {} --overwrite'", run_dir, run_dir);
+    fail("--resume {}: no last.h5 there, nothing to resume", run_dir);
+  }
   Checkpoint checkpoint = load_checkpoint(last.string());
   Recipe recipe = Recipe::parse(checkpoint.meta.recipe, last.string() + " (stored recipe)", overrides);
   recipe.set_name(checkpoint.meta.recipe_name);
   return RunFolder{run_dir, std::move(recipe), std::move(checkpoint)};
 }
 
-void RunFolder::prepare(int64_t step) const {
-  fs::create_directories(dir);
+RunLock RunFolder::prepare(int64_t step) const {
+  RunLock lock(dir);
+  if (overwrite) clear_previous_run(*this);
   write_text_atomically(recipe_file(), recipe.text());
   if (resume_point) keep_metrics_up_to(metrics_log(), step);
+  return lock;
+}
+
+RunLock::RunLock(const fs::path& dir) : path_(dir / ".lock") {
+  fs::create_directories(dir);
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot create {}: {}", path_.string(), std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    const ssize_t n = ::pread(fd_, holder, sizeof holder - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    fail("{} is in use by another run (tessera train, pid {}); wait for it, stop it, or pick another --run-dir",
+         dir.string(), n > 0 ? std::string(holder, size_t(n)) : std::string("unknown"));
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    // The lock holds without the pid; only the message of a refused second run would lack it.
+  }
+}
+
+RunLock::RunLock(RunLock&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) { other.fd_ = -1; }
+
+RunLock::~RunLock() {
+  if (fd_ < 0) return;
+  std::error_code ignored;
+  fs::remove(path_, ignored);  // while still locked: a run starting now makes a fresh file
+  ::close(fd_);
 }
 
 fs::path RunFolder::step_checkpoint(int64_t step) const { return dir / fmt::format("step_{:07}.h5", step); }

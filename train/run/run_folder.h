@@ -16,10 +16,28 @@
 
 namespace tessera::train {
 
+// Held while a run writes into its folder (an flock on DIR/.lock holding the pid): a second
+// `tessera train` on the same folder is refused instead of mixing two runs' files. The kernel
+// drops the lock when the process dies, however it dies.
+class RunLock {
+ public:
+  explicit RunLock(const std::filesystem::path& dir);  // throws naming the folder and the holder
+  ~RunLock();
+  RunLock(RunLock&& other) noexcept;
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  RunLock& operator=(RunLock&&) = delete;
+
+ private:
+  int fd_ = -1;
+  std::filesystem::path path_;
+};
+
 struct RunFolder {
   std::filesystem::path dir;
   Recipe recipe;
   std::optional<Checkpoint> resume_point;  // the last.h5 being continued
+  bool overwrite = false;                  // --overwrite: prepare() clears what a previous run left
 
   // Neither creates the folder: a run that fails to start leaves nothing behind.
   static RunFolder for_new_run(const std::string& recipe_path, const std::vector<std::string>& overrides,
@@ -30,9 +48,11 @@ struct RunFolder {
   static RunFolder for_reader(const std::string& recipe_path, const std::vector<std::string>& overrides,
                               const std::string& run_dir);
 
-  // Creates the folder and writes recipe.yaml. On resume, drops the lines a killed run logged
-  // after `step`, the step of the checkpoint it continues from.
-  void prepare(int64_t step) const;
+  // Called once the run has been set up (recipe, data and model checked): locks the folder,
+  // clears a previous run's files under --overwrite (so a recipe that fails to start loses
+  // nothing), creates the folder and writes recipe.yaml. On resume, drops the lines a killed run
+  // logged after `step`, the step of the checkpoint it continues from. Hold the lock for the run.
+  [[nodiscard]] RunLock prepare(int64_t step) const;
 
   std::filesystem::path last_checkpoint() const { return dir / "last.h5"; }
   std::filesystem::path best_checkpoint() const { return dir / "best.h5"; }

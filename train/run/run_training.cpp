@@ -60,7 +60,7 @@ int stop_on_interrupt(const Trainer& trainer, const RunFolder& folder, const Run
 // last one only, the case of one machine of a job dying.
 void debug_signals(const RunOptions& options, int64_t step, const ProcessGroup& group) {
   if (options.debug_kill_after == step && group.rank() == group.size() - 1) std::raise(SIGKILL);
-  if (options.debug_interrupt_after == step) std::raise(SIGINT);
+  if (options.debug_interrupt_after == step) std::raise(options.debug_signal);
 }
 
 // The run's report.html, after an evaluation; a report that fails is said, and training goes on.
@@ -78,7 +78,8 @@ int train_in_group(const RunOptions& options, const ProcessGroup& group) {
   if (writer) print_resolved_recipe(folder, options, group);
   Trainer trainer(folder.recipe, options.threads);
   if (folder.resume_point) trainer.restore(*folder.resume_point);
-  if (writer) folder.prepare(trainer.steps_done());
+  std::optional<RunLock> lock;  // the folder is this run's until it ends
+  if (writer) lock.emplace(folder.prepare(trainer.steps_done()));
 
   std::optional<ProgressLog> progress;
   if (writer) progress.emplace(folder, trainer);

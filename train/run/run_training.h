@@ -16,7 +16,8 @@ struct RunOptions {
   std::string resume_dir;               // continue from <dir>/last.h5
   int threads = 0;                      // 0 = recipe's, then TESSERA_THREADS
   int64_t debug_kill_after = 0;         // SIGKILL ourselves after this step (tests; of several processes, the last)
-  int64_t debug_interrupt_after = 0;    // SIGINT ourselves after this step (tests)
+  int64_t debug_interrupt_after = 0;    // raise debug_signal after this step (tests)
+  int debug_signal = 2;                 // SIGINT; SIGTERM, SIGHUP (tests)
 };
 
 // Runs a training job; returns the process exit code (0 done, 130 interrupted by Ctrl-C).
