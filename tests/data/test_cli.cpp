@@ -36,6 +36,13 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 }  // namespace
 
+namespace {
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(data_cli)
 
 BOOST_AUTO_TEST_CASE(verify_and_info) {
@@ -55,6 +62,19 @@ BOOST_AUTO_TEST_CASE(verify_and_info) {
   const Image grid = read_image(dir.file("grid.png"));
   BOOST_TEST(grid.height == 2 * 4 + 3 * 2);  // 10 images, 8 per row: 2 rows
   BOOST_TEST(grid.width == 8 * 5 + 9 * 2);
+  // The grid never goes over the data set or any file that is not a PNG (an earlier grid is rewritten).
+  const std::string before = read_bytes(good);
+  r = run_tessera(dir, "data info " + good + " --grid " + good);
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "is the data set itself"), r.err);
+  BOOST_TEST(read_bytes(good) == before);
+  { std::ofstream(dir.file("notes.txt")) << "mine"; }
+  r = run_tessera(dir, "data info " + good + " --grid " + dir.file("notes.txt"));
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(contains(r.err, "exists and is not a PNG"), r.err);
+  BOOST_TEST(read_bytes(dir.file("notes.txt")) == "mine");
+  r = run_tessera(dir, "data info " + good + " --grid " + dir.file("grid.png") + " --samples 4");
+  BOOST_TEST(r.status == 0, r.err);
 
   // A corrupt file: verify and info both refuse it, naming the file.
   const std::string bad = dir.file("bad.h5");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "autograd/error.h"
@@ -169,9 +170,23 @@ int import_command(const std::vector<std::string>& args) {
   fail("data import: unknown format '{}' (expected 'fashion-mnist', 'scenes' or 'folder')", format);
 }
 
+// Where the sample grid goes. Never over the data set itself, nor over an existing file that is
+// not a PNG (a grid of an earlier `data info`, which is rewritten): the grid is a by-product, and
+// nothing already written may be lost to it.
 std::string grid_path(const Args& a, const std::string& path) {
-  return a.options.count("--grid") ? a.options.at("--grid")
-                                   : std::filesystem::path(path).replace_extension("").string() + "-samples.png";
+  const std::string grid = a.options.count("--grid") ? a.options.at("--grid")
+                                                     : std::filesystem::path(path).replace_extension("").string() + "-samples.png";
+  std::error_code ec;
+  if (std::filesystem::exists(grid) && std::filesystem::equivalent(grid, path, ec))
+    fail("data info: --grid {} is the data set itself; give another PNG path", grid);
+  if (std::filesystem::exists(grid)) {
+    std::ifstream in(grid, std::ios::binary);
+    char signature[8] = {};
+    in.read(signature, 8);
+    if (std::string(signature, 8) != "\x89PNG\r\n\x1a\n")
+      fail("data info: --grid {} exists and is not a PNG; it is not replaced (give another path or remove it)", grid);
+  }
+  return grid;
 }
 
 // A scene file: objects per scene and per class, the text of a few scenes, how answerable the
