@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 
 #include "autograd/error.h"
@@ -73,10 +74,16 @@ struct Group {
   std::string prefix;
   std::map<std::string, Tensor>* out;
   std::string path;
+  std::exception_ptr error;  // thrown inside the HDF5 callback, rethrown after it
 };
 
-herr_t collect_dataset(hid_t group, const char* name, const H5L_info_t*, void* opaque) {
-  auto& g = *static_cast<Group*>(opaque);
+// The bytes of memory this machine has: no tensor a file declares may need more.
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
+}
+
+herr_t collect_dataset_or_throw(hid_t group, const char* name, Group& g) {
   H5O_info_t info;
   if (H5Oget_info_by_name(group, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) return 0;
   const std::string where = fmt::format("checkpoint {}: {}/{}", g.path, g.prefix, name);
@@ -86,19 +93,41 @@ herr_t collect_dataset(hid_t group, const char* name, const H5L_info_t*, void* o
   if (rank < 0) fail("{}: unreadable dataspace", where);
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  Tensor t = Tensor::empty(Shape(dims.begin(), dims.end()), stored_dtype(type.get(), where));
+  const DType dtype = stored_dtype(type.get(), where);
+  // The size it declares, checked before anything is allocated (the product may not overflow).
+  uint64_t bytes = element_size(dtype);
+  for (hsize_t d : dims)
+    if (d != 0 && bytes > UINT64_MAX / d) bytes = UINT64_MAX;
+    else bytes *= d;
+  if (bytes > physical_memory_bytes())
+    fail("{}: shape [{}] needs {} bytes, more than this machine's memory; the file is damaged or not a checkpoint", where,
+         fmt::join(dims, ", "), bytes == UINT64_MAX ? std::string("more than 2^64") : std::to_string(bytes));
+  Tensor t = Tensor::empty(Shape(dims.begin(), dims.end()), dtype);
   if (t.numel() > 0)
     check(H5Dread(ds.get(), native_type(t.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw_data()), where + ": cannot read");
   (*g.out)[name] = t;
   return 0;
 }
 
+// HDF5 calls this from C: an exception must not unwind through its frames (that corrupts the
+// library's state and crashes at exit), so it is kept and rethrown once H5Lvisit has returned.
+herr_t collect_dataset(hid_t group, const char* name, const H5L_info_t*, void* opaque) {
+  auto& g = *static_cast<Group*>(opaque);
+  try {
+    return collect_dataset_or_throw(group, name, g);
+  } catch (...) {
+    g.error = std::current_exception();
+    return -1;  // stops the iteration
+  }
+}
+
 void read_group(hid_t file, const char* group, std::map<std::string, Tensor>& out, const std::string& path) {
   if (!data::h5::link_exists(file, group)) return;
   Handle g(H5Gopen2(file, group, H5P_DEFAULT));
-  Group state{group, &out, path};
-  check(H5Lvisit_by_name(file, group, H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &state, H5P_DEFAULT),
-        fmt::format("checkpoint {}: cannot read group '{}'", path, group));
+  Group state{group, &out, path, nullptr};
+  const herr_t visited = H5Lvisit_by_name(file, group, H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &state, H5P_DEFAULT);
+  if (state.error) std::rethrow_exception(state.error);
+  check(visited, fmt::format("checkpoint {}: cannot read group '{}'", path, group));
 }
 
 Handle open_attribute(hid_t meta, const char* name, const std::string& path) {

@@ -2,8 +2,11 @@
 // train/checkpoint.h, and failures never damage an existing checkpoint.
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+
 #include "autograd/error.h"
 #include "autograd/random.h"
+#include "data/hdf5_util.h"
 #include "tests/support/cli_helpers.h"
 #include "train/checkpoint.h"
 
@@ -110,6 +113,45 @@ BOOST_AUTO_TEST_CASE(bad_files_are_refused_with_their_name) {
   BOOST_CHECK_THROW(load_checkpoint(dir / "missing.h5"), Error);
   tessera::testing::write_tiny_dataset(dir / "data.h5", 3, 1);  // HDF5, but a data set
   BOOST_CHECK_THROW(load_checkpoint(dir / "data.h5"), Error);
+}
+
+// A tensor Tessera cannot hold (a string) or one the machine cannot (2^40 x 4096 floats, declared
+// by a small chunked file) is refused by name — by the real binary, which must then exit cleanly:
+// an error thrown inside HDF5's visit callback once crashed at exit.
+BOOST_AUTO_TEST_CASE(unreadable_tensors_are_refused_and_the_process_exits_cleanly) {
+  ScratchDir dir("ckpt_evil");
+  const std::string strings = dir / "strings.h5", huge = dir / "huge.h5";
+  Checkpoint c = sample_checkpoint();
+  c.meta.recipe = "data:\n  train: absent.h5\nmodel:\n  type: mlp\n";  // valid, so the command reaches the tensors
+  save_checkpoint(strings, c);
+  save_checkpoint(huge, c);
+  {
+    data::h5::Handle file(H5Fopen(strings.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    data::h5::Handle type(H5Tcopy(H5T_C_S1));
+    H5Tset_size(type.get(), H5T_VARIABLE);
+    const hsize_t one = 1;
+    data::h5::Handle space(H5Screate_simple(1, &one, nullptr));
+    data::h5::Handle ds(H5Dcreate2(file.get(), "params/words", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    BOOST_REQUIRE(ds.valid());
+  }
+  {
+    data::h5::Handle file(H5Fopen(huge.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    const hsize_t dims[2] = {hsize_t(1) << 40, 4096}, chunk[2] = {1, 4096};
+    data::h5::Handle space(H5Screate_simple(2, dims, nullptr));
+    data::h5::Handle plist(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(plist.get(), 2, chunk);
+    data::h5::Handle ds(H5Dcreate2(file.get(), "params/layers.1.weight", H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT));
+    BOOST_REQUIRE(ds.valid());
+  }
+  BOOST_TEST(std::filesystem::file_size(huge) < 100000u);
+  for (const auto& [path, wanted] : {std::pair<std::string, std::string>{strings, "params/words"},
+                                     {huge, "params/layers.1.weight: shape [1099511627776, 4096] needs"}}) {
+    BOOST_CHECK_THROW(load_checkpoint(path), Error);
+    const tessera::testing::RunResult r = tessera::testing::run_tessera("export '" + path + "' " + dir / "out.safetensors");
+    BOOST_TEST(r.exit_code == 1, r.output);  // an error, not a signal
+    BOOST_TEST(r.signal == 0, r.output);
+    BOOST_TEST(r.output.find(wanted) != std::string::npos, r.output);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
