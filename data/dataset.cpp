@@ -223,9 +223,27 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
     if (dims[0] == 0) refuse(path, "dataset 'images' is empty (N = 0), expected at least one image");
     if (dims[1] == 0 || dims[2] == 0 || dims[3] == 0)
       refuse(path, fmt::format("dataset 'images' has shape {}, expected H, W and C of at least 1", dims_string(dims)));
+    // What the file declares, checked before it sizes anything: the products may not overflow,
+    // and an uncompressed file must hold the bytes it declares (a 1 KB file declaring 10^9 images
+    // is damaged, not large); a compressed one may not claim more than 1000 times its size.
+    uint64_t bytes = 1;
+    for (hsize_t d : dims)
+      bytes = d > 0 && bytes > (uint64_t(1) << 62) / d ? (uint64_t(1) << 62) : bytes * d;
+    if (bytes / dims[0] > (uint64_t(1) << 31))
+      refuse(path, fmt::format("dataset 'images' has shape {}: one image of {}x{}x{} is more than 2^31 bytes",
+                               dims_string(dims), dims[1], dims[2], dims[3]));
+    describe_layout(im.images.get(), info);
+    const uint64_t stored = H5Dget_storage_size(im.images.get()), file_bytes = std::filesystem::file_size(path, ec);
+    const bool compressed = info.compression != "none";
+    if ((!compressed && info.chunk_rows == 0 && stored < bytes) || (compressed && bytes / 1000 > file_bytes))
+      refuse(path, fmt::format("dataset 'images' declares shape {} ({} bytes) but the file holds {} bytes{}; the file is "
+                               "truncated or damaged", dims_string(dims), bytes >= (uint64_t(1) << 62) ? "over 2^62" :
+                               std::to_string(bytes), compressed ? file_bytes : stored, compressed ? "" : " of image data"));
+    if (!compressed && info.chunk_rows > 0 && bytes > file_bytes + (uint64_t(1) << 30))
+      refuse(path, fmt::format("dataset 'images' declares shape {} ({} bytes) in a file of {} bytes; the file is damaged",
+                               dims_string(dims), bytes, file_bytes));
     info.size = int64_t(dims[0]), info.height = int64_t(dims[1]), info.width = int64_t(dims[2]);
     info.channels = int64_t(dims[3]);
-    describe_layout(im.images.get(), info);
   }
 
   // labels: integer [N] with class_names

@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 
@@ -269,6 +270,35 @@ BOOST_AUTO_TEST_CASE(images_empty) {
   const std::string path = dir.file("x.h5");
   { RawFile f(path); f.images({0, 2, 2, 1}); f.close_datasets(); }
   expect_refused(path, {path, "'images'", "at least one image"});
+}
+
+// A small file that declares more than it holds is refused at once, before anything is sized by
+// it: 10^9 images in a contiguous dataset never written, the same gzip-compressed, and a shape
+// whose byte count overflows 64 bits.
+BOOST_AUTO_TEST_CASE(declared_sizes_are_checked_against_the_file) {
+  TempDir dir;
+  const auto declare = [](const std::string& path, const std::vector<hsize_t>& dims, bool gzip) {
+    const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t space = H5Screate_simple(4, dims.data(), nullptr);
+    const hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    if (gzip) {
+      const hsize_t chunk[4] = {1, dims[1], dims[2], dims[3]};
+      H5Pset_chunk(plist, 4, chunk);
+      H5Pset_deflate(plist, 4);
+    } else {
+      H5Pset_alloc_time(plist, H5D_ALLOC_TIME_LATE);
+    }
+    H5Dclose(H5Dcreate2(file, "images", H5T_STD_U8LE, space, H5P_DEFAULT, plist, H5P_DEFAULT));
+    H5Pclose(plist), H5Sclose(space), H5Fclose(file);
+  };
+  const std::string contiguous = dir.file("contiguous.h5"), gzip = dir.file("gzip.h5"), overflow = dir.file("overflow.h5");
+  declare(contiguous, {1000000000, 28, 28, 1}, false);
+  declare(gzip, {1000000000, 28, 28, 1}, true);
+  declare(overflow, {hsize_t(1) << 40, 4096, 4096, 1}, false);
+  BOOST_TEST(std::filesystem::file_size(contiguous) < 10000u);
+  expect_refused(contiguous, {contiguous, "declares shape [1000000000,28,28,1] (784000000000 bytes)", "holds 0 bytes of image data"});
+  expect_refused(gzip, {gzip, "declares shape [1000000000,28,28,1]", "truncated or damaged"});
+  expect_refused(overflow, {overflow, "declares shape [1099511627776,4096,4096,1] (over 2^62 bytes)"});
 }
 
 BOOST_AUTO_TEST_CASE(labels_length_mismatch) {
