@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -555,6 +557,23 @@ bool append_rows(hid_t dataset, hid_t mem_type, int64_t old_rows, int64_t n, con
 
 }  // namespace
 
+namespace {
+// A writer killed before it renamed its file leaves PATH.tmp-PID-K behind; the next writer of PATH
+// removes those whose process is gone (a live one may still be writing).
+void remove_stale_temporaries(const std::string& path) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  const std::string prefix = target.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), ec);
+  }
+}
+}  // namespace
+
 DatasetWriter::DatasetWriter(const std::string& path, int64_t height, int64_t width, int64_t channels,
                              std::vector<std::string> class_names, bool with_captions)
     : path_(path), height_(height), width_(width), channels_(channels), class_names_(std::move(class_names)),
@@ -562,6 +581,7 @@ DatasetWriter::DatasetWriter(const std::string& path, int64_t height, int64_t wi
   h5::silence_errors();
   if (height < 1 || width < 1 || channels < 1)
     fail("dataset file '{}': cannot write images of shape [H={},W={},C={}]", path, height, width, channels);
+  remove_stale_temporaries(path);
   static std::atomic<int> writers{0};  // distinct temporary names within one process too
   temp_path_ = path + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(writers++);
   impl_->file = Handle(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));

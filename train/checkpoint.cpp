@@ -262,4 +262,17 @@ Checkpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
+void require_finite_weights(const Checkpoint& checkpoint, const std::string& path) {
+  for (const auto& [group, tensors] : {std::pair<const char*, const std::map<std::string, Tensor>*>{"params", &checkpoint.params},
+                                       {"ema", &checkpoint.ema}})
+    for (const auto& [name, t] : *tensors) {
+      if (!is_floating(t.dtype())) continue;
+      const std::vector<double> v = t.to_vector<double>();
+      for (size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i]))
+          fail("checkpoint {}: {}/{} holds {} at index {}; the weights are damaged (a run that diverged?), use an "
+               "earlier checkpoint", path, group, name, v[i], i);
+    }
+}
+
 }  // namespace tessera::train

@@ -42,5 +42,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 Checkpoint load_checkpoint(const std::string& path);
 // The meta attributes alone (the step, the stored recipe ...), without reading any tensor.
 CheckpointMeta load_checkpoint_meta(const std::string& path);
+// Throws naming the file, the group/tensor and the index of the first NaN or infinity among the
+// floating-point tensors of params/ and ema/: weights like that would evaluate to nonsense and
+// resume into more of it.
+void require_finite_weights(const Checkpoint& checkpoint, const std::string& path);
 
 }  // namespace tessera::train

@@ -100,6 +100,7 @@ void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, c
   }
   const int64_t N = int64_t(dims[0]);
   const int64_t per_image = grid.height * grid.width * (grid.hard() ? 1 : grid.channels);
+  if (N == 0) fail("{}: dataset 'tokens' holds no images (its first dimension is 0); nothing to decode", tokens_path);
 
   std::vector<int64_t> labels;
   std::vector<std::string> class_names;
@@ -115,6 +116,13 @@ void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, c
     Tensor t = Tensor::empty(shape, grid.hard() ? DType::i64 : DType::f32);
     data::h5::read_rows(tokens.get(), grid.hard() ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT, hsize_t(start), hsize_t(n),
                         t.raw_data(), tokens_path + ": tokens");
+    if (!grid.hard()) {  // a NaN latent decodes to a plausible grey image: refuse it instead
+      const float* p = t.data<float>();
+      for (int64_t i = 0; i < n * per_image; ++i)
+        if (!std::isfinite(p[i]))
+          fail("{}: latent value {} (image {}) is {}; latents must be finite numbers", tokens_path, start * per_image + i,
+               start + i / per_image, p[i]);
+    }
     if (grid.hard()) {
       const int64_t* p = t.data<int64_t>();
       for (int64_t i = 0; i < n * per_image; ++i)

@@ -16,6 +16,7 @@ Recipe TrainedModel::stored_recipe(const std::string& checkpoint) {
 
 TrainedModel TrainedModel::load(const std::string& checkpoint, const data::DatasetInfo* data) {
   const Checkpoint c = load_checkpoint(checkpoint);
+  require_finite_weights(c, checkpoint);
   TrainedModel m(checkpoint, Recipe::parse(c.meta.recipe, checkpoint + " (stored recipe)"));
   m.type_ = m.recipe_.section("model").string("type");
   m.step_ = c.meta.step;

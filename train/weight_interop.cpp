@@ -255,6 +255,7 @@ std::map<std::string, Tensor> read_weights_for(const nn::Module& module, const s
       if (starts_with(name, "visual.trunk.") || starts_with(name, "transformer.resblocks.")) open_clip = true;
   } else {
     const Checkpoint c = load_checkpoint(path);
+    require_finite_weights(c, path);
     const Recipe stored = Recipe::parse(c.meta.recipe, path + " (stored recipe)");
     file = c.params;
     if (!c.ema.empty() && stored.section("eval").boolean("use_ema"))

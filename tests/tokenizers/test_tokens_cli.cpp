@@ -278,11 +278,36 @@ BOOST_AUTO_TEST_CASE(bad_token_files_are_refused) {
   BOOST_TEST(r.exit_code != 0);
   BOOST_TEST(testing::read_file(out) == "keep me");  // nothing was overwritten
 
+  write_tokens<int32_t>(dir / "empty.h5", {}, {0, 2, 2});
+  r = run_tessera("decode " + ckpt + " " + dir / "empty.h5" + " " + out);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.output.find("holds no images") != std::string::npos, r.output);
+  BOOST_TEST(testing::read_file(out) == "keep me");
+
+  // A writer killed before its rename left out.h5.tmp-PID-0 (its process is gone): the next one clears it.
+  const std::string stale = out + ".tmp-999999999-0";
+  testing::write_file(stale, "torn");
   codes[5] = 15;
   write_tokens<int32_t>(dir / "good.h5", codes, {2, 2, 2});
   r = run_tessera("decode " + ckpt + " " + dir / "good.h5" + " " + out);
   BOOST_TEST(r.exit_code == 0, r.output);
   BOOST_TEST(data::Dataset::open(out)->size() == 2);
+  BOOST_TEST(!std::filesystem::exists(stale));
+
+  // A VAE's latents must be finite: a NaN decodes to a plausible grey image, so it is refused.
+  testing::write_file(dir / "vae.yaml", recipe_for("  type: vae\n  encoder: plain\n  latent_channels: 3\n", data));
+  r = run_tessera("train " + dir / "vae.yaml" + " --run-dir " + dir / "vae" + " --set train.steps=2");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  r = run_tessera("tokenize " + dir / "vae/last.h5" + " " + data + " " + dir / "latents.h5");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  std::vector<hsize_t> dims;
+  std::vector<float> latents = read_all<float>(dir / "latents.h5", "tokens", &dims);
+  latents[7] = std::nanf("");
+  write_tokens<float>(dir / "nan.h5", latents, std::vector<hsize_t>(dims.begin(), dims.end()));
+  r = run_tessera("decode " + dir / "vae/last.h5" + " " + dir / "nan.h5" + " " + dir / "nan_out.h5");
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.output.find("latent value 7 (image 0) is nan; latents must be finite") != std::string::npos, r.output);
+  BOOST_TEST(!std::filesystem::exists(dir / "nan_out.h5"));
 }
 
 // A VQ-VAE exported under Tessera's names keeps its buffers apart (OUT.buffers.safetensors), and

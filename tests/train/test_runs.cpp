@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "autograd/ops/losses.h"
+#include "data/hdf5_util.h"
 #include "nn/capabilities.h"
 #include "tests/support/cli_helpers.h"
 #include "tests/support/h5_files.h"
@@ -105,6 +106,28 @@ BOOST_AUTO_TEST_CASE(ctrl_c_sigterm_and_sighup_save_and_resume_matches) {
       BOOST_REQUIRE(run.tessera("train --resume " + dir).exit_code == 0);
       require_identical(run / "a/last.h5", run / (dir + "/last.h5"));
     }
+  }
+}
+
+// A checkpoint whose weights hold a NaN (a run that diverged, a damaged file) is refused by
+// eval, resume and model.from, naming the tensor, instead of evaluating to nonsense.
+BOOST_AUTO_TEST_CASE(checkpoints_with_non_finite_weights_are_refused) {
+  TinyRun run("nan_weights");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a").exit_code == 0);
+  {
+    data::h5::Handle file(H5Fopen((run / "a/last.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    data::h5::Handle d(H5Dopen2(file.get(), "params/layers.0.bias", H5P_DEFAULT));
+    std::vector<float> bias(16);
+    H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bias.data());
+    bias[3] = std::nanf("");
+    BOOST_REQUIRE(H5Dwrite(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bias.data()) >= 0);
+  }
+  for (const std::string command : {"eval a/last.h5", "train --resume a --set train.steps=30",
+                                    "train tiny.yaml --run-dir b --set model.from=a/last.h5"}) {
+    const RunResult r = run.tessera(command);
+    BOOST_TEST(r.exit_code == 1, command << ": " << r.output);
+    BOOST_TEST(r.output.find("a/last.h5: params/layers.0.bias holds nan at index 3; the weights are damaged") !=
+               std::string::npos, command << ": " << r.output);
   }
 }
 

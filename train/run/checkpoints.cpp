@@ -40,7 +40,15 @@ void RunCheckpoints::save_step_copy(const Checkpoint& checkpoint, int64_t step) 
 void RunCheckpoints::stop_keeping_last_good(const Error& cause) const {
   const fs::path last = folder_.last_checkpoint();
   std::string good = "none was written yet";
-  if (fs::exists(last)) good = fmt::format("{} (step {}) is intact", last.string(), load_checkpoint(last.string()).meta.step);
+  if (fs::exists(last)) {
+    try {
+      const Checkpoint c = load_checkpoint(last.string());
+      require_finite_weights(c, last.string());
+      good = fmt::format("{} (step {}) is intact", last.string(), c.meta.step);
+    } catch (const Error& e) {
+      good = fmt::format("none: {}", e.what());
+    }
+  }
   fail("{}\nthe last good checkpoint: {}", cause.what(), good);
 }
 

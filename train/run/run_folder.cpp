@@ -72,6 +72,7 @@ RunFolder RunFolder::for_resume(const std::string& run_dir, const std::vector<st
     fail("--resume {}: no last.h5 there, nothing to resume", run_dir);
   }
   Checkpoint checkpoint = load_checkpoint(last.string());
+  require_finite_weights(checkpoint, last.string());
   Recipe recipe = Recipe::parse(checkpoint.meta.recipe, last.string() + " (stored recipe)", overrides);
   recipe.set_name(checkpoint.meta.recipe_name);
   return RunFolder{run_dir, std::move(recipe), std::move(checkpoint)};
