@@ -421,8 +421,6 @@ std::vector<int32_t> Dataset::question_types(int64_t i) const {
   return row(impl_->question_types, i, info_.questions_per_image);
 }
 
-namespace {
-
 bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -435,6 +433,8 @@ bool valid_utf8(const std::string& s) {
   }
   return true;
 }
+
+namespace {
 
 // The invariants of scene files (docs/DATA.md), one line per breach naming the scene; after
 // kMaxBreaches lines, only a count of the rest.

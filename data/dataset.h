@@ -114,4 +114,7 @@ class DatasetWriter {
 // checks what open() does not need to read, returning one line per breach (empty: valid).
 std::vector<std::string> verify_dataset(const std::string& path);
 
+// Whether `s` is well-formed UTF-8 (what captions, questions and class names must be).
+bool valid_utf8(const std::string& s);
+
 }  // namespace tessera::data

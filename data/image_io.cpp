@@ -16,12 +16,26 @@
 namespace tessera::data {
 namespace {
 
+// The most pixels an image may have: a header may declare 65500 x 65500 in a few bytes, and the
+// importer would allocate gigabytes for it before reading a pixel.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 27;  // 134 M pixels, e.g. 11585 x 11585
+
+void check_pixels(const std::string& path, int64_t height, int64_t width) {
+  if (height < 1 || width < 1 || height > kMaxImagePixels / width)
+    fail("image '{}': its header declares {} x {} pixels, more than the {} an image may have here (damaged, or not a "
+         "photo)", path, width, height, kMaxImagePixels);
+}
+
 Image read_png(const std::string& path, int64_t channels) {
   png_image png;
   std::memset(&png, 0, sizeof png);
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_file(&png, path.c_str()))
     fail("image '{}': cannot read it as PNG: {}", path, png.message);
+  if (int64_t(png.height) < 1 || int64_t(png.width) < 1 || int64_t(png.height) > kMaxImagePixels / int64_t(png.width)) {
+    png_image_free(&png);
+    check_pixels(path, png.height, png.width);
+  }
   png.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   Image image{int64_t(png.height), int64_t(png.width), channels, {}};
   image.pixels.resize(PNG_IMAGE_SIZE(png));
@@ -30,6 +44,9 @@ Image read_png(const std::string& path, int64_t channels) {
     png_image_free(&png);
     fail("image '{}': corrupt PNG: {}", path, message);
   }
+  // libpng reads past some damage with a warning (a bad CRC, a truncated stream): an error here,
+  // since the pixels it made up would enter the data set.
+  if (png.warning_or_error & PNG_IMAGE_WARNING) fail("image '{}': damaged PNG: {}", path, png.message);
   return image;
 }
 
@@ -45,12 +62,19 @@ void on_jpeg_error(j_common_ptr info) {
   std::longjmp(err->jump, 1);
 }
 
+// libjpeg's warnings (level -1) mean damage it papered over — "Premature end of JPEG file" fills
+// the rest with grey: errors here. Trace messages (level >= 0) stay silent.
+void on_jpeg_message(j_common_ptr info, int level) {
+  if (level < 0) on_jpeg_error(info);
+}
+
 // Decodes into `image`; returns false with err.message set on failure. Kept free of C++
 // objects with destructors between setjmp and longjmp.
 bool decode_jpeg(FILE* f, int64_t channels, Image& image, JpegError& err) {
   jpeg_decompress_struct info;
   info.err = jpeg_std_error(&err.manager);
   err.manager.error_exit = on_jpeg_error;
+  err.manager.emit_message = on_jpeg_message;
   err.message[0] = 0;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&info);
@@ -61,6 +85,12 @@ bool decode_jpeg(FILE* f, int64_t channels, Image& image, JpegError& err) {
   jpeg_read_header(&info, TRUE);
   if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
     std::snprintf(err.message, sizeof err.message, "CMYK JPEGs are not supported; convert it to RGB");
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  if (int64_t(info.image_height) > kMaxImagePixels / std::max<int64_t>(1, int64_t(info.image_width))) {
+    std::snprintf(err.message, sizeof err.message, "its header declares %u x %u pixels, more than the %lld an image may "
+                  "have here", unsigned(info.image_width), unsigned(info.image_height), (long long)kMaxImagePixels);
     jpeg_destroy_decompress(&info);
     return false;
   }

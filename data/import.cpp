@@ -59,15 +59,20 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     ok = read(be, 4);
     const int64_t dim = (int64_t(be[0]) << 24) | (int64_t(be[1]) << 16) | (int64_t(be[2]) << 8) | int64_t(be[3]);
     a.dims.push_back(dim);
-    total *= dim;
+    total = dim > 0 && total > (int64_t(1) << 40) / dim ? (int64_t(1) << 40) + 1 : total * dim;  // no overflow
   }
   if (ok && (total <= 0 || total > (int64_t(1) << 34))) {
     gzclose(f);
-    fail("idx file '{}': implausible shape with {} values", path, total);
+    fail("idx file '{}': implausible shape [{}] ({} values)", path, fmt::join(a.dims, ", "),
+         total > (int64_t(1) << 40) ? std::string("over 2^40") : std::to_string(total));
   }
-  if (ok) {
-    a.values.resize(size_t(total));
-    ok = read(a.values.data(), a.values.size());
+  // Read in pieces, growing with what the file really holds: a 40-byte header declaring 13 GB of
+  // values is a truncated file, found after reading it, not an allocation of 13 GB.
+  constexpr int64_t kPiece = int64_t(1) << 26;
+  while (ok && int64_t(a.values.size()) < total) {
+    const size_t at = a.values.size(), piece = size_t(std::min<int64_t>(kPiece, total - int64_t(at)));
+    a.values.resize(at + piece);
+    ok = read(a.values.data() + at, piece);
   }
   int errnum = 0;
   const char* zmessage = gzerror(f, &errnum);
@@ -168,6 +173,8 @@ std::map<std::string, std::string> read_captions(const std::string& path, const 
     if (p.is_absolute()) p = p.lexically_relative(source);
     key = p.lexically_normal().generic_string();
     if (captions.count(key)) fail("captions file '{}' line {}: a second caption for '{}'", path, number, key);
+    if (!valid_utf8(caption))
+      fail("captions file '{}' line {}: the caption is not valid UTF-8 (save the file as UTF-8)", path, number);
     captions[key] = caption;
   }
   return captions;

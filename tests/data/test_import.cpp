@@ -212,6 +212,64 @@ BOOST_AUTO_TEST_CASE(png_writer_and_grid_read_back) {
   BOOST_CHECK_THROW(write_png(dir.file("x.png"), images.data(), 3, 4, 5), Error);
 }
 
+// What a file declares is not believed before it is read: an idx header asking for 12e9 values
+// in 16 bytes is truncated (found by reading, without allocating 12 GB), dims whose product
+// overflows are refused, a PNG header of 65500 x 65500 pixels is refused before decoding, a
+// truncated JPEG (libjpeg would fill it with grey, warning) and non-UTF-8 captions are errors.
+BOOST_AUTO_TEST_CASE(declared_sizes_damaged_images_and_bad_captions_are_refused) {
+  TempDir dir;
+  const std::vector<std::string> names{"a", "b"};
+  write_idx(dir.file("huge"), {60000, 1000, 200}, {}, false);
+  write_idx(dir.file("lab"), {60000}, {}, false);
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = message([&] { import_idx(dir.file("huge"), dir.file("lab"), dir.file("x.h5"), names); });
+  BOOST_TEST(e.find("truncated or corrupt, expected 12000000000 values") != std::string::npos, e);
+  write_idx(dir.file("overflow"), {4294967295u, 4294967295u, 4294967295u}, {}, false);
+  e = message([&] { import_idx(dir.file("overflow"), dir.file("lab"), dir.file("x.h5"), names); });
+  BOOST_TEST(e.find("implausible shape [4294967295, 4294967295, 4294967295] (over 2^40 values)") != std::string::npos, e);
+
+  // A valid 3x4 PNG whose header (and its CRC) then claims 65500 x 65500.
+  const std::vector<uint8_t> pixels(3 * 4 * 3, 128);
+  write_png(dir.file("small.png"), pixels.data(), 3, 4, 3);
+  std::string png;
+  {
+    std::ifstream in(dir.file("small.png"), std::ios::binary);
+    png.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (int at : {16, 20}) png[size_t(at)] = 0, png[size_t(at + 1)] = 0, png[size_t(at + 2)] = char(0xFF), png[size_t(at + 3)] = char(0xDC);
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17);
+  for (int k = 0; k < 4; ++k) png[size_t(29 + k)] = char((crc >> (24 - 8 * k)) & 0xFF);
+  std::ofstream(dir.file("bomb.png"), std::ios::binary) << png;
+  e = message([&] { read_image(dir.file("bomb.png"), 3); });
+  BOOST_TEST(e.find("its header declares 65500 x 65500 pixels") != std::string::npos, e);
+
+  write_jpeg(dir.file("whole.jpg"), solid(64, 64, 10, 200, 10));
+  const auto size = fs::file_size(dir.file("whole.jpg"));
+  fs::copy_file(dir.file("whole.jpg"), dir.file("cut.jpg"));
+  fs::resize_file(dir.file("cut.jpg"), size * 2 / 3);
+  BOOST_TEST(read_image(dir.file("whole.jpg"), 3).height == 64);
+  e = message([&] { read_image(dir.file("cut.jpg"), 3); });
+  BOOST_TEST(e.find("cut.jpg': corrupt JPEG: Premature end of JPEG file") != std::string::npos, e);
+
+  const fs::path src = dir.path() / "src";
+  fs::create_directories(src / "cat");
+  write_png((src / "cat" / "a.png").string(), pixels.data(), 3, 4, 3);
+  std::ofstream(dir.file("latin1.tsv")) << "cat/a.png\ta caf\xe9 cat\n";
+  FolderImportOptions o;
+  o.size = 4;
+  o.captions_path = dir.file("latin1.tsv");
+  e = message([&] { import_folder(src.string(), dir.file("out.h5"), o); });
+  BOOST_TEST(e.find("latin1.tsv' line 1: the caption is not valid UTF-8") != std::string::npos, e);
+  BOOST_TEST(!fs::exists(dir.file("out.h5")));
+}
+
 BOOST_AUTO_TEST_CASE(image_folder_with_captions) {
   TempDir dir;
   const fs::path src = dir.path() / "src";
