@@ -585,7 +585,9 @@ DatasetWriter::DatasetWriter(const std::string& path, int64_t height, int64_t wi
   static std::atomic<int> writers{0};  // distinct temporary names within one process too
   temp_path_ = path + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(writers++);
   impl_->file = Handle(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  if (!impl_->file.valid()) fail("dataset file '{}': cannot create '{}' (does the folder exist and is it writable?)", path, temp_path_);
+  if (!impl_->file.valid())
+    fail("dataset file '{}': cannot create '{}'{}", path, temp_path_,
+         h5::disk_full_note(path).empty() ? " (does the folder exist and is it writable?)" : h5::disk_full_note(path));
   const hid_t file = impl_->file.get();
   impl_->images = create_extendible(file, "images", H5T_STD_U8LE, {hsize_t(height), hsize_t(width), hsize_t(channels)},
                                     hsize_t(chunk_rows_for(height * width * channels)), true);
@@ -645,7 +647,7 @@ void DatasetWriter::append(const uint8_t* images, int64_t n, const int64_t* labe
     Handle type = h5::utf8_string_type();
     ok = append_rows(impl_->captions.get(), type.get(), size_, n, pointers.data());
   }
-  if (!ok) fail("dataset file '{}': writing {} images to '{}' failed (disk full?)", path_, n, temp_path_);
+  if (!ok) fail("dataset file '{}': writing {} images to '{}' failed{}", path_, n, temp_path_, h5::disk_full_note(path_));
   size_ += n;
 }
 
@@ -657,7 +659,7 @@ void DatasetWriter::close() {
   std::error_code ec;
   if (!flushed) {
     std::filesystem::remove(temp_path_, ec);
-    fail("dataset file '{}': cannot flush '{}' (disk full?)", path_, temp_path_);
+    fail("dataset file '{}': cannot flush '{}'{}", path_, temp_path_, h5::disk_full_note(path_));
   }
   std::filesystem::rename(temp_path_, path_, ec);
   if (ec) {

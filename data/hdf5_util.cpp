@@ -1,5 +1,7 @@
 #include "data/hdf5_util.h"
 
+#include <sys/statvfs.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +12,18 @@
 #include "autograd/error.h"
 
 namespace tessera::data::h5 {
+
+void skip_library_teardown_at_exit() { H5dont_atexit(); }
+
+std::string disk_full_note(const std::string& path) {
+  std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (folder.empty()) folder = ".";
+  struct statvfs fs {};
+  if (::statvfs(folder.c_str(), &fs) != 0) return "";
+  const uint64_t free_bytes = uint64_t(fs.f_bavail) * uint64_t(fs.f_frsize);
+  if (free_bytes >= (uint64_t(4) << 20)) return "";
+  return fmt::format("; the disk holding it is full ({} bytes free in {})", free_bytes, folder.string());
+}
 
 void silence_errors() {
   thread_local bool done = false;
@@ -189,7 +203,7 @@ Handle memory_space_of_rows(std::vector<hsize_t> dims, hsize_t count) {
 
 RowWriter::RowWriter(hid_t file, const char* name, hid_t file_type, std::vector<hsize_t> dims, const std::string& path,
                      bool compress)
-    : dims_(std::move(dims)), where_(fmt::format("{}: dataset '{}'", path, name)) {
+    : dims_(std::move(dims)), where_(fmt::format("{}: dataset '{}'", path, name)), path_(path) {
   if (dims_.empty()) fail("{}: a row dataset needs at least one dimension", where_);
   Handle space(H5Screate_simple(int(dims_.size()), dims_.data(), nullptr));
   Handle props(H5Pcreate(H5P_DATASET_CREATE));
@@ -211,8 +225,8 @@ void RowWriter::write(hid_t memory_type, hsize_t start, hsize_t count, const voi
   if (start + count > dims_[0]) fail("{}: rows [{}, {}) are outside its {} rows", where_, start, start + count, dims_[0]);
   const Handle file_space = select_rows(dataset_.get(), dims_, start, count, where_);
   const Handle memory_space = memory_space_of_rows(dims_, count);
-  check(H5Dwrite(dataset_.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, rows),
-        where_ + ": cannot write");
+  if (H5Dwrite(dataset_.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, rows) < 0)
+    fail("{}: cannot write{}", where_, disk_full_note(path_));
 }
 
 void read_rows(hid_t dataset, hid_t memory_type, hsize_t start, hsize_t count, void* out, const std::string& where) {
@@ -235,7 +249,7 @@ void write_atomically(const std::string& path, const std::function<void(hid_t fi
   const std::string temp = path + ".tmp";
   {
     Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) fail("cannot create {}", temp);
+    if (!file.valid()) fail("cannot create {}{}", temp, disk_full_note(temp));
     try {
       fill(file.get());
       if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) fail("flush of {} failed", temp);

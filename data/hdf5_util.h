@@ -13,6 +13,13 @@ namespace tessera::data::h5 {
 
 // HDF5 keeps its error-printing switch per thread: call before HDF5 calls on any thread.
 void silence_errors();
+// Called first thing in main(): HDF5's own teardown at exit closes every file id still open, and
+// on a file whose close already failed (a full disk) it crashes. Our files are closed by their
+// owners (data::h5::Handle); what is left after an error is a temporary file, deleted anyway.
+void skip_library_teardown_at_exit();
+// After a failed write to `path`: "; the disk holding it is full (N bytes free)" when its file
+// system has (almost) no room left, else "" — so that a full disk is reported as one.
+std::string disk_full_note(const std::string& path);
 
 // Owns one HDF5 id and closes it with the right H5?close for its kind.
 class Handle {
@@ -72,7 +79,7 @@ class RowWriter {
 
  private:
   std::vector<hsize_t> dims_;
-  std::string where_;
+  std::string where_, path_;
   Handle dataset_;
 };
 

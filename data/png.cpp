@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/error.h"
+#include "data/hdf5_util.h"
 
 namespace tessera::data {
 namespace {
@@ -59,14 +60,16 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t height, i
   if (channels < 1 || channels > 4) fail("write_png '{}': {} channels, expected 1 to 4", path, channels);
   const std::string temp = path + ".tmp-" + std::to_string(getpid());
   FILE* f = std::fopen(temp.c_str(), "wb");
-  if (!f) fail("write_png '{}': cannot create '{}' (does the folder exist and is it writable?)", path, temp);
+  if (!f)
+    fail("write_png '{}': cannot create '{}'{}", path, temp,
+         h5::disk_full_note(path).empty() ? " (does the folder exist and is it writable?)" : h5::disk_full_note(path));
   std::string message;
   const bool ok = write_png_file(f, pixels, height, width, channels, message);
   const bool closed = std::fclose(f) == 0;
   std::error_code ec;
   if (!ok || !closed) {
     std::filesystem::remove(temp, ec);
-    fail("write_png '{}': {}", path, ok ? "cannot write the file (disk full?)" : message);
+    fail("write_png '{}': {}{}", path, ok ? "cannot write the file" : message, h5::disk_full_note(path));
   }
   std::filesystem::rename(temp, path, ec);
   if (ec) {

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "autograd/error.h"
+#include "data/hdf5_util.h"
 
 namespace tessera::train {
 
@@ -16,7 +17,7 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
     if (!out) {
       out.close();
       std::filesystem::remove(temp);
-      fail("cannot write {} (is the disk full?)", temp.string());
+      fail("cannot write {}{}", temp.string(), data::h5::disk_full_note(path.string()));
     }
   }
   std::error_code error;

@@ -42,9 +42,8 @@ void write_tensor(hid_t file, const std::string& name, const Tensor& t, hid_t li
   Handle space(c.dim() == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(int(dims.size()), dims.data(), nullptr));
   Handle ds(H5Dcreate2(file, name.c_str(), native_type(c.dtype()), space.get(), link_props, H5P_DEFAULT, H5P_DEFAULT));
   if (!ds.valid()) fail("checkpoint {}: cannot create dataset '{}'", path, name);
-  if (c.numel() > 0)
-    check(H5Dwrite(ds.get(), native_type(c.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.raw_data()),
-          fmt::format("checkpoint {}: cannot write '{}'", path, name));
+  if (c.numel() > 0 && H5Dwrite(ds.get(), native_type(c.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, c.raw_data()) < 0)
+    fail("checkpoint {}: cannot write '{}'{}", path, name, data::h5::disk_full_note(path));
 }
 
 template <class T>
@@ -192,7 +191,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
       write_string(meta.get(), "recipe_name", m.recipe_name);
       write_attribute(meta.get(), "input_shape", H5T_NATIVE_INT64, m.input_shape.data(), m.input_shape.size(), false);
       write_int(meta.get(), "num_classes", m.num_classes);
-      check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), fmt::format("checkpoint {}: flush failed", path));
+      if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
+        fail("checkpoint {}: flush failed{}", path, data::h5::disk_full_note(path));
     } catch (...) {
       file.reset();
       std::remove(temp.c_str());

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "autograd/error.h"
+#include "data/hdf5_util.h"
 #include "kernels/bf16.h"
 #include "train/json.h"
 #include "train/json_value.h"
@@ -119,7 +120,7 @@ void write_safetensors(const std::string& path, const NamedTensorList& tensors,
     if (!out) {
       out.close();
       std::remove(temp.c_str());
-      fail("safetensors {}: writing failed (is the disk full?)", path);
+      fail("safetensors {}: writing failed{}", path, data::h5::disk_full_note(path));
     }
   }
   sync_path(temp);

@@ -131,6 +131,33 @@ BOOST_AUTO_TEST_CASE(checkpoints_with_non_finite_weights_are_refused) {
   }
 }
 
+// A full disk (a 32 KB tmpfs, where the machine lets the test mount one): training and writing
+// outputs stop with an error that says the disk is full, and exit — no crash at exit (HDF5's
+// teardown once segfaulted on a file whose close had failed), nothing left half-written.
+BOOST_AUTO_TEST_CASE(a_full_disk_is_reported_as_one_and_crashes_nothing) {
+  TinyRun run("full_disk");
+  BOOST_REQUIRE(run.tessera("train tiny.yaml --run-dir a").exit_code == 0);
+  std::filesystem::create_directories(run / "full");
+  if (run_shell("mount -t tmpfs -o size=32k tmpfs '" + run / "full" + "' 2>&1").exit_code != 0) {
+    BOOST_TEST_MESSAGE("SKIPPED: cannot mount a small tmpfs here (needs root and mount permission)");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { run_shell("umount '" + path + "'"); }
+  } unmount{run / "full"};
+  run_shell("dd if=/dev/zero of='" + run / "full/filler" + "' bs=1k 2>/dev/null");  // fills it
+  for (const std::string command : {"train tiny.yaml --run-dir full/run --set train.steps=30",
+                                    "predict a/last.h5 eval.h5 --out full/scores.h5"}) {
+    const RunResult r = run.tessera(command);
+    BOOST_TEST(r.exit_code == 1, command << ": " << r.output);
+    BOOST_TEST(r.signal == 0, command << ": " << r.output);
+    BOOST_TEST(r.output.find("the disk holding it is full") != std::string::npos, command << ": " << r.output);
+  }
+  BOOST_TEST(!std::filesystem::exists(run / "full/scores.h5"));
+  BOOST_TEST(!std::filesystem::exists(run / "full/run/last.h5"));
+}
+
 // --overwrite clears a previous run only once the new one has started: a recipe that fails to
 // start (a typo, a missing data set) leaves the old run as it was.
 BOOST_AUTO_TEST_CASE(overwrite_loses_nothing_when_the_new_run_cannot_start) {
