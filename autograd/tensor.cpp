@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <ostream>
 
 #include "autograd/allocator.h"
@@ -26,8 +27,14 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
+  // Checked: a shape read from a file may be anything, and a signed overflow is undefined.
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape) {
+    if (s < 0) fail("shape {}: a negative size", shape_to_string(shape));
+    if (s != 0 && n > std::numeric_limits<int64_t>::max() / s)
+      fail("shape {}: more than 2^63 elements", shape_to_string(shape));
+    n *= s;
+  }
   return n;
 }
 
@@ -44,8 +51,11 @@ int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (int64_t s : shape)
     if (s < 0) fail("empty: negative size in shape {}", shape_to_string(shape));
+  const int64_t numel = shape_numel(shape);
+  if (uint64_t(numel) > std::numeric_limits<uint64_t>::max() / 8 / element_size(dtype))
+    fail("empty: shape {} is more bytes than any memory", shape_to_string(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * element_size(dtype));
+  impl->storage = std::make_shared<Storage>(size_t(numel) * element_size(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

@@ -65,6 +65,11 @@ BOOST_AUTO_TEST_CASE(creation) {
   BOOST_TEST(Tensor::zeros({0, 3}).numel() == 0);
   BOOST_CHECK_THROW(Tensor::arange(0, 1, 0), Error);
   BOOST_CHECK_THROW(Tensor::empty({2, -1}), Error);
+  // Shapes a file may declare: products past 2^63 elements, or past any memory, are errors, not
+  // a signed overflow (undefined) or a wrapped-around small allocation.
+  BOOST_CHECK_THROW(Tensor::empty({int64_t(1) << 40, 4096, 4096, 1}), Error);
+  BOOST_CHECK_THROW(Tensor::empty({int64_t(1) << 61, 4}, DType::f64), Error);
+  BOOST_TEST(shape_numel({0, int64_t(1) << 62, int64_t(1) << 62}) == 0);
   // 64-byte alignment of fresh storage, whatever the size
   for (int64_t n : {1, 3, 17, 1000, 5000})
     BOOST_TEST(reinterpret_cast<uintptr_t>(Tensor::empty({n}, DType::u8).raw_data()) % 64 == 0);
