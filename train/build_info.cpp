@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "kernels/bf16_gemm.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
@@ -36,6 +38,9 @@ std::string build_info_text() {
                      "by train.precision: bf16 and --precision bf16)\n", bf16_path_name(bf16_path()),
                      bf16_path_name(best_bf16_path()));
   out += fmt::format("threads         {} (TESSERA_THREADS or --threads overrides)\n", num_threads());
+  const char* wait = std::getenv("OMP_WAIT_POLICY");
+  out += fmt::format("omp wait        {} (OMP_WAIT_POLICY; tessera sets PASSIVE unless given: idle threads sleep, "
+                     "so a busy neighbour does not stall a run)\n", wait ? wait : "unset (spinning)");
   out += fmt::format("mpi             {}\n", ProcessGroup::support());
   return out;
 }

@@ -2,6 +2,8 @@
 // user gets for bad use, the CLI's handling of errors, and the caching allocator in steady state.
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
+
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -225,6 +227,14 @@ BOOST_AUTO_TEST_CASE(cli_turns_errors_into_messages_and_exit_codes) {
   BOOST_TEST(extra.output.find("extra-arg") != std::string::npos, extra.output);
   const Run ok = run_cli("info");
   BOOST_TEST(ok.exit_code == 0, ok.output);
+  // Idle OpenMP threads sleep instead of spinning (tessera re-executes itself with
+  // OMP_WAIT_POLICY=PASSIVE), unless the user chose a policy.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr)
+    BOOST_TEST(ok.output.find("omp wait        PASSIVE") != std::string::npos, ok.output);
+  setenv("OMP_WAIT_POLICY", "active", 1);
+  const Run chosen = run_cli("info");
+  unsetenv("OMP_WAIT_POLICY");
+  BOOST_TEST(chosen.output.find("omp wait        active") != std::string::npos, chosen.output);
 }
 
 BOOST_AUTO_TEST_CASE(steady_state_training_step_does_not_reach_the_system_allocator) {
