@@ -98,6 +98,8 @@ class DatasetWriter {
   void append(const uint8_t* images, int64_t n, const int64_t* labels = nullptr,
               const std::vector<std::string>* captions = nullptr);
   int64_t size() const { return size_; }
+  // Names the command in the file's `written_by` attribute (h5::kWrittenBy), written at close().
+  void set_written_by(std::string command) { written_by_ = std::move(command); }
   void close();
 
  private:
@@ -107,6 +109,7 @@ class DatasetWriter {
   std::vector<std::string> class_names_;
   bool with_captions_;
   int64_t size_ = 0;
+  std::string written_by_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -25,6 +25,26 @@ std::string disk_full_note(const std::string& path) {
   return fmt::format("; the disk holding it is full ({} bytes free in {})", free_bytes, folder.string());
 }
 
+std::string written_by(const std::string& path) {
+  silence_errors();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec) || H5Fis_hdf5(path.c_str()) <= 0) return "";
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!file.valid() || H5Aexists(file.get(), kWrittenBy) <= 0) return "";
+  Handle attr(H5Aopen(file.get(), kWrittenBy, H5P_DEFAULT));
+  std::vector<std::string> values;
+  return attr.valid() && read_strings_attribute(attr.get(), values) && values.size() == 1 ? values[0] : "";
+}
+
+void refuse_data_set_as_output(const std::string& output) {
+  silence_errors();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(output, ec) || H5Fis_hdf5(output.c_str()) <= 0) return;
+  Handle file(H5Fopen(output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (file.valid() && link_exists(file.get(), "images"))
+    fail("the output {} is an image data set; it is not replaced (choose another output path)", output);
+}
+
 void silence_errors() {
   thread_local bool done = false;
   if (!done) {

@@ -20,6 +20,15 @@ void skip_library_teardown_at_exit();
 // After a failed write to `path`: "; the disk holding it is full (N bytes free)" when its file
 // system has (almost) no room left, else "" — so that a full disk is reported as one.
 std::string disk_full_note(const std::string& path);
+// Outputs that are data sets name the command that wrote them in the root attribute `written_by`
+// ("tessera decode"), so that a later run of that command may replace them while any other data
+// set — a training set, say — is kept.
+constexpr const char* kWrittenBy = "written_by";
+// The `written_by` of an existing HDF5 file ("" when absent or not HDF5).
+std::string written_by(const std::string& path);
+// Throws when `output` is an existing image data set (it holds `images`): commands whose outputs
+// are not data sets (tokenize, predict, embed) never replace one.
+void refuse_data_set_as_output(const std::string& output);
 
 // Owns one HDF5 id and closes it with the right H5?close for its kind.
 class Handle {

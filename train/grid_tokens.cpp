@@ -77,7 +77,7 @@ void write_grid_tokens(const TrainedModel& model, nn::ImageToTokens& tokenizer, 
 }
 
 void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, const std::string& tokens_path,
-                        const std::string& output, int64_t batch) {
+                        const std::string& output, int64_t batch, bool overwrite) {
   data::h5::refuse_same_file(tokens_path, output);
   data::h5::refuse_same_file(model.path(), output, "checkpoint");
   const DataShape& image = model.shape();
@@ -106,7 +106,11 @@ void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, c
   std::vector<std::string> class_names;
   read_labels(file.get(), hsize_t(N), tokens_path, labels, class_names);
 
+  // The output is a data set: it may replace an earlier decode's, never another file (a training set).
+  if (std::filesystem::exists(output) && !overwrite && data::h5::written_by(output) != "tessera decode")
+    fail("{} exists and was not written by tessera decode; pass --overwrite to replace it", output);
   data::DatasetWriter writer(output, image.height, image.width, image.channels, class_names);
+  writer.set_written_by("tessera decode");
   const int64_t step = model.image_loader(batch).batch_size;
   NoGradGuard no_grad;
   for (int64_t start = 0; start < N; start += step) {

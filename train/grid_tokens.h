@@ -21,6 +21,6 @@ namespace tessera::train {
 void write_grid_tokens(const TrainedModel& model, nn::ImageToTokens& tokenizer, const std::string& input,
                        const std::string& output, int64_t batch);
 void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, const std::string& tokens,
-                        const std::string& output, int64_t batch);
+                        const std::string& output, int64_t batch, bool overwrite = false);
 
 }  // namespace tessera::train

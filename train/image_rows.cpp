@@ -10,6 +10,7 @@ data::DatasetInfo write_image_rows(const TrainedModel& model, const std::string&
                                    int64_t batch_size, const DeclareRows& declare) {
   data::h5::refuse_same_file(input, output);
   data::h5::refuse_same_file(model.path(), output, "checkpoint");
+  data::h5::refuse_data_set_as_output(output);
   const std::shared_ptr<data::Dataset> dataset = data::Dataset::open(input);
   const data::DatasetInfo& info = dataset->info();  // for_each_batch checks its image shape
   const auto n = hsize_t(dataset->size());

@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(bad_token_files_are_refused) {
   std::vector<int32_t> codes(2 * 2 * 2, 1);
   codes[5] = 16;
   write_tokens<int32_t>(dir / "range.h5", codes, {2, 2, 2});
-  r = run_tessera("decode " + ckpt + " " + dir / "range.h5" + " " + out);
+  r = run_tessera("decode " + ckpt + " " + dir / "range.h5" + " " + out + " --overwrite");  // fails before replacing
   BOOST_TEST(r.exit_code != 0);
   BOOST_TEST(r.output.find("outside the codebook") != std::string::npos, r.output);
 
@@ -289,10 +289,26 @@ BOOST_AUTO_TEST_CASE(bad_token_files_are_refused) {
   testing::write_file(stale, "torn");
   codes[5] = 15;
   write_tokens<int32_t>(dir / "good.h5", codes, {2, 2, 2});
+  // An existing file that an earlier decode did not write (here a text file; a training set
+  // alike) is kept unless --overwrite; an earlier decode's output is replaced.
   r = run_tessera("decode " + ckpt + " " + dir / "good.h5" + " " + out);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.output.find("exists and was not written by tessera decode; pass --overwrite") != std::string::npos, r.output);
+  BOOST_TEST(testing::read_file(out) == "keep me");
+  r = run_tessera("decode " + ckpt + " " + dir / "good.h5" + " " + out + " --overwrite");
   BOOST_TEST(r.exit_code == 0, r.output);
   BOOST_TEST(data::Dataset::open(out)->size() == 2);
   BOOST_TEST(!std::filesystem::exists(stale));
+  r = run_tessera("decode " + ckpt + " " + dir / "good.h5" + " " + out);
+  BOOST_TEST(r.exit_code == 0, r.output);
+  const std::string training_set = testing::read_file(data);
+  r = run_tessera("decode " + ckpt + " " + dir / "good.h5" + " " + data);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(testing::read_file(data) == training_set);
+  // tokenize never writes over a data set (its outputs are token files).
+  r = run_tessera("tokenize " + ckpt + " " + data + " " + out);
+  BOOST_TEST(r.output.find("is an image data set; it is not replaced") != std::string::npos, r.output);
+  BOOST_TEST(data::Dataset::open(out)->size() == 2);
 
   // A VAE's latents must be finite: a NaN decodes to a plausible grey image, so it is refused.
   testing::write_file(dir / "vae.yaml", recipe_for("  type: vae\n  encoder: plain\n  latent_channels: 3\n", data));

@@ -13,9 +13,12 @@ namespace {
 int run_decode(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   int64_t batch = 0;
+  bool overwrite = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--batch" || a == "--threads") {
+    if (a == "--overwrite") {
+      overwrite = true;
+    } else if (a == "--batch" || a == "--threads") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       const int64_t v = train::parse_count(a, args[++i], 1);
       if (a == "--batch") batch = v;
@@ -31,13 +34,13 @@ int run_decode(const std::vector<std::string>& args) {
          "tessera decode runs/vqvae_fmnist/last.h5 tokens.h5 decoded.h5");
   const train::TrainedModel model = train::TrainedModel::load(positional[0]);
   train::decode_grid_tokens(model, model.need<nn::TokensToImage>("decode tokens into images"), positional[1],
-                            positional[2], batch);
+                            positional[2], batch, overwrite);
   return 0;
 }
 
 const CommandRegistration registration{
     {"decode", "turn tokens (from tessera tokenize) back into images with an image tokenizer's checkpoint (VAE, VQ-VAE, FSQ)",
-     "usage: tessera decode CKPT TOKENS.h5 OUT.h5 [--batch N] [--threads N]\n\n"
+     "usage: tessera decode CKPT TOKENS.h5 OUT.h5 [--batch N] [--threads N] [--overwrite]\n\n"
      "Rebuilds the model from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them)\n"
      "and decodes TOKENS.h5's `tokens` (int32 [N, h, w] codes of a vqvae or fsq model, float32\n"
      "[N, h, w, c] latents of a vae) into OUT.h5, a data set (images uint8 [N, H, W, C], and labels\n"
@@ -45,9 +48,11 @@ const CommandRegistration registration{
      "codebook, is refused with a message.\n"
      "With the batch size tokenize used (both default to the recipe's eval.batch_size), the images\n"
      "are exactly the model's evaluation-mode reconstructions. OUT.h5 is written to a temporary file\n"
-     "and renamed into place.\n\n"
+     "and renamed into place; an existing OUT.h5 is replaced only if an earlier decode wrote it (its\n"
+     "written_by attribute), so a data set given by mistake is kept.\n\n"
      "  --batch N    token grids per decoder pass (default: the recipe's eval.batch_size)\n"
-     "  --threads N  worker threads",
+     "  --threads N  worker threads\n"
+     "  --overwrite  replace an existing OUT.h5 whatever wrote it",
      run_decode}};
 
 }  // namespace

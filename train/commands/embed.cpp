@@ -50,6 +50,7 @@ int run_embed(const std::vector<std::string>& args) {
   if (!out.empty()) {
     // float32 [N, E] and the texts, for use elsewhere (h5py), never over the checkpoint.
     data::h5::refuse_same_file(checkpoint, out, "checkpoint");
+    data::h5::refuse_data_set_as_output(out);
     const auto n = hsize_t(texts.size());
     data::h5::write_atomically(out, [&](hid_t file) {
       data::h5::RowWriter embeddings(file, "embeddings", H5T_IEEE_F32LE, {n, hsize_t(d)}, out);
