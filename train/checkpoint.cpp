@@ -1,7 +1,6 @@
 #include "train/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <unistd.h>  // sysconf
 
 #include <cmath>
 #include <cstdio>
@@ -10,6 +9,7 @@
 
 #include "autograd/error.h"
 #include "data/hdf5_util.h"
+#include "train/atomic_file.h"
 
 namespace tessera::train {
 namespace {
@@ -61,13 +61,6 @@ void write_string(hid_t loc, const char* name, const std::string& v) {
   write_attribute(loc, name, type.get(), &p, 1, true);
 }
 
-// Makes sure the bytes are on disk before the rename makes them the checkpoint.
-void sync_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
 
 struct Group {
   std::string prefix;
@@ -199,14 +192,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
       throw;
     }
   }
-  sync_file(temp);
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    std::remove(temp.c_str());
-    fail("checkpoint {}: cannot rename the finished file into place: {}", path, error.message());
-  }
-  sync_file(target.has_parent_path() ? target.parent_path().string() : ".");
+  move_into_place(temp, path, "checkpoint " + path);
 }
 
 namespace {

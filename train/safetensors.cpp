@@ -1,8 +1,5 @@
 #include "train/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +8,7 @@
 
 #include "autograd/error.h"
 #include "data/hdf5_util.h"
+#include "train/atomic_file.h"
 #include "kernels/bf16.h"
 #include "train/json.h"
 #include "train/json_value.h"
@@ -69,12 +67,6 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
-void sync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
 
 }  // namespace
 
@@ -123,13 +115,7 @@ void write_safetensors(const std::string& path, const NamedTensorList& tensors,
       fail("safetensors {}: writing failed{}", path, data::h5::disk_full_note(path));
     }
   }
-  sync_path(temp);
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    std::remove(temp.c_str());
-    fail("safetensors {}: cannot rename the finished file into place: {}", path, error.message());
-  }
+  move_into_place(temp, path, "safetensors " + path);
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {

@@ -16,7 +16,6 @@ Recipe TrainedModel::stored_recipe(const std::string& checkpoint) {
 
 TrainedModel TrainedModel::load(const std::string& checkpoint, const data::DatasetInfo* data) {
   const Checkpoint c = load_checkpoint(checkpoint);
-  require_finite_weights(c, checkpoint);
   TrainedModel m(checkpoint, Recipe::parse(c.meta.recipe, checkpoint + " (stored recipe)"));
   m.type_ = m.recipe_.section("model").string("type");
   m.step_ = c.meta.step;
@@ -34,13 +33,20 @@ TrainedModel TrainedModel::load(const std::string& checkpoint, const data::Datas
   Generator gen(0);  // the initial weights are overwritten below
   m.shape_.weights_follow = true;
   m.module_ = build_model(m.recipe_, m.shape_, gen);
-  std::map<std::string, Tensor> weights = c.params;
-  m.uses_ema_ = !c.ema.empty() && m.recipe_.section("eval").boolean("use_ema");
-  if (m.uses_ema_)
-    for (const auto& [name, t] : c.ema) weights[name] = t;
-  m.module_->load_state(weights);
+  m.module_->load_state(evaluation_weights(c, m.recipe_, checkpoint, &m.uses_ema_));
   m.module_->eval();
   return m;
+}
+
+std::map<std::string, Tensor> evaluation_weights(const Checkpoint& checkpoint, const Recipe& stored,
+                                                 const std::string& path, bool* uses_ema) {
+  require_finite_weights(checkpoint, path);
+  const bool ema = !checkpoint.ema.empty() && stored.section("eval").boolean("use_ema");
+  if (uses_ema) *uses_ema = ema;
+  std::map<std::string, Tensor> weights = checkpoint.params;
+  if (ema)
+    for (const auto& [name, t] : checkpoint.ema) weights[name] = t;
+  return weights;
 }
 
 void TrainedModel::fail_lacks(const std::string& what) const {

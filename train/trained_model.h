@@ -6,6 +6,7 @@
 // mode. Commands then ask it for what they need through nn/capabilities.h, never by model type.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "data/loader.h"
 #include "nn/capabilities.h"
 #include "nn/module.h"
+#include "train/checkpoint.h"
 #include "train/models/model_registry.h"
 #include "train/recipe.h"
 
@@ -71,6 +73,12 @@ class TrainedModel {
   DataShape shape_;
   std::shared_ptr<nn::Module> module_;
 };
+
+// The weights a checkpoint is evaluated with: its parameters and buffers, the EMA weights in
+// place of the parameters when the run kept them and `stored` (its recipe) evaluates with them
+// (eval.use_ema); `uses_ema`, if given, says which. Refused by name when a weight is not finite.
+std::map<std::string, Tensor> evaluation_weights(const Checkpoint& checkpoint, const Recipe& stored,
+                                                 const std::string& path, bool* uses_ema = nullptr);
 
 // Images `indices` of `set` as the model's evaluation sees them, [N, C, H, W]: (pixel / 255 -
 // mean) / std per channel of `options`.

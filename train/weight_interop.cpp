@@ -231,10 +231,9 @@ ExportedWeights export_weights(const TrainedModel& model, WeightNames names, con
     has_bias = has_bias || name == "logit_bias";
     out.params.emplace_back(to, v);
   }
-  nn::ViTConfig tower = c.image;
   out.configs.emplace_back("open_clip_config.json", open_clip_config(c, folder, mean, std, has_bias));
   // The image tower open_clip builds through timm reads RGB (channels = 1 exported as 3 equal ones).
-  out.configs.emplace_back("config.json", timm_config(tower, shape.channels == 1 ? 3 : shape.channels, 0,
+  out.configs.emplace_back("config.json", timm_config(c.image, shape.channels == 1 ? 3 : shape.channels, 0,
                                                       shape.channels == 1 ? std::vector<double>(3, mean[0]) : mean,
                                                       shape.channels == 1 ? std::vector<double>(3, std[0]) : std, {}));
   out.how_to_load = fmt::format("open_clip.create_model_and_transforms(\"local-dir:{}\")", folder_text);
@@ -255,11 +254,7 @@ std::map<std::string, Tensor> read_weights_for(const nn::Module& module, const s
       if (starts_with(name, "visual.trunk.") || starts_with(name, "transformer.resblocks.")) open_clip = true;
   } else {
     const Checkpoint c = load_checkpoint(path);
-    require_finite_weights(c, path);
-    const Recipe stored = Recipe::parse(c.meta.recipe, path + " (stored recipe)");
-    file = c.params;
-    if (!c.ema.empty() && stored.section("eval").boolean("use_ema"))
-      for (const auto& [name, t] : c.ema) file[name] = t;
+    file = evaluation_weights(c, Recipe::parse(c.meta.recipe, path + " (stored recipe)"), path);
   }
 
   std::map<std::string, Tensor> out;

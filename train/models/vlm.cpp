@@ -13,6 +13,7 @@
 #include "data/scene_text.h"
 #include "nn/vlm_decoder.h"
 #include "train/checkpoint.h"
+#include "train/trained_model.h"
 #include "train/models/model_registry.h"
 
 namespace tessera::train {
@@ -55,8 +56,7 @@ std::vector<Field> vlm_fields() {
 void load_image_encoder(VlmModel& model, const std::string& path) {
   const Checkpoint c = load_checkpoint(path);
   const Recipe stage1 = Recipe::parse(c.meta.recipe, path + " (stored recipe)");
-  const bool ema = !c.ema.empty() && stage1.section("eval").boolean("use_ema");
-  const auto& source = ema ? c.ema : c.params;
+  const std::map<std::string, Tensor> source = evaluation_weights(c, stage1, path);
   std::map<std::string, Tensor> tower;
   for (const auto& [name, t] : model.visual->state()) {
     const auto it = source.find("visual." + name);

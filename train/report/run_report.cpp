@@ -282,10 +282,13 @@ void codebook_sections(HtmlPage& page, const TrainedModel& model, nn::ImageToTok
   if (rows == 0) return page.paragraph("No code was used.");
   const int64_t cell = ds + gap, W = cols * cell + gap, H = rows * cell + gap;
   std::vector<uint8_t> sheet(size_t(W * H * 3), 40);
+  std::map<int64_t, std::vector<uint8_t>> images_read;  // the most used codes share images: read each once
   for (int64_t r = 0; r < rows; ++r) {
     const auto& at = places[size_t(order[size_t(r)])];
     for (int64_t c = 0; c < int64_t(at.size()) && c < cols; ++c) {
-      const std::vector<uint8_t> rgb = rgb_of(*set, at[size_t(c)].image);
+      auto [it, fresh] = images_read.try_emplace(at[size_t(c)].image);
+      if (fresh) it->second = rgb_of(*set, at[size_t(c)].image);
+      const std::vector<uint8_t>& rgb = it->second;
       for (int64_t y = 0; y < ds; ++y)
         for (int64_t x = 0; x < ds; ++x) {
           const int64_t sy = at[size_t(c)].y * ds + y, sx = at[size_t(c)].x * ds + x;
