@@ -45,6 +45,20 @@ void refuse_data_set_as_output(const std::string& output) {
     fail("the output {} is an image data set; it is not replaced (choose another output path)", output);
 }
 
+void refuse_to_replace(const std::string& output, const std::string& command, bool overwrite) {
+  std::error_code ec;
+  if (overwrite || !std::filesystem::exists(output, ec)) return;
+  if (std::filesystem::is_directory(output, ec)) fail("the output {} is a folder; give a file path", output);
+  const std::string writer = written_by(output);
+  if (writer == command) return;
+  fail("{} exists and was {}; pass --overwrite to replace it", output,
+       writer.empty() ? fmt::format("not written by {}", command) : fmt::format("written by {}, not {}", writer, command));
+}
+
+void mark_written_by(hid_t file, const std::string& command) {
+  write_attribute(file, kWrittenBy, std::vector<std::string>{command});
+}
+
 void silence_errors() {
   thread_local bool done = false;
   if (!done) {

@@ -27,8 +27,14 @@ constexpr const char* kWrittenBy = "written_by";
 // The `written_by` of an existing HDF5 file ("" when absent or not HDF5).
 std::string written_by(const std::string& path);
 // Throws when `output` is an existing image data set (it holds `images`): commands whose outputs
-// are not data sets (tokenize, predict, embed) never replace one.
+// are not data sets (tokenize, predict, embed) never replace one, even with --overwrite.
 void refuse_data_set_as_output(const std::string& output);
+// The rule for every output file: an existing `output` is replaced only when an earlier run of
+// the same `command` wrote it (its written_by), or when the user said --overwrite; otherwise this
+// throws, naming the file and what wrote it. Commands call it before they write anything.
+void refuse_to_replace(const std::string& output, const std::string& command, bool overwrite);
+// Writes the root attribute `written_by` = command into an open file.
+void mark_written_by(hid_t file, const std::string& command);
 
 // Owns one HDF5 id and closes it with the right H5?close for its kind.
 class Handle {

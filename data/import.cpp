@@ -9,7 +9,9 @@
 
 #include "autograd/error.h"
 #include "data/dataset.h"
+#include "data/hdf5_util.h"
 #include "data/image_io.h"
+#include "data/output_folder.h"
 
 namespace tessera::data {
 
@@ -97,26 +99,29 @@ int64_t import_idx(const std::string& images_path, const std::string& labels_pat
       fail("idx file '{}': label {} at index {} is outside the {} class names", labels_path, label_values[size_t(i)], i,
            class_names.size());
   DatasetWriter writer(out_path, h, w, 1, class_names);
+  writer.set_written_by(kImportCommand);
   writer.append(images.values.data(), n, label_values.data());
   writer.close();
   return n;
 }
 
-FashionMnistSummary import_fashion_mnist(const std::string& out_dir, const std::string& source_dir) {
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) fail("fashion-mnist import: cannot create output folder '{}': {}", out_dir, ec.message());
-  auto file = [&](const char* name) {
+FashionMnistSummary import_fashion_mnist(const std::string& out_dir, const std::string& source_dir, bool overwrite) {
+  const std::string train = (fs::path(out_dir) / "train.h5").string(), test = (fs::path(out_dir) / "test.h5").string();
+  h5::refuse_to_replace(train, kImportCommand, overwrite);
+  h5::refuse_to_replace(test, kImportCommand, overwrite);
+  std::vector<std::string> sources;  // all four found before anything is made
+  for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                           "t10k-labels-idx1-ubyte.gz"}) {
     const fs::path p = fs::path(source_dir) / name;
     if (!fs::exists(p))
       fail("fashion-mnist import: '{}' not found (install Debian's dataset-fashion-mnist, or pass --source)", p.string());
-    return p.string();
-  };
+    sources.push_back(p.string());
+  }
+  OutputFolder folder(out_dir, "fashion-mnist import");
   FashionMnistSummary s;
-  s.train = import_idx(file("train-images-idx3-ubyte.gz"), file("train-labels-idx1-ubyte.gz"),
-                       (fs::path(out_dir) / "train.h5").string(), fashion_mnist_class_names());
-  s.test = import_idx(file("t10k-images-idx3-ubyte.gz"), file("t10k-labels-idx1-ubyte.gz"),
-                      (fs::path(out_dir) / "test.h5").string(), fashion_mnist_class_names());
+  s.train = import_idx(sources[0], sources[1], train, fashion_mnist_class_names());
+  s.test = import_idx(sources[2], sources[3], test, fashion_mnist_class_names());
+  folder.keep();
   return s;
 }
 
@@ -186,6 +191,7 @@ FolderImportSummary import_folder(const std::string& source, const std::string& 
                                   const FolderImportOptions& options) {
   const fs::path root(source);
   if (!fs::is_directory(root)) fail("folder import: '{}' is not a folder", source);
+  h5::refuse_to_replace(out_path, kImportCommand, options.overwrite);
   if (options.size < 1 || options.size > 4096) fail("folder import: --size {} is out of range [1, 4096]", options.size);
   if (options.channels != 1 && options.channels != 3) fail("folder import: channels must be 1 or 3, got {}", options.channels);
 
@@ -215,6 +221,7 @@ FolderImportSummary import_folder(const std::string& source, const std::string& 
   if (with_captions) captions = read_captions(options.captions_path, root);
 
   DatasetWriter writer(out_path, options.size, options.size, options.channels, summary.class_names, with_captions);
+  writer.set_written_by(kImportCommand);
   const int64_t block = 256;  // images decoded per append: bounded memory for any folder size
   std::vector<uint8_t> images;
   std::vector<int64_t> labels;

@@ -8,6 +8,8 @@
 #include "autograd/error.h"
 #include "data/hdf5_util.h"
 #include "data/image_io.h"
+#include "data/import.h"
+#include "data/output_folder.h"
 #include "data/random_stream.h"
 
 namespace tessera::data {
@@ -215,6 +217,7 @@ void write_split(const SplitSource& source, const std::string& out, const SceneO
   const SceneComposer& composer = *source.composer;
   h5::write_atomically(out, [&](hid_t file) {
     SceneFileWriter writer(file, out, n, options, source.items->info());
+    h5::mark_written_by(file, kImportCommand);
     constexpr int64_t kBlock = 4096;
     std::vector<Scene> scenes;
     for (int64_t start = 0; start < n; start += kBlock) {
@@ -243,7 +246,8 @@ void write_split(const SplitSource& source, const std::string& out, const SceneO
 }  // namespace
 
 SceneImportSummary import_scenes(const std::string& source_dir, const std::string& out_dir, const SceneOptions& options,
-                                 int64_t train, int64_t test, int threads, const SceneProgress& progress) {
+                                 int64_t train, int64_t test, int threads, const SceneProgress& progress,
+                                 bool overwrite) {
   options.check();
   if (train < 0 || test < 0) fail("scenes: --train {} and --test {} must not be negative", train, test);
   if (train + test == 0) fail("scenes: --train and --test are both 0; nothing to write");
@@ -265,18 +269,18 @@ SceneImportSummary import_scenes(const std::string& source_dir, const std::strin
     if (!fs::exists(source))
       fail("scenes: '{}' not found (import the items first: tessera data import fashion-mnist --out {})", source, source_dir);
     h5::refuse_same_file(source, out_file(s), "items file");
+    h5::refuse_to_replace(out_file(s), kImportCommand, overwrite);
     sources[split].items = Dataset::open(source);
     sources[split].composer = std::make_unique<SceneComposer>(sources[split].items, options, split);
   }
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) fail("scenes: cannot create output folder '{}': {}", out_dir, ec.message());
+  OutputFolder folder(out_dir, "scenes");
   for (uint64_t split = 0; split < 2; ++split) {
     const auto& s = splits[split];
     if (s.count == 0) continue;
     write_split(sources[split], out_file(s), options, s.name, s.count, threads, progress);
     *s.done = s.count;
   }
+  folder.keep();
   return summary;
 }
 

@@ -57,8 +57,11 @@ using SceneProgress = std::function<void(const std::string& split, int64_t done,
 
 // source_dir/train.h5 and test.h5 (as `tessera data import fashion-mnist` writes them) ->
 // out_dir/train.h5 (`train` scenes from train items only) and out_dir/test.h5 (`test`, from test
-// items only). A split of 0 scenes is not written. `threads` 0: all cores.
+// items only). A split of 0 scenes is not written. `threads` 0: all cores. The files are marked
+// written_by "tessera data import"; an existing one another command wrote is replaced only with
+// `overwrite` (data/import.h).
 SceneImportSummary import_scenes(const std::string& source_dir, const std::string& out_dir, const SceneOptions& options,
-                                 int64_t train, int64_t test, int threads = 0, const SceneProgress& progress = {});
+                                 int64_t train, int64_t test, int threads = 0, const SceneProgress& progress = {},
+                                 bool overwrite = false);
 
 }  // namespace tessera::data

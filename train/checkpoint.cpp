@@ -203,7 +203,7 @@ Handle open_checkpoint(const std::string& path, CheckpointMeta& m) {
   if (!std::filesystem::exists(path)) fail("checkpoint {}: no such file", path);
   if (H5Fis_hdf5(path.c_str()) <= 0) fail("checkpoint {}: not an HDF5 file", path);
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!file.valid()) fail("checkpoint {}: cannot open", path);
+  if (!file.valid()) fail("checkpoint {}: HDF5 cannot open it (the file is truncated or corrupt)", path);
   if (!data::h5::link_exists(file.get(), "meta") || !data::h5::link_exists(file.get(), "params"))
     fail("checkpoint {}: no 'meta' and 'params' groups (not a Tessera checkpoint)", path);
   Handle meta(H5Gopen2(file.get(), "meta", H5P_DEFAULT));

@@ -53,10 +53,10 @@ void read_labels(hid_t file, hsize_t n, const std::string& path, std::vector<int
 }  // namespace
 
 void write_grid_tokens(const TrainedModel& model, nn::ImageToTokens& tokenizer, const std::string& input,
-                       const std::string& output, int64_t batch) {
+                       const std::string& output, bool overwrite, int64_t batch) {
   nn::TokenGrid grid;
-  const data::DatasetInfo info =
-      write_image_rows(model, input, output, batch, [&](hid_t file, const data::DatasetInfo& images, hsize_t rows) {
+  const data::DatasetInfo info = write_image_rows(
+      model, input, output, "tessera tokenize", overwrite, batch, [&](hid_t file, const data::DatasetInfo& images, hsize_t rows) {
         grid = tokenizer.token_grid(images.height, images.width);
         auto tokens = std::make_shared<RowWriter>(file, "tokens", grid.hard() ? H5T_STD_I32LE : H5T_IEEE_F32LE,
                                                   token_dims(rows, grid), output, true);
@@ -107,8 +107,7 @@ void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, c
   read_labels(file.get(), hsize_t(N), tokens_path, labels, class_names);
 
   // The output is a data set: it may replace an earlier decode's, never another file (a training set).
-  if (std::filesystem::exists(output) && !overwrite && data::h5::written_by(output) != "tessera decode")
-    fail("{} exists and was not written by tessera decode; pass --overwrite to replace it", output);
+  data::h5::refuse_to_replace(output, "tessera decode", overwrite);
   data::DatasetWriter writer(output, image.height, image.width, image.channels, class_names);
   writer.set_written_by("tessera decode");
   const int64_t step = model.image_loader(batch).batch_size;

@@ -17,9 +17,10 @@
 
 namespace tessera::train {
 
-// batch 0 = the recipe's eval.batch_size. Outputs go to a temporary file renamed into place.
+// batch 0 = the recipe's eval.batch_size. Outputs go to a temporary file renamed into place; an
+// existing output is replaced only when the same command wrote it, or with `overwrite`.
 void write_grid_tokens(const TrainedModel& model, nn::ImageToTokens& tokenizer, const std::string& input,
-                       const std::string& output, int64_t batch);
+                       const std::string& output, bool overwrite, int64_t batch);
 void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, const std::string& tokens,
                         const std::string& output, int64_t batch, bool overwrite = false);
 

@@ -7,10 +7,12 @@
 namespace tessera::train {
 
 data::DatasetInfo write_image_rows(const TrainedModel& model, const std::string& input, const std::string& output,
-                                   int64_t batch_size, const DeclareRows& declare) {
+                                   const std::string& command, bool overwrite, int64_t batch_size,
+                                   const DeclareRows& declare) {
   data::h5::refuse_same_file(input, output);
   data::h5::refuse_same_file(model.path(), output, "checkpoint");
   data::h5::refuse_data_set_as_output(output);
+  data::h5::refuse_to_replace(output, command, overwrite);
   const std::shared_ptr<data::Dataset> dataset = data::Dataset::open(input);
   const data::DatasetInfo& info = dataset->info();  // for_each_batch checks its image shape
   const auto n = hsize_t(dataset->size());
@@ -32,6 +34,7 @@ data::DatasetInfo write_image_rows(const TrainedModel& model, const std::string&
     data::h5::write_attribute(file, "checkpoint", model.path());
     data::h5::write_attribute(file, "step", model.step());
     data::h5::write_attribute(file, "model", model.type());
+    data::h5::mark_written_by(file, command);
   });
   return info;
 }

@@ -19,10 +19,12 @@ using DeclareRows = std::function<FillRows(hid_t file, const data::DatasetInfo& 
 
 // Writes `output` from every image of `input`, batch_size at a time (0: the recipe's
 // eval.batch_size): the datasets `declare` makes, `labels` int64 [N] with attribute class_names
-// when `input` has labels, and the attributes checkpoint, step and model. Refuses to write over
-// `input` or the checkpoint; the file goes to a temporary name renamed into place. Returns what
-// `input` holds.
+// when `input` has labels, and the attributes checkpoint, step, model and written_by (`command`,
+// "tessera tokenize"). Refuses to write over `input`, the checkpoint or any image data set, and
+// replaces another existing file only when `command` wrote it or `overwrite` (refuse_to_replace);
+// the file goes to a temporary name renamed into place. Returns what `input` holds.
 data::DatasetInfo write_image_rows(const TrainedModel& model, const std::string& input, const std::string& output,
-                                   int64_t batch_size, const DeclareRows& declare);
+                                   const std::string& command, bool overwrite, int64_t batch_size,
+                                   const DeclareRows& declare);
 
 }  // namespace tessera::train

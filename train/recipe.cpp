@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "autograd/error.h"
+#include "data/dataset.h"
 
 namespace tessera::train {
 
@@ -368,7 +369,18 @@ void refuse_duplicate_keys(const YAML::Node& node, const std::string& origin, co
   }
 }
 
+// A recipe is UTF-8 text; anything else (a binary file given by mistake) is named as such rather
+// than reported by the YAML parser with the offending bytes echoed back.
+void require_text(const std::string& text, const std::string& origin) {
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos)
+    fail("{}:{}: not a text file (a zero byte at offset {}); a recipe is YAML text", origin,
+         1 + std::count(text.begin(), text.begin() + long(nul), '\n'), nul);
+  if (!data::valid_utf8(text)) fail("{}: not UTF-8 text; a recipe is YAML text (save it as UTF-8)", origin);
+}
+
 YAML::Node load_yaml(const std::string& text, const std::string& origin) {
+  require_text(text, origin);
   try {
     const std::vector<YAML::Node> documents = YAML::LoadAll(text);
     if (documents.size() > 1)

@@ -33,7 +33,12 @@ TrainedModel TrainedModel::load(const std::string& checkpoint, const data::Datas
   Generator gen(0);  // the initial weights are overwritten below
   m.shape_.weights_follow = true;
   m.module_ = build_model(m.recipe_, m.shape_, gen);
-  m.module_->load_state(evaluation_weights(c, m.recipe_, checkpoint, &m.uses_ema_));
+  const std::map<std::string, Tensor> weights = evaluation_weights(c, m.recipe_, checkpoint, &m.uses_ema_);
+  try {
+    m.module_->load_state(weights);
+  } catch (const Error& e) {
+    fail("checkpoint {}: {}", checkpoint, e.what());  // load_state names the tensor, not the file
+  }
   m.module_->eval();
   return m;
 }

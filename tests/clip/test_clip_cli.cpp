@@ -81,6 +81,17 @@ BOOST_AUTO_TEST_CASE(train_embed_and_classify) {
     BOOST_TEST(dims == (std::vector<hsize_t>{2, 8}), boost::test_tools::per_element());
     BOOST_TEST(std::vector<float>(stored.begin(), stored.begin() + 8) == exact, boost::test_tools::per_element());
     BOOST_TEST(run_tessera("embed run/last.h5 --text x --out run/last.h5", dir.path.string()).exit_code == 1);
+    // Its own output is replaced; another file only with --overwrite, a data set never.
+    BOOST_TEST(run_tessera("embed run/last.h5 --text y --out e.h5", dir.path.string()).exit_code == 0);
+    write_file(dir / "notes.h5", "notes\n");
+    const RunResult foreign = run_tessera("embed run/last.h5 --text y --out notes.h5", dir.path.string());
+    BOOST_TEST(foreign.exit_code == 1);
+    BOOST_TEST(foreign.output.find("notes.h5 exists and was not written by tessera embed; pass --overwrite") !=
+                   std::string::npos, foreign.output);
+    BOOST_TEST(read_file(dir / "notes.h5") == "notes\n");
+    BOOST_TEST(run_tessera("embed run/last.h5 --text y --out notes.h5 --overwrite", dir.path.string()).exit_code == 0);
+    const RunResult data_set = run_tessera("embed run/last.h5 --text y --out test.h5 --overwrite", dir.path.string());
+    BOOST_TEST(data_set.output.find("test.h5 is an image data set") != std::string::npos, data_set.output);
   }
   const RunResult quoted = run_tessera("embed run/last.h5 --text 'say \"hi\"\\'", dir.path.string());
   BOOST_TEST_REQUIRE(quoted.exit_code == 0, quoted.output);

@@ -1,8 +1,5 @@
 // Importers and image I/O: idx round trip (synthetic, and Debian's Fashion-MNIST when installed),
 // image folders with PNG and JPEG and captions, resizing, the PNG writer, and h5py-written files.
-// jpeglib.h needs FILE and size_t declared first.
-#include <cstdio>
-#include <jpeglib.h>
 #include <zlib.h>
 
 #include <array>
@@ -15,54 +12,16 @@
 #include "data/import.h"
 #include "data/png.h"
 #include "data_test_util.h"
+#include "tests/support/image_files.h"
 
 using namespace tessera;
 using namespace tessera::data;
 using namespace tessera::data::testing;
+using tessera::testing::write_idx;
+using tessera::testing::write_jpeg;
 namespace fs = std::filesystem;
 
 namespace {
-
-void put_be32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(v >> s));
-}
-
-// An idx file of unsigned bytes with the given dims, gzip'd or plain.
-void write_idx(const std::string& path, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& values, bool gz) {
-  std::vector<uint8_t> bytes{0, 0, 8, uint8_t(dims.size())};
-  for (uint32_t d : dims) put_be32(bytes, d);
-  bytes.insert(bytes.end(), values.begin(), values.end());
-  if (gz) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    gzwrite(f, bytes.data(), unsigned(bytes.size()));
-    gzclose(f);
-  } else {
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  }
-}
-
-void write_jpeg(const std::string& path, const Image& image) {
-  jpeg_compress_struct info;
-  jpeg_error_mgr err;
-  info.err = jpeg_std_error(&err);
-  jpeg_create_compress(&info);
-  FILE* f = std::fopen(path.c_str(), "wb");
-  jpeg_stdio_dest(&info, f);
-  info.image_width = JDIMENSION(image.width);
-  info.image_height = JDIMENSION(image.height);
-  info.input_components = int(image.channels);
-  info.in_color_space = image.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&info);
-  jpeg_set_quality(&info, 95, TRUE);
-  jpeg_start_compress(&info, TRUE);
-  while (info.next_scanline < info.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(image.pixels.data()) + info.next_scanline * image.width * image.channels;
-    jpeg_write_scanlines(&info, &row, 1);
-  }
-  jpeg_finish_compress(&info);
-  jpeg_destroy_compress(&info);
-  std::fclose(f);
-}
 
 Image solid(int64_t h, int64_t w, uint8_t r, uint8_t g, uint8_t b) {
   Image im{h, w, 3, {}};

@@ -15,6 +15,8 @@
 
 #include "autograd/error.h"
 #include "data/dataset.h"
+#include "data/hdf5_util.h"
+#include "data/import.h"
 #include "data/loader.h"
 #include "data/scene_import.h"
 #include "data/scene_text.h"
@@ -170,6 +172,10 @@ BOOST_AUTO_TEST_CASE(same_arguments_same_bytes_at_any_thread_count) {
     BOOST_TEST(!a.empty());
     BOOST_TEST((a == b), split << " differs between 1 and 2 threads");
   }
+  // An earlier import's output is replaced without --overwrite (it is marked written_by), to the same bytes.
+  BOOST_TEST(h5::written_by(dir.file("one/train.h5")) == kImportCommand);
+  import_scenes(items, dir.file("one"), options, 200, 50, 2);
+  BOOST_TEST((file_bytes(dir.path() / "one" / "train.h5") == file_bytes(dir.path() / "two" / "train.h5")));
 
   // Another seed, other scenes.
   import_scenes(items, dir.file("seed"), small_scenes(6), 200, 50, 2);
@@ -346,26 +352,31 @@ BOOST_AUTO_TEST_CASE(unsuitable_items_are_refused_and_write_nothing) {
     BOOST_TEST((file_bytes(out / "test.h5") == "an earlier test.h5"), "test.h5 was replaced");
     BOOST_TEST(std::distance(fs::directory_iterator(out), fs::directory_iterator()) == 2);  // no temporary left
   };
+  // Files another command wrote are kept unless the import is told to overwrite them.
+  const fs::path items = dir.path() / "items";
+  write_scene_items_dir(items, 8, 8);
+  expect_error([&] { import_scenes(items.string(), out.string(), small_scenes(), 10, 10, 1); },
+               {"train.h5", "not written by tessera data import", "--overwrite"});
+  untouched();
+  // With --overwrite, the refusals below still come before anything is replaced.
   // Unlabelled items (train), then items of three channels (test, after good train items): the
   // second split's refusal must not leave the first split written either.
   const fs::path unlabelled = dir.path() / "unlabelled", colour = dir.path() / "colour";
   fs::create_directories(unlabelled), fs::create_directories(colour);
   write_pattern_dataset((unlabelled / "train.h5").string(), 8, 28, 28, 1, 0);
   write_pattern_dataset((unlabelled / "test.h5").string(), 8, 28, 28, 1, 0);
-  expect_error([&] { import_scenes(unlabelled.string(), out.string(), small_scenes(), 10, 10, 1); }, {"no labels", "train.h5"});
+  expect_error([&] { import_scenes(unlabelled.string(), out.string(), small_scenes(), 10, 10, 1, {}, true); }, {"no labels", "train.h5"});
   untouched();
   write_scene_items((colour / "train.h5").string(), 8, 100);
   write_pattern_dataset((colour / "test.h5").string(), 8, 28, 28, 3, 4);
-  expect_error([&] { import_scenes(colour.string(), out.string(), small_scenes(), 10, 10, 1); }, {"3 channels", "test.h5"});
+  expect_error([&] { import_scenes(colour.string(), out.string(), small_scenes(), 10, 10, 1, {}, true); }, {"3 channels", "test.h5"});
   untouched();
   // Scenes that cannot be composed (four 14-16 pixel items in a 16x16 image without overlap)
   // fail while being written.
-  const fs::path items = dir.path() / "items";
-  write_scene_items_dir(items, 8, 8);
   SceneOptions crowded = small_scenes();
   crowded.size = 16, crowded.min_objects = crowded.max_objects = 4, crowded.min_scale = 14, crowded.max_scale = 16;
   crowded.max_iou = 0;
-  expect_error([&] { import_scenes(items.string(), out.string(), crowded, 10, 10, 2); }, {"cannot place", "--objects"});
+  expect_error([&] { import_scenes(items.string(), out.string(), crowded, 10, 10, 2, {}, true); }, {"cannot place", "--objects"});
   untouched();
 }
 

@@ -24,19 +24,23 @@ using namespace tessera::data;
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  tessera data import fashion-mnist --out DIR [--source DIR]\n"
+    "  tessera data import fashion-mnist --out DIR [--source DIR] [--overwrite]\n"
     "      Debian's dataset-fashion-mnist (default source /usr/share/datasets/fashion-mnist)\n"
     "      -> DIR/train.h5 (60000 images) and DIR/test.h5 (10000), 28x28x1 with the ten class names.\n"
     "  tessera data import scenes --from DIR --out DIR [--size 64] [--objects 1-4] [--scale 14-32]\n"
     "                             [--max-iou 0.2] [--seed 0] [--train 60000] [--test 10000] [--threads N]\n"
+    "                             [--overwrite]\n"
     "      Multi-object scenes from a labelled gray set (DIR/train.h5 and test.h5 as 'import fashion-mnist'\n"
     "      writes): items resized so their longer side is in the scale range, placed with box IoU at\n"
     "      most max-iou, composited with max on black; with boxes, classes, captions and questions\n"
     "      (docs/DATA.md). The same arguments give byte-identical files.\n"
     "  tessera data import folder SRC --out FILE [--size S] [--channels 1|3] [--captions FILE]\n"
+    "                             [--overwrite]\n"
     "      An image-folder tree (one sub-folder per class, PNG/JPEG; or images directly in SRC,\n"
     "      unlabelled), shorter side scaled to S (default 64) and centre-cropped to SxS.\n"
     "      --captions adds captions from a TSV of 'path<TAB>caption' (paths relative to SRC).\n"
+    "      Imports replace an existing output only when an earlier import wrote it (its written_by\n"
+    "      attribute); --overwrite replaces any file, so a data set made elsewhere is never lost by mistake.\n"
     "  tessera data info FILE [--grid PNG | --no-grid] [--samples N]\n"
     "      Counts, shapes, dtypes, class histogram, a few captions, and a PNG grid of the first N\n"
     "      images (default N=64, written to FILE's folder as <name>-samples.png). Scene files: objects\n"
@@ -104,7 +108,7 @@ double parse_number(const std::string& text, const std::string& option) {
 
 int import_scenes_command(const std::vector<std::string>& args) {
   const Args a = parse(args, {"--from", "--out", "--size", "--objects", "--scale", "--max-iou", "--seed", "--train", "--test", "--threads"},
-                       {}, "data import scenes");
+                       {"--overwrite"}, "data import scenes");
   if (!a.positional.empty()) fail("data import scenes: unexpected argument '{}'", a.positional[0]);
   if (!a.options.count("--from")) fail("data import scenes: --from DIR is required (a folder with train.h5 and test.h5 of items)");
   if (!a.options.count("--out")) fail("data import scenes: --out DIR is required");
@@ -128,7 +132,8 @@ int import_scenes_command(const std::vector<std::string>& args) {
     std::fflush(stdout);
     if (done == total) finished_before += total;
   };
-  const SceneImportSummary s = import_scenes(a.options.at("--from"), a.options.at("--out"), o, train, test, threads, progress);
+  const SceneImportSummary s = import_scenes(a.options.at("--from"), a.options.at("--out"), o, train, test, threads, progress,
+                                              a.options.count("--overwrite") > 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::filesystem::path out = a.options.at("--out");
   fmt::print("wrote {} ({} scenes) and {} ({} scenes) in {:.1f}s\n", (out / "train.h5").string(), s.train,
@@ -141,25 +146,26 @@ int import_command(const std::vector<std::string>& args) {
   const std::string format = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (format == "fashion-mnist") {
-    const Args a = parse(rest, {"--out", "--source"}, {}, "data import fashion-mnist");
+    const Args a = parse(rest, {"--out", "--source"}, {"--overwrite"}, "data import fashion-mnist");
     if (!a.positional.empty()) fail("data import fashion-mnist: unexpected argument '{}'", a.positional[0]);
     if (!a.options.count("--out")) fail("data import fashion-mnist: --out DIR is required");
     const std::string out = a.options.at("--out");
     const std::string source = a.options.count("--source") ? a.options.at("--source") : kFashionMnistDir;
-    const FashionMnistSummary s = import_fashion_mnist(out, source);
+    const FashionMnistSummary s = import_fashion_mnist(out, source, a.options.count("--overwrite") > 0);
     fmt::print("wrote {} ({} images) and {} ({} images)\n", (std::filesystem::path(out) / "train.h5").string(), s.train,
                (std::filesystem::path(out) / "test.h5").string(), s.test);
     return 0;
   }
   if (format == "scenes") return import_scenes_command(rest);
   if (format == "folder") {
-    const Args a = parse(rest, {"--out", "--size", "--channels", "--captions"}, {}, "data import folder");
+    const Args a = parse(rest, {"--out", "--size", "--channels", "--captions"}, {"--overwrite"}, "data import folder");
     if (a.positional.size() != 1) fail("data import folder: expected one source folder, got {}", a.positional.size());
     if (!a.options.count("--out")) fail("data import folder: --out FILE is required");
     FolderImportOptions o;
     if (a.options.count("--size")) o.size = parse_int(a.options.at("--size"), "--size");
     if (a.options.count("--channels")) o.channels = parse_int(a.options.at("--channels"), "--channels");
     if (a.options.count("--captions")) o.captions_path = a.options.at("--captions");
+    o.overwrite = a.options.count("--overwrite") > 0;
     const FolderImportSummary s = import_folder(a.positional[0], a.options.at("--out"), o);
     fmt::print("wrote {}: {} images of {}x{}x{}, {} classes{}\n", a.options.at("--out"), s.images, o.size, o.size,
                o.channels, s.class_names.size(), o.captions_path.empty() ? "" : ", with captions");

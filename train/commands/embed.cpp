@@ -20,7 +20,7 @@ namespace {
 int run_embed(const std::vector<std::string>& args) {
   std::string checkpoint, out;
   std::vector<std::string> texts;
-  bool raw = false;
+  bool raw = false, overwrite = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--text" || a == "--threads" || a == "--out") {
@@ -30,6 +30,8 @@ int run_embed(const std::vector<std::string>& args) {
       else kernels::set_num_threads(train::parse_threads(a, args[++i]));
     } else if (a == "--raw") {
       raw = true;
+    } else if (a == "--overwrite") {
+      overwrite = true;
     } else if (a.rfind("--", 0) == 0) {
       fail("unknown option '{}' (see tessera embed --help)", a);
     } else if (checkpoint.empty()) {
@@ -51,6 +53,7 @@ int run_embed(const std::vector<std::string>& args) {
     // float32 [N, E] and the texts, for use elsewhere (h5py), never over the checkpoint.
     data::h5::refuse_same_file(checkpoint, out, "checkpoint");
     data::h5::refuse_data_set_as_output(out);
+    data::h5::refuse_to_replace(out, "tessera embed", overwrite);
     const auto n = hsize_t(texts.size());
     data::h5::write_atomically(out, [&](hid_t file) {
       data::h5::RowWriter embeddings(file, "embeddings", H5T_IEEE_F32LE, {n, hsize_t(d)}, out);
@@ -62,6 +65,7 @@ int run_embed(const std::vector<std::string>& args) {
       strings.write(type.get(), 0, n, c.data());
       data::h5::write_attribute(file, "checkpoint", checkpoint);
       data::h5::write_attribute(file, "normalised", int64_t(raw ? 0 : 1));
+      data::h5::mark_written_by(file, "tessera embed");
     });
     fmt::print("embeddings [{}, {}] of {} texts written to {}\n", n, d, n, out);
     return 0;
@@ -76,11 +80,13 @@ int run_embed(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"embed", "print the text embedding of a checkpoint that embeds text (CLIP, SigLIP)",
-     "usage: tessera embed CKPT --text TEXT [--text TEXT ...] [--raw] [--out FILE.h5] [--threads N]\n\n"
+     "usage: tessera embed CKPT --text TEXT [--text TEXT ...] [--raw] [--out FILE.h5] [--overwrite]\n"
+     "                     [--threads N]\n\n"
      "Tokenizes each TEXT with the model's byte tokenizer, runs the text tower and prints one JSON line\n"
      "per text: {\"text\": ..., \"embedding\": [...]}, the embedding L2-normalised (as the model compares\n"
      "embeddings) unless --raw; the floats to the last bit. --out writes `embeddings` float32 [N, E] and\n"
-     "`texts` to an HDF5 file instead.",
+     "`texts` to an HDF5 file instead: never over the checkpoint or a data set, and over another\n"
+     "existing file only when embed wrote it or with --overwrite.",
      run_embed}};
 
 }  // namespace

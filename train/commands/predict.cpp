@@ -57,6 +57,7 @@ int run_predict(const std::vector<std::string>& args) {
   std::vector<std::string> positional, labels;
   std::string out;
   int64_t batch = 0;
+  bool overwrite = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--out" || a == "--batch" || a == "--threads" || a == "--labels") {
@@ -66,6 +67,8 @@ int run_predict(const std::vector<std::string>& args) {
       else if (a == "--labels") labels = train::split_commas(v);
       else if (a == "--batch") batch = train::parse_count(a, v, 1);
       else kernels::set_num_threads(train::parse_threads(a, v));
+    } else if (a == "--overwrite") {
+      overwrite = true;
     } else if (a.rfind("--", 0) == 0) {
       fail("unknown option '{}' (see tessera predict --help)", a);
     } else {
@@ -82,7 +85,7 @@ int run_predict(const std::vector<std::string>& args) {
   const auto k = hsize_t(scorer.classes.size());
 
   if (!out.empty()) {
-    train::write_image_rows(model, input, out, batch, [&](hid_t file, const data::DatasetInfo&, hsize_t rows) {
+    train::write_image_rows(model, input, out, "tessera predict", overwrite, batch, [&](hid_t file, const data::DatasetInfo&, hsize_t rows) {
       auto writer = std::make_shared<data::h5::RowWriter>(file, scorer.dataset.c_str(), H5T_IEEE_F32LE,
                                                           std::vector<hsize_t>{rows, k}, out);
       data::h5::write_attribute(writer->id(), "class_names", scorer.classes);
@@ -108,13 +111,15 @@ int run_predict(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"predict", "write every image's class scores (logits or zero-shot similarities) to HDF5",
-     "usage: tessera predict CKPT IMAGES.h5 [--out FILE.h5] [--labels a,b,c] [--batch N] [--threads N]\n\n"
+     "usage: tessera predict CKPT IMAGES.h5 [--out FILE.h5] [--labels a,b,c] [--batch N] [--threads N]\n"
+     "                       [--overwrite]\n\n"
      "Scores every image of IMAGES.h5 (normalised as the recipe's evaluation does): a classifier's\n"
      "logits, or a dual encoder's (CLIP, SigLIP) cosine similarity to each class's prompt ensemble\n"
      "(the data set's class names, as the run's data.class_names renames them, or --labels).\n"
      "With --out, writes `logits` or `similarities` float32 [N, classes] with attribute class_names,\n"
-     "`labels` when IMAGES.h5 has them, and attributes checkpoint, step and model (h5py reads it);\n"
-     "the file goes to a temporary name renamed into place and never over IMAGES.h5 or CKPT.\n"
+     "`labels` when IMAGES.h5 has them, and attributes checkpoint, step, model and written_by (h5py\n"
+     "reads it); the file goes to a temporary name renamed into place, never over IMAGES.h5, CKPT or\n"
+     "any image data set, and over another existing file only when predict wrote it or --overwrite.\n"
      "Without --out, prints `index class score` for the best class of each image.",
      run_predict}};
 

@@ -34,6 +34,7 @@ using data::h5::write_attribute;
 struct Options {
   std::string checkpoint, input, output;
   int64_t batch = 0, threads = 0;
+  bool overwrite = false;
 };
 
 Options parse(const std::vector<std::string>& args) {
@@ -48,6 +49,8 @@ Options parse(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--batch") o.batch = train::parse_count(a, args[++i], 1);
       else o.threads = train::parse_threads(a, args[++i]);
+    } else if (a == "--overwrite") {
+      o.overwrite = true;
     } else if (a.rfind("--", 0) == 0) {
       fail("unknown option '{}' (see tessera tokenize --help)", a);
     } else {
@@ -64,7 +67,7 @@ Options parse(const std::vector<std::string>& args) {
 void write_patch_tokens(const Options& o, const train::TrainedModel& model, nn::ImageToPatchTokens& vit) {
   const auto T = hsize_t(vit.num_patches()), W = hsize_t(vit.token_width());
   const data::DatasetInfo info = train::write_image_rows(
-      model, o.input, o.output, o.batch, [&](hid_t file, const data::DatasetInfo&, hsize_t n) -> train::FillRows {
+      model, o.input, o.output, "tessera tokenize", o.overwrite, o.batch, [&](hid_t file, const data::DatasetInfo&, hsize_t n) -> train::FillRows {
         auto tokens = std::make_shared<RowWriter>(file, "tokens", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, T, W}, o.output);
         auto pooled = std::make_shared<RowWriter>(file, "pooled", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, W}, o.output);
         return [&vit, tokens, pooled](const data::Batch& batch, hsize_t start, hsize_t count) {
@@ -80,7 +83,8 @@ void write_patch_tokens(const Options& o, const train::TrainedModel& model, nn::
 void write_embeddings(const Options& o, const train::TrainedModel& model, nn::ImageToEmbedding& embedder) {
   const auto E = hsize_t(embedder.image_embedding_dim());
   const data::DatasetInfo info = train::write_image_rows(
-      model, o.input, o.output, o.batch, [&](hid_t file, const data::DatasetInfo& images, hsize_t n) -> train::FillRows {
+      model, o.input, o.output, "tessera tokenize", o.overwrite, o.batch,
+      [&](hid_t file, const data::DatasetInfo& images, hsize_t n) -> train::FillRows {
         auto embeddings =
             std::make_shared<RowWriter>(file, "embeddings", H5T_NATIVE_FLOAT, std::vector<hsize_t>{n, E}, o.output);
         write_attribute(file, "embedding", embedder.image_embedding_description());
@@ -99,7 +103,7 @@ int run_tokenize(const std::vector<std::string>& args) {
   const Options o = parse(args);
   if (o.threads > 0) kernels::set_num_threads(int(o.threads));
   const train::TrainedModel model = train::TrainedModel::load(o.checkpoint);
-  if (auto* grid = model.find<nn::ImageToTokens>()) train::write_grid_tokens(model, *grid, o.input, o.output, o.batch);
+  if (auto* grid = model.find<nn::ImageToTokens>()) train::write_grid_tokens(model, *grid, o.input, o.output, o.overwrite, o.batch);
   else if (auto* patches = model.find<nn::ImageToPatchTokens>()) write_patch_tokens(o, model, *patches);
   else if (auto* embedder = model.find<nn::ImageToEmbedding>()) write_embeddings(o, model, *embedder);
   else
@@ -110,7 +114,7 @@ int run_tokenize(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"tokenize", "write the tokens of a data set from a checkpoint (VAE, VQ-VAE, FSQ, ViT, CLIP, SigLIP ...)",
-     "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N] [--precision fp32|bf16]\n\n"
+     "usage: tessera tokenize CKPT IN.h5 OUT.h5 [--batch N] [--threads N] [--precision fp32|bf16] [--overwrite]\n\n"
      "Rebuilds the model from the recipe stored in CKPT (its EMA weights when `tessera eval` uses them)\n"
      "and runs every image of IN.h5 through it, normalised as the recipe's evaluation does. What OUT.h5\n"
      "gets depends on what the model makes:\n\n"
@@ -123,10 +127,12 @@ const CommandRegistration registration{
      "  joint-space embeddings, L2-normalised, as the model compares them) and attributes embedding,\n"
      "  embed_dim, image_shape and source (IN.h5); `tessera probe` fits a linear classifier on them.\n\n"
      "Each also gets `labels` int64 [N] with attribute class_names when IN.h5 has labels, and\n"
-     "attributes checkpoint, step and model. OUT.h5 is written to OUT.h5.tmp and renamed into place\n"
-     "at the end; it may not be IN.h5 or CKPT.\n\n"
+     "attributes checkpoint, step, model and written_by. OUT.h5 is written to a temporary file renamed\n"
+     "into place at the end. It may not be IN.h5, CKPT or any image data set, and an existing OUT.h5\n"
+     "is replaced only when an earlier tokenize wrote it (or with --overwrite).\n\n"
      "  --batch N    images per forward pass (default: the recipe's eval.batch_size)\n"
      "  --threads N  worker threads\n"
+     "  --overwrite  replace an existing OUT.h5 that tokenize did not write (never a data set)\n"
      "  --precision  fp32 (default) or bf16: the matrix products' operands in bf16, sums in fp32",
      run_tokenize}};
 

@@ -77,7 +77,13 @@ int train_in_group(const RunOptions& options, const ProcessGroup& group) {
   const RunFolder folder = open_run_folder(options, group);
   if (writer) print_resolved_recipe(folder, options, group);
   Trainer trainer(folder.recipe, options.threads);
-  if (folder.resume_point) trainer.restore(*folder.resume_point);
+  if (folder.resume_point) {
+    try {
+      trainer.restore(*folder.resume_point);
+    } catch (const Error& e) {
+      fail("resuming from {}: {}", folder.last_checkpoint().string(), e.what());  // name the file, not just the tensor
+    }
+  }
   std::optional<RunLock> lock;  // the folder is this run's until it ends
   if (writer) lock.emplace(folder.prepare(trainer.steps_done()));
 
