@@ -584,7 +584,7 @@ DatasetWriter::DatasetWriter(const std::string& path, int64_t height, int64_t wi
   remove_stale_temporaries(path);
   static std::atomic<int> writers{0};  // distinct temporary names within one process too
   temp_path_ = path + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(writers++);
-  impl_->file = Handle(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  impl_->file = Handle(h5::create_file(temp_path_));
   if (!impl_->file.valid())
     fail("dataset file '{}': cannot create '{}'{}", path, temp_path_,
          h5::disk_full_note(path).empty() ? " (does the folder exist and is it writable?)" : h5::disk_full_note(path));

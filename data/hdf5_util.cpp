@@ -1,6 +1,7 @@
 #include "data/hdf5_util.h"
 
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -23,6 +24,17 @@ std::string disk_full_note(const std::string& path) {
   const uint64_t free_bytes = uint64_t(fs.f_bavail) * uint64_t(fs.f_frsize);
   if (free_bytes >= (uint64_t(4) << 20)) return "";
   return fmt::format("; the disk holding it is full ({} bytes free in {})", free_bytes, folder.string());
+}
+
+hid_t create_file(const std::string& path) {
+  Handle access(H5Pcreate(H5P_FILE_ACCESS));
+  H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  return H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
+}
+
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
 }
 
 std::string written_by(const std::string& path) {
@@ -113,17 +125,22 @@ bool read_strings(hid_t file_type, hid_t space, Read&& read, std::vector<std::st
   if (rank > 2 || rank < 0) return false;  // [N] or [N, M], read flat
   const hssize_t n = H5Sget_simple_extent_npoints(space);
   if (n < 0) return false;
+  const bool variable = H5Tis_variable_str(file_type) > 0;
+  const size_t width = variable ? sizeof(char*) : H5Tget_size(file_type);
+  if (width == 0 || uint64_t(n) > physical_memory_bytes() / width) return false;  // a damaged count
   out.clear();
   Handle mem(H5Tcopy(H5T_C_S1));
   H5Tset_cset(mem.get(), H5Tget_cset(file_type));
-  if (H5Tis_variable_str(file_type) > 0) {
+  if (variable) {
     H5Tset_size(mem.get(), H5T_VARIABLE);
     std::vector<char*> pointers(size_t(n), nullptr);
-    if (n > 0 && read(mem.get(), pointers.data()) < 0) return false;
+    if (n > 0 && read(mem.get(), pointers.data()) < 0) {
+      for (char* p : pointers) H5free_memory(p);  // the strings HDF5 made before it failed
+      return false;
+    }
     for (char* p : pointers) out.emplace_back(p ? p : "");
     if (n > 0) H5Dvlen_reclaim(mem.get(), space, H5P_DEFAULT, pointers.data());
   } else {
-    const size_t width = H5Tget_size(file_type);
     H5Tset_size(mem.get(), width);
     H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
     std::vector<char> buffer(size_t(n) * width + 1, 0);
@@ -282,7 +299,7 @@ void write_atomically(const std::string& path, const std::function<void(hid_t fi
   silence_errors();
   const std::string temp = path + ".tmp";
   {
-    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    Handle file(create_file(temp));
     if (!file.valid()) fail("cannot create {}{}", temp, disk_full_note(temp));
     try {
       fill(file.get());

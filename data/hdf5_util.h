@@ -24,6 +24,14 @@ std::string disk_full_note(const std::string& path);
 // ("tessera decode"), so that a later run of that command may replace them while any other data
 // set — a training set, say — is kept.
 constexpr const char* kWrittenBy = "written_by";
+// Creates an HDF5 file (truncating) in the file format of HDF5 1.8 and later, whose metadata
+// (superblock, object headers, B-trees) carries checksums: a damaged file Tessera wrote is then
+// refused by HDF5 with an error, where the older format (HDF5's default) can make libhdf5 1.10
+// read out of bounds (tests/fuzz found such files). Readable by HDF5 >= 1.8 and h5py.
+hid_t create_file(const std::string& path);
+// The bytes of memory this machine has: what a file declares is checked against it before
+// anything is sized by it.
+uint64_t physical_memory_bytes();
 // The `written_by` of an existing HDF5 file ("" when absent or not HDF5).
 std::string written_by(const std::string& path);
 // Throws when `output` is an existing image data set (it holds `images`): commands whose outputs

@@ -1,7 +1,5 @@
 #include "train/checkpoint.h"
 
-#include <unistd.h>  // sysconf
-
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -69,12 +67,6 @@ struct Group {
   std::exception_ptr error;  // thrown inside the HDF5 callback, rethrown after it
 };
 
-// The bytes of memory this machine has: no tensor a file declares may need more.
-uint64_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
-}
-
 herr_t collect_dataset_or_throw(hid_t group, const char* name, Group& g) {
   H5O_info_t info;
   if (H5Oget_info_by_name(group, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) return 0;
@@ -91,7 +83,7 @@ herr_t collect_dataset_or_throw(hid_t group, const char* name, Group& g) {
   for (hsize_t d : dims)
     if (d != 0 && bytes > UINT64_MAX / d) bytes = UINT64_MAX;
     else bytes *= d;
-  if (bytes > physical_memory_bytes())
+  if (bytes > data::h5::physical_memory_bytes())  // no tensor a file declares may need more
     fail("{}: shape [{}] needs {} bytes, more than this machine's memory; the file is damaged or not a checkpoint", where,
          fmt::join(dims, ", "), bytes == UINT64_MAX ? std::string("more than 2^64") : std::to_string(bytes));
   Tensor t = Tensor::empty(Shape(dims.begin(), dims.end()), dtype);
@@ -161,7 +153,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
   const std::string temp = path + ".tmp";
   {
-    Handle file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    Handle file(data::h5::create_file(temp));
     if (!file.valid()) fail("checkpoint {}: cannot create '{}'", path, temp);
     Handle link_props(H5Pcreate(H5P_LINK_CREATE));
     H5Pset_create_intermediate_group(link_props.get(), 1);

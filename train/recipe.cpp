@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+
 #include "autograd/error.h"
 #include "data/dataset.h"
 
@@ -354,18 +356,29 @@ std::string apply_override(YAML::Node& root, const std::string& assignment) {
 
 // A key written twice in one map: YAML forbids it, yaml-cpp keeps both and reads the first, so a
 // recipe's second `lr:` would be silently ignored. Refused naming both lines.
-void refuse_duplicate_keys(const YAML::Node& node, const std::string& origin, const std::string& path) {
+// Also bounds the nesting: an alias inside its own anchor ('a: &x [*x]') makes yaml-cpp build a
+// cycle, which every walk of the tree would follow until the stack overflows.
+void refuse_duplicate_keys(const YAML::Node& node, const std::string& origin, const std::string& path, int depth = 0) {
+  constexpr int kMaxDepth = 32;  // recipes nest 4 levels
+  if (depth > kMaxDepth)
+    fail("{}:{}:{}: {}...: nested more than {} levels deep (an alias inside its own anchor?)", origin,
+         node.Mark().line + 1, node.Mark().column + 1, path, kMaxDepth);
+  const auto below = [&](const std::string& child) { return depth < 4 ? child : path; };  // keep messages short
   if (node.IsSequence())
-    for (size_t i = 0; i < node.size(); ++i) refuse_duplicate_keys(node[i], origin, fmt::format("{}[{}]", path, i));
+    for (size_t i = 0; i < node.size(); ++i)
+      refuse_duplicate_keys(node[i], origin, below(fmt::format("{}[{}]", path, i)), depth + 1);
   if (!node.IsMap()) return;
   std::map<std::string, YAML::Mark> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar())  // YAML allows '? [a, b]: 1' or an empty key; a recipe's keys are names
+      fail("{}:{}:{}: {}a key must be a name, not {}", origin, it->first.Mark().line + 1, it->first.Mark().column + 1,
+           path.empty() ? "" : path + ": ", it->first.IsMap() ? "a map" : it->first.IsSequence() ? "a list" : "empty");
     const std::string key = it->first.Scalar(), at = path.empty() ? key : path + "." + key;
     const auto [first, fresh] = seen.emplace(key, it->first.Mark());
     if (!fresh)
       fail("{}:{}:{}: {} is given twice (first on line {}); a key may appear once", origin, it->first.Mark().line + 1,
            it->first.Mark().column + 1, at, first->second.line + 1);
-    refuse_duplicate_keys(it->second, origin, at);
+    refuse_duplicate_keys(it->second, origin, below(at), depth + 1);
   }
 }
 
@@ -379,14 +392,46 @@ void require_text(const std::string& text, const std::string& origin) {
   if (!data::valid_utf8(text)) fail("{}: not UTF-8 text; a recipe is YAML text (save it as UTF-8)", origin);
 }
 
+// Where each YAML document of a text starts, and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// A recipe is one YAML document. The documents are counted here, three at most, rather than with
+// YAML::LoadAll: yaml-cpp 0.7 (Debian 12) loops for ever, allocating, on a token it cannot place
+// (a lone ',': yaml-cpp issue 1040, fixed upstream in 2024 by pull request 1319), reporting the
+// same empty document again and again. A document that starts where the one before it did is
+// that token.
+void require_one_document(const std::string& text, const std::string& origin) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts documents;
+  while (documents.starts.size() < 3 && parser.HandleNextDocument(documents)) {
+  }
+  const std::vector<YAML::Mark>& starts = documents.starts;
+  for (size_t i = 1; i < starts.size(); ++i)
+    if (starts[i].pos == starts[i - 1].pos)
+      fail("{}:{}:{}: YAML syntax error: '{}' where a value was expected", origin, starts[i].line + 1,
+           starts[i].column + 1, size_t(starts[i].pos) < text.size() ? text.substr(size_t(starts[i].pos), 1) : "");
+  if (starts.size() > 1)
+    fail("{}:{}: a second YAML document ('---') starts here; a recipe is one document", origin, starts[1].line + 1);
+}
+
 YAML::Node load_yaml(const std::string& text, const std::string& origin) {
   require_text(text, origin);
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1)
-      fail("{}:{}: a second YAML document ('---') starts here; a recipe is one document", origin,
-           documents[1].Mark().is_null() ? 0 : documents[1].Mark().line + 1);
-    YAML::Node n = documents.empty() ? YAML::Node() : documents[0];
+    require_one_document(text, origin);
+    YAML::Node n = YAML::Load(text);
     if (n && !n.IsNull() && !n.IsMap()) fail("{}: a recipe must be a map of sections at the top level", origin);
     if (n) refuse_duplicate_keys(n, origin, "");
     return n && n.IsMap() ? n : YAML::Node(YAML::NodeType::Map);
@@ -439,7 +484,11 @@ Recipe Recipe::parse(const std::string& text, const std::string& origin, const s
   replace_budget(root, overridden);
   Validator validator(origin, overridden);
   Recipe recipe;
-  recipe.resolved_ = validator.section(root, recipe_schema(), "");
+  try {
+    recipe.resolved_ = validator.section(root, recipe_schema(), "");
+  } catch (const YAML::Exception& e) {  // the validator checks before it converts; this names the place if not
+    fail("{}:{}:{}: {}", origin, e.mark.line + 1, e.mark.column + 1, e.msg);
+  }
   if (!validator.errors().empty()) {
     std::string message = validator.errors().size() == 1 ? "" : fmt::format("{} problems in the recipe:\n  ", validator.errors().size());
     for (size_t i = 0; i < validator.errors().size(); ++i) message += (i ? "\n  " : "") + validator.errors()[i];
