@@ -16,6 +16,7 @@ packages=(
   python3 python3-numpy python3-h5py   # tests check that h5py-written files load unchanged
   python3-torch                        # tests: layers agree with PyTorch (reference only)
   python3-torchvision python3-venv     # tests: exports load into timm and open_clip (tests/interop)
+  clang libclang-rt-14-dev libomp-14-dev  # tests/sanitize.sh: ASan/UBSan/TSan, libFuzzer, OpenMP + Archer
 )
 
 missing=()

@@ -167,7 +167,9 @@ LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train
   }
   r.final_loss = loss;
 
-  const auto [w, b] = objective.split(theta);
+  const auto weights = objective.split(theta);
+  const Tensor& w = weights.first;
+  const Tensor& b = weights.second;
   auto accuracy = [&](const Tensor& features, const std::vector<int64_t>& y) {
     if (y.empty()) return 0.0;
     const std::vector<int64_t> p = argmax(matmul(features, w) + b, 1).to_vector<int64_t>();
