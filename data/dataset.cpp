@@ -209,7 +209,7 @@ std::shared_ptr<Dataset> Dataset::open(const std::string& path, int64_t memory_l
   Impl& im = *ds->impl_;
   DatasetInfo& info = ds->info_;
   info.path = path;
-  im.file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  im.file = h5::open_for_reading(path);
   if (!im.file.valid()) refuse(path, "HDF5 cannot open it (the file is truncated or corrupt)");
 
   // images: uint8 [N,H,W,C]

@@ -32,6 +32,19 @@ hid_t create_file(const std::string& path) {
   return H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
 }
 
+namespace {
+char last_opened[4096];  // a fixed buffer: read by a signal handler
+}  // namespace
+
+Handle open_for_reading(const std::string& path) {
+  const size_t n = std::min(path.size(), sizeof last_opened - 1);
+  last_opened[n] = '\0';
+  std::memcpy(last_opened, path.data(), n);
+  return Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+}
+
+const char* last_file_opened() { return last_opened; }
+
 uint64_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
@@ -41,7 +54,7 @@ std::string written_by(const std::string& path) {
   silence_errors();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec) || H5Fis_hdf5(path.c_str()) <= 0) return "";
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Handle file(open_for_reading(path));
   if (!file.valid() || H5Aexists(file.get(), kWrittenBy) <= 0) return "";
   Handle attr(H5Aopen(file.get(), kWrittenBy, H5P_DEFAULT));
   std::vector<std::string> values;
@@ -52,7 +65,7 @@ void refuse_data_set_as_output(const std::string& output) {
   silence_errors();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(output, ec) || H5Fis_hdf5(output.c_str()) <= 0) return;
-  Handle file(H5Fopen(output.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Handle file(open_for_reading(output));
   if (file.valid() && link_exists(file.get(), "images"))
     fail("the output {} is an image data set; it is not replaced (choose another output path)", output);
 }

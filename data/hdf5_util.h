@@ -65,6 +65,13 @@ class Handle {
   hid_t id_ = -1;
 };
 
+// Opens an HDF5 file read-only (an invalid Handle when HDF5 cannot), first noting its path where a
+// signal handler can read it (last_file_opened): libhdf5 1.10 can itself fault on a damaged file,
+// and then train/main.cpp names the file rather than dying with a bare segmentation fault.
+Handle open_for_reading(const std::string& path);
+// The path given to the latest open_for_reading ("" before any); async-signal-safe.
+const char* last_file_opened();
+
 // A short description of an HDF5 datatype ("uint8", "int64", "float32", "string", ...).
 std::string type_name(hid_t type);
 bool link_exists(hid_t location, const char* name);

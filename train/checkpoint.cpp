@@ -194,7 +194,7 @@ Handle open_checkpoint(const std::string& path, CheckpointMeta& m) {
   data::h5::silence_errors();
   if (!std::filesystem::exists(path)) fail("checkpoint {}: no such file", path);
   if (H5Fis_hdf5(path.c_str()) <= 0) fail("checkpoint {}: not an HDF5 file", path);
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Handle file(data::h5::open_for_reading(path));
   if (!file.valid()) fail("checkpoint {}: HDF5 cannot open it (the file is truncated or corrupt)", path);
   if (!data::h5::link_exists(file.get(), "meta") || !data::h5::link_exists(file.get(), "params"))
     fail("checkpoint {}: no 'meta' and 'params' groups (not a Tessera checkpoint)", path);

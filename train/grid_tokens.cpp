@@ -85,7 +85,7 @@ void decode_grid_tokens(const TrainedModel& model, nn::TokensToImage& decoder, c
 
   data::h5::silence_errors();
   if (!std::filesystem::exists(tokens_path)) fail("{}: no such file", tokens_path);
-  Handle file(H5Fopen(tokens_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Handle file(data::h5::open_for_reading(tokens_path));
   if (!file.valid()) fail("{}: not an HDF5 file", tokens_path);
   if (!data::h5::link_exists(file.get(), "tokens")) fail("{}: no dataset 'tokens' (write one with tessera tokenize)", tokens_path);
   Handle tokens(H5Dopen2(file.get(), "tokens", H5P_DEFAULT));

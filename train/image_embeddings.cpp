@@ -31,13 +31,13 @@ EmbeddedImages embed_images(const TrainedModel& model, nn::ImageToEmbedding& emb
 bool is_embeddings_file(const std::string& path) {
   data::h5::silence_errors();
   if (!std::filesystem::is_regular_file(path) || H5Fis_hdf5(path.c_str()) <= 0) return false;
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Handle file(data::h5::open_for_reading(path));
   return file.valid() && data::h5::link_exists(file.get(), "embeddings") && !data::h5::link_exists(file.get(), "images");
 }
 
 EmbeddingsFile read_embeddings_file(const std::string& path, int64_t limit) {
   data::h5::silence_errors();
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  Handle file(data::h5::open_for_reading(path));
   if (!file.valid()) fail("{}: not an HDF5 file", path);
   if (!data::h5::link_exists(file.get(), "embeddings")) fail("{}: no dataset 'embeddings' (write one with tessera tokenize)", path);
   Handle e(H5Dopen2(file.get(), "embeddings", H5P_DEFAULT));

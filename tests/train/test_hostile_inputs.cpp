@@ -344,6 +344,11 @@ BOOST_AUTO_TEST_CASE(data_sets) {
       {"text", text, "data info bad.h5", {"bad.h5", "not an HDF5 file"}},
       {"no_images", no_images, "data verify bad.h5", {"'bad.h5': no dataset 'images'"}},
       {"missing", nullptr, "data verify absent.h5", {"'absent.h5': no such file"}},
+#ifndef TESSERA_SANITIZED  // there the sanitizer's own report of libhdf5's fault is what is wanted
+      // A file (found by fuzz_dataset) on which libhdf5 1.10 itself faults, in H5HG_read: named, exit 1.
+      {"libhdf5_faults", nullptr, "data verify " + std::string(TESSERA_SOURCE_DIR) + "/tests/fixtures/damaged/global_heap.h5",
+       {"global_heap.h5"}},
+#endif
       {"wrong_image_shape", nullptr, "tokenize {vq} {data} out.h5",
        {"{data} holds 1x6x6 images", "the model of {vq} was trained on 1x8x8"}},
   });
