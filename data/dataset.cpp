@@ -531,6 +531,7 @@ Handle create_extendible(hid_t file, const char* name, hid_t type, const std::ve
   for (hsize_t d : row_shape) dims.push_back(d), max_dims.push_back(d), chunk.push_back(d);
   Handle space(H5Screate_simple(int(dims.size()), dims.data(), max_dims.data()));
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.get(), false);  // no time stamps: the same data, the same bytes
   H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data());
   if (compress) {
     H5Pset_fletcher32(dcpl.get());  // corruption is detected on read, not returned as pixels

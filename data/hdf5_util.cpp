@@ -29,7 +29,11 @@ std::string disk_full_note(const std::string& path) {
 hid_t create_file(const std::string& path) {
   Handle access(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-  return H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get());
+  // That format's object headers hold time stamps when tracked (HDF5's default); without them the
+  // same arguments write the same bytes (data import scenes promises it).
+  Handle creation(H5Pcreate(H5P_FILE_CREATE));
+  H5Pset_obj_track_times(creation.get(), false);
+  return H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), access.get());
 }
 
 namespace {
@@ -280,6 +284,7 @@ RowWriter::RowWriter(hid_t file, const char* name, hid_t file_type, std::vector<
     check(H5Pset_chunk(props.get(), int(chunk.size()), chunk.data()), where_ + ": cannot chunk");
     if (compress) check(H5Pset_deflate(props.get(), 4), where_ + ": cannot compress");
   }
+  H5Pset_obj_track_times(props.get(), false);  // no time stamps: the same data, the same bytes
   dataset_ = Handle(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT));
   if (!dataset_.valid()) fail("{}: cannot create", where_);
 }
