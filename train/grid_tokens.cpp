@@ -48,6 +48,11 @@ void read_labels(hid_t file, hsize_t n, const std::string& path, std::vector<int
   }
   labels.resize(size_t(n));
   data::h5::read_rows(d.get(), H5T_NATIVE_INT64, 0, n, labels.data(), path + ": labels");
+  // Checked here, so that a bad label is blamed on this file rather than on the output it would go to.
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] >= int64_t(class_names.size()))
+      fail("{}: dataset 'labels' holds {} at index {}, outside its class_names [0, {})", path, labels[i], i,
+           class_names.size());
 }
 
 }  // namespace

@@ -1,16 +1,20 @@
-// PNG and JPEG decoding (data/image_io.h), as the folder importer reads images, gray and RGB.
+// PNG and JPEG decoding (data/image_io.h), as the folder importer reads images, gray and RGB. A
+// refusal names the file; an image that decodes has the pixels its size says, in the channels asked.
 #include "data/image_io.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tessera;
-  static const std::string path = fuzzing::scratch_path("image");
-  fuzzing::write_input(path, data, size);
+  using fuzzing::check;
+  const std::string& path = fuzzing::input_file("image", data, size);
   for (int64_t channels : {1, 3})
-    fuzzing::expect_refusal_or_success([&] {
+    fuzzing::refused_or_read(path, [&] {
       const data::Image image = data::read_image(path, channels);
-      if (int64_t(image.pixels.size()) != image.height * image.width * image.channels) std::abort();
-      data::resize_center_crop(image, 8);
+      check(image.channels == channels && image.height > 0 && image.width > 0, "an image of another shape than asked");
+      check(int64_t(image.pixels.size()) == image.height * image.width * channels, "pixels other than its size");
+      const data::Image square = data::resize_center_crop(image, 8);
+      check(square.height == 8 && square.width == 8 && int64_t(square.pixels.size()) == 64 * channels,
+            "the 8x8 crop has another size");
     });
   return 0;
 }

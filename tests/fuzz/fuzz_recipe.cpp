@@ -1,14 +1,16 @@
-// The recipe parser and schema (train/recipe.h): any text, as a recipe file would hold it.
+// The recipe parser and schema (train/recipe.h): any text, as a recipe file would hold it. A
+// refusal names the file; a recipe that parses is resolved to a text that parses again to itself
+// (what a run stores in its checkpoint and reads back on resume).
 #include "tests/fuzz/fuzz_input.h"
 #include "train/recipe.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using tessera::train::Recipe;
   const std::string text(reinterpret_cast<const char*>(data), size);
-  tessera::fuzzing::expect_refusal_or_success([&] {
-    const tessera::train::Recipe recipe = tessera::train::Recipe::parse(text, "fuzz.yaml", {});
-    // What a run stores in its checkpoint must parse again to the same recipe.
-    const std::string resolved = recipe.text();
-    if (tessera::train::Recipe::parse(resolved, "resolved.yaml", {}).text() != resolved) std::abort();
+  tessera::fuzzing::refused_or_read("fuzz.yaml", [&] {
+    const std::string resolved = Recipe::parse(text, "fuzz.yaml", {}).text();
+    tessera::fuzzing::check(Recipe::parse(resolved, "fuzz.yaml (resolved)", {}).text() == resolved,
+                            "the resolved recipe does not parse back to itself:\n" + resolved);
   });
   return 0;
 }

@@ -1,6 +1,8 @@
 // Token files (train/grid_tokens.h): `tessera decode` of the input with a VQ-VAE and a VAE made at
-// start-up (untrained: the reader is under test, not the pictures).
+// start-up (untrained: the reader is under test, not the pictures). A refusal names the token file;
+// a file that decodes gives a data set of one 8x8 gray image per row of its tokens.
 #include "autograd/random.h"
+#include "data/dataset.h"
 #include "nn/capabilities.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "train/checkpoint.h"
@@ -34,15 +36,21 @@ std::string make_checkpoint(const std::string& name, const std::string& model) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string input = fuzzing::scratch_path("tokens.h5"), out = fuzzing::scratch_path("decoded.h5");
+  static const std::string out = fuzzing::scratch_path("decoded.h5");
   static const train::TrainedModel vq = train::TrainedModel::load(
       make_checkpoint("vq", "  type: vqvae\n  encoder: plain\n  code_dim: 8\n  codebook_size: 16\n"));
   static const train::TrainedModel vae =
       train::TrainedModel::load(make_checkpoint("vae", "  type: vae\n  encoder: plain\n  latent_channels: 3\n"));
-  fuzzing::write_input(input, data, size);
+  const std::string& input = fuzzing::input_file("tokens.h5", data, size);
   for (const train::TrainedModel* model : {&vq, &vae})
-    fuzzing::expect_refusal_or_success([&] {
+    fuzzing::refused_or_read(input, [&] {
       train::decode_grid_tokens(*model, model->need<nn::TokensToImage>("decode"), input, out, 0, true);
+      const data::h5::Handle file(data::h5::open_for_reading(input));
+      const data::h5::Handle tokens(H5Dopen2(file.get(), "tokens", H5P_DEFAULT));
+      const auto decoded = data::Dataset::open(out);
+      fuzzing::check(decoded->size() == int64_t(data::h5::dims_of(tokens.get()).at(0)) &&
+                         decoded->image_bytes() == 64,
+                     "the decoded data set does not hold one 8x8 gray image per row of tokens");
     });
   return 0;
 }
