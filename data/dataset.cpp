@@ -655,7 +655,7 @@ void DatasetWriter::append(const uint8_t* images, int64_t n, const int64_t* labe
 void DatasetWriter::close() {
   if (!impl_) fail("dataset file '{}': closed twice", path_);
   h5::silence_errors();
-  if (!written_by_.empty()) h5::write_attribute(impl_->file.get(), h5::kWrittenBy, std::vector<std::string>{written_by_});
+  if (!written_by_.empty()) h5::mark_written_by(impl_->file.get(), written_by_);
   const bool flushed = H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL) >= 0;
   impl_.reset();  // closes every handle, the file last
   std::error_code ec;

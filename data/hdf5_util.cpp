@@ -54,11 +54,18 @@ uint64_t physical_memory_bytes() {
   return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
 }
 
-std::string written_by(const std::string& path) {
+namespace {
+// An existing file that HDF5 opens, or an invalid Handle (no such file, not HDF5, unreadable).
+Handle open_if_hdf5(const std::string& path) {
   silence_errors();
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec) || H5Fis_hdf5(path.c_str()) <= 0) return "";
-  Handle file(open_for_reading(path));
+  if (!std::filesystem::is_regular_file(path, ec) || H5Fis_hdf5(path.c_str()) <= 0) return Handle();
+  return open_for_reading(path);
+}
+}  // namespace
+
+std::string written_by(const std::string& path) {
+  const Handle file = open_if_hdf5(path);
   if (!file.valid() || H5Aexists(file.get(), kWrittenBy) <= 0) return "";
   Handle attr(H5Aopen(file.get(), kWrittenBy, H5P_DEFAULT));
   std::vector<std::string> values;
@@ -66,10 +73,7 @@ std::string written_by(const std::string& path) {
 }
 
 void refuse_data_set_as_output(const std::string& output) {
-  silence_errors();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(output, ec) || H5Fis_hdf5(output.c_str()) <= 0) return;
-  Handle file(open_for_reading(output));
+  const Handle file = open_if_hdf5(output);
   if (file.valid() && link_exists(file.get(), "images"))
     fail("the output {} is an image data set; it is not replaced (choose another output path)", output);
 }

@@ -233,6 +233,26 @@ std::string with(std::string text, const std::string& from, const std::string& t
   return text.replace(at, from.size(), to);
 }
 
+// `file` in the case folder: a copy of the shared file `source` ({data}, {mlp} ...) with `edit` applied.
+std::function<void(const Shared&, const fs::path&)> edited_copy(const std::string& source, const std::string& file,
+                                                                std::function<void(hid_t)> edit) {
+  return [source, file, edit](const Shared& s, const fs::path& here) {
+    fs::copy_file(s[source], here / file);
+    edit_h5((here / file).string(), edit);
+  };
+}
+
+// Sets element `index` (flat) of dataset `name` to `value`, as a `memory_type` (H5T_NATIVE_...) of type T.
+template <class T>
+void set_element(hid_t file, const std::string& name, hid_t memory_type, size_t index, T value) {
+  std::vector<hsize_t> dims;
+  std::vector<T> values = read_dataset<T>(file, name.c_str(), memory_type, dims);
+  BOOST_REQUIRE(index < values.size());
+  values[index] = value;
+  data::h5::Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT));
+  BOOST_REQUIRE(H5Dwrite(d.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(hostile_inputs)
@@ -308,19 +328,8 @@ BOOST_AUTO_TEST_CASE(data_sets) {
     create_h5((h / "bomb.h5").string(),
               [](hid_t f) { declare(f, "images", H5T_STD_U8LE, {hsize_t(1) << 40, 4096, 4096, 1}); });
   };
-  const auto copy_edit = [](std::function<void(hid_t)> edit) {
-    return [edit](const Shared& s, const fs::path& h) {
-      fs::copy_file(s["{data}"], h / "bad.h5");
-      edit_h5((h / "bad.h5").string(), edit);
-    };
-  };
-  const auto labels_out_of_range = copy_edit([](hid_t f) {
-    std::vector<hsize_t> dims;
-    std::vector<int64_t> labels = read_dataset<int64_t>(f, "labels", H5T_NATIVE_INT64, dims);
-    labels[5] = 7;
-    data::h5::Handle d(H5Dopen2(f, "labels", H5P_DEFAULT));
-    H5Dwrite(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data());
-  });
+  const auto copy_edit = [](std::function<void(hid_t)> edit) { return edited_copy("{data}", "bad.h5", edit); };
+  const auto labels_out_of_range = copy_edit([](hid_t f) { set_element<int64_t>(f, "labels", H5T_NATIVE_INT64, 5, 7); });
   const auto float_images = copy_edit([](hid_t f) {
     write_dataset<float>(f, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {24, 6, 6, 1}, std::vector<float>(24 * 36, 0.5f));
   });
@@ -356,10 +365,7 @@ BOOST_AUTO_TEST_CASE(data_sets) {
 
 BOOST_AUTO_TEST_CASE(checkpoints) {
   const auto copy_edit = [](const char* source, std::function<void(hid_t)> edit) {
-    return [source, edit](const Shared& s, const fs::path& h) {
-      fs::copy_file(s[source], h / "ckpt.h5");
-      edit_h5((h / "ckpt.h5").string(), edit);
-    };
+    return edited_copy(source, "ckpt.h5", edit);
   };
   const auto strings = copy_edit("{mlp}", [](hid_t f) {
     data::h5::Handle type(H5Tcopy(H5T_C_S1));
@@ -371,14 +377,8 @@ BOOST_AUTO_TEST_CASE(checkpoints) {
     H5Ldelete(f, name.c_str(), H5P_DEFAULT);
     declare(f, name.c_str(), H5T_IEEE_F32LE, {hsize_t(1) << 40, 4096});
   });
-  const auto nan_weight = copy_edit("{mlp}", [](hid_t f) {
-    const std::string name = first_parameter(f);
-    std::vector<hsize_t> dims;
-    std::vector<float> v = read_dataset<float>(f, name.c_str(), H5T_NATIVE_FLOAT, dims);
-    v[3] = std::nanf("");
-    data::h5::Handle d(H5Dopen2(f, name.c_str(), H5P_DEFAULT));
-    H5Dwrite(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-  });
+  const auto nan_weight = copy_edit(
+      "{mlp}", [](hid_t f) { set_element<float>(f, first_parameter(f), H5T_NATIVE_FLOAT, 3, std::nanf("")); });
   const auto wrong_shape = copy_edit("{mlp}", [](hid_t f) {
     const std::string name = first_parameter(f);
     write_dataset<float>(f, name.c_str(), H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {2, 2}, {1, 2, 3, 4});
@@ -403,33 +403,20 @@ BOOST_AUTO_TEST_CASE(checkpoints) {
 
 BOOST_AUTO_TEST_CASE(token_files) {
   const auto copy_edit = [](const char* source, std::function<void(hid_t)> edit) {
-    return [source, edit](const Shared& s, const fs::path& h) {
-      fs::copy_file(s[source], h / "tokens.h5");
-      edit_h5((h / "tokens.h5").string(), edit);
-    };
+    return edited_copy(source, "tokens.h5", edit);
   };
-  const auto code_outside = copy_edit("{vq_tokens}", [](hid_t f) {
-    std::vector<hsize_t> dims;
-    std::vector<int32_t> codes = read_dataset<int32_t>(f, "tokens", H5T_NATIVE_INT32, dims);
-    codes[2] = 16;  // the codebook has 16 entries
-    data::h5::Handle d(H5Dopen2(f, "tokens", H5P_DEFAULT));
-    H5Dwrite(d.get(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, codes.data());
-  });
-  const auto negative_code = copy_edit("{vq_tokens}", [](hid_t f) {
-    std::vector<hsize_t> dims;
-    std::vector<int32_t> codes = read_dataset<int32_t>(f, "tokens", H5T_NATIVE_INT32, dims);
-    codes[0] = -1;
-    write_dataset<int32_t>(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, dims, codes);
-  });
+  const auto code = [copy_edit](size_t index, int32_t value) {
+    return copy_edit("{vq_tokens}", [=](hid_t f) { set_element<int32_t>(f, "tokens", H5T_NATIVE_INT32, index, value); });
+  };
+  const auto code_outside = code(2, 16);  // the codebook has 16 entries
+  const auto negative_code = code(0, -1);
+  // A label outside the class names was blamed on the output it would have gone to (found by fuzz_tokens).
+  const auto label_outside = copy_edit("{vq_tokens}", [](hid_t f) { set_element<int64_t>(f, "labels", H5T_NATIVE_INT64, 2, 7); });
   const auto wrong_grid = copy_edit("{vq_tokens}", [](hid_t f) {
     write_dataset<int32_t>(f, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, {2, 3, 3}, std::vector<int32_t>(18, 0));
   });
-  const auto nan_latent = copy_edit("{vae_tokens}", [](hid_t f) {
-    std::vector<hsize_t> dims;
-    std::vector<float> latents = read_dataset<float>(f, "tokens", H5T_NATIVE_FLOAT, dims);
-    latents[1] = std::nanf("");
-    write_dataset<float>(f, "tokens", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims, latents);
-  });
+  const auto nan_latent = copy_edit(
+      "{vae_tokens}", [](hid_t f) { set_element<float>(f, "tokens", H5T_NATIVE_FLOAT, 1, std::nanf("")); });
   const auto no_rows = copy_edit("{vq_tokens}", [](hid_t f) {
     std::vector<hsize_t> dims;
     read_dataset<int32_t>(f, "tokens", H5T_NATIVE_INT32, dims);
@@ -440,6 +427,8 @@ BOOST_AUTO_TEST_CASE(token_files) {
   run_cases("token_files", {
       {"code_outside_codebook", code_outside, "decode {vq} tokens.h5 out.h5", {"tokens.h5", "outside the codebook"}},
       {"negative_code", negative_code, "decode {vq} tokens.h5 out.h5", {"tokens.h5", "outside the codebook"}},
+      {"label_outside_class_names", label_outside, "decode {vq} tokens.h5 out.h5",
+       {"tokens.h5: dataset 'labels' holds 7 at index 2, outside its class_names [0, 4)"}},
       {"wrong_grid", wrong_grid, "decode {vq} tokens.h5 out.h5", {"tokens.h5", "[2, 3, 3]"}},
       {"soft_tokens_for_hard", nullptr, "decode {vq} {vae_tokens} out.h5", {"{vae_tokens}", "float"}},
       {"nan_latent", nan_latent, "decode {vae} tokens.h5 out.h5", {"tokens.h5", "is nan; latents must be finite"}},
