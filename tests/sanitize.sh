@@ -63,7 +63,7 @@ if want fuzz; then
 echo "== libFuzzer: ${seconds}s per harness (build-asan/fuzz/)"
 # The readers of HDF5 files (dataset, checkpoint, tokens) go through libhdf5 1.10, which itself
 # crashes and hangs on some damaged files. Their fuzzers run in fork mode, going on after a crash,
-# and every input that crashed or hung is then judged by tests/fuzz/triage.sh: a fault in
+# and every input that crashed, hung or ran out of memory is then judged by tests/fuzz/triage.sh: a fault in
 # Tessera's code fails the run; one inside libhdf5, in memory of its own, is listed (docs/RELIABILITY.md).
 mkdir -p build-asan/fuzz
 hdf5_findings=0
@@ -79,11 +79,11 @@ for harness in build-asan/tests/fuzz/fuzz_*; do
   case $name in
     dataset | checkpoint | tokens)
       # Leaks are not judged here: libhdf5 loses memory on its own error paths (the suite checks ours).
-      rm -f build-asan/fuzz/"$name"-crash-* build-asan/fuzz/"$name"-timeout-*
-      "$harness" "${options[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -detect_leaks=0 \
+      rm -f build-asan/fuzz/"$name"-crash-* build-asan/fuzz/"$name"-timeout-* build-asan/fuzz/"$name"-oom-*
+      "$harness" "${options[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -detect_leaks=0 \
         "$corpus" "${seeds[@]}" > "build-asan/fuzz/$name.log" 2>&1 || true
       grep -q 'INFO: exiting' "build-asan/fuzz/$name.log" || { tail -n 40 "build-asan/fuzz/$name.log"; exit 1; }
-      for found in build-asan/fuzz/"$name"-crash-* build-asan/fuzz/"$name"-timeout-*; do
+      for found in build-asan/fuzz/"$name"-crash-* build-asan/fuzz/"$name"-timeout-* build-asan/fuzz/"$name"-oom-*; do
         [[ -e $found ]] || continue
         status=0
         verdict=$(tests/fuzz/triage.sh "$harness" "$found") || status=$?

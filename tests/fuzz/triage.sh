@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Says whose bug an input that crashed a harness is:  triage.sh HARNESS INPUT
+# Says whose bug an input that crashed, hung or ran out of memory in a harness is:
+#   triage.sh HARNESS INPUT
 #   prints "hdf5: <summary>"   the fault lies inside libhdf5 reading a damaged file, in memory of its
 #                              own (Debian's libhdf5 1.10 is not hardened against damaged files,
 #                              and Tessera cannot make it so);
