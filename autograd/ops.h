@@ -20,3 +20,4 @@
 #include "autograd/ops/quantize.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/shape.h"
+#include "autograd/ops/sinusoidal.h"
