@@ -214,4 +214,11 @@ std::vector<uint8_t> to_pixels(const Tensor& images) {
   return out;
 }
 
+Tensor from_pixels(const uint8_t* pixels, int64_t n, int64_t height, int64_t width, int64_t channels) {
+  Tensor nhwc = Tensor::empty({n, height, width, channels});
+  float* p = nhwc.data<float>();
+  for (int64_t i = 0; i < nhwc.numel(); ++i) p[i] = float(pixels[i]) / 255.0f;
+  return nhwc.permute({0, 3, 1, 2}).contiguous();
+}
+
 }  // namespace tessera::data

@@ -23,6 +23,8 @@ Image resize(const Image& image, int64_t out_h, int64_t out_w);
 
 // Model output f32 [N, C, H, W] in [0, 1] as 8-bit pixels [N, H, W, C] (clamped, rounded).
 std::vector<uint8_t> to_pixels(const Tensor& images);
+// The other way: 8-bit pixels [N, H, W, C] -> f32 [N, C, H, W] in [0, 1] (pixel / 255).
+Tensor from_pixels(const uint8_t* pixels, int64_t n, int64_t height, int64_t width, int64_t channels);
 
 // Scales the shorter side to `size` and crops the centre size x size.
 Image resize_center_crop(const Image& image, int64_t size);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "autograd/error.h"
@@ -110,6 +111,15 @@ void write_image_grid(const std::string& path, const uint8_t* images, int64_t n,
     }
   }
   write_png(path, grid.data(), grid_h, grid_w, channels);
+}
+
+void refuse_non_png_output(const std::string& path, const std::string& option) {
+  if (!std::filesystem::exists(path)) return;
+  std::ifstream in(path, std::ios::binary);
+  char signature[8] = {};
+  in.read(signature, 8);
+  if (std::string(signature, 8) != "\x89PNG\r\n\x1a\n")
+    fail("{} {} exists and is not a PNG; it is not replaced (give another path or remove it)", option, path);
 }
 
 }  // namespace tessera::data

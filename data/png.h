@@ -17,4 +17,8 @@ std::string encode_png(const uint8_t* pixels, int64_t height, int64_t width, int
 void write_image_grid(const std::string& path, const uint8_t* images, int64_t n, int64_t height, int64_t width,
                       int64_t channels, int64_t nrow = 8, int64_t padding = 2);
 
+// A PNG output may replace an earlier PNG (a picture is a by-product, rewritten on each run) but
+// nothing else: an existing `path` that is not a PNG is refused, naming `option` ("--out").
+void refuse_non_png_output(const std::string& path, const std::string& option);
+
 }  // namespace tessera::data

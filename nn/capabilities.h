@@ -14,12 +14,14 @@
 //   TextToEmbedding     texts  -> one vector per text                   (CLIP, SigLIP)
 //   ImageToLogits       images -> class logits                          (ViT, MLP)
 //   ImageToText         images + prompts -> generated text, boxes read from it  (VLM)
+//   LabelsToImage       class labels -> new images, sampled                (latent DiT)
 //
 // Every method runs the model as it is (callers set eval mode and hold a NoGradGuard).
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "autograd/random.h"
 #include "autograd/tensor.h"
 #include "nn/location_tokens.h"
 #include "nn/module.h"
@@ -149,6 +151,24 @@ class ImageToText {
 };
 
 // The capability if `model` has it, else nullptr.
+// How a generative model samples: the number of denoising steps, the update, and the strength of
+// classifier-free guidance (1 = none: the class-conditional prediction alone).
+struct SamplingOptions {
+  int64_t steps = 50;
+  bool ddpm = false;  // ancestral DDPM updates instead of deterministic DDIM ones
+  double guidance = 1;
+};
+
+class LabelsToImage {
+ public:
+  virtual ~LabelsToImage() = default;
+  virtual int64_t num_classes() const = 0;
+  virtual SamplingOptions default_sampling() const = 0;
+  // One new image per label (in [0, num_classes())) -> f32 [N, C, H, W] in [0, 1]. All randomness
+  // comes from `gen`, so the same generator state gives the same images.
+  virtual Tensor generate_images(const std::vector<int64_t>& labels, const SamplingOptions& options, Generator& gen) = 0;
+};
+
 template <class Capability>
 Capability* capability(Module& model) {
   return dynamic_cast<Capability*>(&model);

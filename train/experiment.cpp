@@ -16,6 +16,7 @@ DataShape data_shape(const data::DatasetInfo& info, const Recipe& recipe) {
   shape.channels = info.channels, shape.height = info.height, shape.width = info.width;
   if (info.has_labels) shape.num_classes = int64_t(info.class_names.size()), shape.class_names = info.class_names;
   shape.object_class_names = info.object_class_names;
+  shape.train_path = recipe.section("data").string("train");
   std::vector<std::string> names = recipe.section("data").strings("class_names");
   if (!names.empty()) {
     if (!info.has_labels) fail("data.class_names is set but {} has no labels", info.path);

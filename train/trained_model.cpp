@@ -30,6 +30,7 @@ TrainedModel TrainedModel::load(const std::string& checkpoint, const data::Datas
   } else {
     m.shape_.class_names = m.recipe_.section("data").strings("class_names");
   }
+  m.shape_.train_path = m.recipe_.section("data").string("train");
   Generator gen(0);  // the initial weights are overwritten below
   m.shape_.weights_follow = true;
   m.module_ = build_model(m.recipe_, m.shape_, gen);

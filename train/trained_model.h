@@ -38,6 +38,7 @@ class TrainedModel {
   bool uses_ema() const { return uses_ema_; }
   const DataShape& shape() const { return shape_; }  // what the model was built for
   nn::Module& module() const { return *module_; }
+  const std::shared_ptr<nn::Module>& shared_module() const { return module_; }  // to keep it as a part of another model
 
   // The capability, or nullptr when the model lacks it.
   template <class Capability>

@@ -47,6 +47,23 @@ inline void write_tiny_dataset(const std::string& path, int64_t n, uint64_t seed
   writer.close();
 }
 
+// n gray images of size x size: a bright square whose corner depends on the label (4 classes),
+// so that tiny models learn something.
+inline void write_square_corners(const std::string& path, int64_t n, int64_t size) {
+  data::DatasetWriter writer(path, size, size, 1, {"nw", "ne", "sw", "se"});
+  std::vector<uint8_t> images(size_t(n * size * size), 20);
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  const int64_t half = size / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    labels[size_t(i)] = i % 4;
+    const int64_t y0 = (i % 4) / 2 * half, x0 = (i % 2) * half;
+    for (int64_t y = y0; y < y0 + half - 1; ++y)
+      for (int64_t x = x0; x < x0 + half - 1; ++x) images[size_t((i * size + y) * size + x)] = uint8_t(180 + i % 70);
+  }
+  writer.append(images.data(), n, labels.data());
+  writer.close();
+}
+
 inline void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }

@@ -30,23 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// n gray images of size x size: a bright square whose corner depends on the label (4 classes),
-// so that tiny models learn something.
-void write_squares(const std::string& path, int64_t n, int64_t size) {
-  data::DatasetWriter writer(path, size, size, 1, {"nw", "ne", "sw", "se"});
-  std::vector<uint8_t> images(size_t(n * size * size), 20);
-  std::vector<int64_t> labels(static_cast<size_t>(n));
-  const int64_t half = size / 2;
-  for (int64_t i = 0; i < n; ++i) {
-    labels[size_t(i)] = i % 4;
-    const int64_t y0 = (i % 4) / 2 * half, x0 = (i % 2) * half;
-    for (int64_t y = y0; y < y0 + half - 1; ++y)
-      for (int64_t x = x0; x < x0 + half - 1; ++x) images[size_t((i * size + y) * size + x)] = uint8_t(180 + i % 70);
-  }
-  writer.append(images.data(), n, labels.data());
-  writer.close();
-}
-
 std::string recipe(const std::string& model, const std::string& data, const std::string& loss) {
   const std::string pixels = loss.empty() ? "" : ", mean: [0.0], std: [1.0]";  // reconstructions are of [0, 1]
   return "seed: 3\nthreads: 1\n"
@@ -148,7 +131,7 @@ struct Shared {
   Shared() {
     const std::string data = dir / "data.h5", squares = dir / "squares.h5";
     write_tiny_dataset(data, 24, 1);
-    write_squares(squares, 16, 8);
+    testing::write_square_corners(squares, 16, 8);
     write_file(dir / "mlp.yaml", recipe("  type: mlp\n  hidden: [8]\n", data, ""));
     write_file(dir / "vq.yaml", recipe("  type: vqvae\n  encoder: plain\n  code_dim: 8\n  codebook_size: 16\n", squares, "mse"));
     write_file(dir / "vae.yaml", recipe("  type: vae\n  encoder: plain\n  latent_channels: 3\n", squares, "mse"));

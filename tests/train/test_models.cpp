@@ -21,7 +21,7 @@ BOOST_AUTO_TEST_SUITE(models)
 
 BOOST_AUTO_TEST_CASE(mlp_from_a_recipe_has_pytorch_style_names) {
   Generator gen(0);
-  const auto model = build_model(recipe_with({}), DataShape{1, 3, 2, 7, {}, {}, false}, gen);
+  const auto model = build_model(recipe_with({}), DataShape{1, 3, 2, 7, {}, {}, false, ""}, gen);
   const nn::NamedTensors params = model->named_parameters();
   std::vector<std::string> names;
   for (const auto& [name, t] : params) names.push_back(name);
@@ -60,7 +60,7 @@ BOOST_AUTO_TEST_CASE(task_loss_and_metrics_are_wired_by_name) {
 BOOST_AUTO_TEST_CASE(optimizer_from_a_recipe_uses_groups) {
   Generator gen(0);
   const Recipe r = recipe_with({"optim.weight_decay=0.05"});
-  const auto model = build_model(r, DataShape{1, 2, 2, 3, {}, {}, false}, gen);
+  const auto model = build_model(r, DataShape{1, 2, 2, 3, {}, {}, false, ""}, gen);
   const auto opt = build_optimizer(r, *model);
   BOOST_TEST(std::string(opt->name()) == "adamw");
   BOOST_REQUIRE_EQUAL(opt->groups().size(), 2u);

@@ -185,13 +185,7 @@ std::string grid_path(const Args& a, const std::string& path) {
   std::error_code ec;
   if (std::filesystem::exists(grid) && std::filesystem::equivalent(grid, path, ec))
     fail("data info: --grid {} is the data set itself; give another PNG path", grid);
-  if (std::filesystem::exists(grid)) {
-    std::ifstream in(grid, std::ios::binary);
-    char signature[8] = {};
-    in.read(signature, 8);
-    if (std::string(signature, 8) != "\x89PNG\r\n\x1a\n")
-      fail("data info: --grid {} exists and is not a PNG; it is not replaced (give another path or remove it)", grid);
-  }
+  data::refuse_non_png_output(grid, "data info: --grid");
   return grid;
 }
 

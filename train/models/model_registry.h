@@ -22,6 +22,9 @@ struct DataShape {
   // Set when a checkpoint's weights will replace the built model's (a trained model being loaded),
   // so that a builder skips reading pretrained parts from elsewhere (model.image_encoder.from).
   bool weights_follow = false;
+  // The recipe's data.train, for builders that measure something on the training images before
+  // training (latent_dit's latent scale) or evaluate against them.
+  std::string train_path;
 };
 
 using ModelFactory = std::function<std::shared_ptr<nn::Module>(const Section& model, const DataShape& data, Generator& gen)>;
