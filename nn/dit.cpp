@@ -94,7 +94,7 @@ DiTBlock::DiTBlock(int64_t width, int64_t heads, double mlp_ratio, Generator& ge
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(width, 1e-6, false));
   attn = register_module("attn", std::make_shared<MultiHeadSelfAttention>(width, heads, MultiHeadSelfAttention::Options{}, gen));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(width, 1e-6, false));
-  const auto hidden = int64_t(std::llround(double(width) * mlp_ratio));
+  const auto hidden = int64_t(double(width) * mlp_ratio);  // truncated, as DiT's int(hidden_size * mlp_ratio)
   mlp = register_module("mlp", std::make_shared<Mlp>(width, hidden, width, 0.0, gen));
   adaLN_modulation = register_module("adaLN_modulation", std::make_shared<AdaLNModulation>(width, 6, gen));
 }
