@@ -14,9 +14,10 @@ Recipe TrainedModel::stored_recipe(const std::string& checkpoint) {
   return Recipe::parse(load_checkpoint_meta(checkpoint).recipe, checkpoint + " (stored recipe)");
 }
 
-TrainedModel TrainedModel::load(const std::string& checkpoint, const data::DatasetInfo* data) {
+TrainedModel TrainedModel::load(const std::string& checkpoint, const data::DatasetInfo* data,
+                                const std::vector<std::string>& overrides) {
   const Checkpoint c = load_checkpoint(checkpoint);
-  TrainedModel m(checkpoint, Recipe::parse(c.meta.recipe, checkpoint + " (stored recipe)"));
+  TrainedModel m(checkpoint, Recipe::parse(c.meta.recipe, checkpoint + " (stored recipe)", overrides));
   m.type_ = m.recipe_.section("model").string("type");
   m.step_ = c.meta.step;
   if (c.meta.input_shape.size() != 3) fail("checkpoint {}: meta/input_shape should hold [C, H, W]", checkpoint);

@@ -27,7 +27,10 @@ class TrainedModel {
   // recipe's data.class_names renames them) reach the model's builder — dual encoders make their
   // zero-shot prompts from them — and its images must have the model's shape. Without it the
   // model gets the recipe's data.class_names, if any. Throws naming the file at fault.
-  static TrainedModel load(const std::string& checkpoint, const data::DatasetInfo* data = nullptr);
+  // `overrides` ("key=value", as `--set`) change the stored recipe first — settings that do not
+  // change the weights' shapes, such as model.sampling.guidance of a diffusion model.
+  static TrainedModel load(const std::string& checkpoint, const data::DatasetInfo* data = nullptr,
+                           const std::vector<std::string>& overrides = {});
   // The recipe a checkpoint stores, read without its tensors (to find its data before loading).
   static Recipe stored_recipe(const std::string& checkpoint);
 

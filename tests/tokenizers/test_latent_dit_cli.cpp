@@ -79,6 +79,16 @@ BOOST_AUTO_TEST_CASE(trains_evaluates_samples_and_interpolates) {
   BOOST_TEST(m.at("fd_vit") >= 0);
   BOOST_TEST((m.at("sample_accuracy") >= 0 && m.at("sample_accuracy") <= 1));
   BOOST_TEST(e1.output == e2.output);  // same seed, same samples, same figures
+  // eval --set: another guidance samples other images (the loss, on real images, stays); a shape
+  // change is refused naming the checkpoint.
+  const RunResult g = run_tessera("eval runs/dit/last.h5 --json --set model.sampling.guidance=1", cwd);
+  BOOST_TEST_REQUIRE(g.exit_code == 0, g.output);
+  const std::map<std::string, double> mg = flat_json_numbers(g.output.substr(g.output.find('{')));
+  BOOST_TEST(mg.at("loss") == m.at("loss"));
+  BOOST_TEST(mg.at("fd_vit") != m.at("fd_vit"));
+  const RunResult w = run_tessera("eval runs/dit/last.h5 --set model.width=64", cwd);
+  BOOST_TEST(w.exit_code == 1);
+  BOOST_TEST(w.output.find("checkpoint runs/dit/last.h5: ") != std::string::npos, w.output);
 
   // sample: the same seed gives the same images, another seed others; a row of 3 per class.
   const RunResult s1 = run_tessera("sample runs/dit/last.h5 --n 3 --seed 1 --out a.png --h5 a.h5", cwd);

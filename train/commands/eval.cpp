@@ -18,12 +18,14 @@ int eval(const std::vector<std::string>& args) {
   std::string path, data_path;
   bool json = false;
   int64_t threads = 0, max_batches = 0;
+  std::vector<std::string> overrides;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--json") json = true;
-    else if (a == "--data" || a == "--threads" || a == "--max-batches" || a == "--precision") {
+    else if (a == "--data" || a == "--threads" || a == "--max-batches" || a == "--precision" || a == "--set") {
       if (i + 1 >= args.size()) fail("{} needs a value", a);
       if (a == "--data") data_path = args[++i];
+      else if (a == "--set") overrides.push_back(args[++i]);
       else if (a == "--precision") train::set_precision(a, args[++i]);
       else if (a == "--threads") threads = train::parse_threads(a, args[++i]);
       else max_batches = train::parse_count(a, args[++i], 1);
@@ -37,7 +39,7 @@ int eval(const std::vector<std::string>& args) {
   if (data_path.empty()) data_path = train::TrainedModel::stored_recipe(path).section("data").string("eval");
   if (data_path.empty()) fail("the recipe in {} has no data.eval; give --data FILE", path);
   std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path);
-  const train::TrainedModel model = train::TrainedModel::load(path, &dataset->info());
+  const train::TrainedModel model = train::TrainedModel::load(path, &dataset->info(), overrides);
   const train::Recipe& recipe = model.recipe();
   std::unique_ptr<train::Task> task = train::build_task(recipe);
   const train::ProcessGroup& group = train::ProcessGroup::world();
@@ -67,7 +69,8 @@ int run_eval(const std::vector<std::string>& args) {
 
 const CommandRegistration registration{
     {"eval", "evaluate a checkpoint on a data set",
-     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N] [--max-batches N] [--precision fp32|bf16]\n\n"
+     "usage: tessera eval CKPT [--data FILE] [--json] [--threads N] [--max-batches N] [--precision fp32|bf16]\n"
+     "                    [--set key=value ...]\n\n"
      "Rebuilds the model from the recipe stored in CKPT, loads its weights (the EMA weights when the\n"
      "run kept them and eval.use_ema is on) and prints the recipe's metrics over FILE (default: the\n"
      "recipe's data.eval) as a table, or with --json as one flat JSON object keyed by metric name,\n"
@@ -76,6 +79,9 @@ const CommandRegistration registration{
      "of a vision-language model take a while over a whole test set).\n"
      "--precision fp32|bf16 runs the matrix products (linear layers, convolutions, attention) in fp32\n"
      "(default) or with bf16 operands and fp32 sums; the checkpoint is fp32 either way.\n"
+     "--set key=value changes the stored recipe first, for settings that leave the weights as they\n"
+     "are: e.g. --set model.sampling.guidance=2 scores a diffusion model at another guidance,\n"
+     "--set eval.metrics=[loss] picks metrics.\n"
      "Under mpirun -np N the processes share the batches out (process 0 prints); the figures are\n"
      "those of one process.",
      run_eval}};
