@@ -13,7 +13,7 @@ PIL) or a venv with torch 2.x from PyPI and h5py (without PIL there is no --grid
   dit_torch.py train --vae runs/vae_fmnist/last.h5 --classifier runs/vit_fmnist/last.h5 \
       --data datasets/fmnist --steps 3000 --threads 2 [--batch 128 --lr 5e-4 --min-lr 1e-5 --warmup 200 \
       --ema 0.995 --width 192 --depth 6 --heads 3 --schedule linear|cosine --prediction eps|v \
-      --class-dropout 0.1 --guidance 3 --sample-steps 50 --sampler ddim|ddpm --eval-samples 1000 --bf16 \
+      --class-dropout 0.1 --guidance 2 --sample-steps 50 --sampler ddim|ddpm --eval-samples 1000 --bf16 \
       --seed 0 --save OUT.h5 --grid OUT.png]     # trains, then evaluates the EMA weights
   dit_torch.py bench --steps 20 --threads 2 [--bf16] [--json]   # training steps/s (median step)
 
@@ -38,7 +38,7 @@ torch.autocast("cpu", bfloat16); the frozen VAE encodes in fp32, and sampling ru
 train.precision bf16 sets the precision of every matmul, the VAE's and sampling's included).
 
 The defaults are recipes/dit_fmnist.yaml's values (3000 steps, AdamW 5e-4 with 200 warm-up steps
-and cosine to 1e-5, weight decay 0, clipping 1.0, EMA 0.995, guidance 3, 50 DDIM steps, 1000 samples).
+and cosine to 1e-5, weight decay 0, clipping 1.0, EMA 0.995, guidance 2, 50 DDIM steps, 1000 samples).
 
 Evaluation (the EMA weights): --eval-samples n images, sample i of class floor(10 i / n) (n/10 per
 class, as Tessera's diffusion task), sampled from x_T ~ N(0, 1)
@@ -84,7 +84,7 @@ import torch.nn.functional as F
 RECIPE = dict(width=192, depth=6, heads=3, patch_size=1, mlp_ratio=4.0, frequency_dim=256, num_classes=10,
               learned_pos_embed=False, batch=128, lr=5e-4, min_lr=1e-5, warmup=200, weight_decay=0.0,
               betas=(0.9, 0.999), adam_eps=1e-8, clip=1.0, ema=0.995, schedule="linear", prediction="eps",
-              class_dropout=0.1, timesteps=1000, guidance=3.0, sample_steps=50, sampler="ddim", sample_seed=0,
+              class_dropout=0.1, timesteps=1000, guidance=2.0, sample_steps=50, sampler="ddim", sample_seed=0,
               eval_samples=1000, steps=3000, seed=0)
 VIT_MEAN, VIT_STD = 0.2860, 0.3530
 LATENT_IMAGES = 4096  # latent_scale is measured on the first this many training images
