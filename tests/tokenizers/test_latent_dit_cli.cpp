@@ -128,6 +128,9 @@ BOOST_AUTO_TEST_CASE(trains_evaluates_samples_and_interpolates) {
   refused("train dit.yaml --run-dir runs/bad --set model.vae.from=runs/vit/last.h5",
           "model.vae.from: runs/vit/last.h5 holds a 'vit' model, which does not turn images into tokens and back");
   refused("train dit.yaml --run-dir runs/bad --set model.vae.from=runs/none.h5", "model.vae.from: runs/none.h5 does not exist");
+  refused("train dit.yaml --run-dir runs/bad --set model.evaluation.classifier=runs/vit.h5",
+          "model.evaluation.classifier: runs/vit.h5 does not exist");
+  BOOST_TEST(!std::filesystem::exists(t.dir / "runs/bad/last.h5"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

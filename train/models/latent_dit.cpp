@@ -124,6 +124,13 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   const Section ev = s.section("evaluation");
   DiffusionEvaluationSettings settings{ev.string("classifier"), ev.integer("samples"), data.train_path,
                                        uint64_t(sampling.integer("seed"))};
+  // A classifier that is not there would only be found at the first evaluation, after training.
+  if (!data.weights_follow && !settings.classifier.empty() && !std::filesystem::exists(settings.classifier))
+    fail("model.evaluation.classifier: {} does not exist; train it first (tessera train recipes/vit_fmnist.yaml) or "
+         "set it to \"\" to evaluate the denoising loss only", settings.classifier);
+  if (!data.weights_follow && settings.classifier.empty())
+    fmt::print(stderr, "warning: model.evaluation.classifier is empty: fd_vit, sample_accuracy, precision and recall "
+                       "will be null\n");
   auto model = std::make_shared<LatentDitModel>(vae.shared_module(), o, settings, gen);
   if (!data.weights_follow) model->set_latent_scale(measure_latent_scale(*model, data));
   return model;
