@@ -209,6 +209,9 @@ void Trainer::write_samples(const std::string& run_dir) {
   const bool was_training = model_->is_training();
   model_->eval();
   {
+    // The weights the evaluation used (the EMA when eval.use_ema), so pictures and figures agree.
+    std::optional<ParameterAverage::SwappedIn> averaged;
+    if (recipe_.section("eval").boolean("use_ema")) averaged.emplace(*model_, *average_);
     NoGradGuard no_grad;
     task_->write_samples(*model_, loader.make_batch(0, 0), run_dir, step_);
   }
