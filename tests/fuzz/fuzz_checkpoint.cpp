@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     train::require_finite_weights(c, path);
     train::save_checkpoint(copy, c);
     const train::Checkpoint again = train::load_checkpoint(copy);
-    fuzzing::check(again.meta.step == c.meta.step && again.meta.recipe == c.meta.recipe &&
+    fuzzing::assert_holds(again.meta.step == c.meta.step && again.meta.recipe == c.meta.recipe &&
                        again.meta.input_shape == c.meta.input_shape && same_group(again.params, c.params) &&
                        same_group(again.ema, c.ema) && same_group(again.optim, c.optim),
                    "a checkpoint saved again does not load back the same");

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& files : {std::pair{input, labels}, std::pair{images, input}})
     fuzzing::refused_or_read(input, [&] {
       const int64_t n = data::import_idx(files.first, files.second, out, names);
-      fuzzing::check(data::Dataset::open(out)->size() == n, "the imported data set holds another count than said");
+      fuzzing::assert_holds(data::Dataset::open(out)->size() == n, "the imported data set holds another count than said");
     });
   return 0;
 }

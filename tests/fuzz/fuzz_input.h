@@ -45,7 +45,7 @@ inline const std::string& input_file(const std::string& name, const uint8_t* dat
   std::abort();
 }
 
-inline void check(bool holds, const std::string& what) {
+inline void assert_holds(bool holds, const std::string& what) {
   if (!holds) finding(what);
 }
 
@@ -57,7 +57,7 @@ inline void refused_or_read(const std::string& file, const std::function<void()>
     read();
   } catch (const Error& e) {
     const std::string message = e.what();
-    check(message.find(file) != std::string::npos, "the refusal does not name " + file + ": " + message);
+    assert_holds(message.find(file) != std::string::npos, "the refusal does not name " + file + ": " + message);
   }
 }
 

@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   tessera::fuzzing::refused_or_read("fuzz.yaml", [&] {
     const std::string resolved = Recipe::parse(text, "fuzz.yaml", {}).text();
-    tessera::fuzzing::check(Recipe::parse(resolved, "fuzz.yaml (resolved)", {}).text() == resolved,
+    tessera::fuzzing::assert_holds(Recipe::parse(resolved, "fuzz.yaml (resolved)", {}).text() == resolved,
                             "the resolved recipe does not parse back to itself:\n" + resolved);
   });
   return 0;

@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool same = again.tensors.size() == file.tensors.size() && again.metadata == file.metadata;
     for (size_t i = 0; same && i < file.tensors.size(); ++i)
       same = again.tensors[i].first == file.tensors[i].first && fuzzing::same_tensor(again.tensors[i].second, file.tensors[i].second);
-    fuzzing::check(same, "a safetensors file written again does not read back the same");
+    fuzzing::assert_holds(same, "a safetensors file written again does not read back the same");
   });
   fuzzing::refused_or_read("fuzz.json", [&] {
     train::JsonValue::parse(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json");

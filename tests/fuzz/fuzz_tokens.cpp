@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const data::h5::Handle file(data::h5::open_for_reading(input));
       const data::h5::Handle tokens(H5Dopen2(file.get(), "tokens", H5P_DEFAULT));
       const auto decoded = data::Dataset::open(out);
-      fuzzing::check(decoded->size() == int64_t(data::h5::dims_of(tokens.get()).at(0)) &&
+      fuzzing::assert_holds(decoded->size() == int64_t(data::h5::dims_of(tokens.get()).at(0)) &&
                          decoded->image_bytes() == 64,
                      "the decoded data set does not hold one 8x8 gray image per row of tokens");
     });
