@@ -16,6 +16,7 @@
 #include "autograd/ops/layer_norm.h"
 #include "autograd/ops/losses.h"
 #include "autograd/ops/matmul.h"
+#include "autograd/ops/modulation.h"
 #include "autograd/ops/pool.h"
 #include "autograd/ops/quantize.h"
 #include "autograd/ops/reduce.h"

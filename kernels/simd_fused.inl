@@ -1,4 +1,4 @@
-// Fused f32 kernels on kernels/vec.h: bias + activation, LayerNorm (with residual), cross-entropy
+// Fused f32 kernels on kernels/vec.h: bias + activation, the gated add, LayerNorm (with residual), cross-entropy
 // with log-softmax, AdamW. Row kernels take a block of whole rows; column sums take a block of
 // columns and run down the rows in order (so they do not depend on how work is split).
 #include "kernels/vec_math.h"
@@ -81,6 +81,33 @@ inline void column_sums(const float* x, int64_t rows, int64_t cols, int64_t ld, 
     for (int64_t r = 0; r < rows; ++r) s = s + load_n(x + r * ld + c, n);
     store_n(out + c, s, n);
   });
+}
+
+// Rows of y = x + a * gate, one gate value per column for all the rows (a sample's gate in a
+// DiT block; modulation.h).
+inline void gated_add_forward(const float* x, const float* a, const float* gate, int64_t rows, int64_t cols,
+                              float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * cols;
+    by_vectors(cols, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
+      store_n(y + o + c, fma(load_n(a + o + c, n), load_n(gate + c, n), load_n(x + o + c, n)), n);
+    });
+  }
+}
+
+// da = dy * gate (when not null); dgate, when not null, is overwritten with the column sums of
+// dy * a over the rows, in row order.
+inline void gated_add_backward(const float* a, const float* gate, const float* dy, int64_t rows, int64_t cols,
+                               float* da, float* dgate) {
+  if (dgate) map1(dgate, dgate, cols, [](F) { return zero(); });
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * cols;
+    by_vectors(cols, [&](int64_t c, int64_t n) __attribute__((always_inline)) {
+      const F d = load_n(dy + o + c, n);
+      if (da) store_n(da + o + c, d * load_n(gate + c, n), n);
+      if (dgate) store_n(dgate + c, fma(d, load_n(a + o + c, n), load_n(dgate + c, n)), n);
+    });
+  }
 }
 
 // Rows of LayerNorm forward; with residual, src = x + residual is written to sum first. With

@@ -29,6 +29,8 @@ const SimdTable& table() {
       .bias_act_forward = bias_act_forward,
       .bias_act_backward = bias_act_backward,
       .column_sums = column_sums,
+      .gated_add_forward = gated_add_forward,
+      .gated_add_backward = gated_add_backward,
       .layer_norm_forward = layer_norm_forward,
       .layer_norm_backward = layer_norm_backward,
       .cross_entropy = cross_entropy,

@@ -46,6 +46,10 @@ struct SimdTable {
   void (*bias_act_backward)(Activation act, const float* x, const float* bias, const float* dy, int64_t rows,
                             int64_t cols, float* dx, float* dbias);
   void (*column_sums)(const float* x, int64_t rows, int64_t cols, int64_t ld, float* out);
+  // A block of rows against one gate vector (modulation.h).
+  void (*gated_add_forward)(const float* x, const float* a, const float* gate, int64_t rows, int64_t cols, float* y);
+  void (*gated_add_backward)(const float* a, const float* gate, const float* dy, int64_t rows, int64_t cols, float* da,
+                             float* dgate);
   void (*layer_norm_forward)(const float* x, const float* residual, const float* gamma, const float* beta,
                              int64_t rows, int64_t cols, float eps, float* sum, float* y, float* mean, float* rstd);
   void (*layer_norm_backward)(const float* x, const float* gamma, const float* mean, const float* rstd,

@@ -35,7 +35,9 @@ struct DiTConfig {
 };
 
 // x * (1 + scale) + shift, with shift and scale [N, D] broadcast over the tokens of x [N, T, D]:
-// how the conditioning enters each block (DiT's `modulate`).
+// how the conditioning enters each block (DiT's `modulate`). The blocks run it fused with the
+// LayerNorm before it (modulated_layer_norm, autograd/ops/modulation.h); this composition is
+// that op's reference.
 Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale);
 
 // Sinusoidal features of (real-valued) timesteps t [N] -> [N, dim]: [cos(t f_i), sin(t f_i)] with

@@ -62,6 +62,65 @@ BOOST_AUTO_TEST_CASE(modulate_gradients) {
   });
 }
 
+// The blocks' fused ops (autograd/ops/modulation.h) against the composition they replace:
+// modulate(layer_norm(x), shift, scale) and x + a * gate.unsqueeze(1), values and every gradient,
+// in f64 and (through the SIMD kernels) f32; then finite differences and the shape errors.
+BOOST_AUTO_TEST_CASE(fused_modulation_equals_the_composition) {
+  for (DType dtype : {DType::f64, DType::f32}) {
+    BOOST_TEST_CONTEXT(dtype_name(dtype)) {
+      const double tol = dtype == DType::f64 ? 1e-12 : 2e-5;
+      auto make = [&](const Shape& shape, uint64_t seed) { return leaf(shape, seed, -2, 2).detach().to(dtype).requires_grad_(); };
+      const Tensor x = make({3, 5, 17}, 20), shift = make({3, 17}, 21), scale = make({3, 17}, 22);
+      const Tensor a = make({3, 5, 17}, 23), w = make({3, 5, 17}, 24).detach();
+      // the per-sample vectors as DiT gives them: column slices of one wider tensor
+      const Tensor wide = make({3, 34}, 25);
+      auto gate = [&] { return wide.slice(1, 17, 34); };  // a fresh view per graph
+
+      auto grads = [&](const Tensor& out, const std::vector<Tensor>& leaves) {
+        for (Tensor l : leaves) l.zero_grad();
+        sum(out * w).backward();
+        std::vector<Tensor> g;
+        for (const Tensor& l : leaves) g.push_back(l.grad());
+        return g;
+      };
+      const Tensor fused = modulated_layer_norm(x, shift, scale, 1e-6);
+      const Tensor composed = nn::modulate(layer_norm(x, Tensor(), Tensor(), 1e-6), shift, scale);
+      BOOST_TEST(max_abs_diff(fused, composed) < tol);
+      const auto g1 = grads(fused, {x, shift, scale});
+      const auto g2 = grads(composed, {x, shift, scale});
+      for (size_t i = 0; i < 3; ++i) BOOST_TEST(max_abs_diff(g1[i], g2[i]) < 10 * tol, "modulated_layer_norm input " << i);
+
+      const Tensor fused_add = gated_add(x, a, gate());
+      const Tensor composed_add = x + a * gate().unsqueeze(1);
+      BOOST_TEST(max_abs_diff(fused_add, composed_add) < tol);
+      const auto h1 = grads(fused_add, {x, a, wide});
+      const auto h2 = grads(composed_add, {x, a, wide});
+      for (size_t i = 0; i < 3; ++i) BOOST_TEST(max_abs_diff(h1[i], h2[i]) < 10 * tol, "gated_add input " << i);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fused_modulation_gradients_and_errors) {
+  auto r = gradcheck([](const std::vector<Tensor>& v) { return modulated_layer_norm(v[0], v[1], v[2], 1e-6); },
+                     {leaf({2, 3, 5}, 30), leaf({2, 5}, 31), leaf({2, 5}, 32)});
+  BOOST_TEST(r.ok, r.message);
+  r = gradcheck([](const std::vector<Tensor>& v) { return gated_add(v[0], v[1], v[2]); },
+                {leaf({2, 3, 5}, 33), leaf({2, 3, 5}, 34), leaf({2, 5}, 35)});
+  BOOST_TEST(r.ok, r.message);
+  const Tensor x = leaf({2, 3, 4}, 36);
+  auto says = [](const char* text) {
+    return [text](const Error& e) { return std::string(e.what()).find(text) != std::string::npos; };
+  };
+  BOOST_CHECK_EXCEPTION(modulated_layer_norm(x, leaf({3, 4}, 37), leaf({2, 4}, 38), 1e-6), Error,
+                        says("modulated_layer_norm: x [2, 3, 4] needs shift [2, 4], got [3, 4]"));
+  BOOST_CHECK_EXCEPTION(gated_add(x, leaf({2, 3, 5}, 39), leaf({2, 4}, 40)), Error,
+                        says("gated_add: a must have x's shape [2, 3, 4], got [2, 3, 5]"));
+  BOOST_CHECK_EXCEPTION(gated_add(leaf({6, 4}, 41), leaf({6, 4}, 42), leaf({2, 4}, 43)), Error,
+                        says("gated_add: x must be real [N, T, C], got [6, 4]"));
+  BOOST_CHECK_EXCEPTION(gated_add(x, x, leaf({2, 4}, 44).detach().to(DType::f32)), Error,
+                        says("gated_add: every input must be f64 like x, got f32"));
+}
+
 BOOST_AUTO_TEST_CASE(timestep_features_values_and_gradients) {
   const Tensor t = leaf({4}, 8, 0, 999);
   const auto r = gradcheck([](const std::vector<Tensor>& v) { return nn::timestep_features(v[0], 6); }, {leaf({4}, 9, 0, 3)});
