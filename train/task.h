@@ -80,4 +80,9 @@ Registry<TaskFactory>& tasks();
 Registry<LossFactory>& losses();
 Registry<MetricFactory>& metrics();
 
+// Refuses a batch of images outside [0, 1] (models that take raw pixels: autoencoders with
+// sigmoid decoders, a diffusion model's VAE), naming the range found and the recipe fix;
+// `who` leads the message, e.g. "reconstruction needs".
+void require_unit_pixels(const Tensor& images, const char* who);
+
 }  // namespace tessera::train

@@ -130,6 +130,10 @@ BOOST_AUTO_TEST_CASE(trains_evaluates_samples_and_interpolates) {
   refused("train dit.yaml --run-dir runs/bad --set model.vae.from=runs/none.h5", "model.vae.from: runs/none.h5 does not exist");
   refused("train dit.yaml --run-dir runs/bad --set model.evaluation.classifier=runs/vit.h5",
           "model.evaluation.classifier: runs/vit.h5 does not exist");
+  refused("train dit.yaml --run-dir runs/bad --set data.mean=[0.5] --set data.std=[0.25]",
+          "latent_dit's VAE takes pixels in [0, 1], but a batch spans [-1.6");
+  refused("train vae.yaml --run-dir runs/bad --set data.mean=[0.5] --set data.std=[0.25]",
+          "reconstruction needs pixels in [0, 1], but a batch spans [-1.6");
   BOOST_TEST(!std::filesystem::exists(t.dir / "runs/bad/last.h5"));
 }
 

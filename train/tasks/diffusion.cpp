@@ -37,11 +37,7 @@ LatentDitModel& diffusion_model(nn::Module& model) {
 }
 
 void check_batch(const data::Batch& batch) {
-  const Tensor c = batch.images.contiguous();
-  const float* p = c.data<float>();
-  const auto [lo, hi] = std::minmax_element(p, p + c.numel());
-  if (c.numel() > 0 && (*lo < -1e-6f || *hi > 1 + 1e-6f))
-    fail("latent_dit's VAE takes pixels in [0, 1], but a batch spans [{}, {}]: set data.mean: [0] and data.std: [1]", *lo, *hi);
+  require_unit_pixels(batch.images, "latent_dit's VAE takes");
   if (!batch.labels.defined()) fail("latent_dit is class-conditional: the data set needs labels");
 }
 

@@ -28,16 +28,6 @@ nn::ImageToReconstruction& autoencoder(nn::Module& model) {
   return *m;
 }
 
-// Reconstruction metrics and the sigmoid decoders assume pixels in [0, 1].
-void check_pixel_range(const Tensor& images) {
-  const Tensor c = images.contiguous();
-  const float* p = c.data<float>();
-  const auto [lo, hi] = std::minmax_element(p, p + c.numel());
-  if (c.numel() > 0 && (*lo < -1e-6f || *hi > 1 + 1e-6f))
-    fail("reconstruction needs pixels in [0, 1], but a batch spans [{}, {}]: set data.mean: [0] and data.std: [1]", *lo,
-         *hi);
-}
-
 // What a reconstruction metric sees for one evaluated batch.
 struct ReconstructionInput {
   const Tensor& images;          // [B, C, H, W] in [0, 1]
@@ -56,13 +46,13 @@ class Reconstruction : public Task {
   explicit Reconstruction(LossFn loss) : loss_(std::move(loss)) {}
 
   Tensor training_loss(nn::Module& model, const data::Batch& batch) override {
-    check_pixel_range(batch.images);
+    require_unit_pixels(batch.images, "reconstruction needs");  // the metrics and sigmoid decoders assume them
     const nn::Reconstruction out = autoencoder(model).reconstruct(batch.images);
     return loss_(out.images, batch) + out.bottleneck_loss;
   }
 
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
-    check_pixel_range(batch.images);
+    require_unit_pixels(batch.images, "reconstruction needs");  // the metrics and sigmoid decoders assume them
     const nn::Reconstruction out = autoencoder(model).reconstruct(batch.images);
     const double loss = (loss_(out.images, batch) + out.bottleneck_loss).item();
     nn::TokenGrid grid;
