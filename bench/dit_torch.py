@@ -16,6 +16,8 @@ PIL) or a venv with torch 2.x from PyPI and h5py (without PIL there is no --grid
       --class-dropout 0.1 --guidance 2 --sample-steps 50 --sampler ddim|ddpm --eval-samples 1000 --bf16 \
       --seed 0 --save OUT.h5 --grid OUT.png]     # trains, then evaluates the EMA weights
   dit_torch.py bench --steps 20 --threads 2 [--bf16] [--json]   # training steps/s (median step)
+  dit_torch.py into TESSERA.h5 SAVED.h5 OUT.h5   # a copy of a Tessera latent_dit checkpoint whose
+                                                 # weights (params/ and ema/) are train --save's
 
 Model (DiT, Peebles & Xie 2023; facebookresearch/DiT's parameter names, so a Tessera checkpoint or
 dump loads by name): x [N, 4, 7, 7] -> Conv p x p / p (`x_embedder.proj`) -> tokens + `pos_embed`
@@ -69,6 +71,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import sys
 import time
 
@@ -885,13 +888,39 @@ def run_pack(folder, dump):
     return 0
 
 
+def run_into(tessera_ckpt, saved, out):
+    """OUT = a copy of the Tessera checkpoint with every weight in SAVED (train --save: params/<name>)
+    written over its params/<name> and, where the average has it, ema/<name>: `tessera eval OUT`
+    then scores PyTorch's weights with Tessera's pipeline. A name or shape SAVED has and the
+    checkpoint lacks is an error; OUT is written beside and renamed, never over an input."""
+    if os.path.abspath(out) in (os.path.abspath(tessera_ckpt), os.path.abspath(saved)):
+        raise SystemExit(f"into: {out} is an input; name a new file")
+    tmp = out + ".tmp"
+    shutil.copyfile(tessera_ckpt, tmp)
+    with h5py.File(saved, "r") as src, h5py.File(tmp, "r+") as dst:
+        names = list(src["params"].keys())
+        for name in names:
+            value = src["params"][name]
+            key = f"params/{name}"
+            if key not in dst or dst[key].shape != value.shape:
+                dst.close()
+                os.remove(tmp)
+                raise SystemExit(f"into: {tessera_ckpt} has no {key} of shape {value.shape}")
+            dst[key][...] = value[...]
+            if f"ema/{name}" in dst:  # the average holds the trained weights only (no buffers, no VAE)
+                dst[f"ema/{name}"][...] = value[...]
+    os.replace(tmp, out)
+    print(f"{out}: {len(names)} weights from {saved} in a copy of {tessera_ckpt}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------
 
 def main():
     r = RECIPE
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["check", "pack", "train", "bench"])
-    p.add_argument("paths", nargs="*", help="check: DUMP.h5; pack: DIR DUMP.h5")
+    p.add_argument("mode", choices=["check", "pack", "train", "bench", "into"])
+    p.add_argument("paths", nargs="*", help="check: DUMP.h5; pack: DIR DUMP.h5; into: TESSERA.h5 SAVED.h5 OUT.h5")
     p.add_argument("--tol", type=float, default=1e-4, help="check: largest relative error per tensor")
     p.add_argument("--vae", help="train (bench: optional): the frozen VAE, a Tessera checkpoint of recipes/vae_fmnist.yaml")
     p.add_argument("--classifier", help="train: the Tessera ViT checkpoint whose pooled features the metrics use")
@@ -942,6 +971,10 @@ def main():
         if len(args.paths) != 2:
             p.error("pack needs DIR and DUMP.h5")
         sys.exit(run_pack(*args.paths))
+    if args.mode == "into":
+        if len(args.paths) != 3:
+            p.error("into needs TESSERA.h5 SAVED.h5 OUT.h5")
+        sys.exit(run_into(*args.paths))
     if args.mode == "train":
         if not args.vae or (args.eval_samples and not args.classifier):
             p.error("train needs --vae and (unless --eval-samples 0) --classifier")
