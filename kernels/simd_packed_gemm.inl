@@ -99,29 +99,25 @@ __attribute__((always_inline)) inline void packed_micro_kernel(int64_t kc, const
 //   24 KiB at kc = 768, stay in L1 across the NR panels) and A^T as kc steps of MR adjacent
 //   floats (TN, TT). Packing it cost 5-10% on the n = 192 shapes, where each A panel meets only
 //   4 B panels. Row tails (R < MR) are packed.
-// - op(B) in place (full panels of a non-transposed B) only with A^T: there k is long, m can be
-//   as small as 192 and packing B costs 1/m of the work; with row-major A (m = 6400, B = the
-//   weights, kc = 768) the packed panels were faster (NN 768x768: 244 vs 210 GFLOP/s).
+// - op(B) always packed. With row-major A (m = 6400, B = the weights, kc = 768) the packed panels
+//   were faster (NN 768x768: 244 vs 210 GFLOP/s). With A^T (the dW products, k = 6400) B used to
+//   be read in place, since packing it costs 1/m of the work; but its panels are then kc rows at
+//   the stride of B's width, and packed ones won on every dW shape (Xeon AMX, 2 threads, two
+//   alternated runs each: 576x192x6400 298-306 -> 313-316 GFLOP/s, 768x192 232-285 -> 290-313,
+//   192x768 262-263 -> 300-316, 192x576 281-286 -> 303-305, 768x768 216-217 -> 275-292).
 inline bool a_in_place(int R) { return R == kPackedMr; }
-inline bool b_in_place(const PackedGemmCall& g) { return !g.trans_b && g.trans_a; }
 
 // Rows i0 .. i0+R of C (a: op(A)'s first element of them at k block start) against every NR-column
-// panel of op(B)'s k x ncur block (b: its first element in place; g.b_pack: the packed panels).
+// panel of op(B)'s k x ncur block, packed in g.b_pack.
 template <int R>
-inline void packed_row_panel(const PackedGemmCall& g, const float* a, const float* b, int64_t kc, int64_t ncur,
-                             const float* beta, float* c) {
+inline void packed_row_panel(const PackedGemmCall& g, const float* a, int64_t kc, int64_t ncur, const float* beta,
+                             float* c) {
   constexpr int64_t kMr = kPackedMr, kNr = kPackedNr;
-  const bool in_place = b_in_place(g);
   // kernel(V, b panel, its row stride, first column): full panels, then a last narrower one
   // computes only the vectors that hold columns (n = 64: 48 + 16, not 48 + 48).
   auto each_panel = [&](auto kernel) {
     int64_t j = 0;
-    for (; j + kNr <= ncur; j += kNr) {
-      if (in_place)
-        kernel(std::integral_constant<int, kPackedNv>(), b + j, g.ldb, j);
-      else
-        kernel(std::integral_constant<int, kPackedNv>(), g.b_pack + j * kc, kNr, j);
-    }
+    for (; j + kNr <= ncur; j += kNr) kernel(std::integral_constant<int, kPackedNv>(), g.b_pack + j * kc, kNr, j);
     if (j == ncur) return;
     const int64_t vectors = (ncur - j + kLanes - 1) / kLanes;
     const float* bp = g.b_pack + j * kc;
@@ -146,11 +142,11 @@ inline void packed_row_panel(const PackedGemmCall& g, const float* a, const floa
 }
 
 template <int R = kPackedMr>
-inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, const float* b, int64_t kc,
-                        int64_t ncur, const float* beta, float* c) {
+inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, int64_t kc, int64_t ncur,
+                        const float* beta, float* c) {
   if constexpr (R > 0) {
-    if (rows == R) return packed_row_panel<R>(g, a, b, kc, ncur, beta, c);
-    return packed_rows<R - 1>(rows, g, a, b, kc, ncur, beta, c);
+    if (rows == R) return packed_row_panel<R>(g, a, kc, ncur, beta, c);
+    return packed_rows<R - 1>(rows, g, a, kc, ncur, beta, c);
   }
 }
 
@@ -159,7 +155,6 @@ inline void packed_rows(int64_t rows, const PackedGemmCall& g, const float* a, c
 // it meets every NR-column panel of the block).
 inline void packed_gemm(const PackedGemmCall& g) {
   constexpr int64_t kMr = kPackedMr, kNr = kPackedNr;
-  const bool in_place = b_in_place(g);
   for (int64_t jc = 0; jc < g.n; jc += g.nc) {
     const int64_t ncur = g.n - jc < g.nc ? g.n - jc : g.nc;
     for (int64_t pc = 0; pc < g.k; pc += g.kc) {
@@ -167,14 +162,13 @@ inline void packed_gemm(const PackedGemmCall& g) {
       const float* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
       for (int64_t j = 0; j < ncur; j += kNr) {
         const int64_t w = ncur - j < kNr ? ncur - j : kNr;
-        if (in_place && w == kNr) continue;
         pack_b_panel(g.trans_b, g.trans_b ? b + j * g.ldb : b + j, g.ldb, kc, w, g.b_pack + j * kc);
       }
       static const float one = 1.0f;
       const float* beta = pc == 0 ? &g.beta : &one;  // later k blocks add to what the first wrote
       for (int64_t i = 0; i < g.m; i += kMr) {
         const float* a = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
-        packed_rows(g.m - i < kMr ? g.m - i : kMr, g, a, b, kc, ncur, beta, g.c + i * g.ldc + jc);
+        packed_rows(g.m - i < kMr ? g.m - i : kMr, g, a, kc, ncur, beta, g.c + i * g.ldc + jc);
       }
     }
   }
