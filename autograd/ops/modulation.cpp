@@ -50,10 +50,10 @@ Tensor modulated_layer_norm(const Tensor& x, const Tensor& shift, const Tensor& 
                                           y.data<T>(), mean.data<T>(), rstd.data<T>());
   });
   if (!needs_grad({&x, &shift, &scale})) return y;
-  const bool g_shift = shift.requires_grad(), g_scale = scale.requires_grad();
-  return record(y, op, {x, shift, scale}, [xc, gamma, mean, rstd, n, t, c, g_shift, g_scale](const Tensor& g) {
+  const bool g_x = x.requires_grad(), g_shift = shift.requires_grad(), g_scale = scale.requires_grad();
+  return record(y, op, {x, shift, scale}, [xc, gamma, mean, rstd, n, t, c, g_x, g_shift, g_scale](const Tensor& g) {
     const Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty({n, t, c}, g.dtype());
+    Tensor dx = Tensor::empty({n, t, c}, g.dtype());  // always: the kernel writes it
     Tensor dscale = g_scale ? Tensor::empty({n, c}, g.dtype()) : Tensor();
     Tensor dshift = g_shift ? Tensor::empty({n, c}, g.dtype()) : Tensor();
     visit_floating(g.dtype(), "modulated_layer_norm backward", [&](auto tag) {
@@ -63,7 +63,7 @@ Tensor modulated_layer_norm(const Tensor& x, const Tensor& shift, const Tensor& 
                                              g_scale ? dscale.data<T>() : nullptr,
                                              g_shift ? dshift.data<T>() : nullptr);
     });
-    return std::vector<Tensor>{dx, dshift, dscale};  // dx is always written: the kernel needs it
+    return std::vector<Tensor>{g_x ? dx : Tensor(), dshift, dscale};
   });
 }
 
