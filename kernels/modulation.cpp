@@ -6,16 +6,12 @@
 
 namespace tessera::kernels {
 namespace {
-// fn(sample) over the samples, whole samples per thread (their sums stay on one thread), in
-// chunks of at least ~16K elements like the row kernels.
+// fn(sample) over the samples: a sample is one row of by_row_blocks (whole samples per thread, so
+// their sums stay on one thread; its grain and streaming-store choice).
 template <class Fn>
 void by_samples(int64_t samples, int64_t tokens, int64_t cols, Fn&& fn) {
-  const int64_t per_sample = tokens * cols;
-  const int64_t grain = per_sample > 0 ? (16384 + per_sample - 1) / per_sample : (samples > 0 ? samples : 1);
-  const bool stream = streams_output(samples * per_sample);
-  parallel_for(samples, grain, [&](int64_t begin, int64_t end) {
-    const StreamRowOutput scope(stream);
-    for (int64_t i = begin; i < end; ++i) fn(i);
+  by_row_blocks(samples, tokens * cols, [&](int64_t first, int64_t count) {
+    for (int64_t i = first; i < first + count; ++i) fn(i);
   });
 }
 }  // namespace
