@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "kernels/bf16.h"
 #include "kernels/bf16_gemm.h"
@@ -112,8 +113,10 @@ BOOST_AUTO_TEST_CASE(tails_every_transpose_case) {
 
 BOOST_AUTO_TEST_CASE(crosses_cache_blocks_and_threads) {
   // k = 1100 is three k blocks (later ones add to C), n = 1100 three column blocks; on 1 and 2
-  // threads C is bitwise the same (k is never split).
-  for_each_bf16_path([](Bf16Path) {
+  // threads C is bitwise the same (k is never split). The convert path hands the rounded operands
+  // to the fp32 dispatcher, so it promises that only where our packed GEMM takes the shape: on
+  // AVX2, A^T products go to OpenBLAS, whose threads do not keep the bits.
+  for_each_bf16_path([](Bf16Path path) {
     const int saved_threads = num_threads();
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
@@ -127,6 +130,7 @@ BOOST_AUTO_TEST_CASE(crosses_cache_blocks_and_threads) {
         gemm_bf16(s, 1.0f, a.data(), b.data(), 0.0f, c1.data());
         set_num_threads(2);
         gemm_bf16(s, 1.0f, a.data(), b.data(), 0.0f, c2.data());
+        if (path == Bf16Path::convert && std::string(gemm_backend_for(s)) != "ours (packed)") continue;
         BOOST_TEST(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0, "ta=" << ta << " tb=" << tb);
       }
     set_num_threads(saved_threads);
