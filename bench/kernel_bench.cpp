@@ -136,11 +136,11 @@ double stream_copy_gbs(int64_t n, int threads) {
   return 2.0 * double(n) * sizeof(float) / s / 1e9;
 }
 
-// FMA peak: independent AVX-512 FMA chains per thread. Zen 5 has two 512-bit FMA pipes with a
-// 4-cycle latency, so at least 8 chains are needed; 24 also leave room for the loop itself. The
-// chains run long enough (>= 50 ms per call) for the clock to settle at its sustained frequency.
+// FMA peak: independent FMA chains per thread, on the widest vectors this CPU runs (AVX-512, or
+// AVX2 on CPUs without it, as AMD Zen 3). Zen 5 has two 512-bit FMA pipes with a 4-cycle latency,
+// so at least 8 chains are needed; 24 also leave room for the loop itself.
 template <int chains>
-__attribute__((target("avx512f,fma"), noinline)) float fma_chains(int64_t iters) {
+__attribute__((target("avx512f,fma"), noinline)) float fma_chains_avx512(int64_t iters) {
   __m512 acc[chains];
   for (int k = 0; k < chains; ++k) acc[k] = _mm512_set1_ps(float(k) * 1e-3f);
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
@@ -155,6 +155,36 @@ __attribute__((target("avx512f,fma"), noinline)) float fma_chains(int64_t iters)
   return lanes[0];
 }
 
+// The same on 256-bit vectors; 12 chains (of the 16 ymm registers) cover two pipes of latency 4-5.
+template <int chains>
+__attribute__((target("avx2,fma"), noinline)) float fma_chains_avx2(int64_t iters) {
+  __m256 acc[chains];
+  for (int k = 0; k < chains; ++k) acc[k] = _mm256_set1_ps(float(k) * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 32
+    for (int k = 0; k < chains; ++k) acc[k] = _mm256_fmadd_ps(acc[k], a, b);
+  }
+  __m256 sum = acc[0];
+  for (int k = 1; k < chains; ++k) sum = _mm256_add_ps(sum, acc[k]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, sum);
+  return lanes[0];
+}
+
+// The vectors the peak is measured on: AVX-512 where the CPU has it, else AVX2.
+struct FmaVectors {
+  const char* name;
+  int flops_per_fma;  // lanes x 2
+  int chains;
+  float (*run)(int64_t iters);
+};
+const FmaVectors& fma_vectors() {
+  static const FmaVectors vectors = cpu_supports(SimdPath::avx512) ? FmaVectors{"AVX-512", 32, 24, fma_chains_avx512<24>}
+                                                                   : FmaVectors{"AVX2", 16, 12, fma_chains_avx2<12>};
+  return vectors;
+}
+
 // FMA instructions per cycle on one core, which does not depend on the (boost) clock: the clock
 // comes from a chain of dependent integer adds (one per cycle on any x86 core), timed in
 // alternation with the FMA chains so that both best times come from the same quiet moments.
@@ -167,28 +197,29 @@ PerCycle fma_per_cycle() {
   uint64_t x = 0;
   volatile float sink = 0;
   double add_s = 1e30, fma_s = 1e30;
+  const FmaVectors& v = fma_vectors();
   for (int r = 0; r < 2 * repetitions; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < add_iters; ++i) __asm__ volatile(".rept 20\n\tadd $1, %0\n\t.endr" : "+r"(x));
     auto t1 = std::chrono::steady_clock::now();
-    sink = sink + fma_chains<24>(fma_iters);
+    sink = sink + v.run(fma_iters);
     auto t2 = std::chrono::steady_clock::now();
     add_s = std::min(add_s, std::chrono::duration<double>(t1 - t0).count());
     fma_s = std::min(fma_s, std::chrono::duration<double>(t2 - t1).count());
   }
   const double ghz = double(add_iters) * 20 / add_s / 1e9;
-  return {ghz, double(fma_iters) * 24 / fma_s / 1e9 / ghz};
+  return {ghz, double(fma_iters) * v.chains / fma_s / 1e9 / ghz};
 }
 
 double fma_peak_gflops(int threads) {
-  constexpr int chains = 24;
-  const int64_t iters = 1000000;  // 24M FMAs per thread, ~6 ms: short runs catch unshared time slices
+  const int64_t iters = 1000000;  // ~6 ms per thread: short runs catch unshared time slices
+  const FmaVectors& v = fma_vectors();
   volatile float sink = 0;
   const double s = best_seconds([&] {
 #pragma omp parallel num_threads(threads)
-    sink = sink + fma_chains<chains>(iters);
+    sink = sink + v.run(iters);
   });
-  return double(threads) * double(iters) * chains * 16 * 2 / s / 1e9;
+  return double(threads) * double(iters) * v.chains * v.flops_per_fma / s / 1e9;
 }
 
 struct MemKernel {
@@ -349,11 +380,13 @@ void gemm_table(bool quick) {
   const double peak = std::max(peakn, threads * peak1);  // a descheduled thread must not lower the bar
   fmt::print("\n## GEMM, backend: {}\n\n", gemm_backend_name());
   const PerCycle pc = fma_per_cycle();
-  fmt::print("FMA peak measured here (AVX-512): **{:.0f} GFLOP/s** on 1 thread, **{:.0f}** on {} threads; "
+  const FmaVectors& v = fma_vectors();
+  fmt::print("FMA peak measured here ({}): **{:.0f} GFLOP/s** on 1 thread, **{:.0f}** on {} threads; "
              "the bar below is {:.0f} ({} x the 1-thread figure, or the {}-thread one if higher).\n"
-             "Per core: {:.2f} AVX-512 FMA instructions per cycle at {:.2f} GHz (clock from dependent adds), "
+             "Per core: {:.2f} {} FMA instructions per cycle at {:.2f} GHz (clock from dependent adds), "
              "i.e. {:.0f} GFLOP/s per core at that clock.\n\n",
-             peak1, peakn, threads, peak, threads, threads, pc.fma_per_cycle, pc.ghz, pc.fma_per_cycle * 32 * pc.ghz);
+             v.name, peak1, peakn, threads, peak, threads, threads, pc.fma_per_cycle, v.name, pc.ghz,
+             pc.fma_per_cycle * v.flops_per_fma * pc.ghz);
   fmt::print("gemm() is what the dispatcher runs; then ours (packed_gemm.h) and OpenBLAS called directly, timed in "
              "alternation, on 1 and {} threads; \"picks\" is the dispatcher's choice.\n\n", threads);
   fmt::print("| Linear (in -> out), M=6400 | product | m x n x k | GFLOP/s 1 thread | GFLOP/s {} threads | "
@@ -504,7 +537,6 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   fmt::print("# Tessera kernel benchmark\n\ncpu: {}; simd path: {}; threads: {}; best of {} repetitions\n",
              cpu_features().brand, simd_path_name(simd_path()), threads, repetitions);
-  if (!cpu_supports(SimdPath::avx512)) fmt::print("(no AVX-512: the FMA peak below is not measured correctly)\n");
   if (bf16_only) {
     bf16_table(quick);
     return 0;
