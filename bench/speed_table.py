@@ -10,6 +10,7 @@ this file is in:
 
   /work/venv-torch/bin/python bench/speed_table.py                      # every recipe, 50 steps after 5
   /work/venv-torch/bin/python bench/speed_table.py --recipes vae_fmnist --steps 20 --warmup 5 --repeat 3
+  /work/venv-torch/bin/python bench/speed_table.py --precisions fp32      # fp32 only; --bf16-steps N shortens bf16
 
 A Tessera build without train.precision (or a run that fails) shows "n/a" in its cells, with the reason
 under the table. The PyTorch references get the recipes' settings where their defaults differ (REFERENCES).
@@ -26,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PRECISIONS = ("fp32", "bf16")
+KEYS = [(system, p) for p in PRECISIONS for system in ("tessera", "pytorch")]
+NOT_RUN = object()  # a cell whose precision --precisions left out
 
 
 @dataclass
@@ -50,16 +53,26 @@ REFERENCES = {
 }
 
 
+def steps_for(args, precision):
+    """Timed and warm-up steps of a run: --bf16-steps shortens the bf16 runs (PyTorch's autocast is slow on a CPU
+    without bf16 instructions)."""
+    if precision == "bf16" and args.bf16_steps is not None:
+        return args.bf16_steps, min(args.warmup, args.bf16_steps)
+    return args.steps, args.warmup
+
+
 def tessera_command(args, recipe, precision):
+    steps, warmup = steps_for(args, precision)
     command = [args.tessera, "bench", f"recipes/{recipe}.yaml", "--threads", str(args.threads),
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--json"]
+               "--steps", str(steps), "--warmup", str(warmup), "--json"]
     return command + (["--set", "train.precision=bf16"] if precision == "bf16" else [])
 
 
 def torch_command(args, recipe, precision):
     ref = REFERENCES[recipe]
+    steps, warmup = steps_for(args, precision)
     return [args.python, str(BENCH / ref.script), *ref.args, "--threads", str(args.threads),
-            ref.steps_option, str(args.steps), ref.warmup_option, str(args.warmup), "--precision", precision, "--json"]
+            ref.steps_option, str(steps), ref.warmup_option, str(warmup), "--precision", precision, "--json"]
 
 
 def torch_environment():
@@ -91,7 +104,7 @@ def describe_machine(args):
     # Settings both sides inherit that move the figures (OMP_WAIT_POLICY above all, on a loaded machine)
     environment = {k: v for k, v in sorted(os.environ.items()) if k.startswith(("OMP_", "TESSERA_", "ONEDNN_", "DNNL_"))}
     return {"cpu": cpu, "torch": torch_version, "tessera_commit": commit, "threads": args.threads,
-            "steps": args.steps, "warmup": args.warmup, "repeat": args.repeat, "environment": environment}
+            "steps": args.steps, "bf16_steps": args.bf16_steps, "precisions": args.precisions, "warmup": args.warmup, "repeat": args.repeat, "environment": environment}
 
 
 def median_of(runs, key):
@@ -101,9 +114,9 @@ def median_of(runs, key):
 
 def bench_recipe(args, recipe, log):
     """Every run of one recipe, by system and precision: {("tessera", "fp32"): [result, ...], ...}."""
-    runs = {(system, p): [] for p in PRECISIONS for system in ("tessera", "pytorch")}
+    runs = {(system, p): [] for p in args.precisions for system in ("tessera", "pytorch")}
     for r in range(args.repeat):
-        for precision in PRECISIONS:
+        for precision in args.precisions:
             for system, command, env in (("tessera", tessera_command(args, recipe, precision), None),
                                          ("pytorch", torch_command(args, recipe, precision), torch_environment())):
                 result = run(command, env)
@@ -114,20 +127,23 @@ def bench_recipe(args, recipe, log):
 
 
 def steps_cell(value):
-    return "n/a" if value is None else f"{value:.3g}"
+    return "n/a" if value is None else "not run" if value is NOT_RUN else f"{value:.3g}"
 
 
 def ratio_cell(tessera, pytorch):
+    if tessera is NOT_RUN or pytorch is NOT_RUN:
+        return "not run"
     return "n/a" if tessera is None or pytorch is None else f"{tessera / pytorch:.2f}x"
 
 
 def rss_cell(fp32, bf16):
-    return " / ".join("n/a" if v is None else f"{v:,.0f}" for v in (fp32, bf16)) + " MB"
+    return " / ".join("n/a" if v is None else "not run" if v is NOT_RUN else f"{v:,.0f}" for v in (fp32, bf16)) + " MB"
 
 
 def table(machine, medians, failures):
+    bf16_steps = "" if machine.get("bf16_steps") is None else f" ({machine['bf16_steps']} for bf16)"
     lines = [f"CPU: {machine['cpu']}; PyTorch {machine['torch']}; Tessera {machine['tessera_commit']}; "
-             f"{machine['threads']} threads; steps/s of the median of {machine['steps']} timed steps after "
+             f"{machine['threads']} threads; steps/s of the median of {machine['steps']} timed steps{bf16_steps} after "
              f"{machine['warmup']}, median of {machine['repeat']} alternated run(s); ratio = Tessera / PyTorch"
              + "".join(f"; {k}={v}" for k, v in machine["environment"].items()),
              "",
@@ -135,8 +151,8 @@ def table(machine, medians, failures):
              "| Tessera peak RSS fp32/bf16 | PyTorch peak RSS fp32/bf16 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for recipe, m in medians.items():
-        speed = {key: m[key]["steps_per_s"] for key in m}
-        rss = {key: m[key]["peak_rss_mb"] for key in m}
+        speed = {key: m[key]["steps_per_s"] if key in m else NOT_RUN for key in KEYS}
+        rss = {key: m[key]["peak_rss_mb"] if key in m else NOT_RUN for key in KEYS}
         lines.append(" | ".join([
             f"| `{recipe}`",
             steps_cell(speed["tessera", "fp32"]), steps_cell(speed["pytorch", "fp32"]),
@@ -159,14 +175,20 @@ def main():
     p.add_argument("--steps", type=int, default=50, help="timed steps per run (tessera bench's default)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (tessera bench's default)")
     p.add_argument("--repeat", type=int, default=1, help="alternate the four runs of a recipe N times; medians")
+    p.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated, from: fp32, bf16")
+    p.add_argument("--bf16-steps", type=int, help="timed steps of the bf16 runs (default --steps): PyTorch's autocast "
+                   "takes seconds per step on a CPU without bf16 instructions")
     p.add_argument("--json", metavar="OUT", help="also write the machine, every run and the medians to OUT")
     args = p.parse_args()
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = [r for r in recipes if r not in REFERENCES]
     if unknown:
         p.error(f"no PyTorch reference for {', '.join(unknown)} (known: {', '.join(REFERENCES)})")
-    if args.steps < 1 or args.warmup < 0 or args.repeat < 1 or args.threads < 1:
-        p.error("--steps, --repeat and --threads must be at least 1, --warmup at least 0")
+    args.precisions = [x.strip() for x in args.precisions.split(",") if x.strip()]
+    if not args.precisions or any(x not in PRECISIONS for x in args.precisions):
+        p.error(f"--precisions: expected a comma-separated list of fp32 and bf16, got '{','.join(args.precisions)}'")
+    if args.steps < 1 or args.warmup < 0 or args.repeat < 1 or args.threads < 1 or (args.bf16_steps or 1) < 1:
+        p.error("--steps, --bf16-steps, --repeat and --threads must be at least 1, --warmup at least 0")
     args.tessera = str(Path(args.tessera).resolve())
     if not Path(args.tessera).is_file():
         p.error(f"no tessera binary at {args.tessera} (build it, or give --tessera)")

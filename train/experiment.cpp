@@ -4,7 +4,10 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <fmt/core.h>
+
 #include "autograd/engine.h"
+#include "kernels/bf16_gemm.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 #include "train/weight_interop.h"
@@ -141,6 +144,15 @@ MetricValues evaluate(nn::Module& model, Task& task, const std::vector<std::stri
 void set_precision(const std::string& where, const std::string& text) {
   if (text != "fp32" && text != "bf16") fail("{}: expected fp32 or bf16, got '{}'", where, text);
   kernels::set_matmul_precision(kernels::parse_matmul_precision(text));
+  // Without AMX or AVX512-BF16 the operands are still rounded to bf16, but the products run at fp32
+  // speed after that extra pass: bf16 is slower than fp32 there. Said once, so nobody waits for a
+  // speed-up (a path forced by TESSERA_BF16 was chosen knowingly).
+  static bool said = false;
+  if (text == "bf16" && !said && kernels::bf16_path() == kernels::Bf16Path::convert && std::getenv("TESSERA_BF16") == nullptr) {
+    said = true;
+    fmt::print(stderr, "note: this CPU has neither AMX nor AVX512-BF16; bf16 rounds the operands and multiplies them in "
+                       "fp32 (bf16's numerics), which is slower than fp32 here\n");
+  }
 }
 
 std::vector<std::string> split_commas(const std::string& text) {
