@@ -7,10 +7,14 @@ accuracy), measured two ways with the tower of bench/vlm_torch.py (8x8 patches, 
   count      the tower (from CKPT, or random with --scratch) trained end to end with an attention
              probe (one query per class) to predict each class's count (0..4), AdamW 1e-3, batch
              64, bf16 autocast; every 200 steps the exact-count accuracy on 1,000 test scenes, for
-             present classes and for absent ones.
+             present classes and for absent ones. --stem conv replaces the 8x8 patch embedding of a
+             --scratch tower by three stride-2 3x3 convolutions (1 -> 32 -> 64 -> 192 channels, GELU
+             between): the same 64 tokens, cut from features that have seen each pixel's
+             neighbourhood (Xiao et al. 2021, "Early convolutions help transformers see better").
 
   python bench/scenes_tower_probe.py presence runs/siglip_scenes/last.h5 --data datasets/scenes
   python bench/scenes_tower_probe.py count --scratch --steps 3000 --data datasets/scenes
+  python bench/scenes_tower_probe.py count --scratch --stem conv --steps 1000 --precision fp32
 """
 import argparse
 import os
@@ -32,6 +36,12 @@ def tower_from(path):
             params = {n: f["params"][n][()] for n in f["params"]}
         V.load_params(model, params, only_prefix="visual.")
     return model.visual
+
+
+def conv_stem(width):
+    """64x64 -> 8x8 tokens of `width` by three stride-2 3x3 convolutions, as the patch embedding's proj."""
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, 2, 1), torch.nn.GELU(), torch.nn.Conv2d(32, 64, 3, 2, 1),
+                               torch.nn.GELU(), torch.nn.Conv2d(64, width, 3, 2, 1))
 
 
 def counts_of(scenes, indices):
@@ -77,7 +87,10 @@ class CountProbe(torch.nn.Module):
 def count(args):
     torch.manual_seed(0)
     tower = tower_from(None if args.scratch else args.checkpoint)
+    if args.stem == "conv":
+        tower.patch_embed.proj = conv_stem(192)
     probe = CountProbe(192)
+    precision = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
     train = V.Scenes(os.path.join(args.data, "train.h5"))
     test = V.Scenes(os.path.join(args.data, "test.h5"), 1000)
     params = list(tower.parameters()) + list(probe.parameters())
@@ -90,7 +103,7 @@ def count(args):
             g["lr"] = lr
         idx = rng.integers(0, train.size, 64)
         x = train.image_batch(idx, flips=rng.random(64) < 0.5)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with precision:
             out = probe(tower(x))
         loss = torch.nn.functional.cross_entropy(out.float().reshape(-1, 5), counts_of(train, idx).reshape(-1))
         opt.zero_grad()
@@ -98,7 +111,7 @@ def count(args):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % 200 == 0 or step == args.steps - 1:
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.no_grad(), precision:
                 predicted = probe(tower(test.image_batch(list(range(1000))))).float().argmax(-1)
             truth = counts_of(test, range(1000))
             right, present = predicted == truth, truth > 0
@@ -114,12 +127,17 @@ def main():
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--data", default="datasets/scenes")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--stem", choices=["patch", "conv"], default="patch", help="count --scratch: the tower's stem")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                   help="count: bf16 autocast (slow on a CPU without bf16 instructions) or fp32")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.mode == "presence" and not args.checkpoint:
         p.error("presence needs a checkpoint")
     if args.mode == "count" and not args.scratch and not args.checkpoint:
         p.error("count needs a checkpoint or --scratch")
+    if args.stem == "conv" and not (args.mode == "count" and args.scratch):
+        p.error("--stem conv is for count --scratch (a checkpoint's tower has its own patch embedding)")
     presence(args) if args.mode == "presence" else count(args)
 
 
