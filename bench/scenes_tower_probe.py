@@ -85,7 +85,7 @@ class CountProbe(torch.nn.Module):
 
 
 def count(args):
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     tower = tower_from(None if args.scratch else args.checkpoint)
     if args.stem == "conv":
         tower.patch_embed.proj = conv_stem(192)
@@ -95,7 +95,7 @@ def count(args):
     test = V.Scenes(os.path.join(args.data, "test.h5"), 1000)
     params = list(tower.parameters()) + list(probe.parameters())
     opt = torch.optim.AdamW(params, 1e-3, weight_decay=0.01)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
     start = time.time()
     for step in range(args.steps):
         lr = 1e-3 * min(1, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / args.steps))
@@ -127,6 +127,7 @@ def main():
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--data", default="datasets/scenes")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0, help="count: the initialisation and data order")
     p.add_argument("--stem", choices=["patch", "conv"], default="patch", help="count --scratch: the tower's stem")
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
                    help="count: bf16 autocast (slow on a CPU without bf16 instructions) or fp32")
