@@ -146,12 +146,12 @@ void set_precision(const std::string& where, const std::string& text) {
   kernels::set_matmul_precision(kernels::parse_matmul_precision(text));
   // Without AMX or AVX512-BF16 the operands are still rounded to bf16, but the products run at fp32
   // speed after that extra pass: bf16 is slower than fp32 there. Said once, so nobody waits for a
-  // speed-up (a path forced by TESSERA_BF16 was chosen knowingly).
+  // speed-up (on a CPU that has either, a forced convert path was chosen knowingly: no note).
   static bool said = false;
-  if (text == "bf16" && !said && kernels::bf16_path() == kernels::Bf16Path::convert && std::getenv("TESSERA_BF16") == nullptr) {
+  if (text == "bf16" && !said && kernels::best_bf16_path() == kernels::Bf16Path::convert) {
     said = true;
-    fmt::print(stderr, "note: this CPU has neither AMX nor AVX512-BF16; bf16 rounds the operands and multiplies them in "
-                       "fp32 (bf16's numerics), which is slower than fp32 here\n");
+    fmt::print(stderr, "note: this CPU has neither AMX nor AVX512-BF16; bf16 rounds the operands and "
+                       "multiplies them in fp32 (bf16's numerics), which is slower than fp32 here\n");
   }
 }
 
