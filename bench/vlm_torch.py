@@ -14,7 +14,8 @@ pycocotools (e.g. /work/venv-torch/bin/python):
                                                # cache and the evaluation protocol (on true texts)
 
 Model: the SigLIP image tower (timm ViT, 64x64x1, patch 8, width 192, depth 6, 3 heads, MLP 768,
-LayerNorm eps 1e-6, no CLS) gives 64 patch tokens after its final LayerNorm; a linear projector maps
+LayerNorm eps 1e-6, no CLS; or a stem of 3x3 stride-2 convolutions, model.image.patch_stem: conv, read off
+the checkpoint's names) gives 64 patch tokens after its final LayerNorm; a linear projector maps
 them to the LM width; the LM is a pre-LN transformer (width 192, depth 4, 3 heads, MLP 768, eps 1e-5)
 over [image tokens][BOS prefix SEP suffix EOS PAD...] with one learned position table, full attention
 over image + BOS + prefix + SEP and causal attention after; an LM head without bias predicts the next
@@ -250,12 +251,31 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class ConvStem(nn.Module):
+    """Tessera's patch_stem: conv (nn/conv_stem.h): log2(patch) 3x3 stride-2 convolutions, GELU between,
+    32, 64, ... channels and `dim` out of the last; named proj.0, proj.2, ... as Tessera's."""
+
+    def __init__(self, channels, patch, dim):
+        super().__init__()
+        n, layers, c = patch.bit_length() - 1, [], channels
+        for i in range(n):
+            if i > 0:
+                layers.append(nn.GELU())
+            out = dim if i == n - 1 else min(32 << i, dim)
+            layers.append(nn.Conv2d(c, out, 3, stride=2, padding=1))
+            c = out
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
 class ImageTower(nn.Module):
     """The SigLIP image tower without pooling or head: all patch tokens after the final LayerNorm."""
 
-    def __init__(self, channels, patch, width, depth, heads, hidden, num_patches):
+    def __init__(self, channels, patch, width, depth, heads, hidden, num_patches, stem="patch"):
         super().__init__()
-        self.patch_embed = PatchEmbed(channels, patch, width)
+        self.patch_embed = (ConvStem if stem == "conv" else PatchEmbed)(channels, patch, width)
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, width))
         self.blocks = nn.ModuleList([Block(width, heads, hidden, 1e-6) for _ in range(depth)])
         self.norm = nn.LayerNorm(width, eps=1e-6)
@@ -281,7 +301,7 @@ class VLM(nn.Module):
         self.config = cfg
         self.num_patches, self.text_context, self.loc_bins = cfg["num_patches"], cfg["text_context"], cfg["loc_bins"]
         self.visual = ImageTower(im["channels"], im["patch_size"], im["width"], im["depth"], im["heads"],
-                                 im["mlp_hidden"], self.num_patches)
+                                 im["mlp_hidden"], self.num_patches, im.get("stem", "patch"))
         self.projector = nn.Linear(im["width"], lm["width"])
         self.token_embedding = nn.Embedding(vocab_size(self.loc_bins), lm["width"])
         self.positional_embedding = nn.Parameter(torch.zeros(self.num_patches + self.text_context, lm["width"]))
@@ -343,9 +363,10 @@ def lm_loss(logits, targets):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE)
 
 
-def default_config(lm_width=192, lm_depth=4, lm_heads=3, text_context=160, loc_bins=64):
+def default_config(lm_width=192, lm_depth=4, lm_heads=3, text_context=160, loc_bins=64, stem="patch"):
     return {"num_patches": 64, "loc_bins": loc_bins, "text_context": text_context,
-            "image": {"channels": 1, "patch_size": 8, "width": 192, "depth": 6, "heads": 3, "mlp_hidden": 768},
+            "image": {"channels": 1, "patch_size": 8, "width": 192, "depth": 6, "heads": 3, "mlp_hidden": 768,
+                      "stem": stem},
             "lm": {"width": lm_width, "depth": lm_depth, "heads": lm_heads, "mlp_hidden": 4 * lm_width}}
 
 
@@ -361,13 +382,23 @@ def config_from_params(params, config):
     def depth(prefix):
         return len({n.split(".")[1 if not prefix else 2] for n in params if n.startswith(prefix + "blocks.")})
 
-    patch = params["visual.patch_embed.proj.weight"].shape
     num_patches = params["visual.pos_embed"].shape[1]
+    if "visual.patch_embed.proj.weight" in params:
+        stem, patch = "patch", params["visual.patch_embed.proj.weight"].shape
+    else:  # a conv stem: [width, channels] from the last and first convolutions, and patch = 2^convolutions
+        convs = sorted(int(n.split(".")[3]) for n in params
+                       if n.startswith("visual.patch_embed.proj.") and n.endswith(".weight"))
+        if not convs:
+            raise SystemExit("checkpoint: no visual.patch_embed.proj weights (neither a patch nor a conv stem)")
+        first = params[f"visual.patch_embed.proj.{convs[0]}.weight"].shape
+        last = params[f"visual.patch_embed.proj.{convs[-1]}.weight"].shape
+        stem, patch = "conv", (last[0], first[1], 2 ** len(convs))
     lm_width = params["token_embedding.weight"].shape[1]
     cfg = {"num_patches": num_patches,
            "loc_bins": params["token_embedding.weight"].shape[0] - FIRST_LOC,
            "text_context": params["positional_embedding"].shape[0] - num_patches,
-           "image": {"channels": patch[1], "patch_size": patch[2], "width": patch[0], "depth": depth("visual."),
+           "image": {"channels": patch[1], "patch_size": patch[2], "width": patch[0], "stem": stem,
+                     "depth": depth("visual."),
                      "heads": heads("image"), "mlp_hidden": params["visual.blocks.0.mlp.fc1.weight"].shape[0]},
            "lm": {"width": lm_width, "depth": depth(""), "heads": heads("lm"),
                   "mlp_hidden": params["blocks.0.mlp.fc1.weight"].shape[0]}}
@@ -758,9 +789,18 @@ def autocast_for(args):
     return contextlib.nullcontext
 
 
+def stem_of(args):
+    """--stem, or the --init checkpoint's (a conv stem's weights are visual.patch_embed.proj.0.weight, ...)."""
+    if args.stem or not args.init:
+        return args.stem or "patch"
+    with h5py.File(args.init, "r") as f:
+        return "conv" if "visual.patch_embed.proj.0.weight" in f["params"] else "patch"
+
+
 def build_model(args):
     torch.manual_seed(args.seed)
-    model = VLM(default_config(args.lm_width, args.lm_depth, args.lm_heads, args.text_context, args.loc_bins))
+    model = VLM(default_config(args.lm_width, args.lm_depth, args.lm_heads, args.text_context, args.loc_bins,
+                               stem_of(args)))
     model.frozen_image = args.freeze_image
     return model
 
@@ -1092,6 +1132,7 @@ def main():
     p.add_argument("--freeze-image", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--visual-lr-scale", type=float, default=0.1)
     p.add_argument("--task-weights", default="caption=1,detect=2,answer=2,count=1")
+    p.add_argument("--stem", choices=["patch", "conv"], help="the image tower's stem (default: --init's, else patch)")
     p.add_argument("--lm-width", type=int, default=192)
     p.add_argument("--lm-depth", type=int, default=4)
     p.add_argument("--lm-heads", type=int, default=3)

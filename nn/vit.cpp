@@ -5,6 +5,7 @@
 #include "autograd/ops/dropout.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
+#include "nn/conv_stem.h"
 #include "nn/init.h"
 
 namespace tessera::nn {
@@ -20,6 +21,9 @@ void ViTConfig::validate() const {
   if (num_classes < 0) fail("vit: num_classes must be >= 0, got {}", num_classes);
   if (!(dropout >= 0 && dropout < 1)) fail("vit: dropout must be in [0, 1), got {}", dropout);
   if (!(drop_path >= 0 && drop_path < 1)) fail("vit: drop_path must be in [0, 1), got {}", drop_path);
+  if (stem == Stem::conv && (patch_size < 2 || (patch_size & (patch_size - 1)) != 0))
+    fail("vit: a conv stem halves the image per convolution, so patch_size must be a power of two >= 2, got {}",
+         patch_size);
   if (pos_embed == PosEmbed::sincos && width % 4 != 0)
     fail("vit: sin-cos position embeddings need a width that is a multiple of 4, got {}", width);
 }
@@ -58,8 +62,12 @@ VisionTransformer::VisionTransformer(const ViTConfig& config, Generator& gen) : 
   config.validate();
   const bool cls = config.pooling == ViTConfig::Pooling::cls;
   const int64_t W = config.width;
-  patch_embed = register_module(
-      "patch_embed", std::make_shared<PatchEmbed>(config.image_size, config.patch_size, config.channels, W, gen));
+  if (config.stem == ViTConfig::Stem::conv)
+    patch_embed = register_module(
+        "patch_embed", std::make_shared<ConvPatchStem>(config.image_size, config.patch_size, config.channels, W, gen));
+  else
+    patch_embed = register_module(
+        "patch_embed", std::make_shared<PatchEmbed>(config.image_size, config.patch_size, config.channels, W, gen));
   const int64_t tokens = patch_embed->num_patches() + (cls ? 1 : 0);
   if (cls) {
     // As timm: nearly zero, so the CLS token starts as a pure query that learns what to carry.

@@ -3,6 +3,8 @@
 // VisionTransformer so that parameter names and shapes match it:
 //   cls_token [1, 1, W], pos_embed [1, 1 + N, W], patch_embed.proj.{weight,bias},
 //   blocks.{i}.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm, head.
+// With stem = conv the patch projection is a stack of strided convolutions instead
+// (nn/conv_stem.h, patch_embed.proj.{0,2,..}.{weight,bias}), which timm's ViT has no name for.
 // images [B, C, H, W] -> patch tokens -> (+ CLS) -> + position embedding -> pre-LN blocks ->
 // final LayerNorm -> pooled (CLS token or mean of the patch tokens) -> optional linear head.
 #include <memory>
@@ -21,6 +23,7 @@ namespace tessera::nn {
 struct ViTConfig {
   enum class Pooling { cls, avg };  // cls: a learned CLS token is prepended and read out
   enum class PosEmbed { learned, sincos };  // sincos: fixed 2-D sin-cos table (a buffer)
+  enum class Stem { patch, conv };  // patch: one linear map per patch; conv: strided 3x3 convolutions
 
   int64_t image_size = 28;
   int64_t patch_size = 4;
@@ -31,6 +34,7 @@ struct ViTConfig {
   double mlp_ratio = 4;
   Pooling pooling = Pooling::cls;
   PosEmbed pos_embed = PosEmbed::learned;
+  Stem stem = Stem::patch;  // conv needs a power-of-two patch_size
   int64_t num_classes = 10;  // 0 = no head
   double dropout = 0;        // after the position embedding, in attention projections and MLPs
   double drop_path = 0;      // stochastic depth, rising linearly from 0 to this over the blocks
@@ -64,7 +68,7 @@ class VisionTransformer : public Module {
   const ViTConfig& config() const { return config_; }
   int64_t num_patches() const { return patch_embed->num_patches(); }
 
-  std::shared_ptr<PatchEmbed> patch_embed;
+  std::shared_ptr<PatchStem> patch_embed;  // a PatchEmbed or a ConvPatchStem
   Tensor cls_token;  // undefined with average pooling
   Tensor pos_embed;  // a parameter (learned) or a buffer (sincos)
   std::shared_ptr<BlockList> blocks;

@@ -202,6 +202,9 @@ ExportedWeights export_weights(const TrainedModel& model, WeightNames names, con
   if (names == WeightNames::timm) {
     if (!classifier && !dual) cannot(model, names, "is not a ViT (timm's VisionTransformer holds ViTs and dual encoders' image towers)");
     const nn::VisionTransformer& vit = classifier ? classifier->vit() : *dual->visual;
+    if (vit.config().stem == nn::ViTConfig::Stem::conv)
+      cannot(model, names, "has a convolutional stem (model.patch_stem: conv), for which timm's VisionTransformer has "
+                           "no layout");
     const std::string prefix = classifier ? "" : "visual.";
     // The ViT's parameters, and a fixed sin-cos position table (a buffer here, a parameter in timm).
     for (const auto& [name, t] : module.state())
@@ -220,6 +223,9 @@ ExportedWeights export_weights(const TrainedModel& model, WeightNames names, con
     cannot(model, names, "reads its text by mean pooling over non-pad tokens; open_clip's text tower has no padding mask "
                          "(train it with model.text.pooling: eos to export it to open_clip)");
   if (!dual->text->text_projection) cannot(model, names, "has no text projection");
+  if (c.image.stem == nn::ViTConfig::Stem::conv)
+    cannot(model, names, "has a convolutional image stem (model.image.patch_stem: conv), for which open_clip's timm "
+                         "image tower has no layout");
   bool has_bias = false;
   for (const auto& [name, t] : module.state()) {
     const std::string to = open_clip_name(name);

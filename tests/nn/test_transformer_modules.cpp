@@ -2,6 +2,7 @@
 // timm's parameter names and initialisation, masks, pooling and bad configurations.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -12,6 +13,8 @@
 #include "autograd/ops.h"
 #include "autograd/random.h"
 #include "nn/layer_norm.h"
+#include "nn/conv.h"
+#include "nn/conv_stem.h"
 #include "nn/patch_embed.h"
 #include "nn/transformer.h"
 #include "nn/vit.h"
@@ -188,6 +191,65 @@ BOOST_AUTO_TEST_CASE(patch_embed_is_a_strided_convolution) {
   expect_module_ok([&](const Tensor& in) { return pe.forward(in); }, x, params);
   BOOST_CHECK_THROW(PatchEmbed(5, 2, 1, 4, gen), Error);
   BOOST_CHECK_THROW(pe.forward(leaf({2, 3, 4, 6}, 23)), Error);
+}
+
+BOOST_AUTO_TEST_CASE(conv_stem_is_halving_convolutions_with_gelu_between) {
+  Generator gen(40);
+  ConvPatchStem stem(8, 4, 2, 40, gen);  // 8x8 -> 4x4 -> 2x2: two convolutions, 2 -> 32 -> 40 channels
+  BOOST_TEST(names_of(stem) == (std::vector<std::string>{"proj.0.weight", "proj.0.bias", "proj.2.weight", "proj.2.bias"}));
+  BOOST_TEST(stem.num_patches() == 4);
+  const auto params = to_f64_random(stem, 41);
+  const auto& first = dynamic_cast<Conv2d&>(*(*stem.proj)[0]);
+  const auto& last = dynamic_cast<Conv2d&>(*(*stem.proj)[2]);
+  BOOST_TEST(first.weight.shape() == (Shape{32, 2, 3, 3}));
+  BOOST_TEST(last.weight.shape() == (Shape{40, 32, 3, 3}));
+  const Tensor x = leaf({3, 2, 8, 8}, 42);
+  // Against the ops themselves: conv (stride 2, pad 1) -> exact GELU -> conv, then token (r, c) of
+  // image b is the feature column at (r, c).
+  Conv2dOptions halve;
+  halve.stride = {2, 2};
+  halve.padding = {1, 1};
+  const Tensor f = conv2d(gelu(conv2d(x, first.weight, first.bias, halve)), last.weight, last.bias, halve);
+  const Tensor y = stem.forward(x);
+  BOOST_TEST(y.shape() == (Shape{3, 4, 40}));
+  double worst = 0;
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t c = 0; c < 2; ++c)
+        for (int64_t o = 0; o < 40; ++o) worst = std::max(worst, std::abs(f.at({b, o, r, c}) - y.at({b, r * 2 + c, o})));
+  BOOST_TEST(worst < 1e-12);
+  expect_module_ok([&](const Tensor& in) { return stem.forward(in); }, x, params);
+  // Channels double from 32 and stop at dim; the last convolution always makes dim.
+  BOOST_TEST(ConvPatchStem::channels_out(0, 3, 192) == 32);
+  BOOST_TEST(ConvPatchStem::channels_out(1, 3, 192) == 64);
+  BOOST_TEST(ConvPatchStem::channels_out(2, 3, 192) == 192);
+  BOOST_TEST(ConvPatchStem::channels_out(1, 4, 48) == 48);
+  BOOST_CHECK_THROW(ConvPatchStem(12, 6, 1, 4, gen), Error);  // not a power of two
+  BOOST_CHECK_THROW(ConvPatchStem(8, 1, 1, 4, gen), Error);   // nothing to halve
+  BOOST_CHECK_THROW(ConvPatchStem(12, 8, 1, 4, gen), Error);  // does not divide the image
+  BOOST_CHECK_THROW(stem.forward(leaf({3, 2, 8, 6}, 43)), Error);
+}
+
+BOOST_AUTO_TEST_CASE(vit_with_a_conv_stem_gradcheck_and_config_checks) {
+  for (auto pooling : {ViTConfig::Pooling::cls, ViTConfig::Pooling::avg}) {
+    Generator gen(44);
+    ViTConfig c = tiny_vit(pooling);
+    c.stem = ViTConfig::Stem::conv;
+    VisionTransformer vit(c, gen);
+    BOOST_TEST(vit.num_patches() == 4);
+    const auto names = names_of(vit);
+    BOOST_TEST(std::count(names.begin(), names.end(), "patch_embed.proj.0.weight") == 1);
+    BOOST_TEST(std::count(names.begin(), names.end(), "patch_embed.proj.weight") == 0);
+    const auto params = to_f64_random(vit, 45);
+    expect_module_ok([&](const Tensor& x) { return flatten_output(vit.forward(x)); }, leaf({2, 2, 4, 4}, 46), params);
+  }
+  ViTConfig bad = tiny_vit(ViTConfig::Pooling::avg);
+  bad.stem = ViTConfig::Stem::conv;
+  bad.image_size = 6;
+  bad.patch_size = 3;
+  BOOST_CHECK_THROW(bad.validate(), Error);
+  bad.stem = ViTConfig::Stem::patch;
+  BOOST_CHECK_NO_THROW(bad.validate());
 }
 
 BOOST_AUTO_TEST_CASE(vit_gradcheck_all_pooling_and_position_modes) {

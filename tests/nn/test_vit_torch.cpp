@@ -200,7 +200,8 @@ Case block_case() {
                    [m](const Tensor& x) { return single(m->forward(x)); }, {2, 5, 12});
 }
 
-Case vit_case(const std::string& name, nn::ViTConfig::Pooling pooling, nn::ViTConfig::PosEmbed pos, int64_t classes) {
+Case vit_case(const std::string& name, nn::ViTConfig::Pooling pooling, nn::ViTConfig::PosEmbed pos, int64_t classes,
+              nn::ViTConfig::Stem stem = nn::ViTConfig::Stem::patch) {
   nn::ViTConfig cfg;
   cfg.image_size = 12;
   cfg.patch_size = 4;
@@ -212,6 +213,7 @@ Case vit_case(const std::string& name, nn::ViTConfig::Pooling pooling, nn::ViTCo
   cfg.pooling = pooling;
   cfg.pos_embed = pos;
   cfg.num_classes = classes;
+  cfg.stem = stem;
   Generator gen(4);
   auto m = std::make_shared<nn::VisionTransformer>(cfg, gen);
   m->eval();
@@ -220,7 +222,8 @@ Case vit_case(const std::string& name, nn::ViTConfig::Pooling pooling, nn::ViTCo
   return make_case(name,
           {"model vit", "image 12", "patch 4", "channels 2", "width 24", "depth 2", "heads 3", "mlp_ratio 2",
            std::string("pooling ") + (cls ? "cls" : "avg"), std::string("pos_embed ") + (learned ? "learned" : "sincos"),
-           "classes " + std::to_string(classes)},
+           "classes " + std::to_string(classes),
+           std::string("stem ") + (stem == nn::ViTConfig::Stem::conv ? "conv" : "patch")},
           m,
           [m](const Tensor& x) {
             const nn::ViTOutput o = m->forward(x);
@@ -246,7 +249,9 @@ BOOST_AUTO_TEST_CASE(layers_and_vit_match_pytorch) {
                           block_case(),
                           vit_case("vit_cls_learned", nn::ViTConfig::Pooling::cls, nn::ViTConfig::PosEmbed::learned, 5),
                           vit_case("vit_avg_sincos_headless", nn::ViTConfig::Pooling::avg,
-                                   nn::ViTConfig::PosEmbed::sincos, 0)};
+                                   nn::ViTConfig::PosEmbed::sincos, 0),
+                          vit_case("vit_avg_learned_conv_stem", nn::ViTConfig::Pooling::avg,
+                                   nn::ViTConfig::PosEmbed::learned, 5, nn::ViTConfig::Stem::conv)};
   uint64_t seed = 10;
   for (Case& c : cases) prepare(c, seed += 10, tmp.path);
   run_reference(cases, tmp.path);

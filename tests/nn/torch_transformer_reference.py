@@ -79,6 +79,25 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class ConvStem(nn.Module):
+    """log2(patch) 3x3 stride-2 convolutions, GELU between, 32, 64, ... channels, `dim` out of the last."""
+
+    def __init__(self, patch, channels, dim):
+        super().__init__()
+        n = patch.bit_length() - 1
+        layers, c = [], channels
+        for i in range(n):
+            if i > 0:
+                layers.append(nn.GELU())
+            out = dim if i == n - 1 else min(32 << i, dim)
+            layers.append(nn.Conv2d(c, out, 3, stride=2, padding=1))
+            c = out
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
 def sincos_2d(grid, dim):
     """Channels: sin(col w) | cos(col w) | sin(row w) | cos(row w), w_k = 10000^(-k / (dim/4))."""
     omega = 10000.0 ** (-torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
@@ -89,10 +108,11 @@ def sincos_2d(grid, dim):
 
 
 class VisionTransformer(nn.Module):
-    def __init__(self, image, patch, channels, width, depth, heads, mlp_ratio, pooling, pos_embed, classes):
+    def __init__(self, image, patch, channels, width, depth, heads, mlp_ratio, pooling, pos_embed, classes,
+                 stem="patch"):
         super().__init__()
         self.pooling = pooling
-        self.patch_embed = PatchEmbed(patch, channels, width)
+        self.patch_embed = (ConvStem if stem == "conv" else PatchEmbed)(patch, channels, width)
         grid = image // patch
         tokens = grid * grid + (1 if pooling == "cls" else 0)
         if pooling == "cls":
@@ -155,7 +175,7 @@ def build(spec):
     if model == "vit":
         return VisionTransformer(int(arg("image")), int(arg("patch")), int(arg("channels")), int(arg("width")),
                                  int(arg("depth")), int(arg("heads")), float(arg("mlp_ratio")), arg("pooling"),
-                                 arg("pos_embed"), int(arg("classes")))
+                                 arg("pos_embed"), int(arg("classes")), arg("stem") if "stem" in spec else "patch")
     raise SystemExit(f"torch_transformer_reference.py: unknown model {model!r}")
 
 

@@ -362,6 +362,41 @@ BOOST_AUTO_TEST_CASE(what_cannot_be_exported_or_loaded_is_refused_by_name) {
   BOOST_TEST(!fs::exists(run / "fc/last.h5"));
 }
 
+// A conv stem (model.patch_stem: conv) trains from a recipe and round-trips under Tessera's names; timm and
+// open_clip have no layout for it, which the export says rather than writing weights they would misread.
+BOOST_AUTO_TEST_CASE(conv_stem_models_export_under_tessera_names_only) {
+  std::string recipe = vit_recipe("avg");
+  recipe.replace(recipe.find("patch_size: 3"), 13, "patch_size: 2, patch_stem: conv");
+  TrainedTiny run("interop_conv_stem", recipe);
+  const train::Checkpoint source = train::load_checkpoint(run / "run/last.h5");
+  BOOST_TEST(source.params.count("patch_embed.proj.0.weight") == 1);
+  BOOST_TEST(source.params.count("patch_embed.proj.weight") == 0);
+  RunResult r = run.tessera("export run/last.h5 timm/model.safetensors --names timm");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.output.find("has a convolutional stem (model.patch_stem: conv)") != std::string::npos, r.output);
+  BOOST_TEST(!fs::exists(run / "timm"));
+  r = run.tessera("export run/last.h5 tessera/model.safetensors");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  require_same_params(source, run.started_from("tessera/model.safetensors", "from_tessera"), 0);
+  // The stem's weights do not load into a patch-stem model, and a patch size it cannot halve to is named.
+  r = run.tessera("train model.yaml --run-dir patch --set model.from=tessera/model.safetensors --set model.patch_stem=patch");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.output.find("has no 'patch_embed.proj.weight'") != std::string::npos, r.output);
+  r = run.tessera("train model.yaml --run-dir three --set model.patch_size=3");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.output.find("model.patch_stem conv halves the image once per convolution, so model.patch_size must be a "
+                           "power of two >= 2, got 3") != std::string::npos, r.output);
+
+  TrainedTiny dual("interop_conv_stem_siglip", dual_recipe("siglip", "avg"));
+  r = dual.tessera("train model.yaml --run-dir conv --set model.image.patch_size=2 --set model.image.patch_stem=conv");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  for (const std::string names : {"timm", "open_clip"}) {
+    r = dual.tessera("export conv/last.h5 " + names + "/model.safetensors --names " + names);
+    BOOST_TEST(r.exit_code == 1);
+    BOOST_TEST(r.output.find("stem (model.") != std::string::npos, r.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(timm_and_open_clip_load_exports_in_one_line_and_agree, *boost::unit_test::precondition(interop_available)) {
   const std::string missing = interop_missing();
   BOOST_REQUIRE_MESSAGE(missing.empty(), missing);

@@ -58,8 +58,11 @@ std::pair<int, std::string> check(const fs::path& dump) {
 
 BOOST_AUTO_TEST_SUITE(vlm_torch)
 
-BOOST_AUTO_TEST_CASE(forward_and_backward_agree_with_pytorch) {
+namespace {
+
+void agrees_with_pytorch(nn::ViTConfig::Stem stem) {
   nn::VlmConfig c;
+  c.image.stem = stem;
   c.image.image_size = 64, c.image.patch_size = 8, c.image.channels = 1;
   c.image.width = 48, c.image.depth = 2, c.image.heads = 2, c.image.num_classes = 0;
   c.image.pooling = nn::ViTConfig::Pooling::avg;
@@ -99,7 +102,8 @@ BOOST_AUTO_TEST_CASE(forward_and_backward_agree_with_pytorch) {
   const Tensor loss = model.loss(images, id_t, prefix_t, target_t);  // -100 is "not scored" too
   loss.backward();
 
-  const fs::path dir = fs::temp_directory_path() / fs::path("tessera_vlm_torch_" + std::to_string(::getpid()));
+  const fs::path dir = fs::temp_directory_path() / fs::path("tessera_vlm_torch_" + std::to_string(::getpid()) +
+                                                            (stem == nn::ViTConfig::Stem::conv ? "_conv" : "_patch"));
   fs::create_directories(dir);
   auto write_dump = [&](const fs::path& path, double logit_change) {
     Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -131,5 +135,11 @@ BOOST_AUTO_TEST_CASE(forward_and_backward_agree_with_pytorch) {
   BOOST_CHECK_MESSAGE(changed_status != 0, "a dump with one logit changed by 0.05 passed the check:\n" << changed_output);
   fs::remove_all(dir);
 }
+
+}  // namespace
+
+// Both image stems: timm's patch projection and the convolutional one (model.image.patch_stem: conv).
+BOOST_AUTO_TEST_CASE(forward_and_backward_agree_with_pytorch) { agrees_with_pytorch(nn::ViTConfig::Stem::patch); }
+BOOST_AUTO_TEST_CASE(with_a_conv_stem_too) { agrees_with_pytorch(nn::ViTConfig::Stem::conv); }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 
 #include "nn/contrastive_metrics.h"
 #include "train/models/model_registry.h"
+#include "train/models/vit_stem.h"
 
 namespace tessera::train {
 namespace {
@@ -27,6 +28,7 @@ std::vector<Field> tower_fields(bool text) {
     f.push_back(integer("patch_size", 4, "side of the square patches; must divide the image size", 1));
     f.push_back(string("pooling", "cls", "the image embedding: CLS token or mean of the patch tokens", {"cls", "avg"}));
     f.push_back(string("pos_embed", "learned", "position embedding", {"learned", "sincos"}));
+    f.push_back(patch_stem_field());
   }
   return f;
 }
@@ -66,6 +68,7 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   c.image.mlp_ratio = im.number("mlp_ratio");
   c.image.pooling = im.string("pooling") == "cls" ? nn::ViTConfig::Pooling::cls : nn::ViTConfig::Pooling::avg;
   c.image.pos_embed = im.string("pos_embed") == "learned" ? nn::ViTConfig::PosEmbed::learned : nn::ViTConfig::PosEmbed::sincos;
+  c.image.stem = patch_stem(im, "model.image.");
   c.image.num_classes = 0;
   if (c.image.image_size % c.image.patch_size != 0)
     fail("model.image.patch_size {} does not divide the data set's image size {}", c.image.patch_size, c.image.image_size);

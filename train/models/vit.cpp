@@ -2,6 +2,7 @@
 // num_classes 0, to its pooled embedding (the tokens come from `tessera tokenize`).
 #include "nn/vit.h"
 #include "train/models/model_registry.h"
+#include "train/models/vit_stem.h"
 
 namespace tessera::train {
 namespace {
@@ -19,6 +20,7 @@ std::shared_ptr<nn::Module> build_vit(const Section& s, const DataShape& data, G
   c.mlp_ratio = s.number("mlp_ratio");
   c.pooling = s.string("pooling") == "cls" ? nn::ViTConfig::Pooling::cls : nn::ViTConfig::Pooling::avg;
   c.pos_embed = s.string("pos_embed") == "learned" ? nn::ViTConfig::PosEmbed::learned : nn::ViTConfig::PosEmbed::sincos;
+  c.stem = patch_stem(s, "model.");
   c.num_classes = s.integer("num_classes") >= 0 ? s.integer("num_classes") : data.num_classes;
   c.dropout = s.number("dropout");
   c.drop_path = s.number("drop_path");
@@ -33,6 +35,7 @@ const Registration<ModelFactory> vit{
     models(),
     {"vit", "Vision Transformer (timm's layout and initialisation)", "classification",
      {integer("patch_size", 4, "side of the square patches; must divide the image size", 1),
+      patch_stem_field(),
       integer("width", 192, "token width", 1),
       integer("depth", 6, "transformer blocks", 0),
       integer("heads", 3, "attention heads; must divide width", 1),

@@ -15,6 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/trained_model.h"
 #include "train/models/model_registry.h"
+#include "train/models/vit_stem.h"
 
 namespace tessera::train {
 namespace {
@@ -26,7 +27,7 @@ std::vector<Field> vlm_fields() {
                integer("width", 192, "token width", 1), integer("depth", 6, "transformer blocks", 0),
                integer("heads", 3, "attention heads; must divide width", 1),
                number("mlp_ratio", 4, "MLP hidden width / token width", 0),
-               string("pos_embed", "learned", "position embedding", {"learned", "sincos"})}),
+               string("pos_embed", "learned", "position embedding", {"learned", "sincos"}), patch_stem_field()}),
       section("image_encoder", "where the image tower's weights come from, and whether it trains",
               {string("from", "", "a SigLIP (or CLIP) checkpoint whose visual.* weights start the tower; empty: random"),
                boolean("freeze", true, "the tower runs without gradients (PaLI-3's first stage); false trains it too "
@@ -88,6 +89,7 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   c.image.mlp_ratio = im.number("mlp_ratio");
   c.image.pooling = nn::ViTConfig::Pooling::avg;  // no CLS token: all patch tokens go to the LM
   c.image.pos_embed = im.string("pos_embed") == "learned" ? nn::ViTConfig::PosEmbed::learned : nn::ViTConfig::PosEmbed::sincos;
+  c.image.stem = patch_stem(im, "model.image.");
   c.image.num_classes = 0;
   if (c.image.image_size % c.image.patch_size != 0)
     fail("model.image.patch_size {} does not divide the data set's image size {}", c.image.patch_size, c.image.image_size);
