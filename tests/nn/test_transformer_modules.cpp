@@ -14,6 +14,7 @@
 #include "autograd/random.h"
 #include "nn/layer_norm.h"
 #include "nn/conv.h"
+#include "nn/cross_attention.h"
 #include "nn/conv_stem.h"
 #include "nn/patch_embed.h"
 #include "nn/transformer.h"
@@ -191,6 +192,78 @@ BOOST_AUTO_TEST_CASE(patch_embed_is_a_strided_convolution) {
   expect_module_ok([&](const Tensor& in) { return pe.forward(in); }, x, params);
   BOOST_CHECK_THROW(PatchEmbed(5, 2, 1, 4, gen), Error);
   BOOST_CHECK_THROW(pe.forward(leaf({2, 3, 4, 6}, 23)), Error);
+}
+
+BOOST_AUTO_TEST_CASE(cross_attention_is_per_head_softmax_over_the_memory) {
+  Generator gen(50);
+  MultiHeadCrossAttention xa(6, 4, 2, gen);  // dim 6 in 2 heads of 3; memory width 4
+  BOOST_TEST(names_of(xa) == (std::vector<std::string>{"q.weight", "q.bias", "kv.weight", "kv.bias", "proj.weight",
+                                                       "proj.bias"}));
+  const auto params = to_f64_random(xa, 51);
+  const Tensor x = leaf({2, 3, 6}, 52), memory = leaf({2, 5, 4}, 53);
+  const Tensor y = xa.forward(x, memory);
+  BOOST_TEST(y.shape() == (Shape{2, 3, 6}));
+  // By hand: q = x Wq^T + bq, k | v = memory Wkv^T + bkv, per head softmax(q k^T / sqrt(3)) v, then proj.
+  const Tensor q = xa.q->forward(x), kv = xa.kv->forward(memory);
+  double worst = 0;
+  for (int64_t b = 0; b < 2; ++b) {
+    std::vector<double> merged(size_t(3 * 6));
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t i = 0; i < 3; ++i) {
+        std::vector<double> logits(5);
+        double top = -1e300, total = 0;
+        for (int64_t j = 0; j < 5; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < 3; ++e) dot += q.at({b, i, h * 3 + e}) * kv.at({b, j, h * 3 + e});
+          logits[size_t(j)] = dot / std::sqrt(3.0), top = std::max(top, logits[size_t(j)]);
+        }
+        for (double& l : logits) total += (l = std::exp(l - top));
+        for (int64_t e = 0; e < 3; ++e) {
+          double out = 0;
+          for (int64_t j = 0; j < 5; ++j) out += logits[size_t(j)] / total * kv.at({b, j, 6 + h * 3 + e});
+          merged[size_t(i * 6 + h * 3 + e)] = out;
+        }
+      }
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t o = 0; o < 6; ++o) {
+        double v = xa.proj->bias.at({o});
+        for (int64_t c = 0; c < 6; ++c) v += xa.proj->weight.at({o, c}) * merged[size_t(i * 6 + c)];
+        worst = std::max(worst, std::abs(v - y.at({b, i, o})));
+      }
+  }
+  BOOST_TEST(worst < 1e-12);
+  std::vector<Tensor> inputs{x, memory};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  test::expect_ok([&](const std::vector<Tensor>& in) { return xa.forward(in[0], in[1]); }, inputs);
+  BOOST_CHECK_THROW(xa.forward(x, leaf({2, 5, 3}, 54)), Error);  // memory of the wrong width
+  BOOST_CHECK_THROW(xa.forward(x, leaf({3, 5, 4}, 55)), Error);  // another batch
+  BOOST_CHECK_THROW(MultiHeadCrossAttention(6, 4, 4, gen), Error);
+}
+
+BOOST_AUTO_TEST_CASE(gated_cross_attention_starts_as_the_identity_and_opens) {
+  Generator gen(56);
+  GatedCrossAttentionBlock block(6, 4, 2, 2.0, 1e-5, gen);
+  const auto names = names_of(block);
+  BOOST_TEST(std::count(names.begin(), names.end(), "gate_attn") == 1);
+  BOOST_TEST(std::count(names.begin(), names.end(), "gate_mlp") == 1);
+  BOOST_TEST(block.gate_attn.item() == 0.0);
+  BOOST_TEST(block.gate_mlp.item() == 0.0);
+  // At birth (gates 0) the layer passes h through exactly, whatever the memory, and the gates still
+  // get a gradient (d tanh(g)/dg = 1 at 0), so they can open.
+  Tensor h = uniform({2, 3, 6}, -1, 1, gen);
+  h.requires_grad_();
+  const Tensor memory = uniform({2, 5, 4}, -1, 1, gen);
+  const Tensor y = block.forward(h, memory);
+  BOOST_TEST(test::max_abs_diff(y, h) == 0.0);
+  sum(y * y).backward();
+  BOOST_TEST(std::abs(block.gate_attn.grad().item()) > 1e-6);
+  BOOST_TEST(std::abs(block.gate_mlp.grad().item()) > 1e-6);
+  // Open, in f64: every input and parameter, gates included, passes the gradient check.
+  const auto params = to_f64_random(block, 57);
+  const Tensor x = leaf({2, 3, 6}, 58), m = leaf({2, 5, 4}, 59);
+  std::vector<Tensor> inputs{x, m};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  test::expect_ok([&](const std::vector<Tensor>& in) { return block.forward(in[0], in[1]); }, inputs);
 }
 
 BOOST_AUTO_TEST_CASE(conv_stem_is_halving_convolutions_with_gelu_between) {
