@@ -287,6 +287,37 @@ class ImageTower(nn.Module):
         return self.norm(x)
 
 
+class CrossAttention(nn.Module):
+    """Queries from the text, keys and values from the image tokens (Tessera's MultiHeadCrossAttention:
+    q, kv = k | v with the heads side by side, proj)."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.q, self.kv, self.proj = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim), nn.Linear(dim, dim)
+
+    def forward(self, x, memory):
+        B, S, C = x.shape
+        q = self.q(x).reshape(B, S, self.heads, C // self.heads).transpose(1, 2)
+        k, v = self.kv(memory).reshape(B, memory.shape[1], 2, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        return self.proj(attention(q, k, v, None).transpose(1, 2).reshape(B, S, C))
+
+
+class GatedCrossAttentionBlock(nn.Module):
+    """LLaMA 3.2 Vision's layer: h += tanh(gate_attn) XAttn(norm1(h), image); h += tanh(gate_mlp) MLP(norm2(h))."""
+
+    def __init__(self, dim, heads, hidden, eps):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(dim, eps=eps), CrossAttention(dim, heads)
+        self.gate_attn = nn.Parameter(torch.zeros(1))
+        self.norm2, self.mlp = nn.LayerNorm(dim, eps=eps), Mlp(dim, hidden)
+        self.gate_mlp = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, memory):
+        x = x + self.gate_attn.tanh() * self.attn(self.norm1(x), memory)
+        return x + self.gate_mlp.tanh() * self.mlp(self.norm2(x))
+
+
 def prefix_lm_mask(prefix_lengths, length):
     """Query i sees key j iff j < prefix_length or j <= i: bool [B, 1, S, S]."""
     j = torch.arange(length)
@@ -295,17 +326,27 @@ def prefix_lm_mask(prefix_lengths, length):
 
 
 class VLM(nn.Module):
+    """cfg["fusion"]: prefix (PaliGemma, the default), cross_attention (LLaMA 3.2: a gated cross-attention
+    layer after every cfg["cross_attention_every"]-th block, the sequence text only) or none (blind)."""
+
     def __init__(self, cfg):
         super().__init__()
         im, lm = cfg["image"], cfg["lm"]
         self.config = cfg
+        self.fusion, self.every = cfg.get("fusion", "prefix"), int(cfg.get("cross_attention_every", 1))
         self.num_patches, self.text_context, self.loc_bins = cfg["num_patches"], cfg["text_context"], cfg["loc_bins"]
-        self.visual = ImageTower(im["channels"], im["patch_size"], im["width"], im["depth"], im["heads"],
-                                 im["mlp_hidden"], self.num_patches, im.get("stem", "patch"))
-        self.projector = nn.Linear(im["width"], lm["width"])
+        # Image positions in the LM's sequence: the patch tokens with the prefix fusion only.
+        self.in_sequence = self.num_patches if self.fusion == "prefix" else 0
+        if self.fusion != "none":
+            self.visual = ImageTower(im["channels"], im["patch_size"], im["width"], im["depth"], im["heads"],
+                                     im["mlp_hidden"], self.num_patches, im.get("stem", "patch"))
+            self.projector = nn.Linear(im["width"], lm["width"])
         self.token_embedding = nn.Embedding(vocab_size(self.loc_bins), lm["width"])
-        self.positional_embedding = nn.Parameter(torch.zeros(self.num_patches + self.text_context, lm["width"]))
+        self.positional_embedding = nn.Parameter(torch.zeros(self.in_sequence + self.text_context, lm["width"]))
         self.blocks = nn.ModuleList([Block(lm["width"], lm["heads"], lm["mlp_hidden"], 1e-5) for _ in range(lm["depth"])])
+        if self.fusion == "cross_attention":
+            self.cross_blocks = nn.ModuleList([GatedCrossAttentionBlock(lm["width"], lm["heads"], lm["mlp_hidden"], 1e-5)
+                                               for _ in range(lm["depth"] // self.every)])
         self.ln_final = nn.LayerNorm(lm["width"], eps=1e-5)
         self.lm_head = nn.Linear(lm["width"], vocab_size(self.loc_bins), bias=False)
         self.frozen_image = False
@@ -314,14 +355,16 @@ class VLM(nn.Module):
         # zero (weight and bias), and the LM as CLIP's text transformer: N(0, 0.02) token embedding,
         # N(0, 0.01) positions, attention/MLP weights scaled by width and the residual output
         # projections further by depth, zero biases, lm_head N(0, width^-1/2).
-        for m in self.visual.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-        nn.init.trunc_normal_(self.visual.pos_embed, std=0.02)
-        nn.init.zeros_(self.projector.weight)
-        nn.init.zeros_(self.projector.bias)
+        if self.fusion != "none":
+            for m in self.visual.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.trunc_normal_(m.weight, std=0.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+            nn.init.trunc_normal_(self.visual.pos_embed, std=0.02)
+        if self.fusion == "prefix":  # cross-attention keeps PyTorch's default: its zero gates hold the image back
+            nn.init.zeros_(self.projector.weight)
+            nn.init.zeros_(self.projector.bias)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
         width, depth = lm["width"], max(lm["depth"], 1)
@@ -336,6 +379,17 @@ class VLM(nn.Module):
             for lin in (b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2):
                 nn.init.zeros_(lin.bias)
         nn.init.normal_(self.lm_head.weight, std=attn_std)
+        for b in getattr(self, "cross_blocks", []):
+            for lin, std in ((b.attn.q, attn_std), (b.attn.kv, attn_std), (b.attn.proj, proj_std), (b.mlp.fc1, fc_std),
+                             (b.mlp.fc2, proj_std)):
+                nn.init.normal_(lin.weight, std=std)
+                nn.init.zeros_(lin.bias)
+
+    def cross_after(self, i):
+        """The cross-attention layer after LM block i, or None."""
+        if self.fusion != "cross_attention" or (i + 1) % self.every or (i + 1) // self.every > len(self.cross_blocks):
+            return None
+        return self.cross_blocks[(i + 1) // self.every - 1]
 
     def image_tokens(self, images):
         """x_img = projector(image tower); without gradients into the tower when it is frozen."""
@@ -347,15 +401,20 @@ class VLM(nn.Module):
         return self.projector(tokens)
 
     def embed(self, x_img, ids, positions):
-        return torch.cat([x_img, self.token_embedding(ids)], 1) + self.positional_embedding[positions]
+        text = self.token_embedding(ids)
+        return (torch.cat([x_img, text], 1) if self.in_sequence else text) + self.positional_embedding[positions]
 
     def forward(self, images, ids, prefix_lengths):
-        """logits [B, T, V] at the text positions: logits[b, t] predicts ids[b, t + 1]."""
-        N, T = self.num_patches, ids.shape[1]
-        x = self.embed(self.image_tokens(images), ids, torch.arange(N + T))
+        """logits [B, T, V] at the text positions: logits[b, t] predicts ids[b, t + 1]. prefix_lengths count
+        the image positions in the sequence (the prefix fusion's patch tokens, else none)."""
+        N, T = self.in_sequence, ids.shape[1]
+        x_img = self.image_tokens(images) if self.fusion != "none" else None
+        x = self.embed(x_img, ids, torch.arange(N + T))
         mask = prefix_lm_mask(prefix_lengths, N + T)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x, mask)
+            if (cross := self.cross_after(i)) is not None:
+                x = cross(x, x_img)
         return self.lm_head(self.ln_final(x[:, N:]))
 
 
@@ -363,8 +422,10 @@ def lm_loss(logits, targets):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE)
 
 
-def default_config(lm_width=192, lm_depth=4, lm_heads=3, text_context=160, loc_bins=64, stem="patch"):
+def default_config(lm_width=192, lm_depth=4, lm_heads=3, text_context=160, loc_bins=64, stem="patch",
+                   fusion="prefix", cross_attention_every=1):
     return {"num_patches": 64, "loc_bins": loc_bins, "text_context": text_context,
+            "fusion": fusion, "cross_attention_every": cross_attention_every,
             "image": {"channels": 1, "patch_size": 8, "width": 192, "depth": 6, "heads": 3, "mlp_hidden": 768,
                       "stem": stem},
             "lm": {"width": lm_width, "depth": lm_depth, "heads": lm_heads, "mlp_hidden": 4 * lm_width}}
@@ -382,26 +443,38 @@ def config_from_params(params, config):
     def depth(prefix):
         return len({n.split(".")[1 if not prefix else 2] for n in params if n.startswith(prefix + "blocks.")})
 
-    num_patches = params["visual.pos_embed"].shape[1]
-    if "visual.patch_embed.proj.weight" in params:
-        stem, patch = "patch", params["visual.patch_embed.proj.weight"].shape
-    else:  # a conv stem: [width, channels] from the last and first convolutions, and patch = 2^convolutions
-        convs = sorted(int(n.split(".")[3]) for n in params
-                       if n.startswith("visual.patch_embed.proj.") and n.endswith(".weight"))
-        if not convs:
-            raise SystemExit("checkpoint: no visual.patch_embed.proj weights (neither a patch nor a conv stem)")
-        first = params[f"visual.patch_embed.proj.{convs[0]}.weight"].shape
-        last = params[f"visual.patch_embed.proj.{convs[-1]}.weight"].shape
-        stem, patch = "conv", (last[0], first[1], 2 ** len(convs))
+    fusion = ("none" if "visual.pos_embed" not in params
+              else "cross_attention" if any(n.startswith("cross_blocks.") for n in params) else "prefix")
     lm_width = params["token_embedding.weight"].shape[1]
-    cfg = {"num_patches": num_patches,
+    cfg = {"fusion": fusion, "cross_attention_every": int(config.get("cross_attention_every", 1)),
            "loc_bins": params["token_embedding.weight"].shape[0] - FIRST_LOC,
-           "text_context": params["positional_embedding"].shape[0] - num_patches,
-           "image": {"channels": patch[1], "patch_size": patch[2], "width": patch[0], "stem": stem,
-                     "depth": depth("visual."),
-                     "heads": heads("image"), "mlp_hidden": params["visual.blocks.0.mlp.fc1.weight"].shape[0]},
            "lm": {"width": lm_width, "depth": depth(""), "heads": heads("lm"),
                   "mlp_hidden": params["blocks.0.mlp.fc1.weight"].shape[0]}}
+    if fusion == "none":  # a blind LM: no tower; the image settings are never read
+        cfg["num_patches"], cfg["image"] = int(config.get("num_patches", 0)), {}
+    else:
+        if "visual.patch_embed.proj.weight" in params:
+            stem, patch = "patch", params["visual.patch_embed.proj.weight"].shape
+        else:  # a conv stem: [width, channels] from the last and first convolutions, and patch = 2^convolutions
+            convs = sorted(int(n.split(".")[3]) for n in params
+                           if n.startswith("visual.patch_embed.proj.") and n.endswith(".weight"))
+            if not convs:
+                raise SystemExit("checkpoint: no visual.patch_embed.proj weights (neither a patch nor a conv stem)")
+            first = params[f"visual.patch_embed.proj.{convs[0]}.weight"].shape
+            last = params[f"visual.patch_embed.proj.{convs[-1]}.weight"].shape
+            stem, patch = "conv", (last[0], first[1], 2 ** len(convs))
+        cfg["num_patches"] = params["visual.pos_embed"].shape[1]
+        cfg["image"] = {"channels": patch[1], "patch_size": patch[2], "width": patch[0], "stem": stem,
+                        "depth": depth("visual."), "heads": heads("image"),
+                        "mlp_hidden": params["visual.blocks.0.mlp.fc1.weight"].shape[0]}
+    in_sequence = cfg["num_patches"] if fusion == "prefix" else 0
+    cfg["text_context"] = params["positional_embedding"].shape[0] - in_sequence
+    if fusion == "cross_attention":
+        layers = len({n.split(".")[1] for n in params if n.startswith("cross_blocks.")})
+        if layers != cfg["lm"]["depth"] // cfg["cross_attention_every"]:
+            raise SystemExit(f"config: {layers} cross-attention layers, but lm depth {cfg['lm']['depth']} and "
+                             f"cross_attention_every {cfg['cross_attention_every']} make "
+                             f"{cfg['lm']['depth'] // cfg['cross_attention_every']}")
     for key in ("num_patches", "loc_bins", "text_context"):
         if key in config and int(config[key]) != cfg[key]:
             raise SystemExit(f"config: {key} = {config[key]} but the parameters' shapes say {cfg[key]}")
@@ -583,7 +656,7 @@ def generate(model, x_img, prefixes, autocast):
     """x_img [B, N, W] projected image tokens, prefixes [str] -> (generated ids, their log-probs) per
     prompt, without the final EOS. Prompts are right-padded; each sample writes its tokens at its own
     positions, so the padding of a shorter prompt is overwritten before it could be attended to."""
-    N, context, B = model.num_patches, model.text_context, len(prefixes)
+    N, context, B = model.in_sequence, model.text_context, len(prefixes)
     prompts = [[BOS] + encode(p, model.loc_bins) + [SEP] for p in prefixes]
     P = max(len(p) for p in prompts)
     if P >= context:
@@ -596,8 +669,10 @@ def generate(model, x_img, prefixes, autocast):
     with autocast():
         x = model.embed(x_img, ids, torch.arange(N + P))
         mask = prefix_lm_mask(prefix_lengths, N + P)
-        for block, cache in zip(model.blocks, caches):
+        for i, (block, cache) in enumerate(zip(model.blocks, caches)):
             x = block(x, mask, cache)
+            if (cross := model.cross_after(i)) is not None:
+                x = cross(x, x_img)
         last = x[torch.arange(B), prefix_lengths - 1][:, None]
         logits = model.lm_head(model.ln_final(last))[:, 0].float()
     out = [[] for _ in range(B)]
@@ -621,8 +696,10 @@ def generate(model, x_img, prefixes, autocast):
         step_positions = positions.clamp(max=N + context - 1)  # finished samples write past their end, unread
         with autocast():
             x = model.token_embedding(token)[:, None] + model.positional_embedding[step_positions][:, None]
-            for block, cache in zip(model.blocks, caches):
+            for i, (block, cache) in enumerate(zip(model.blocks, caches)):
                 x = block(x, cache=cache, positions=step_positions)
+                if (cross := model.cross_after(i)) is not None:
+                    x = cross(x, x_img)
             logits = model.lm_head(model.ln_final(x))[:, 0].float()
         positions = positions + 1
 
@@ -632,7 +709,7 @@ def generate_all(model, x_img_all, scene_of, prefixes, autocast, batch):
     ids, scores = [], []
     for s in range(0, len(prefixes), batch):
         rows = torch.as_tensor(scene_of[s: s + batch])
-        i, sc = generate(model, x_img_all[rows], prefixes[s: s + batch], autocast)
+        i, sc = generate(model, None if x_img_all is None else x_img_all[rows], prefixes[s: s + batch], autocast)
         ids += i
         scores += sc
     return ids, scores
@@ -711,6 +788,8 @@ def detections_of(ids, logps, nouns, bins):
 def model_generator(model, scenes, autocast, batch=256):
     """run(scene_of, prefixes) -> (ids, log-probs) by the model; the image tower runs once per scene."""
     model.eval()
+    if model.fusion == "none":  # blind: the same prompts, no image
+        return lambda scene_of, prefixes: generate_all(model, None, scene_of, prefixes, autocast, batch)
     with torch.no_grad(), autocast():
         x_img = torch.cat([model.image_tokens(scenes.image_batch(np.arange(s, min(s + 500, scenes.size))))
                            for s in range(0, scenes.size, 500)]).float()
@@ -800,7 +879,7 @@ def stem_of(args):
 def build_model(args):
     torch.manual_seed(args.seed)
     model = VLM(default_config(args.lm_width, args.lm_depth, args.lm_heads, args.text_context, args.loc_bins,
-                               stem_of(args)))
+                               stem_of(args), args.fusion, args.cross_attention_every))
     model.frozen_image = args.freeze_image
     return model
 
@@ -840,7 +919,7 @@ def run_train(args):
     print(f"init: {initialised}", file=sys.stderr)
     opt = make_optimizer(model, args)
     train = Scenes(os.path.join(args.data, "train.h5"))
-    batcher = Batcher(model.num_patches, model.text_context, model.loc_bins)
+    batcher = Batcher(model.in_sequence, model.text_context, model.loc_bins)
     loader = Loader(train, args.batch, parse_task_weights(args.task_weights), batcher, rng)
     autocast = autocast_for(args)
     model.train()
@@ -882,7 +961,7 @@ def run_bench(args):
     model = build_model(args)
     opt = make_optimizer(model, args)
     scenes = Scenes(os.path.join(args.data, "train.h5"), limit=max(args.batch, 1000))
-    batcher = Batcher(model.num_patches, model.text_context, model.loc_bins)
+    batcher = Batcher(model.in_sequence, model.text_context, model.loc_bins)
     batch = Loader(scenes, args.batch, parse_task_weights(args.task_weights), batcher, rng).next()
     autocast = autocast_for(args)
     model.train()
@@ -1015,7 +1094,7 @@ def run_selftest(args):
     with torch.no_grad():  # a non-zero projector and a visible image, so every gradient path is exercised
         model.projector.weight.normal_(0, 0.02)
         model.projector.bias.normal_(0, 0.02)
-    batcher = Batcher(model.num_patches, model.text_context, model.loc_bins)
+    batcher = Batcher(model.in_sequence, model.text_context, model.loc_bins)
     pairs = [("caption", "a bag right of a large shirt."), ("count bag", "2"),
              ("detect bag ; shirt", "<loc0001><loc0002><loc0009><loc0011> bag ; <loc0003><loc0000><loc0015><loc0004> shirt"),
              ("answer what is left of the sandal?", "nothing at all, really " * 3)]
@@ -1133,6 +1212,9 @@ def main():
     p.add_argument("--visual-lr-scale", type=float, default=0.1)
     p.add_argument("--task-weights", default="caption=1,detect=2,answer=2,count=1")
     p.add_argument("--stem", choices=["patch", "conv"], help="the image tower's stem (default: --init's, else patch)")
+    p.add_argument("--fusion", choices=["prefix", "cross_attention", "none"], default="prefix",
+                   help="how the LM reads the image, as Tessera's model.fusion")
+    p.add_argument("--cross-attention-every", type=int, default=1)
     p.add_argument("--lm-width", type=int, default=192)
     p.add_argument("--lm-depth", type=int, default=4)
     p.add_argument("--lm-heads", type=int, default=3)

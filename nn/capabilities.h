@@ -118,6 +118,7 @@ class ImageToAttention {
   virtual ~ImageToAttention() = default;
   // images f32 [N, C, H, W], without gradients.
   virtual ImageAttention image_attention(const Tensor& images) = 0;
+  virtual bool available() const { return true; }
 };
 
 class ImageToLogits {
@@ -150,7 +151,6 @@ class ImageToText {
   virtual LocationGrid location_grid() const = 0;
 };
 
-// The capability if `model` has it, else nullptr.
 // How a generative model samples: the number of denoising steps, the update, and the strength of
 // classifier-free guidance (1 = none: the class-conditional prediction alone).
 struct SamplingOptions {
@@ -169,9 +169,15 @@ class LabelsToImage {
   virtual Tensor generate_images(const std::vector<int64_t>& labels, const SamplingOptions& options, Generator& gen) = 0;
 };
 
+// The capability if `model` has it, else nullptr. A capability class may declare `bool available()
+// const` for models that have it in some configurations only (a VLM without an image tower).
 template <class Capability>
 Capability* capability(Module& model) {
-  return dynamic_cast<Capability*>(&model);
+  auto* c = dynamic_cast<Capability*>(&model);
+  if constexpr (requires(const Capability& k) { k.available(); }) {
+    if (c && !c->available()) return nullptr;
+  }
+  return c;
 }
 
 }  // namespace tessera::nn

@@ -12,8 +12,11 @@
 namespace tessera::nn {
 
 void VlmConfig::validate() const {
-  image.validate();
+  if (fusion != Fusion::none) image.validate();
   if (width < 1 || depth < 0) fail("VLM: lm width {} / depth {} invalid", width, depth);
+  if (fusion == Fusion::cross_attention && (cross_attention_every < 1 || cross_attention_every > depth))
+    fail("VLM: cross_attention_every must be in [1, lm depth {}] (a cross-attention layer after every k-th block), "
+         "got {}", depth, cross_attention_every);
   if (heads < 1 || width % heads != 0) fail("VLM: lm width {} does not split into {} heads", width, heads);
   if (!(mlp_ratio > 0)) fail("VLM: lm mlp_ratio must be positive, got {}", mlp_ratio);
   if (text_context < 3) fail("VLM: text_context must hold at least BOS, SEP and EOS (3), got {}", text_context);
@@ -22,34 +25,77 @@ void VlmConfig::validate() const {
 
 VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : config_(c), vocabulary_(c.location_bins) {
   c.validate();
-  ViTConfig image = c.image;
-  image.num_classes = 0;
-  visual = register_module("visual", std::make_shared<VisionTransformer>(image, gen));
-  projector = register_module("projector", std::make_shared<Linear>(image.width, c.width, true, gen));
+  if (reads_images()) {
+    ViTConfig image = c.image;
+    image.num_classes = 0;
+    visual = register_module("visual", std::make_shared<VisionTransformer>(image, gen));
+    projector = register_module("projector", std::make_shared<Linear>(image.width, c.width, true, gen));
+  }
   token_embedding = register_module("token_embedding", std::make_shared<Embedding>(c.vocab_size(), c.width, gen));
   positional_embedding =
-      register_parameter("positional_embedding", Tensor::zeros({visual->num_patches() + c.text_context, c.width}));
+      register_parameter("positional_embedding", Tensor::zeros({image_tokens_count() + c.text_context, c.width}));
   blocks = register_module("blocks", std::make_shared<BlockList>());
   Block::Options bo;
   bo.mlp_ratio = c.mlp_ratio;
   bo.causal = true;  // with prefix_lengths: the prefix-LM mask
   bo.norm_eps = c.norm_eps;
   for (int64_t i = 0; i < c.depth; ++i) blocks->append(std::make_shared<Block>(c.width, c.heads, bo, gen));
+  if (c.fusion == VlmConfig::Fusion::cross_attention) {
+    cross_blocks = register_module("cross_blocks", std::make_shared<CrossBlockList>());
+    for (int64_t i = 0; i < c.depth / c.cross_attention_every; ++i)
+      cross_blocks->append(
+          std::make_shared<GatedCrossAttentionBlock>(c.width, c.width, c.heads, c.mlp_ratio, c.norm_eps, gen));
+  }
   ln_final = register_module("ln_final", std::make_shared<LayerNorm>(c.width, c.norm_eps));
   lm_head = register_module("lm_head", std::make_shared<Linear>(c.width, c.vocab_size(), false, gen));
 
-  // The projector starts at zero (the LM first learns the text, then lets the image in). The LM
-  // is initialised as the text transformer: small embeddings, CLIP's block initialisation.
-  init::zeros_(projector->weight);
-  init::zeros_(projector->bias);
+  // With the prefix fusion the projector starts at zero (the LM first learns the text, then lets
+  // the image in); with cross-attention the zero gates do that, and a zero projector would leave
+  // the gates nothing to open on. The LM is initialised as the text transformer: small embeddings,
+  // CLIP's block initialisation, which the cross-attention layers follow.
+  if (c.fusion == VlmConfig::Fusion::prefix) {
+    init::zeros_(projector->weight);
+    init::zeros_(projector->bias);
+  }
   init::normal_(token_embedding->weight, 0, 0.02, gen);
   init::normal_(positional_embedding, 0, 0.01, gen);
   init_clip_blocks(*blocks, c.width, gen);
   const double attn_std = std::pow(double(c.width), -0.5);
   init::normal_(lm_head->weight, 0, attn_std, gen);
+  if (cross_blocks) {
+    const double proj_std = attn_std * std::pow(2.0 * double(std::max<int64_t>(c.depth, 1)), -0.5);
+    const double fc_std = std::pow(2.0 * double(c.width), -0.5);
+    for (const auto& b : cross_blocks->items) {
+      init::normal_(b->attn->q->weight, 0, attn_std, gen);
+      init::normal_(b->attn->kv->weight, 0, attn_std, gen);
+      init::normal_(b->attn->proj->weight, 0, proj_std, gen);
+      init::normal_(b->mlp->fc1->weight, 0, fc_std, gen);
+      init::normal_(b->mlp->fc2->weight, 0, proj_std, gen);
+      for (Tensor* bias : {&b->attn->q->bias, &b->attn->kv->bias, &b->attn->proj->bias, &b->mlp->fc1->bias,
+                           &b->mlp->fc2->bias})
+        init::zeros_(*bias);
+    }
+  }
+}
+
+int64_t VisionLanguageModel::image_tokens_count() const {
+  return config_.fusion == VlmConfig::Fusion::prefix ? visual->num_patches() : 0;
+}
+
+const GatedCrossAttentionBlock* VisionLanguageModel::cross_block_after(size_t block) const {
+  if (!cross_blocks) return nullptr;
+  const auto k = size_t(config_.cross_attention_every);
+  if ((block + 1) % k != 0 || (block + 1) / k > cross_blocks->items.size()) return nullptr;
+  return cross_blocks->items[(block + 1) / k - 1].get();
+}
+
+ImageAttention VisionLanguageModel::image_attention(const Tensor& images) {
+  if (!reads_images()) fail("VLM: a model with fusion none has no image tower");
+  return visual->attention(images);
 }
 
 Tensor VisionLanguageModel::image_tokens(const Tensor& images) {
+  if (!reads_images()) fail("VLM: a model with fusion none reads no image (it has no image tower)");
   Tensor tokens;
   if (config_.freeze_image) {
     NoGradGuard frozen;
@@ -63,7 +109,7 @@ Tensor VisionLanguageModel::image_tokens(const Tensor& images) {
 Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {
   if (!ids.defined() || ids.dim() != 2 || is_floating(ids.dtype()))
     fail("VLM: token ids must be integer [B, T], got {}", ids.defined() ? ids.shape_string() : "undefined");
-  if (!images.defined() || images.dim() != 4 || images.size(0) != ids.size(0))
+  if (reads_images() && (!images.defined() || images.dim() != 4 || images.size(0) != ids.size(0)))
     fail("VLM: images {} do not match token ids {} (expected [{}, C, H, W])",
          images.defined() ? images.shape_string() : "undefined", ids.shape_string(), ids.size(0));
   const int64_t t = ids.size(1), n = image_tokens_count();
@@ -72,9 +118,17 @@ Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, cons
   if (!prefix_lengths.defined() || prefix_lengths.dim() != 1 || prefix_lengths.size(0) != ids.size(0))
     fail("VLM: prefix_lengths must be integer [{}], got {}", ids.size(0),
          prefix_lengths.defined() ? prefix_lengths.shape_string() : "undefined");
-  Tensor x = concat({image_tokens(images), token_embedding->forward(ids)}, 1) + positional_embedding.slice(0, 0, n + t);
-  for (const auto& block : blocks->items) x = block->forward(x, Tensor(), prefix_lengths);
-  return x.slice(1, n, n + t);
+  const Tensor text = token_embedding->forward(ids);
+  Tensor x, memory;
+  if (config_.fusion == VlmConfig::Fusion::prefix) x = concat({image_tokens(images), text}, 1);
+  else x = text;
+  if (config_.fusion == VlmConfig::Fusion::cross_attention) memory = image_tokens(images);
+  x = x + positional_embedding.slice(0, 0, n + t);
+  for (size_t i = 0; i < blocks->items.size(); ++i) {
+    x = blocks->items[i]->forward(x, Tensor(), prefix_lengths);
+    if (const GatedCrossAttentionBlock* cross = cross_block_after(i)) x = cross->forward(x, memory);
+  }
+  return n > 0 ? x.slice(1, n, n + t) : x;
 }
 
 Tensor VisionLanguageModel::text_states(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {

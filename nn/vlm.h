@@ -1,5 +1,6 @@
 #pragma once
 // A PaLI-3 / PaliGemma-style vision-language model: a language model that reads image tokens.
+// How it reads them is VlmConfig::fusion; the default, prefix, is PaliGemma's:
 //   images -> the image tower (a SigLIP ViT trunk: every patch token after its final norm, no
 //   pooling) -> `projector`, a linear map to the LM width, zero-initialised so that training starts
 //   from a language model that ignores the image and lets the image in as it learns
@@ -10,9 +11,16 @@
 //   visual.* (the SigLIP checkpoint's image tower, so stage 1 loads by name), projector.*,
 //   token_embedding.weight, positional_embedding [N + text_context, W] (one table for the whole
 //   sequence), blocks.{i}.* (as the ViT's), ln_final.*, lm_head.weight.
+// fusion cross_attention (LLaMA 3.2 Vision): the sequence is the text alone; the projected image
+//   tokens are read by gated cross-attention layers (nn/cross_attention.h), one after every
+//   cross_attention_every-th block, cross_blocks.{j}.*, gates at 0 so that the model starts as its
+//   language model. The projector is not zero here: the gates hold the image back instead.
+// fusion none: the language model alone, blind to the image (no visual.*, no projector): the
+//   text-only LM a cross_attention model starts from, and the blind baseline of every metric.
 #include <memory>
 
 #include "autograd/random.h"
+#include "nn/cross_attention.h"
 #include "nn/embedding.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
@@ -22,6 +30,10 @@
 namespace tessera::nn {
 
 struct VlmConfig {
+  enum class Fusion { prefix, cross_attention, none };
+
+  Fusion fusion = Fusion::prefix;
+  int64_t cross_attention_every = 1;  // cross_attention: a gated layer after blocks k-1, 2k-1, ...
   ViTConfig image;            // the image tower; num_classes is ignored (no head)
   bool freeze_image = false;  // the tower runs without gradients (PaLI-3's first stage)
   int64_t width = 192;        // the language model's
@@ -43,12 +55,20 @@ class VisionLanguageModel : public Module, public ImageToAttention {
  public:
   VisionLanguageModel(const VlmConfig& config, Generator& gen);
 
-  int64_t image_tokens_count() const { return visual->num_patches(); }
+  // Image positions in the language model's sequence, before the text: the tower's patch tokens
+  // with the prefix fusion, none otherwise. Prefix lengths count them.
+  int64_t image_tokens_count() const;
+  bool reads_images() const { return config_.fusion != VlmConfig::Fusion::none; }
+  // The cross-attention layer that follows LM block `block`, or null.
+  const GatedCrossAttentionBlock* cross_block_after(size_t block) const;
   // The image tower's attention (what the language model reads is its output).
-  ImageAttention image_attention(const Tensor& images) override { return visual->attention(images); }
-  // images f32 [B, C, H, W] -> [B, N, width]: the tower's patch tokens, projected.
+  ImageAttention image_attention(const Tensor& images) override;
+  bool available() const override { return reads_images(); }  // fusion none has no tower
+  // images f32 [B, C, H, W] -> [B, N, width]: the tower's patch tokens, projected (what the prefix
+  // fusion puts before the text, and what the cross-attention layers read). Fails under fusion none.
   Tensor image_tokens(const Tensor& images);
-  // The whole sequence through the blocks. ids: integer [B, T] (the text part, T <= text_context);
+  // The whole sequence through the blocks. images may be undefined under fusion none.
+  // ids: integer [B, T] (the text part, T <= text_context);
   // prefix_lengths: integer [B], the positions (image tokens included) that attend both ways.
   // -> [B, T, width] after the final LayerNorm, text positions only.
   Tensor text_states(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths);
@@ -63,10 +83,11 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   const VlmVocabulary& vocabulary() const { return vocabulary_; }
 
   std::shared_ptr<VisionTransformer> visual;
-  std::shared_ptr<Linear> projector;
+  std::shared_ptr<Linear> projector;        // null under fusion none
   std::shared_ptr<Embedding> token_embedding;
   Tensor positional_embedding;  // [N + text_context, width]
   std::shared_ptr<BlockList> blocks;
+  std::shared_ptr<CrossBlockList> cross_blocks;  // fusion cross_attention only
   std::shared_ptr<LayerNorm> ln_final;
   std::shared_ptr<Linear> lm_head;
 

@@ -18,9 +18,12 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
   const auto rows = int64_t(prompts.size());
   if (rows == 0) fail("VLM decoding: no prompts");
   const int64_t n = model.image_tokens_count(), heads = c.heads, head_dim = c.width / c.heads;
-  if (!image_tokens.defined() || image_tokens.shape() != Shape{rows, n, c.width})
-    fail("VLM decoding: {} prompts need image tokens [{}, {}, {}], got {}", rows, rows, n, c.width,
-         image_tokens.defined() ? image_tokens.shape_string() : "undefined");
+  if (model.reads_images()) {
+    const int64_t m = model.visual->num_patches();
+    if (!image_tokens.defined() || image_tokens.shape() != Shape{rows, m, c.width})
+      fail("VLM decoding: {} prompts need image tokens [{}, {}, {}], got {}", rows, rows, m, c.width,
+           image_tokens.defined() ? image_tokens.shape_string() : "undefined");
+  }
   int64_t longest = 0, shortest = c.text_context;
   for (const auto& p : prompts) {
     if (p.empty() || int64_t(p.size()) >= c.text_context)
@@ -45,8 +48,8 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
     for (int64_t col = n + int64_t(p.size()); col < n + longest; ++col) pad[r * capacity_ + col] = 1;
   }
   const int64_t t = n + longest;
-  Tensor x = concat({image_tokens, model.token_embedding->forward(Tensor::from_vector(ids, {rows, longest}))}, 1) +
-             model.positional_embedding.slice(0, 0, t);
+  const Tensor text = model.token_embedding->forward(Tensor::from_vector(ids, {rows, longest}));
+  Tensor x = (n > 0 ? concat({image_tokens, text}, 1) : text) + model.positional_embedding.slice(0, 0, t);
   AttentionOptions o;
   o.causal = true;
   o.prefix_lengths = Tensor::from_vector(prefix, {rows});
@@ -55,6 +58,10 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
     const Tensor qkv = fused_linear(block->norm1->forward(x), block->attn->qkv->weight, block->attn->qkv->bias);
     x = x + fused_linear(self_attention_qkv(qkv, heads, o), block->attn->proj->weight, block->attn->proj->bias);
     x = x + block->mlp->forward(block->norm2->forward(x));
+    if (const GatedCrossAttentionBlock* cross = model.cross_block_after(cache_.size())) {
+      cross_cache_.push_back(cross->attn->keys_values(image_tokens));
+      x = cross->forward(x, cross_cache_.back());
+    }
     const Tensor split = qkv.reshape({rows, t, 3, heads, head_dim});
     LayerCache layer{Tensor::zeros({rows, heads, capacity_, head_dim}), Tensor::zeros({rows, heads, capacity_, head_dim})};
     layer.k.slice(2, 0, t).copy_(split.select(2, 1).permute({0, 2, 1, 3}));
@@ -86,6 +93,7 @@ void VlmDecoder::append(const std::vector<int64_t>& ids) {
   const int64_t col = columns_;
   AttentionOptions o;
   o.key_padding_mask = padding_.slice(1, 0, col + 1).contiguous();
+  size_t crossed = 0;
   for (size_t l = 0; l < cache_.size(); ++l) {
     const auto& block = model_.blocks->items[l];
     const Tensor split = fused_linear(block->norm1->forward(x), block->attn->qkv->weight, block->attn->qkv->bias)
@@ -98,6 +106,7 @@ void VlmDecoder::append(const std::vector<int64_t>& ids) {
     x = x + fused_linear(a.permute({0, 2, 1, 3}).reshape({rows, 1, c.width}), block->attn->proj->weight,
                          block->attn->proj->bias);
     x = x + block->mlp->forward(block->norm2->forward(x));
+    if (const GatedCrossAttentionBlock* cross = model_.cross_block_after(l)) x = cross->forward(x, cross_cache_[crossed++]);
   }
   ++columns_;
   for (int64_t& p : next_position_) ++p;
@@ -109,6 +118,7 @@ void VlmDecoder::select_rows(const std::vector<int64_t>& order) {
     if (r < 0 || r >= rows()) fail("VLM decoding: row {} outside [0, {})", r, rows());
   const Tensor index = Tensor::from_vector(order, {int64_t(order.size())});
   for (LayerCache& layer : cache_) layer.k = index_select(layer.k, 0, index), layer.v = index_select(layer.v, 0, index);
+  for (auto& layer : cross_cache_) layer.k = index_select(layer.k, 0, index), layer.v = index_select(layer.v, 0, index);
   padding_ = index_select(padding_, 0, index);
   logits_ = index_select(logits_, 0, index);
   std::vector<int64_t> positions;

@@ -8,6 +8,9 @@
 // on the right to the longest, the pad columns are hidden by a key padding mask, and each row
 // keeps its own position counter, so a row's tokens sit at the same sequence positions (and
 // learned position embeddings) as in training.
+//
+// With the cross_attention fusion the image is not in the sequence: each cross-attention layer's
+// keys and values of the image tokens are computed once, at the start, and read at every step.
 #include <cstdint>
 #include <vector>
 
@@ -19,7 +22,8 @@ namespace tessera::nn {
 class VlmDecoder {
  public:
   // image_tokens: each row's projected image tokens, [rows, N, width] (model.image_tokens(images);
-  // rows that share an image may share them: index_select is cheaper than the tower).
+  // rows that share an image may share them: index_select is cheaper than the tower); undefined
+  // for a model with fusion none.
   // prompts: each row's text part up to and including SEP (VlmVocabulary::sequence(prefix, "", false)).
   // Room is made for up to max_new_tokens per row, and never past the model's text_context.
   // Runs without gradients, in whatever mode the model is in (callers set eval mode).
@@ -42,6 +46,7 @@ class VlmDecoder {
   };
   VisionLanguageModel& model_;
   std::vector<LayerCache> cache_;
+  std::vector<MultiHeadCrossAttention::KeysValues> cross_cache_;  // per cross-attention layer
   Tensor padding_;                      // u8 [rows, capacity]: 1 at prompt padding
   std::vector<int64_t> next_position_;  // sequence position of each row's next token
   int64_t columns_ = 0;                 // cache columns in use

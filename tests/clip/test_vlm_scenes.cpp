@@ -147,6 +147,80 @@ BOOST_AUTO_TEST_CASE(two_stages_train_evaluate_and_generate) {
   BOOST_TEST(change > 0.0);
 }
 
+// Issue 18's LLaMA 3.2 route: a text-only LM (fusion none) trained on the scenes' text, then a
+// cross-attention model that starts from it with the LM frozen and trains only the image side's
+// adapters; the LM's weights come out bit for bit as they went in, the gates open, and eval and
+// generate work on both.
+BOOST_AUTO_TEST_CASE(text_only_lm_then_frozen_lm_with_cross_attention_adapters) {
+  ScratchDir dir("vlm_cross_attention");
+  make_scenes(dir);
+  write_file(dir / "stage1.yaml", stage1_recipe());
+  BOOST_TEST_REQUIRE(run_tessera("train stage1.yaml --run-dir stage1", dir.path.string()).exit_code == 0);
+  write_file(dir / "text.yaml", stage2_recipe("  fusion: none\n", "", 30));
+  const RunResult text = run_tessera("train text.yaml --run-dir text", dir.path.string());
+  BOOST_TEST_REQUIRE(text.exit_code == 0, text.output);
+  const std::vector<double> text_loss = train_log_values(dir / "text/metrics.jsonl", "loss");
+  BOOST_TEST_REQUIRE(text_loss.size() == 30u);
+  BOOST_TEST(mean_of(text_loss, 25, 30) < 0.7 * mean_of(text_loss, 0, 5));
+  const auto text_params = train::load_checkpoint(dir / "text/last.h5").params;
+  BOOST_TEST(text_params.count("visual.pos_embed") == 0u);
+  BOOST_TEST(text_params.count("projector.weight") == 0u);
+
+  std::string cross = stage2_recipe("  fusion: cross_attention\n  image_encoder: {from: stage1/last.h5, freeze: true}\n",
+                                    "", 20);
+  const std::string lm = "lm: {width: 32, depth: 1, heads: 2}";
+  cross.replace(cross.find(lm), lm.size(), "lm: {width: 32, depth: 1, heads: 2, from: text/last.h5, freeze: true}");
+  write_file(dir / "cross.yaml", cross);
+  const RunResult x = run_tessera("train cross.yaml --run-dir cross", dir.path.string());
+  BOOST_TEST_REQUIRE(x.exit_code == 0, x.output);
+  const auto after = train::load_checkpoint(dir / "cross/last.h5").params;
+  for (const auto& [name, t] : text_params) {
+    BOOST_TEST_REQUIRE(after.count(name) == 1u, name);
+    BOOST_TEST(max_difference(t, after.at(name)) == 0.0, name);
+  }
+  BOOST_TEST(std::abs(after.at("cross_blocks.0.gate_attn").item()) > 0.0);
+  BOOST_TEST(std::abs(after.at("cross_blocks.0.gate_mlp").item()) > 0.0);
+  BOOST_TEST(max_difference(after.at("visual.pos_embed"), visual_weights(dir / "stage1/last.h5").at("visual.pos_embed")) == 0.0);
+
+  for (const char* run : {"text", "cross"}) {
+    const std::string html = read_file(dir / (std::string(run) + "/report.html"));
+    BOOST_TEST(html.find("<section id=\"generations\">") != std::string::npos, run);
+    BOOST_TEST(html.find("could not be made") == std::string::npos, run << ": " << html.substr(0, 3000));
+    const RunResult eval = run_tessera(std::string("eval ") + run + "/last.h5 --json", dir.path.string());
+    BOOST_TEST_REQUIRE(eval.exit_code == 0, eval.output);
+    const auto reported = flat_json_numbers(eval.output);
+    for (const char* key : {"caption_cider", "vqa_accuracy", "count_accuracy", "detection_map50", "loss"}) {
+      BOOST_TEST_REQUIRE(reported.count(key) == 1u, run << ": eval --json lacks " << key << ": " << eval.output);
+      BOOST_TEST(std::isfinite(reported.at(key)), run << " " << key);
+    }
+    const RunResult caption = run_tessera(std::string("generate ") + run + "/last.h5 scenes/test.h5 --prompt caption "
+                                          "--beam 2 --index 3", dir.path.string());
+    BOOST_TEST_REQUIRE(caption.exit_code == 0, caption.output);
+    BOOST_TEST(caption.output.find("image 3: caption -> ") != std::string::npos, caption.output);
+  }
+
+  // What cannot work is refused by name.
+  auto refused = [&](const std::string& name, const std::string& recipe, const std::string& message) {
+    write_file(dir / (name + ".yaml"), recipe);
+    const RunResult r = run_tessera("train " + name + ".yaml --run-dir " + name, dir.path.string());
+    BOOST_TEST(r.exit_code != 0, name);
+    BOOST_TEST(r.output.find(message) != std::string::npos, name << ": " << r.output);
+  };
+  std::string frozen_prefix = stage2_recipe("", "", 2);
+  frozen_prefix.replace(frozen_prefix.find(lm), lm.size(), "lm: {width: 32, depth: 1, heads: 2, freeze: true}");
+  refused("frozen_prefix", frozen_prefix, "model.lm.freeze needs model.fusion cross_attention");
+  refused("blind_tower", stage2_recipe("  fusion: none\n  image_encoder: {from: stage1/last.h5}\n", "", 2),
+          "model.fusion none reads no image, but model.image_encoder.from is set");
+  refused("every", stage2_recipe("  fusion: cross_attention\n  cross_attention_every: 2\n", "", 2),
+          "model.cross_attention_every 2 is more than model.lm.depth 1");
+  std::string from_prefix = stage2_recipe("", "", 2);  // a prefix model's positions include its image tokens
+  from_prefix.replace(from_prefix.find(lm), lm.size(), "lm: {width: 32, depth: 1, heads: 2, from: text/last.h5}");
+  refused("from_prefix", from_prefix, "text/last.h5 has positional_embedding of shape");
+  std::string from_siglip = cross;
+  from_siglip.replace(from_siglip.find("from: text/last.h5"), 18, "from: stage1/last.h5");
+  refused("from_siglip", from_siglip, "stage1/last.h5 holds a 'siglip' model; it needs a vlm checkpoint");
+}
+
 BOOST_AUTO_TEST_CASE(bad_setups_are_refused_by_name) {
   ScratchDir dir("vlm_refusals");
   make_scenes(dir);

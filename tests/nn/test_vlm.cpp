@@ -23,8 +23,12 @@ namespace {
 
 using Vocab = nn::VlmVocabulary;
 
-nn::VlmConfig tiny_config() {
+using Fusion = nn::VlmConfig::Fusion;
+
+nn::VlmConfig tiny_config(Fusion fusion = Fusion::prefix, int64_t cross_attention_every = 1) {
   nn::VlmConfig c;
+  c.fusion = fusion;
+  c.cross_attention_every = cross_attention_every;
   c.image.image_size = 16, c.image.patch_size = 4, c.image.channels = 1;
   c.image.width = 16, c.image.depth = 1, c.image.heads = 2, c.image.num_classes = 0;
   c.image.pooling = nn::ViTConfig::Pooling::avg;
@@ -32,14 +36,34 @@ nn::VlmConfig tiny_config() {
   return c;
 }
 
-// A tiny model whose projector is not zero, so that the image reaches the text.
+// A tiny model whose projector is not zero and whose cross-attention gates are open, so that the
+// image reaches the text.
 std::shared_ptr<nn::VisionLanguageModel> tiny_model(const nn::VlmConfig& c = tiny_config(), uint64_t seed = 7) {
   Generator gen(seed);
   auto m = std::make_shared<nn::VisionLanguageModel>(c, gen);
-  nn::init::normal_(m->projector->weight, 0, 0.3, gen);
+  if (m->projector) nn::init::normal_(m->projector->weight, 0, 0.3, gen);
+  if (m->cross_blocks)
+    for (const auto& b : m->cross_blocks->items) {
+      nn::init::uniform_(b->gate_attn, 0.4, 0.9, gen);
+      nn::init::uniform_(b->gate_mlp, -0.9, -0.4, gen);
+    }
   m->eval();
   return m;
 }
+
+// Every way the LM may read the image, the cross-attention layers after every block and every other.
+std::vector<nn::VlmConfig> every_fusion() {
+  return {tiny_config(Fusion::prefix), tiny_config(Fusion::cross_attention, 1), tiny_config(Fusion::cross_attention, 2),
+          tiny_config(Fusion::none)};
+}
+
+const char* fusion_name(const nn::VlmConfig& c) {
+  return c.fusion == Fusion::prefix ? "prefix" : c.fusion == Fusion::none ? "none"
+         : c.cross_attention_every == 1 ? "cross_attention every 1" : "cross_attention every 2";
+}
+
+// What the decoder takes for these images: the projected image tokens, or nothing for a blind model.
+Tensor image_input(nn::VisionLanguageModel& m, const Tensor& x) { return m.reads_images() ? m.image_tokens(x) : Tensor(); }
 
 Tensor images(int64_t n, uint64_t seed = 3) {
   Generator gen(seed);
@@ -89,11 +113,14 @@ BOOST_AUTO_TEST_CASE(vocabulary_reads_location_tokens_and_bytes) {
 
 // Sequence [16 image tokens][BOS p p p SEP][s s s EOS]: the prefix is 16 + 5 positions.
 BOOST_AUTO_TEST_CASE(suffix_tokens_are_causal_prefix_tokens_are_seen_by_all) {
-  auto m = tiny_model();
+  for (const nn::VlmConfig& config : every_fusion()) {
+  BOOST_TEST_CONTEXT("fusion " << fusion_name(config)) {
+  auto m = tiny_model(config);
   NoGradGuard no_grad;
   const Tensor x = images(2);
+  const int64_t n = m->image_tokens_count();  // 16 patches in the sequence with the prefix fusion, else 0
   const std::vector<int64_t> row{Vocab::kBos, 'a', 'b', 'c', Vocab::kSep, 'x', 'y', 'z', Vocab::kEos};
-  const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{16 + 5, 16 + 5}, {2});
+  const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{n + 5, n + 5}, {2});
   const Tensor base = m->logits(x, ids_tensor({row, row}), prefix);
 
   // A suffix token (text position 6, 'y') changes nothing before it and everything from it on.
@@ -111,16 +138,49 @@ BOOST_AUTO_TEST_CASE(suffix_tokens_are_causal_prefix_tokens_are_seen_by_all) {
   const Tensor p = m->logits(x, ids_tensor({row, prefix_changed}), prefix);
   for (int64_t t = 0; t < 9; ++t) BOOST_CHECK_GT(position_change(base, p, 1, t), 1e-6);
   // So does the image; with a causal model (prefix = 0 image tokens seen both ways) position 0
-  // of the text would still see the whole image, so check the mask itself: with prefix 16 + 1
+  // of the text would still see the whole image, so check the mask itself: with prefix n + 1
   // the prefix token at position 2 no longer reaches position 1.
-  const Tensor short_prefix = Tensor::from_vector(std::vector<int64_t>{17, 17}, {2});
+  const Tensor short_prefix = Tensor::from_vector(std::vector<int64_t>{n + 2, n + 2}, {2});
   const Tensor c0 = m->logits(x, ids_tensor({row, row}), short_prefix);
   const Tensor c1 = m->logits(x, ids_tensor({row, prefix_changed}), short_prefix);
   BOOST_CHECK_EQUAL(position_change(c0, c1, 1, 1), 0.0);
   BOOST_CHECK_GT(position_change(c0, c1, 1, 2), 1e-6);
-  // Another image changes every text position.
+  // Another image changes every text position; nothing, for the blind model.
   const Tensor other = m->logits(images(2, 99), ids_tensor({row, row}), prefix);
-  for (int64_t t = 0; t < 9; ++t) BOOST_CHECK_GT(position_change(base, other, 0, t), 1e-6);
+  for (int64_t t = 0; t < 9; ++t) {
+    if (m->reads_images()) BOOST_CHECK_GT(position_change(base, other, 0, t), 1e-6);
+    else BOOST_CHECK_EQUAL(position_change(base, other, 0, t), 0.0);
+  }
+  }
+  }
+}
+
+// LLaMA 3.2's promise: with both gates of every cross-attention layer at zero (as built), the model
+// is exactly its language model, whatever the image; the text-only LM (fusion none) with the same
+// weights computes the same logits to the bit. Opening one gate lets the image in.
+BOOST_AUTO_TEST_CASE(closed_gates_give_the_text_only_lm_exactly) {
+  NoGradGuard no_grad;
+  Generator gen(31);
+  nn::VisionLanguageModel cross(tiny_config(Fusion::cross_attention, 1), gen), lm(tiny_config(Fusion::none), gen);
+  cross.eval(), lm.eval();
+  BOOST_TEST(lm.named_parameters().size() < cross.named_parameters().size());
+  const nn::NamedTensors weights = lm.named_parameters();
+  cross.load_state({weights.begin(), weights.end()}, /*strict=*/false);
+  const std::vector<int64_t> row{Vocab::kBos, 'a', 'b', Vocab::kSep, 'x', 'y', Vocab::kEos};
+  const Tensor ids = ids_tensor({row, row}), prefix = Tensor::from_vector(std::vector<int64_t>{4, 4}, {2});
+  const Tensor want = lm.logits(Tensor(), ids, prefix);
+  BOOST_CHECK_EQUAL(max_abs_diff(cross.logits(images(2), ids, prefix), want), 0.0);
+  BOOST_CHECK_EQUAL(max_abs_diff(cross.logits(images(2, 77), ids, prefix), want), 0.0);
+  Tensor gate = cross.cross_blocks->items[1]->gate_attn;
+  gate.fill_(0.5);
+  BOOST_CHECK_GT(max_abs_diff(cross.logits(images(2), ids, prefix), want), 1e-6);
+  // The blind model has no tower and says so when asked for image tokens.
+  BOOST_CHECK(lm.visual == nullptr && lm.projector == nullptr);
+  BOOST_CHECK_THROW(lm.image_tokens(images(1)), Error);
+  // A cross-attention layer after every k-th block: k must be within the depth.
+  BOOST_CHECK_THROW(tiny_config(Fusion::cross_attention, 3).validate(), Error);
+  BOOST_CHECK_THROW(tiny_config(Fusion::cross_attention, 0).validate(), Error);
+  BOOST_CHECK_NO_THROW(tiny_config(Fusion::cross_attention, 2).validate());
 }
 
 BOOST_AUTO_TEST_CASE(loss_is_cross_entropy_on_the_scored_targets_only) {
@@ -198,8 +258,11 @@ BOOST_AUTO_TEST_CASE(frozen_image_tower_gets_no_gradient_zero_projector_does) {
 
 // Every forced continuation through the cache gives the logits of recomputing the whole sequence.
 BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation) {
-  auto m = tiny_model();
+  for (const nn::VlmConfig& config : every_fusion()) {
+  BOOST_TEST_CONTEXT("fusion " << fusion_name(config)) {
+  auto m = tiny_model(config);
   NoGradGuard no_grad;
+  const int64_t n = m->image_tokens_count();
   const Tensor x = images(3);
   const std::vector<std::vector<int64_t>> prompts{{Vocab::kBos, 'a', Vocab::kSep},
                                                   {Vocab::kBos, 'l', 'o', 'n', 'g', 'e', 'r', Vocab::kSep},
@@ -207,13 +270,13 @@ BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation) {
   const std::vector<std::vector<int64_t>> continuation{{'x', 'y', Vocab::kFirstLocation + 2, 'z', ' '},
                                                        {'1', '2', '3', '4', '5'},
                                                        {Vocab::kFirstLocation, 'q', 'r', 's', 't'}};
-  nn::VlmDecoder decoder(*m, m->image_tokens(x), prompts, 0);
+  nn::VlmDecoder decoder(*m, image_input(*m, x), prompts, 0);
   double worst = 0;
   for (size_t step = 0; step <= continuation[0].size(); ++step) {
     for (size_t r = 0; r < prompts.size(); ++r) {
       std::vector<int64_t> seq = prompts[r];
       seq.insert(seq.end(), continuation[r].begin(), continuation[r].begin() + std::ptrdiff_t(step));
-      const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{16 + int64_t(prompts[r].size())}, {1});
+      const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{n + int64_t(prompts[r].size())}, {1});
       const Tensor full = m->logits(x.slice(0, int64_t(r), int64_t(r) + 1), ids_tensor({seq}), prefix);
       const Tensor want = full.select(0, 0).select(0, int64_t(seq.size()) - 1);
       worst = std::max(worst, max_abs_diff(decoder.logits().select(0, int64_t(r)), want));
@@ -227,16 +290,18 @@ BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation) {
   BOOST_CHECK_LT(worst, 2e-5);
 
   // Rows reordered (and one repeated, one dropped) carry their caches with them.
-  nn::VlmDecoder a(*m, m->image_tokens(x), prompts, 0);
+  nn::VlmDecoder a(*m, image_input(*m, x), prompts, 0);
   a.append({'x', '1', 'q'});
   const Tensor before = a.logits();
   a.select_rows({2, 0, 0});
   BOOST_CHECK_EQUAL(max_abs_diff(a.logits().select(0, 0), before.select(0, 2)), 0.0);
   a.append({'r', 'y', 'w'});
-  nn::VlmDecoder b(*m, m->image_tokens(x.slice(0, 0, 1)), {prompts[0]}, 0);
+  nn::VlmDecoder b(*m, image_input(*m, x.slice(0, 0, 1)), {prompts[0]}, 0);
   b.append({'x'});
   b.append({'w'});
   BOOST_CHECK_LT(max_abs_diff(a.logits().select(0, 2), b.logits().select(0, 0)), 2e-5);
+  }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(greedy_and_beam_generations_are_what_the_model_scores) {

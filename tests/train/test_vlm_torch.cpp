@@ -60,17 +60,27 @@ BOOST_AUTO_TEST_SUITE(vlm_torch)
 
 namespace {
 
-void agrees_with_pytorch(nn::ViTConfig::Stem stem) {
+void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion = nn::VlmConfig::Fusion::prefix,
+                         int64_t cross_attention_every = 1) {
   nn::VlmConfig c;
   c.image.stem = stem;
+  c.fusion = fusion;
+  c.cross_attention_every = cross_attention_every;
   c.image.image_size = 64, c.image.patch_size = 8, c.image.channels = 1;
   c.image.width = 48, c.image.depth = 2, c.image.heads = 2, c.image.num_classes = 0;
   c.image.pooling = nn::ViTConfig::Pooling::avg;
   c.width = 48, c.depth = 2, c.heads = 3, c.text_context = 96, c.location_bins = 64;
   Generator gen(11);
   nn::VisionLanguageModel model(c, gen);
-  nn::init::normal_(model.projector->weight, 0, 0.05, gen);  // zero at birth; here the image must matter
-  nn::init::normal_(model.projector->bias, 0, 0.02, gen);
+  if (model.projector) {
+    nn::init::normal_(model.projector->weight, 0, 0.05, gen);  // zero at birth (prefix); here the image must matter
+    nn::init::normal_(model.projector->bias, 0, 0.02, gen);
+  }
+  if (model.cross_blocks)
+    for (const auto& b : model.cross_blocks->items) {  // closed at birth; open, so every path has a gradient
+      nn::init::uniform_(b->gate_attn, 0.3, 0.8, gen);
+      nn::init::uniform_(b->gate_mlp, -0.8, -0.3, gen);
+    }
 
   const std::vector<std::pair<std::string, std::string>> pairs{
       {"caption", "a bag right of a large shirt."},
@@ -102,15 +112,18 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem) {
   const Tensor loss = model.loss(images, id_t, prefix_t, target_t);  // -100 is "not scored" too
   loss.backward();
 
-  const fs::path dir = fs::temp_directory_path() / fs::path("tessera_vlm_torch_" + std::to_string(::getpid()) +
-                                                            (stem == nn::ViTConfig::Stem::conv ? "_conv" : "_patch"));
+  const fs::path dir = fs::temp_directory_path() /
+                       fs::path("tessera_vlm_torch_" + std::to_string(::getpid()) +
+                                (stem == nn::ViTConfig::Stem::conv ? "_conv_" : "_patch_") +
+                                std::to_string(int(fusion)) + "_" + std::to_string(cross_attention_every));
   fs::create_directories(dir);
   auto write_dump = [&](const fs::path& path, double logit_change) {
     Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     BOOST_REQUIRE(file.valid());
     data::h5::write_attribute(file.get(), "config",
                               std::string(R"({"num_patches": 64, "loc_bins": 64, "text_context": 96, )"
-                                          R"("image": {"heads": 2}, "lm": {"heads": 3}})"));
+                                          R"("image": {"heads": 2}, "lm": {"heads": 3}, "cross_attention_every": )") +
+                                  std::to_string(cross_attention_every) + "}");
     for (const auto& [name, p] : model.named_parameters()) {
       write(file.get(), "params/" + name, p);
       BOOST_REQUIRE(p.grad().defined());
@@ -141,5 +154,11 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem) {
 // Both image stems: timm's patch projection and the convolutional one (model.image.patch_stem: conv).
 BOOST_AUTO_TEST_CASE(forward_and_backward_agree_with_pytorch) { agrees_with_pytorch(nn::ViTConfig::Stem::patch); }
 BOOST_AUTO_TEST_CASE(with_a_conv_stem_too) { agrees_with_pytorch(nn::ViTConfig::Stem::conv); }
+// The fusions of issue 18: gated cross-attention after every block and after every other; the blind LM.
+BOOST_AUTO_TEST_CASE(with_cross_attention_and_blind) {
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::cross_attention, 1);
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::cross_attention, 2);
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::none);
+}
 
 BOOST_AUTO_TEST_SUITE_END()

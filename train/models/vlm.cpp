@@ -1,6 +1,8 @@
 // model.type: vlm — a PaLI-3 / PaliGemma-style vision-language model (nn/vlm.h) trained on scene
 // data sets by the vlm task (train/tasks/vlm.cpp). Stage 2 of two: model.image_encoder.from names
-// a SigLIP run's checkpoint whose image tower (visual.*) becomes this model's.
+// a SigLIP run's checkpoint whose image tower (visual.*) becomes this model's. model.fusion picks
+// how the LM reads the image (prefix tokens, LLaMA 3.2's gated cross-attention, or not at all: the
+// text-only LM that model.lm.from can start a cross-attention model from, its LM frozen).
 #include "train/models/vlm.h"
 
 #include <fmt/format.h>
@@ -22,6 +24,13 @@ namespace {
 
 std::vector<Field> vlm_fields() {
   return {
+      string("fusion", "prefix",
+             "how the LM reads the image: prefix (PaliGemma: the projected image tokens before the text), "
+             "cross_attention (LLaMA 3.2 Vision: gated cross-attention layers, gates at 0), none (a text-only LM, "
+             "blind to the image)",
+             {"prefix", "cross_attention", "none"}),
+      integer("cross_attention_every", 1, "fusion cross_attention: a gated cross-attention layer after every k-th LM "
+                                          "block (at most lm.depth)", 1),
       section("image", "the image tower: a ViT trunk as the stage-1 SigLIP run's model.image",
               {integer("patch_size", 8, "side of the square patches; must divide the image size", 1),
                integer("width", 192, "token width", 1), integer("depth", 6, "transformer blocks", 0),
@@ -35,7 +44,11 @@ std::vector<Field> vlm_fields() {
       section("lm", "the decoder-only language model",
               {integer("width", 192, "token width", 1), integer("depth", 4, "transformer blocks", 0),
                integer("heads", 3, "attention heads; must divide width", 1),
-               number("mlp_ratio", 4, "MLP hidden width / token width", 0)}),
+               number("mlp_ratio", 4, "MLP hidden width / token width", 0),
+               string("from", "", "a vlm checkpoint (a text-only one: fusion none) whose language model "
+                                  "(token_embedding, positional_embedding, blocks, ln_final, lm_head) starts this one"),
+               boolean("freeze", false, "the language model gets no gradient: only the image side and the "
+                                        "cross-attention layers train (Meta's recipe for LLaMA 3.2 Vision)")}),
       integer("text_context", 160, "text tokens per sequence, BOS to EOS; longer targets are cut", 3),
       string("loss_average", "token", "the suffix loss's mean: over all target tokens of the batch, or per sequence "
                                       "then over sequences (short answers weigh as much as long captions)",
@@ -72,6 +85,36 @@ void load_image_encoder(VlmModel& model, const std::string& path) {
   model.visual->load_state(tower);
 }
 
+// The parameters of the language model proper: what a text-only LM and a VLM of any fusion share.
+bool language_model_parameter(const std::string& name) {
+  for (const char* part : {"token_embedding.", "positional_embedding", "blocks.", "ln_final.", "lm_head."})
+    if (name.rfind(part, 0) == 0) return true;
+  return false;
+}
+
+// model.lm.from: another vlm checkpoint's language model, checked against the one built here.
+void load_language_model(VlmModel& model, const std::string& path) {
+  const Checkpoint c = load_checkpoint(path);
+  const Recipe source_recipe = Recipe::parse(c.meta.recipe, path + " (stored recipe)");
+  const std::string type = source_recipe.section("model").string("type");
+  if (type != "vlm")
+    fail("model.lm.from: {} holds a '{}' model; it needs a vlm checkpoint (a text-only one: model.fusion none)", path,
+         type);
+  const std::map<std::string, Tensor> source = evaluation_weights(c, source_recipe, path);
+  std::map<std::string, Tensor> lm;
+  for (const auto& [name, t] : model.named_parameters()) {
+    if (!language_model_parameter(name)) continue;
+    const auto it = source.find(name);
+    if (it == source.end()) fail("model.lm.from: {} has no parameter {}", path, name);
+    if (it->second.shape() != t.shape())
+      fail("model.lm.from: {} has {} of shape {}, but model.lm makes {}; set model.lm and text_context as the source "
+           "recipe's{}", path, name, it->second.shape_string(), t.shape_string(),
+           name == "positional_embedding" ? " (a prefix model's positions include its image tokens)" : "");
+    lm[name] = it->second;
+  }
+  model.load_state(lm, /*strict=*/false);
+}
+
 std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Generator& gen) {
   if (data.object_class_names.empty())
     fail("model.type vlm trains on scene data sets (objects/classes with class_names, as 'tessera data import "
@@ -80,6 +123,10 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
     fail("model.type vlm needs square images, but the data set's are {}x{}", data.height, data.width);
   nn::VlmConfig c;
   const Section im = s.section("image"), lm = s.section("lm"), enc = s.section("image_encoder");
+  const std::string fusion = s.string("fusion");
+  c.fusion = fusion == "prefix" ? nn::VlmConfig::Fusion::prefix
+           : fusion == "cross_attention" ? nn::VlmConfig::Fusion::cross_attention : nn::VlmConfig::Fusion::none;
+  c.cross_attention_every = s.integer("cross_attention_every");
   c.image.image_size = data.height;
   c.image.channels = data.channels;
   c.image.patch_size = im.integer("patch_size");
@@ -98,6 +145,11 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   c.depth = lm.integer("depth");
   c.heads = lm.integer("heads");
   c.mlp_ratio = lm.number("mlp_ratio");
+  if (c.fusion == nn::VlmConfig::Fusion::cross_attention && c.cross_attention_every > c.depth)
+    fail("model.cross_attention_every {} is more than model.lm.depth {}: no block would be followed by a "
+         "cross-attention layer", c.cross_attention_every, c.depth);
+  if (c.fusion == nn::VlmConfig::Fusion::none && !enc.string("from").empty())
+    fail("model.fusion none reads no image, but model.image_encoder.from is set ({})", enc.string("from"));
   c.text_context = s.integer("text_context");
   c.location_bins = s.integer("loc_bins");
   c.loss_per_sequence = s.string("loss_average") == "sequence";
@@ -111,8 +163,18 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   generation.length_penalty = g.number("length_penalty");
   auto model = std::make_shared<VlmModel>(c, data::Nouns(data.object_class_names).singular, tasks, generation, gen);
   if (!enc.string("from").empty() && !data.weights_follow) load_image_encoder(*model, enc.string("from"));
-  else if (c.freeze_image && enc.string("from").empty())
+  else if (c.freeze_image && enc.string("from").empty() && model->reads_images())
     fmt::print(stderr, "warning: model.image_encoder.freeze is on but .from is empty: the image tower stays random\n");
+  if (!lm.string("from").empty() && !data.weights_follow) load_language_model(*model, lm.string("from"));
+  if (lm.boolean("freeze")) {
+    if (lm.string("from").empty())
+      fmt::print(stderr, "warning: model.lm.freeze is on but model.lm.from is empty: the language model stays random\n");
+    if (c.fusion != nn::VlmConfig::Fusion::cross_attention)
+      fail("model.lm.freeze needs model.fusion cross_attention: with {} nothing that reads the image would train "
+           "but the projector", fusion);
+    for (auto& [name, p] : model->named_parameters())
+      if (language_model_parameter(name)) p.requires_grad_(false);
+  }
   return model;
 }
 
@@ -135,7 +197,7 @@ nn::LocationGrid VlmModel::location_grid() const {
 std::vector<nn::GeneratedText> VlmModel::generate_text(const Tensor& images, const std::vector<nn::TextPrompt>& prompts,
                                                        const nn::GenerationOptions& options) {
   NoGradGuard no_grad;
-  const Tensor tokens = image_tokens(images);
+  const Tensor tokens = reads_images() ? image_tokens(images) : Tensor();
   std::vector<nn::GeneratedText> out;
   // In chunks, to bound the key/value cache (rows x layers x positions x width).
   constexpr size_t kRowsPerChunk = 512;
@@ -149,7 +211,8 @@ std::vector<nn::GeneratedText> VlmModel::generate_text(const Tensor& images, con
       ids.push_back(vocabulary().sequence(prompts[i].text, "", false));
       rows.push_back(prompts[i].image);
     }
-    const Tensor chunk = index_select(tokens, 0, Tensor::from_vector(rows, {int64_t(rows.size())}));
+    const Tensor chunk =
+        tokens.defined() ? index_select(tokens, 0, Tensor::from_vector(rows, {int64_t(rows.size())})) : Tensor();
     for (nn::Generation& g : nn::generate(*this, chunk, ids, options)) {
       std::string text = vocabulary().decode(g.ids);
       out.push_back({std::move(text), std::move(g)});
