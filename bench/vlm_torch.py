@@ -318,6 +318,27 @@ class GatedCrossAttentionBlock(nn.Module):
         return x + self.gate_mlp.tanh() * self.mlp(self.norm2(x))
 
 
+class DualToken(nn.Module):
+    """LLaMA-VID's dual tokens as Tessera's DualTokenCompressor (nn/dual_token.h): a context token (the
+    prompt's embeddings, through context_query, attend over the image's tower tokens; the mean over the
+    prompt, projected) and content_grid^2 content tokens (block means of the token grid, projected)."""
+
+    def __init__(self, feature_dim, lm_dim, grid, content_grid):
+        super().__init__()
+        self.grid, self.content_grid = grid, content_grid
+        self.context_query = nn.Linear(lm_dim, feature_dim)
+        self.context_projector, self.content_projector = nn.Linear(feature_dim, lm_dim), nn.Linear(feature_dim, lm_dim)
+
+    def forward(self, x, text, prompt_lengths):
+        B, T, Wi = x.shape[0], text.shape[1], x.shape[2]
+        attended = attention(self.context_query(text)[:, None], x[:, None], x[:, None], None)[:, 0]  # [B, T, Wi]
+        weights = (torch.arange(T)[None, :] < prompt_lengths[:, None]).to(attended.dtype)
+        context = (weights[:, :, None] * attended).sum(1, keepdim=True) / prompt_lengths[:, None, None].to(attended.dtype)
+        c, s = self.content_grid, self.grid // self.content_grid
+        blocks = x.reshape(B, c, s, c, s, Wi).mean((2, 4)).reshape(B, c * c, Wi)
+        return torch.cat([self.context_projector(context), self.content_projector(blocks)], 1)
+
+
 def prefix_lm_mask(prefix_lengths, length):
     """Query i sees key j iff j < prefix_length or j <= i: bool [B, 1, S, S]."""
     j = torch.arange(length)
@@ -335,11 +356,15 @@ class VLM(nn.Module):
         self.config = cfg
         self.fusion, self.every = cfg.get("fusion", "prefix"), int(cfg.get("cross_attention_every", 1))
         self.num_patches, self.text_context, self.loc_bins = cfg["num_patches"], cfg["text_context"], cfg["loc_bins"]
-        # Image positions in the LM's sequence: the patch tokens with the prefix fusion only.
-        self.in_sequence = self.num_patches if self.fusion == "prefix" else 0
+        content_grid = int(cfg.get("content_grid", 1))
+        # Image positions in the LM's sequence: the patch tokens (prefix) or the dual tokens.
+        self.in_sequence = {"prefix": self.num_patches, "dual_token": 1 + content_grid ** 2}.get(self.fusion, 0)
         if self.fusion != "none":
             self.visual = ImageTower(im["channels"], im["patch_size"], im["width"], im["depth"], im["heads"],
                                      im["mlp_hidden"], self.num_patches, im.get("stem", "patch"))
+        if self.fusion == "dual_token":
+            self.dual_token = DualToken(im["width"], lm["width"], math.isqrt(self.num_patches), content_grid)
+        elif self.fusion != "none":
             self.projector = nn.Linear(im["width"], lm["width"])
         self.token_embedding = nn.Embedding(vocab_size(self.loc_bins), lm["width"])
         self.positional_embedding = nn.Parameter(torch.zeros(self.in_sequence + self.text_context, lm["width"]))
@@ -365,6 +390,12 @@ class VLM(nn.Module):
         if self.fusion == "prefix":  # cross-attention keeps PyTorch's default: its zero gates hold the image back
             nn.init.zeros_(self.projector.weight)
             nn.init.zeros_(self.projector.bias)
+        if self.fusion == "dual_token":  # as nn/dual_token.cpp: the query N(0, W^-1/2), the projections at zero
+            nn.init.normal_(self.dual_token.context_query.weight, std=lm["width"] ** -0.5)
+            for lin in (self.dual_token.context_projector, self.dual_token.content_projector):
+                nn.init.zeros_(lin.weight)
+            for lin in (self.dual_token.context_query, self.dual_token.context_projector, self.dual_token.content_projector):
+                nn.init.zeros_(lin.bias)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
         width, depth = lm["width"], max(lm["depth"], 1)
@@ -392,16 +423,20 @@ class VLM(nn.Module):
         return self.cross_blocks[(i + 1) // self.every - 1]
 
     def image_tokens(self, images):
-        """x_img = projector(image tower); without gradients into the tower when it is frozen."""
+        """x_img = projector(image tower) (the tower's own tokens for dual_token, which the compressor reads
+        with the prompt); without gradients into the tower when it is frozen."""
         if self.frozen_image:
             with torch.no_grad():
                 tokens = self.visual(images)
         else:
             tokens = self.visual(images)
-        return self.projector(tokens)
+        return tokens if self.fusion == "dual_token" else self.projector(tokens)
 
-    def embed(self, x_img, ids, positions):
+    def embed(self, x_img, ids, positions, prompt_lengths=None):
+        """prompt_lengths [B] (BOS to SEP) are what the dual tokens' context reads."""
         text = self.token_embedding(ids)
+        if self.fusion == "dual_token":
+            x_img = self.dual_token(x_img, text, prompt_lengths)
         return (torch.cat([x_img, text], 1) if self.in_sequence else text) + self.positional_embedding[positions]
 
     def forward(self, images, ids, prefix_lengths):
@@ -409,7 +444,7 @@ class VLM(nn.Module):
         the image positions in the sequence (the prefix fusion's patch tokens, else none)."""
         N, T = self.in_sequence, ids.shape[1]
         x_img = self.image_tokens(images) if self.fusion != "none" else None
-        x = self.embed(x_img, ids, torch.arange(N + T))
+        x = self.embed(x_img, ids, torch.arange(N + T), prefix_lengths - N)
         mask = prefix_lm_mask(prefix_lengths, N + T)
         for i, block in enumerate(self.blocks):
             x = block(x, mask)
@@ -423,9 +458,9 @@ def lm_loss(logits, targets):
 
 
 def default_config(lm_width=192, lm_depth=4, lm_heads=3, text_context=160, loc_bins=64, stem="patch",
-                   fusion="prefix", cross_attention_every=1):
+                   fusion="prefix", cross_attention_every=1, content_grid=1):
     return {"num_patches": 64, "loc_bins": loc_bins, "text_context": text_context,
-            "fusion": fusion, "cross_attention_every": cross_attention_every,
+            "fusion": fusion, "cross_attention_every": cross_attention_every, "content_grid": content_grid,
             "image": {"channels": 1, "patch_size": 8, "width": 192, "depth": 6, "heads": 3, "mlp_hidden": 768,
                       "stem": stem},
             "lm": {"width": lm_width, "depth": lm_depth, "heads": lm_heads, "mlp_hidden": 4 * lm_width}}
@@ -444,9 +479,11 @@ def config_from_params(params, config):
         return len({n.split(".")[1 if not prefix else 2] for n in params if n.startswith(prefix + "blocks.")})
 
     fusion = ("none" if "visual.pos_embed" not in params
-              else "cross_attention" if any(n.startswith("cross_blocks.") for n in params) else "prefix")
+              else "cross_attention" if any(n.startswith("cross_blocks.") for n in params)
+              else "dual_token" if "dual_token.context_query.weight" in params else "prefix")
     lm_width = params["token_embedding.weight"].shape[1]
     cfg = {"fusion": fusion, "cross_attention_every": int(config.get("cross_attention_every", 1)),
+           "content_grid": int(config.get("content_grid", 1)),
            "loc_bins": params["token_embedding.weight"].shape[0] - FIRST_LOC,
            "lm": {"width": lm_width, "depth": depth(""), "heads": heads("lm"),
                   "mlp_hidden": params["blocks.0.mlp.fc1.weight"].shape[0]}}
@@ -467,7 +504,7 @@ def config_from_params(params, config):
         cfg["image"] = {"channels": patch[1], "patch_size": patch[2], "width": patch[0], "stem": stem,
                         "depth": depth("visual."), "heads": heads("image"),
                         "mlp_hidden": params["visual.blocks.0.mlp.fc1.weight"].shape[0]}
-    in_sequence = cfg["num_patches"] if fusion == "prefix" else 0
+    in_sequence = {"prefix": cfg["num_patches"], "dual_token": 1 + cfg["content_grid"] ** 2}.get(fusion, 0)
     cfg["text_context"] = params["positional_embedding"].shape[0] - in_sequence
     if fusion == "cross_attention":
         layers = len({n.split(".")[1] for n in params if n.startswith("cross_blocks.")})
@@ -667,7 +704,7 @@ def generate(model, x_img, prefixes, autocast):
     prefix_lengths = torch.tensor([N + len(p) for p in prompts])
     caches = [{"length": N + context} for _ in model.blocks]
     with autocast():
-        x = model.embed(x_img, ids, torch.arange(N + P))
+        x = model.embed(x_img, ids, torch.arange(N + P), prefix_lengths - N)
         mask = prefix_lm_mask(prefix_lengths, N + P)
         for i, (block, cache) in enumerate(zip(model.blocks, caches)):
             x = block(x, mask, cache)
@@ -879,7 +916,7 @@ def stem_of(args):
 def build_model(args):
     torch.manual_seed(args.seed)
     model = VLM(default_config(args.lm_width, args.lm_depth, args.lm_heads, args.text_context, args.loc_bins,
-                               stem_of(args), args.fusion, args.cross_attention_every))
+                               stem_of(args), args.fusion, args.cross_attention_every, args.content_grid))
     model.frozen_image = args.freeze_image
     return model
 
@@ -1212,9 +1249,10 @@ def main():
     p.add_argument("--visual-lr-scale", type=float, default=0.1)
     p.add_argument("--task-weights", default="caption=1,detect=2,answer=2,count=1")
     p.add_argument("--stem", choices=["patch", "conv"], help="the image tower's stem (default: --init's, else patch)")
-    p.add_argument("--fusion", choices=["prefix", "cross_attention", "none"], default="prefix",
+    p.add_argument("--fusion", choices=["prefix", "cross_attention", "dual_token", "none"], default="prefix",
                    help="how the LM reads the image, as Tessera's model.fusion")
     p.add_argument("--cross-attention-every", type=int, default=1)
+    p.add_argument("--content-grid", type=int, default=1, help="--fusion dual_token: content tokens per side")
     p.add_argument("--lm-width", type=int, default=192)
     p.add_argument("--lm-depth", type=int, default=4)
     p.add_argument("--lm-heads", type=int, default=3)

@@ -14,6 +14,10 @@ namespace tessera::nn {
 void VlmConfig::validate() const {
   if (fusion != Fusion::none) image.validate();
   if (width < 1 || depth < 0) fail("VLM: lm width {} / depth {} invalid", width, depth);
+  if (fusion == Fusion::dual_token &&
+      (content_grid < 1 || image.patch_size <= 0 || (image.image_size / image.patch_size) % content_grid != 0))
+    fail("VLM: content_grid {} must divide the image's {}-token side", content_grid,
+         image.patch_size > 0 ? image.image_size / image.patch_size : 0);
   if (fusion == Fusion::cross_attention && (cross_attention_every < 1 || cross_attention_every > depth))
     fail("VLM: cross_attention_every must be in [1, lm depth {}] (a cross-attention layer after every k-th block), "
          "got {}", depth, cross_attention_every);
@@ -29,7 +33,12 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : c
     ViTConfig image = c.image;
     image.num_classes = 0;
     visual = register_module("visual", std::make_shared<VisionTransformer>(image, gen));
-    projector = register_module("projector", std::make_shared<Linear>(image.width, c.width, true, gen));
+    if (c.fusion == VlmConfig::Fusion::dual_token)
+      dual_token = register_module(
+          "dual_token", std::make_shared<DualTokenCompressor>(image.width, c.width, visual->patch_embed->grid,
+                                                              c.content_grid, gen));
+    else
+      projector = register_module("projector", std::make_shared<Linear>(image.width, c.width, true, gen));
   }
   token_embedding = register_module("token_embedding", std::make_shared<Embedding>(c.vocab_size(), c.width, gen));
   positional_embedding =
@@ -79,7 +88,16 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : c
 }
 
 int64_t VisionLanguageModel::image_tokens_count() const {
-  return config_.fusion == VlmConfig::Fusion::prefix ? visual->num_patches() : 0;
+  if (config_.fusion == VlmConfig::Fusion::prefix) return visual->num_patches();
+  if (config_.fusion == VlmConfig::Fusion::dual_token) return dual_token->tokens();
+  return 0;
+}
+
+Tensor VisionLanguageModel::sequence_image_tokens(const Tensor& image_tokens, const Tensor& text,
+                                                  const Tensor& prompt_lengths) const {
+  if (config_.fusion == VlmConfig::Fusion::prefix) return image_tokens;
+  if (config_.fusion == VlmConfig::Fusion::dual_token) return dual_token->forward(image_tokens, text, prompt_lengths);
+  return Tensor();
 }
 
 const GatedCrossAttentionBlock* VisionLanguageModel::cross_block_after(size_t block) const {
@@ -103,7 +121,7 @@ Tensor VisionLanguageModel::image_tokens(const Tensor& images) {
   } else {
     tokens = visual->forward(images).tokens;
   }
-  return projector->forward(tokens);
+  return projector ? projector->forward(tokens) : tokens;
 }
 
 Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {
@@ -119,11 +137,15 @@ Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, cons
     fail("VLM: prefix_lengths must be integer [{}], got {}", ids.size(0),
          prefix_lengths.defined() ? prefix_lengths.shape_string() : "undefined");
   const Tensor text = token_embedding->forward(ids);
-  Tensor x, memory;
-  if (config_.fusion == VlmConfig::Fusion::prefix) x = concat({image_tokens(images), text}, 1);
-  else x = text;
-  if (config_.fusion == VlmConfig::Fusion::cross_attention) memory = image_tokens(images);
-  x = x + positional_embedding.slice(0, 0, n + t);
+  const Tensor tokens = reads_images() ? image_tokens(images) : Tensor();
+  Tensor in_sequence;
+  if (n > 0) {
+    std::vector<int64_t> prompts = prefix_lengths.to_vector<int64_t>();
+    for (int64_t& p : prompts) p -= n;
+    in_sequence = sequence_image_tokens(tokens, text, Tensor::from_vector(prompts, {int64_t(prompts.size())}));
+  }
+  const Tensor memory = config_.fusion == VlmConfig::Fusion::cross_attention ? tokens : Tensor();
+  Tensor x = (n > 0 ? concat({in_sequence, text}, 1) : text) + positional_embedding.slice(0, 0, n + t);
   for (size_t i = 0; i < blocks->items.size(); ++i) {
     x = blocks->items[i]->forward(x, Tensor(), prefix_lengths);
     if (const GatedCrossAttentionBlock* cross = cross_block_after(i)) x = cross->forward(x, memory);

@@ -15,12 +15,16 @@
 //   tokens are read by gated cross-attention layers (nn/cross_attention.h), one after every
 //   cross_attention_every-th block, cross_blocks.{j}.*, gates at 0 so that the model starts as its
 //   language model. The projector is not zero here: the gates hold the image back instead.
+// fusion dual_token (LLaMA-VID): each image becomes 1 + content_grid^2 tokens before the text — a
+//   context token guided by the prompt and pooled content tokens (nn/dual_token.h, dual_token.*),
+//   in place of all its patch tokens; no projector (the compressor's projections replace it).
 // fusion none: the language model alone, blind to the image (no visual.*, no projector): the
 //   text-only LM a cross_attention model starts from, and the blind baseline of every metric.
 #include <memory>
 
 #include "autograd/random.h"
 #include "nn/cross_attention.h"
+#include "nn/dual_token.h"
 #include "nn/embedding.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
@@ -30,10 +34,11 @@
 namespace tessera::nn {
 
 struct VlmConfig {
-  enum class Fusion { prefix, cross_attention, none };
+  enum class Fusion { prefix, cross_attention, dual_token, none };
 
   Fusion fusion = Fusion::prefix;
   int64_t cross_attention_every = 1;  // cross_attention: a gated layer after blocks k-1, 2k-1, ...
+  int64_t content_grid = 1;           // dual_token: content tokens per image side (1: one mean token)
   ViTConfig image;            // the image tower; num_classes is ignored (no head)
   bool freeze_image = false;  // the tower runs without gradients (PaLI-3's first stage)
   int64_t width = 192;        // the language model's
@@ -56,7 +61,7 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   VisionLanguageModel(const VlmConfig& config, Generator& gen);
 
   // Image positions in the language model's sequence, before the text: the tower's patch tokens
-  // with the prefix fusion, none otherwise. Prefix lengths count them.
+  // with the prefix fusion, 1 + content_grid^2 dual tokens, none otherwise. Prefix lengths count them.
   int64_t image_tokens_count() const;
   bool reads_images() const { return config_.fusion != VlmConfig::Fusion::none; }
   // The cross-attention layer that follows LM block `block`, or null.
@@ -64,9 +69,15 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   // The image tower's attention (what the language model reads is its output).
   ImageAttention image_attention(const Tensor& images) override;
   bool available() const override { return reads_images(); }  // fusion none has no tower
-  // images f32 [B, C, H, W] -> [B, N, width]: the tower's patch tokens, projected (what the prefix
-  // fusion puts before the text, and what the cross-attention layers read). Fails under fusion none.
+  // images f32 [B, C, H, W] -> what the fusion reads of each image, [B, N, width]: the tower's patch
+  // tokens, projected (what the prefix fusion puts before the text, and what the cross-attention
+  // layers read); for dual_token the tower's tokens themselves [B, N, image width], which the
+  // compressor reads with the prompt. Fails under fusion none.
   Tensor image_tokens(const Tensor& images);
+  // The image positions of the sequence from image_tokens() and the text's embeddings [B, T, width]
+  // (rows' prompts their first prompt_lengths[b] positions, BOS to SEP): [B, image_tokens_count(),
+  // width], or undefined when the sequence holds no image.
+  Tensor sequence_image_tokens(const Tensor& image_tokens, const Tensor& text, const Tensor& prompt_lengths) const;
   // The whole sequence through the blocks. images may be undefined under fusion none.
   // ids: integer [B, T] (the text part, T <= text_context);
   // prefix_lengths: integer [B], the positions (image tokens included) that attend both ways.
@@ -83,7 +94,8 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   const VlmVocabulary& vocabulary() const { return vocabulary_; }
 
   std::shared_ptr<VisionTransformer> visual;
-  std::shared_ptr<Linear> projector;        // null under fusion none
+  std::shared_ptr<Linear> projector;        // null under fusion none and dual_token
+  std::shared_ptr<DualTokenCompressor> dual_token;  // fusion dual_token only
   std::shared_ptr<Embedding> token_embedding;
   Tensor positional_embedding;  // [N + text_context, width]
   std::shared_ptr<BlockList> blocks;

@@ -20,8 +20,9 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
   const int64_t n = model.image_tokens_count(), heads = c.heads, head_dim = c.width / c.heads;
   if (model.reads_images()) {
     const int64_t m = model.visual->num_patches();
-    if (!image_tokens.defined() || image_tokens.shape() != Shape{rows, m, c.width})
-      fail("VLM decoding: {} prompts need image tokens [{}, {}, {}], got {}", rows, rows, m, c.width,
+    const int64_t width = model.dual_token ? c.image.width : c.width;  // dual tokens read the tower's own
+    if (!image_tokens.defined() || image_tokens.shape() != Shape{rows, m, width})
+      fail("VLM decoding: {} prompts need image tokens [{}, {}, {}], got {}", rows, rows, m, width,
            image_tokens.defined() ? image_tokens.shape_string() : "undefined");
   }
   int64_t longest = 0, shortest = c.text_context;
@@ -49,7 +50,11 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
   }
   const int64_t t = n + longest;
   const Tensor text = model.token_embedding->forward(Tensor::from_vector(ids, {rows, longest}));
-  Tensor x = (n > 0 ? concat({image_tokens, text}, 1) : text) + model.positional_embedding.slice(0, 0, t);
+  std::vector<int64_t> prompt_lengths;
+  for (const auto& p : prompts) prompt_lengths.push_back(int64_t(p.size()));
+  const Tensor in_sequence =
+      n > 0 ? model.sequence_image_tokens(image_tokens, text, Tensor::from_vector(prompt_lengths, {rows})) : Tensor();
+  Tensor x = (n > 0 ? concat({in_sequence, text}, 1) : text) + model.positional_embedding.slice(0, 0, t);
   AttentionOptions o;
   o.causal = true;
   o.prefix_lengths = Tensor::from_vector(prefix, {rows});

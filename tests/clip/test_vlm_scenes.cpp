@@ -147,11 +147,11 @@ BOOST_AUTO_TEST_CASE(two_stages_train_evaluate_and_generate) {
   BOOST_TEST(change > 0.0);
 }
 
-// Issue 18's LLaMA 3.2 route: a text-only LM (fusion none) trained on the scenes' text, then a
-// cross-attention model that starts from it with the LM frozen and trains only the image side's
-// adapters; the LM's weights come out bit for bit as they went in, the gates open, and eval and
-// generate work on both.
-BOOST_AUTO_TEST_CASE(text_only_lm_then_frozen_lm_with_cross_attention_adapters) {
+// Issue 18's fusions through the command. LLaMA 3.2's route: a text-only LM (fusion none) trained
+// on the scenes' text, then a cross-attention model that starts from it with the LM frozen and
+// trains only the image side's adapters; the LM's weights come out bit for bit as they went in,
+// and the gates open. LLaMA-VID's dual tokens from the same stage 1. eval and generate work on all.
+BOOST_AUTO_TEST_CASE(text_only_lm_cross_attention_adapters_and_dual_tokens) {
   ScratchDir dir("vlm_cross_attention");
   make_scenes(dir);
   write_file(dir / "stage1.yaml", stage1_recipe());
@@ -182,7 +182,17 @@ BOOST_AUTO_TEST_CASE(text_only_lm_then_frozen_lm_with_cross_attention_adapters) 
   BOOST_TEST(std::abs(after.at("cross_blocks.0.gate_mlp").item()) > 0.0);
   BOOST_TEST(max_difference(after.at("visual.pos_embed"), visual_weights(dir / "stage1/last.h5").at("visual.pos_embed")) == 0.0);
 
-  for (const char* run : {"text", "cross"}) {
+  write_file(dir / "dual.yaml", stage2_recipe("  fusion: dual_token\n  content_grid: 2\n"
+                                             "  image_encoder: {from: stage1/last.h5, freeze: true}\n", "", 10));
+  const RunResult d = run_tessera("train dual.yaml --run-dir dual", dir.path.string());
+  BOOST_TEST_REQUIRE(d.exit_code == 0, d.output);
+  const auto dual = train::load_checkpoint(dir / "dual/last.h5").params;
+  BOOST_TEST(dual.at("positional_embedding").size(0) == 5 + 128);  // a context and four content tokens
+  BOOST_TEST(dual.count("projector.weight") == 0u);
+  BOOST_TEST(max_difference(dual.at("dual_token.content_projector.weight"),
+                            Tensor::zeros(dual.at("dual_token.content_projector.weight").shape())) > 0.0);
+
+  for (const char* run : {"text", "cross", "dual"}) {
     const std::string html = read_file(dir / (std::string(run) + "/report.html"));
     BOOST_TEST(html.find("<section id=\"generations\">") != std::string::npos, run);
     BOOST_TEST(html.find("could not be made") == std::string::npos, run << ": " << html.substr(0, 3000));
@@ -213,6 +223,8 @@ BOOST_AUTO_TEST_CASE(text_only_lm_then_frozen_lm_with_cross_attention_adapters) 
           "model.fusion none reads no image, but model.image_encoder.from is set");
   refused("every", stage2_recipe("  fusion: cross_attention\n  cross_attention_every: 2\n", "", 2),
           "model.cross_attention_every 2 is more than model.lm.depth 1");
+  refused("grid", stage2_recipe("  fusion: dual_token\n  content_grid: 3\n", "", 2),
+          "model.content_grid 3 does not divide the image's 4x4 token grid");
   std::string from_prefix = stage2_recipe("", "", 2);  // a prefix model's positions include its image tokens
   from_prefix.replace(from_prefix.find(lm), lm.size(), "lm: {width: 32, depth: 1, heads: 2, from: text/last.h5}");
   refused("from_prefix", from_prefix, "text/last.h5 has positional_embedding of shape");

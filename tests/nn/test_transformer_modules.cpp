@@ -15,6 +15,7 @@
 #include "nn/layer_norm.h"
 #include "nn/conv.h"
 #include "nn/cross_attention.h"
+#include "nn/dual_token.h"
 #include "nn/conv_stem.h"
 #include "nn/patch_embed.h"
 #include "nn/transformer.h"
@@ -264,6 +265,69 @@ BOOST_AUTO_TEST_CASE(gated_cross_attention_starts_as_the_identity_and_opens) {
   std::vector<Tensor> inputs{x, m};
   inputs.insert(inputs.end(), params.begin(), params.end());
   test::expect_ok([&](const std::vector<Tensor>& in) { return block.forward(in[0], in[1]); }, inputs);
+}
+
+BOOST_AUTO_TEST_CASE(dual_tokens_are_a_prompt_guided_context_and_pooled_content) {
+  Generator gen(60);
+  DualTokenCompressor dual(4, 6, 4, 2, gen);  // features of width 4 on a 4x4 grid, LM width 6, 2x2 content
+  BOOST_TEST(dual.tokens() == 5);
+  BOOST_TEST(names_of(dual) == (std::vector<std::string>{"context_query.weight", "context_query.bias",
+                                                         "context_projector.weight", "context_projector.bias",
+                                                         "content_projector.weight", "content_projector.bias"}));
+  BOOST_TEST(sum(abs(dual.context_projector->weight)).item() == 0.0);  // zero at birth, as the prefix projector
+  const auto params = to_f64_random(dual, 61);
+  const Tensor x = leaf({2, 16, 4}, 62), text = leaf({2, 5, 6}, 63);
+  const Tensor lengths = Tensor::from_vector(std::vector<int64_t>{3, 5}, {2});
+  const Tensor y = dual.forward(x, text, lengths);
+  BOOST_TEST(y.shape() == (Shape{2, 5, 6}));
+  // By hand. Context: per prompt token, softmax over the 16 features of q.x / 2, averaged; content:
+  // the four 2x2 blocks of the grid, row-major.
+  const Tensor q = dual.context_query->forward(text);
+  double worst = 0;
+  for (int64_t b = 0; b < 2; ++b) {
+    const int64_t p = b == 0 ? 3 : 5;
+    std::vector<double> context(4, 0.0);
+    for (int64_t i = 0; i < p; ++i) {
+      std::vector<double> w(16);
+      double top = -1e300, total = 0;
+      for (int64_t n = 0; n < 16; ++n) {
+        double dot = 0;
+        for (int64_t e = 0; e < 4; ++e) dot += q.at({b, i, e}) * x.at({b, n, e});
+        w[size_t(n)] = dot / 2.0, top = std::max(top, w[size_t(n)]);
+      }
+      for (double& v : w) total += (v = std::exp(v - top));
+      for (int64_t e = 0; e < 4; ++e)
+        for (int64_t n = 0; n < 16; ++n) context[size_t(e)] += w[size_t(n)] / total * x.at({b, n, e}) / double(p);
+    }
+    auto projected = [&](const Linear& l, const std::vector<double>& v, int64_t o) {
+      double s = l.bias.at({o});
+      for (int64_t e = 0; e < 4; ++e) s += l.weight.at({o, e}) * v[size_t(e)];
+      return s;
+    };
+    for (int64_t o = 0; o < 6; ++o) worst = std::max(worst, std::abs(projected(*dual.context_projector, context, o) - y.at({b, 0, o})));
+    for (int64_t br = 0; br < 2; ++br)
+      for (int64_t bc = 0; bc < 2; ++bc) {
+        std::vector<double> block(4, 0.0);
+        for (int64_t r = 2 * br; r < 2 * br + 2; ++r)
+          for (int64_t c = 2 * bc; c < 2 * bc + 2; ++c)
+            for (int64_t e = 0; e < 4; ++e) block[size_t(e)] += x.at({b, r * 4 + c, e}) / 4.0;
+        for (int64_t o = 0; o < 6; ++o)
+          worst = std::max(worst, std::abs(projected(*dual.content_projector, block, o) - y.at({b, 1 + br * 2 + bc, o})));
+      }
+  }
+  BOOST_TEST(worst < 1e-12);
+  // What follows the prompt never reaches the tokens (the suffix must stay causal).
+  Tensor later = text.detach().clone();
+  later.slice(1, 3, 5).select(0, 0).fill_(7.0);
+  BOOST_TEST(test::max_abs_diff(dual.forward(x, later, lengths).select(0, 0), y.select(0, 0)) == 0.0);
+  BOOST_TEST(test::max_abs_diff(dual.forward(x, later, lengths).select(0, 1), y.select(0, 1)) == 0.0);
+  std::vector<Tensor> inputs{x, text};
+  inputs.insert(inputs.end(), params.begin(), params.end());
+  test::expect_ok([&](const std::vector<Tensor>& in) { return dual.forward(in[0], in[1], lengths); }, inputs);
+  BOOST_CHECK_THROW(DualTokenCompressor(4, 6, 4, 3, gen), Error);  // 3 does not divide the grid
+  BOOST_CHECK_THROW(dual.forward(x, text, Tensor::from_vector(std::vector<int64_t>{0, 5}, {2})), Error);
+  BOOST_CHECK_THROW(dual.forward(x, text, Tensor::from_vector(std::vector<int64_t>{3, 6}, {2})), Error);
+  BOOST_CHECK_THROW(dual.forward(leaf({2, 9, 4}, 64), text, lengths), Error);
 }
 
 BOOST_AUTO_TEST_CASE(conv_stem_is_halving_convolutions_with_gelu_between) {

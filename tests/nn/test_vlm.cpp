@@ -25,10 +25,11 @@ using Vocab = nn::VlmVocabulary;
 
 using Fusion = nn::VlmConfig::Fusion;
 
-nn::VlmConfig tiny_config(Fusion fusion = Fusion::prefix, int64_t cross_attention_every = 1) {
+nn::VlmConfig tiny_config(Fusion fusion = Fusion::prefix, int64_t cross_attention_every = 1, int64_t content_grid = 1) {
   nn::VlmConfig c;
   c.fusion = fusion;
   c.cross_attention_every = cross_attention_every;
+  c.content_grid = content_grid;
   c.image.image_size = 16, c.image.patch_size = 4, c.image.channels = 1;
   c.image.width = 16, c.image.depth = 1, c.image.heads = 2, c.image.num_classes = 0;
   c.image.pooling = nn::ViTConfig::Pooling::avg;
@@ -42,6 +43,10 @@ std::shared_ptr<nn::VisionLanguageModel> tiny_model(const nn::VlmConfig& c = tin
   Generator gen(seed);
   auto m = std::make_shared<nn::VisionLanguageModel>(c, gen);
   if (m->projector) nn::init::normal_(m->projector->weight, 0, 0.3, gen);
+  if (m->dual_token) {
+    nn::init::normal_(m->dual_token->context_projector->weight, 0, 0.3, gen);
+    nn::init::normal_(m->dual_token->content_projector->weight, 0, 0.3, gen);
+  }
   if (m->cross_blocks)
     for (const auto& b : m->cross_blocks->items) {
       nn::init::uniform_(b->gate_attn, 0.4, 0.9, gen);
@@ -54,12 +59,17 @@ std::shared_ptr<nn::VisionLanguageModel> tiny_model(const nn::VlmConfig& c = tin
 // Every way the LM may read the image, the cross-attention layers after every block and every other.
 std::vector<nn::VlmConfig> every_fusion() {
   return {tiny_config(Fusion::prefix), tiny_config(Fusion::cross_attention, 1), tiny_config(Fusion::cross_attention, 2),
-          tiny_config(Fusion::none)};
+          tiny_config(Fusion::dual_token, 1, 1), tiny_config(Fusion::dual_token, 1, 2), tiny_config(Fusion::none)};
 }
 
-const char* fusion_name(const nn::VlmConfig& c) {
-  return c.fusion == Fusion::prefix ? "prefix" : c.fusion == Fusion::none ? "none"
-         : c.cross_attention_every == 1 ? "cross_attention every 1" : "cross_attention every 2";
+std::string fusion_name(const nn::VlmConfig& c) {
+  switch (c.fusion) {
+    case Fusion::prefix: return "prefix";
+    case Fusion::cross_attention: return "cross_attention every " + std::to_string(c.cross_attention_every);
+    case Fusion::dual_token: return "dual_token content_grid " + std::to_string(c.content_grid);
+    case Fusion::none: return "none";
+  }
+  return "?";
 }
 
 // What the decoder takes for these images: the projected image tokens, or nothing for a blind model.
@@ -181,6 +191,19 @@ BOOST_AUTO_TEST_CASE(closed_gates_give_the_text_only_lm_exactly) {
   BOOST_CHECK_THROW(tiny_config(Fusion::cross_attention, 3).validate(), Error);
   BOOST_CHECK_THROW(tiny_config(Fusion::cross_attention, 0).validate(), Error);
   BOOST_CHECK_NO_THROW(tiny_config(Fusion::cross_attention, 2).validate());
+  BOOST_CHECK_THROW(tiny_config(Fusion::dual_token, 1, 3).validate(), Error);  // 3 does not divide the 4x4 grid
+  BOOST_CHECK_NO_THROW(tiny_config(Fusion::dual_token, 1, 4).validate());
+}
+
+// LLaMA-VID's compression: 2 tokens per image (5 with content_grid 2) in the sequence, not 16.
+BOOST_AUTO_TEST_CASE(dual_tokens_put_two_or_five_image_positions_in_the_sequence) {
+  for (int64_t grid : {1, 2}) {
+    auto m = tiny_model(tiny_config(Fusion::dual_token, 1, grid));
+    BOOST_TEST(m->image_tokens_count() == 1 + grid * grid);
+    BOOST_TEST(m->positional_embedding.size(0) == 1 + grid * grid + m->config().text_context);
+    BOOST_TEST(m->projector == nullptr);
+    BOOST_TEST(m->image_tokens(images(2)).shape() == (Shape{2, 16, 16}));  // the tower's own tokens
+  }
 }
 
 BOOST_AUTO_TEST_CASE(loss_is_cross_entropy_on_the_scored_targets_only) {

@@ -61,8 +61,9 @@ BOOST_AUTO_TEST_SUITE(vlm_torch)
 namespace {
 
 void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion = nn::VlmConfig::Fusion::prefix,
-                         int64_t cross_attention_every = 1) {
+                         int64_t cross_attention_every = 1, int64_t content_grid = 1) {
   nn::VlmConfig c;
+  c.content_grid = content_grid;
   c.image.stem = stem;
   c.fusion = fusion;
   c.cross_attention_every = cross_attention_every;
@@ -75,6 +76,11 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
   if (model.projector) {
     nn::init::normal_(model.projector->weight, 0, 0.05, gen);  // zero at birth (prefix); here the image must matter
     nn::init::normal_(model.projector->bias, 0, 0.02, gen);
+  }
+  if (model.dual_token) {  // zero at birth, like the prefix projector
+    nn::init::normal_(model.dual_token->context_projector->weight, 0, 0.05, gen);
+    nn::init::normal_(model.dual_token->content_projector->weight, 0, 0.05, gen);
+    nn::init::normal_(model.dual_token->content_projector->bias, 0, 0.02, gen);
   }
   if (model.cross_blocks)
     for (const auto& b : model.cross_blocks->items) {  // closed at birth; open, so every path has a gradient
@@ -115,7 +121,8 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
   const fs::path dir = fs::temp_directory_path() /
                        fs::path("tessera_vlm_torch_" + std::to_string(::getpid()) +
                                 (stem == nn::ViTConfig::Stem::conv ? "_conv_" : "_patch_") +
-                                std::to_string(int(fusion)) + "_" + std::to_string(cross_attention_every));
+                                std::to_string(int(fusion)) + "_" + std::to_string(cross_attention_every) + "_" +
+                                std::to_string(content_grid));
   fs::create_directories(dir);
   auto write_dump = [&](const fs::path& path, double logit_change) {
     Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -123,7 +130,8 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
     data::h5::write_attribute(file.get(), "config",
                               std::string(R"({"num_patches": 64, "loc_bins": 64, "text_context": 96, )"
                                           R"("image": {"heads": 2}, "lm": {"heads": 3}, "cross_attention_every": )") +
-                                  std::to_string(cross_attention_every) + "}");
+                                  std::to_string(cross_attention_every) + ", \"content_grid\": " +
+                                  std::to_string(content_grid) + "}");
     for (const auto& [name, p] : model.named_parameters()) {
       write(file.get(), "params/" + name, p);
       BOOST_REQUIRE(p.grad().defined());
@@ -154,10 +162,13 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
 // Both image stems: timm's patch projection and the convolutional one (model.image.patch_stem: conv).
 BOOST_AUTO_TEST_CASE(forward_and_backward_agree_with_pytorch) { agrees_with_pytorch(nn::ViTConfig::Stem::patch); }
 BOOST_AUTO_TEST_CASE(with_a_conv_stem_too) { agrees_with_pytorch(nn::ViTConfig::Stem::conv); }
-// The fusions of issue 18: gated cross-attention after every block and after every other; the blind LM.
-BOOST_AUTO_TEST_CASE(with_cross_attention_and_blind) {
+// The fusions of issue 18: gated cross-attention after every block and after every other; dual tokens
+// with one and with four content tokens; the blind LM.
+BOOST_AUTO_TEST_CASE(with_cross_attention_dual_tokens_and_blind) {
   agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::cross_attention, 1);
   agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::cross_attention, 2);
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::dual_token, 1, 1);
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::dual_token, 1, 2);
   agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::none);
 }
 

@@ -26,11 +26,14 @@ std::vector<Field> vlm_fields() {
   return {
       string("fusion", "prefix",
              "how the LM reads the image: prefix (PaliGemma: the projected image tokens before the text), "
-             "cross_attention (LLaMA 3.2 Vision: gated cross-attention layers, gates at 0), none (a text-only LM, "
-             "blind to the image)",
-             {"prefix", "cross_attention", "none"}),
+             "cross_attention (LLaMA 3.2 Vision: gated cross-attention layers, gates at 0), dual_token (LLaMA-VID: "
+             "a prompt-guided context token and pooled content tokens per image), none (a text-only LM, blind to "
+             "the image)",
+             {"prefix", "cross_attention", "dual_token", "none"}),
       integer("cross_attention_every", 1, "fusion cross_attention: a gated cross-attention layer after every k-th LM "
                                           "block (at most lm.depth)", 1),
+      integer("content_grid", 1, "fusion dual_token: content tokens per image side (1: one mean-pooled token, 2: "
+                                 "four); must divide the image's token grid", 1),
       section("image", "the image tower: a ViT trunk as the stage-1 SigLIP run's model.image",
               {integer("patch_size", 8, "side of the square patches; must divide the image size", 1),
                integer("width", 192, "token width", 1), integer("depth", 6, "transformer blocks", 0),
@@ -124,9 +127,12 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   nn::VlmConfig c;
   const Section im = s.section("image"), lm = s.section("lm"), enc = s.section("image_encoder");
   const std::string fusion = s.string("fusion");
-  c.fusion = fusion == "prefix" ? nn::VlmConfig::Fusion::prefix
-           : fusion == "cross_attention" ? nn::VlmConfig::Fusion::cross_attention : nn::VlmConfig::Fusion::none;
+  c.fusion = fusion == "prefix"            ? nn::VlmConfig::Fusion::prefix
+             : fusion == "cross_attention" ? nn::VlmConfig::Fusion::cross_attention
+             : fusion == "dual_token"      ? nn::VlmConfig::Fusion::dual_token
+                                           : nn::VlmConfig::Fusion::none;
   c.cross_attention_every = s.integer("cross_attention_every");
+  c.content_grid = s.integer("content_grid");
   c.image.image_size = data.height;
   c.image.channels = data.channels;
   c.image.patch_size = im.integer("patch_size");
@@ -148,6 +154,10 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   if (c.fusion == nn::VlmConfig::Fusion::cross_attention && c.cross_attention_every > c.depth)
     fail("model.cross_attention_every {} is more than model.lm.depth {}: no block would be followed by a "
          "cross-attention layer", c.cross_attention_every, c.depth);
+  if (c.fusion == nn::VlmConfig::Fusion::dual_token && (c.image.image_size / c.image.patch_size) % c.content_grid != 0)
+    fail("model.content_grid {} does not divide the image's {}x{} token grid (model.image.patch_size {})",
+         c.content_grid, c.image.image_size / c.image.patch_size, c.image.image_size / c.image.patch_size,
+         c.image.patch_size);
   if (c.fusion == nn::VlmConfig::Fusion::none && !enc.string("from").empty())
     fail("model.fusion none reads no image, but model.image_encoder.from is set ({})", enc.string("from"));
   c.text_context = s.integer("text_context");
