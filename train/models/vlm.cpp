@@ -1,8 +1,9 @@
 // model.type: vlm — a PaLI-3 / PaliGemma-style vision-language model (nn/vlm.h) trained on scene
 // data sets by the vlm task (train/tasks/vlm.cpp). Stage 2 of two: model.image_encoder.from names
 // a SigLIP run's checkpoint whose image tower (visual.*) becomes this model's. model.fusion picks
-// how the LM reads the image (prefix tokens, LLaMA 3.2's gated cross-attention, or not at all: the
-// text-only LM that model.lm.from can start a cross-attention model from, its LM frozen).
+// how the LM reads the image (prefix tokens, LLaMA 3.2's gated cross-attention, LLaMA-VID's two
+// tokens per image, or not at all: the text-only LM that model.lm.from can start a cross-attention
+// model from, its LM frozen).
 #include "train/models/vlm.h"
 
 #include <fmt/format.h>
