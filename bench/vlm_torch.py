@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for Tessera's `vlm` model (issue 17, PaliGemma-style prefix LM on scenes).
+"""PyTorch reference for Tessera's `vlm` model (issue 17, PaliGemma-style prefix LM on scenes; issue 18's fusions).
 
 The model, vocabulary, sequence layout, prefix-LM mask, loss, task mixture and evaluation of
 docs/VLM.md (and nn/vlm.h, train/tasks/vlm.cpp), written plainly in PyTorch: it defines the numbers and the speed that
@@ -9,6 +9,8 @@ pycocotools (e.g. /work/venv-torch/bin/python):
   vlm_torch.py check DUMP.h5 [--tol 1e-4]     # Tessera's forward/backward dump against torch
   vlm_torch.py train --data datasets/scenes --init runs/siglip_scenes/last.h5 --steps N --threads 2 \
       [--batch 64 --lr 1e-3 --warmup 100 --no-freeze-image --bf16 --save OUT.h5 ...]   # then evaluates
+      [--fusion cross_attention --cross-attention-every 2 --init-lm TEXT_LM.h5 --freeze-lm]  # as Tessera's
+      [--fusion dual_token --content-grid 1] [--fusion none]                              # model.fusion
   vlm_torch.py bench --steps 20 --threads 2 [--bf16]
   vlm_torch.py selftest --data datasets/scenes # proves `check` passes and fails, the mask, the KV
                                                # cache and the evaluation protocol (on true texts)
@@ -519,11 +521,12 @@ def config_from_params(params, config):
 
 
 def load_params(model, params, only_prefix=None):
-    """Copies params/<name> into the model; every name of the file (or of the prefix) must fit."""
+    """Copies params/<name> into the model; every name of the file (or under the prefix, or any of a tuple of
+    prefixes) must fit."""
     own = dict(model.named_parameters())
     names = [n for n in params if only_prefix is None or n.startswith(only_prefix)]
     if not names:
-        raise SystemExit(f"checkpoint: no parameters{' under ' + only_prefix if only_prefix else ''}")
+        raise SystemExit(f"checkpoint: no parameters{' under ' + str(only_prefix) if only_prefix else ''}")
     for n in names:
         if n not in own:
             raise SystemExit(f"checkpoint: parameter {n} is not in the model")
@@ -883,6 +886,8 @@ def make_optimizer(model, args):
         if image and model.frozen_image:
             p.requires_grad_(False)
             continue
+        if not p.requires_grad:  # --freeze-lm
+            continue
         embedding = any(name == e or name.endswith("." + e) for e in ("token_embedding.weight", "positional_embedding", "pos_embed"))
         decays = p.ndim >= 2 and not embedding
         groups.setdefault((decays, image), []).append(p)
@@ -931,6 +936,17 @@ def init_from(model, path):
     return "image tower (params/visual.*)"
 
 
+LM_PARTS = ("token_embedding.", "positional_embedding", "blocks.", "ln_final.", "lm_head.")
+
+
+def init_lm_from(model, path):
+    """The language model (Tessera's model.lm.from): every LM parameter of another vlm checkpoint."""
+    with h5py.File(path, "r") as f:
+        params = {n: f["params"][n][()] for n in f["params"] if n.startswith(LM_PARTS)}
+    load_params(model, params, only_prefix=LM_PARTS)
+    return f"language model from {path}"
+
+
 def train_step(model, opt, batch, step, args, autocast):
     images, ids, prefix_lengths, targets = batch
     for g in opt.param_groups:
@@ -953,6 +969,12 @@ def run_train(args):
     rng = np.random.default_rng(args.seed)
     model = build_model(args)
     initialised = init_from(model, args.init) if args.init else "random"
+    if args.init_lm:
+        initialised += "; " + init_lm_from(model, args.init_lm)
+    if args.freeze_lm:  # Tessera's model.lm.freeze: only what reads the image trains
+        for name, p in model.named_parameters():
+            if name.startswith(LM_PARTS):
+                p.requires_grad_(False)
     print(f"init: {initialised}", file=sys.stderr)
     opt = make_optimizer(model, args)
     train = Scenes(os.path.join(args.data, "train.h5"))
@@ -1176,6 +1198,29 @@ def run_selftest(args):
                f"KV-cache greedy decoding matches the full forward (worst log-prob gap {worst:.2e}, lengths {[len(g) for g in gen]})")
     model.train()
 
+    # The other fusions decode as they score too (cross-attention layers read the image at every step;
+    # dual tokens are made from the prompt at the start; the blind LM has no image).
+    for fusion, extra in (("cross_attention", {"cross_attention_every": 1}), ("dual_token", {"content_grid": 2}),
+                          ("none", {})):
+        other = VLM(dict(cfg, fusion=fusion, **extra)).eval()
+        with torch.no_grad():
+            for name, t in other.named_parameters():
+                if "gate" in name or "projector" in name:
+                    t.normal_(0, 0.5)  # open gates, non-zero projections: the image must reach the text
+            x_img = other.image_tokens(images) if fusion != "none" else None
+            n = other.in_sequence
+            prefixes = ["caption", "count bag"]
+            gen, logps = generate(other, None if x_img is None else x_img[:2], prefixes, contextlib.nullcontext)
+            worst = 0.0
+            for b, p in enumerate(prefixes):
+                prompt = [BOS] + encode(p, other.loc_bins) + [SEP]
+                lp = other(images[b: b + 1], torch.tensor([prompt + gen[b]]), torch.tensor([n + len(prompt)]))[0]
+                lp = lp.log_softmax(-1)
+                for k, token in enumerate(gen[b]):
+                    worst = max(worst, abs(float(lp[len(prompt) - 1 + k, token]) - logps[b][k]))
+        expect(all(len(g) > 0 for g in gen) and worst < 1e-4,
+               f"{fusion}: greedy decoding matches the full forward (worst log-prob gap {worst:.2e})")
+
     # check: passes on an honest dump, fails on a perturbed gradient, a perturbed logit.
     path = args.dump or "/tmp/vlm_selftest_dump.h5"
     write_dump(path, model, images, pairs, batcher)
@@ -1253,6 +1298,8 @@ def main():
                    help="how the LM reads the image, as Tessera's model.fusion")
     p.add_argument("--cross-attention-every", type=int, default=1)
     p.add_argument("--content-grid", type=int, default=1, help="--fusion dual_token: content tokens per side")
+    p.add_argument("--init-lm", help="a Tessera vlm checkpoint whose language model starts this one (model.lm.from)")
+    p.add_argument("--freeze-lm", action="store_true", help="the language model gets no gradient (model.lm.freeze)")
     p.add_argument("--lm-width", type=int, default=192)
     p.add_argument("--lm-depth", type=int, default=4)
     p.add_argument("--lm-heads", type=int, default=3)
