@@ -923,6 +923,10 @@ def build_model(args):
     model = VLM(default_config(args.lm_width, args.lm_depth, args.lm_heads, args.text_context, args.loc_bins,
                                stem_of(args), args.fusion, args.cross_attention_every, args.content_grid))
     model.frozen_image = args.freeze_image
+    if args.freeze_lm:  # Tessera's model.lm.freeze: only what reads the image trains (train and bench)
+        for name, p in model.named_parameters():
+            if name.startswith(LM_PARTS):
+                p.requires_grad_(False)
     return model
 
 
@@ -971,10 +975,6 @@ def run_train(args):
     initialised = init_from(model, args.init) if args.init else "random"
     if args.init_lm:
         initialised += "; " + init_lm_from(model, args.init_lm)
-    if args.freeze_lm:  # Tessera's model.lm.freeze: only what reads the image trains
-        for name, p in model.named_parameters():
-            if name.startswith(LM_PARTS):
-                p.requires_grad_(False)
     print(f"init: {initialised}", file=sys.stderr)
     opt = make_optimizer(model, args)
     train = Scenes(os.path.join(args.data, "train.h5"))
