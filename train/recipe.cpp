@@ -275,7 +275,10 @@ class Validator {
           return YAML::Node(0);
         }
         check_range(value, path, v, f);
-        return YAML::Node(text);  // keeps the author's spelling (3e-4, not 0.00029999...)
+        // The author's spelling (3e-4, not 0.00029999...), without the blanks yaml-cpp may leave
+        // around it (a stray carriage return before a comment), which would not read back the same.
+        const size_t first = text.find_first_not_of(" \t\r\n");
+        return YAML::Node(text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1));
       }
       case Kind::boolean: {
         bool b;

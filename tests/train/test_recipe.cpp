@@ -66,6 +66,16 @@ BOOST_AUTO_TEST_CASE(resolved_text_round_trips) {
   BOOST_TEST(again.section("optim").number("lr") == 3e-4);
 }
 
+// Found by fuzz_recipe: a carriage return between a number and its comment stayed in the kept
+// spelling ("5  \r"), and the resolved text then read back as "5".
+BOOST_AUTO_TEST_CASE(blanks_around_a_number_do_not_stay_in_its_spelling) {
+  const Recipe r = Recipe::parse(std::string(minimal) + "optim:\n  lr: 3e-4  \r   # a comment\n", "r.yaml");
+  const std::string text = r.text();
+  BOOST_TEST(contains(text, "lr: 3e-4\n"), text);
+  BOOST_TEST(Recipe::parse(text, "again.yaml").text() == text);
+  BOOST_TEST(r.section("optim").number("lr") == 3e-4);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_key_names_path_line_column_and_nearest) {
   const std::string e = error_of(std::string(minimal) + "optim:\n  lrr: 0.1\n");
   BOOST_TEST(contains(e, "r.yaml:9:3: optim.lrr: unknown key (did you mean optim.lr?)"), e);
