@@ -1,5 +1,6 @@
 #include "nn/dual_token.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -27,7 +28,8 @@ DualTokenCompressor::DualTokenCompressor(int64_t feature_dim_, int64_t lm_dim_, 
   }
 }
 
-Tensor DualTokenCompressor::forward(const Tensor& features, const Tensor& text, const Tensor& prompt_lengths) const {
+Tensor DualTokenCompressor::forward(const Tensor& features, const Tensor& text,
+                                    const std::vector<int64_t>& prompt_lengths) const {
   if (!features.defined() || features.dim() != 3 || features.size(1) != grid * grid || features.size(2) != feature_dim)
     fail("dual tokens: image features must be [B, {}, {}], got {}", grid * grid, feature_dim,
          features.defined() ? features.shape_string() : "undefined");
@@ -35,19 +37,22 @@ Tensor DualTokenCompressor::forward(const Tensor& features, const Tensor& text, 
   if (!text.defined() || text.dim() != 3 || text.size(0) != b || text.size(2) != lm_dim)
     fail("dual tokens: text embeddings must be [{}, T, {}], got {}", b, lm_dim,
          text.defined() ? text.shape_string() : "undefined");
-  const int64_t t = text.size(1);
-  if (!prompt_lengths.defined() || prompt_lengths.dim() != 1 || prompt_lengths.size(0) != b)
-    fail("dual tokens: prompt lengths must be [{}]", b);
-  // Each row's mean over its prompt positions, as a [B, 1, T] weight row (zero past the prompt, so
+  if (int64_t(prompt_lengths.size()) != b) fail("dual tokens: {} prompt lengths for {} rows", prompt_lengths.size(), b);
+  int64_t t = 0;  // the longest prompt: the positions after it are never read
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t p = prompt_lengths[size_t(r)];
+    if (p < 1 || p > text.size(1))
+      fail("dual tokens: row {} has a prompt of {} positions, outside [1, {}]", r, p, text.size(1));
+    t = std::max(t, p);
+  }
+  // Each row's mean over its prompt positions, as a [B, 1, t] weight row (zero past the prompt, so
   // nothing the model writes after it can reach the context token).
-  const std::vector<int64_t> lengths = prompt_lengths.to_vector<int64_t>();
   std::vector<double> weights(size_t(b * t), 0.0);
   for (int64_t r = 0; r < b; ++r) {
-    const int64_t p = lengths[size_t(r)];
-    if (p < 1 || p > t) fail("dual tokens: row {} has a prompt of {} positions, outside [1, {}]", r, p, t);
+    const int64_t p = prompt_lengths[size_t(r)];
     for (int64_t i = 0; i < p; ++i) weights[size_t(r * t + i)] = 1.0 / double(p);
   }
-  const Tensor queries = context_query->forward(text).unsqueeze(1);  // [B, 1, T, Wi]: one head
+  const Tensor queries = context_query->forward(text.slice(1, 0, t)).unsqueeze(1);  // [B, 1, t, Wi]: one head
   const Tensor x = features.unsqueeze(1);                            // [B, 1, N, Wi]
   const Tensor attended = scaled_dot_product_attention(queries, x, x).select(1, 0);  // [B, T, Wi]
   const Tensor mean_weights = Tensor::from_vector(weights, {b, 1, t}).to(attended.dtype());

@@ -13,6 +13,7 @@
 // Out: [B, 1 + content_grid^2, W], the context token first. The projectors start at zero, as the
 // prefix fusion's projector: the LM first learns the text, then lets the image in.
 #include <memory>
+#include <vector>
 
 #include "autograd/random.h"
 #include "nn/linear.h"
@@ -24,7 +25,8 @@ class DualTokenCompressor : public Module {
  public:
   // feature_dim Wi, lm_dim W, the features' grid side g (divisible by content_grid).
   DualTokenCompressor(int64_t feature_dim, int64_t lm_dim, int64_t grid, int64_t content_grid, Generator& gen);
-  Tensor forward(const Tensor& features, const Tensor& text, const Tensor& prompt_lengths) const;
+  // prompt_lengths: one per row, in [1, T]. Only the first max(prompt_lengths) text positions are read.
+  Tensor forward(const Tensor& features, const Tensor& text, const std::vector<int64_t>& prompt_lengths) const;
 
   int64_t tokens() const { return 1 + content_grid * content_grid; }
 

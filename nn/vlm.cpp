@@ -94,7 +94,7 @@ int64_t VisionLanguageModel::image_tokens_count() const {
 }
 
 Tensor VisionLanguageModel::sequence_image_tokens(const Tensor& image_tokens, const Tensor& text,
-                                                  const Tensor& prompt_lengths) const {
+                                                  const std::vector<int64_t>& prompt_lengths) const {
   if (config_.fusion == VlmConfig::Fusion::prefix) return image_tokens;
   if (config_.fusion == VlmConfig::Fusion::dual_token) return dual_token->forward(image_tokens, text, prompt_lengths);
   return Tensor();
@@ -142,7 +142,7 @@ Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, cons
   if (n > 0) {
     std::vector<int64_t> prompts = prefix_lengths.to_vector<int64_t>();
     for (int64_t& p : prompts) p -= n;
-    in_sequence = sequence_image_tokens(tokens, text, Tensor::from_vector(prompts, {int64_t(prompts.size())}));
+    in_sequence = sequence_image_tokens(tokens, text, prompts);
   }
   const Tensor memory = config_.fusion == VlmConfig::Fusion::cross_attention ? tokens : Tensor();
   Tensor x = (n > 0 ? concat({in_sequence, text}, 1) : text) + positional_embedding.slice(0, 0, n + t);

@@ -77,7 +77,8 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   // The image positions of the sequence from image_tokens() and the text's embeddings [B, T, width]
   // (rows' prompts their first prompt_lengths[b] positions, BOS to SEP): [B, image_tokens_count(),
   // width], or undefined when the sequence holds no image.
-  Tensor sequence_image_tokens(const Tensor& image_tokens, const Tensor& text, const Tensor& prompt_lengths) const;
+  Tensor sequence_image_tokens(const Tensor& image_tokens, const Tensor& text,
+                               const std::vector<int64_t>& prompt_lengths) const;
   // The whole sequence through the blocks. images may be undefined under fusion none.
   // ids: integer [B, T] (the text part, T <= text_context);
   // prefix_lengths: integer [B], the positions (image tokens included) that attend both ways.

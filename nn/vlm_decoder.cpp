@@ -53,7 +53,7 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
   std::vector<int64_t> prompt_lengths;
   for (const auto& p : prompts) prompt_lengths.push_back(int64_t(p.size()));
   const Tensor in_sequence =
-      n > 0 ? model.sequence_image_tokens(image_tokens, text, Tensor::from_vector(prompt_lengths, {rows})) : Tensor();
+      n > 0 ? model.sequence_image_tokens(image_tokens, text, prompt_lengths) : Tensor();
   Tensor x = (n > 0 ? concat({in_sequence, text}, 1) : text) + model.positional_embedding.slice(0, 0, t);
   AttentionOptions o;
   o.causal = true;

@@ -277,7 +277,7 @@ BOOST_AUTO_TEST_CASE(dual_tokens_are_a_prompt_guided_context_and_pooled_content)
   BOOST_TEST(sum(abs(dual.context_projector->weight)).item() == 0.0);  // zero at birth, as the prefix projector
   const auto params = to_f64_random(dual, 61);
   const Tensor x = leaf({2, 16, 4}, 62), text = leaf({2, 5, 6}, 63);
-  const Tensor lengths = Tensor::from_vector(std::vector<int64_t>{3, 5}, {2});
+  const std::vector<int64_t> lengths{3, 5};
   const Tensor y = dual.forward(x, text, lengths);
   BOOST_TEST(y.shape() == (Shape{2, 5, 6}));
   // By hand. Context: per prompt token, softmax over the 16 features of q.x / 2, averaged; content:
@@ -325,8 +325,9 @@ BOOST_AUTO_TEST_CASE(dual_tokens_are_a_prompt_guided_context_and_pooled_content)
   inputs.insert(inputs.end(), params.begin(), params.end());
   test::expect_ok([&](const std::vector<Tensor>& in) { return dual.forward(in[0], in[1], lengths); }, inputs);
   BOOST_CHECK_THROW(DualTokenCompressor(4, 6, 4, 3, gen), Error);  // 3 does not divide the grid
-  BOOST_CHECK_THROW(dual.forward(x, text, Tensor::from_vector(std::vector<int64_t>{0, 5}, {2})), Error);
-  BOOST_CHECK_THROW(dual.forward(x, text, Tensor::from_vector(std::vector<int64_t>{3, 6}, {2})), Error);
+  BOOST_CHECK_THROW(dual.forward(x, text, {0, 5}), Error);
+  BOOST_CHECK_THROW(dual.forward(x, text, {3, 6}), Error);
+  BOOST_CHECK_THROW(dual.forward(x, text, {3}), Error);
   BOOST_CHECK_THROW(dual.forward(leaf({2, 9, 4}, 64), text, lengths), Error);
 }
 
