@@ -350,7 +350,9 @@ def prefix_lm_mask(prefix_lengths, length):
 
 class VLM(nn.Module):
     """cfg["fusion"]: prefix (PaliGemma, the default), cross_attention (LLaMA 3.2: a gated cross-attention
-    layer after every cfg["cross_attention_every"]-th block, the sequence text only) or none (blind)."""
+    layer after every cfg["cross_attention_every"]-th block, the sequence text only), dual_token (LLaMA-VID)
+    or none (blind). cfg["frames"] F > 1: clips [B, F, C, H, W], each frame through the tower alone, its
+    tokens (or dual tokens) plus frame_embedding[f], the frames in order (nn/vlm.h)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -359,8 +361,9 @@ class VLM(nn.Module):
         self.fusion, self.every = cfg.get("fusion", "prefix"), int(cfg.get("cross_attention_every", 1))
         self.num_patches, self.text_context, self.loc_bins = cfg["num_patches"], cfg["text_context"], cfg["loc_bins"]
         content_grid = int(cfg.get("content_grid", 1))
-        # Image positions in the LM's sequence: the patch tokens (prefix) or the dual tokens.
-        self.in_sequence = {"prefix": self.num_patches, "dual_token": 1 + content_grid ** 2}.get(self.fusion, 0)
+        self.frames = int(cfg.get("frames", 1))
+        # Image positions in the LM's sequence: the patch tokens (prefix) or the dual tokens, per frame.
+        self.in_sequence = self.frames * {"prefix": self.num_patches, "dual_token": 1 + content_grid ** 2}.get(self.fusion, 0)
         if self.fusion != "none":
             self.visual = ImageTower(im["channels"], im["patch_size"], im["width"], im["depth"], im["heads"],
                                      im["mlp_hidden"], self.num_patches, im.get("stem", "patch"))
@@ -370,6 +373,8 @@ class VLM(nn.Module):
             self.projector = nn.Linear(im["width"], lm["width"])
         self.token_embedding = nn.Embedding(vocab_size(self.loc_bins), lm["width"])
         self.positional_embedding = nn.Parameter(torch.zeros(self.in_sequence + self.text_context, lm["width"]))
+        if self.frames > 1 and self.fusion != "none":
+            self.frame_embedding = nn.Parameter(torch.zeros(self.frames, lm["width"]))
         self.blocks = nn.ModuleList([Block(lm["width"], lm["heads"], lm["mlp_hidden"], 1e-5) for _ in range(lm["depth"])])
         if self.fusion == "cross_attention":
             self.cross_blocks = nn.ModuleList([GatedCrossAttentionBlock(lm["width"], lm["heads"], lm["mlp_hidden"], 1e-5)
@@ -400,6 +405,8 @@ class VLM(nn.Module):
                 nn.init.zeros_(lin.bias)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
+        if hasattr(self, "frame_embedding"):
+            nn.init.normal_(self.frame_embedding, std=0.01)
         width, depth = lm["width"], max(lm["depth"], 1)
         attn_std = width ** -0.5
         proj_std = attn_std * (2.0 * depth) ** -0.5
@@ -424,21 +431,39 @@ class VLM(nn.Module):
             return None
         return self.cross_blocks[(i + 1) // self.every - 1]
 
+    def join_frames(self, per_frame):
+        """[B F, M, W] -> [B, F M, W], each frame's tokens plus its frame embedding."""
+        if self.frames == 1:
+            return per_frame
+        BF, M, W = per_frame.shape
+        x = per_frame.reshape(BF // self.frames, self.frames, M, W) + self.frame_embedding[None, :, None]
+        return x.reshape(BF // self.frames, self.frames * M, W)
+
     def image_tokens(self, images):
-        """x_img = projector(image tower) (the tower's own tokens for dual_token, which the compressor reads
-        with the prompt); without gradients into the tower when it is frozen."""
+        """x_img [B, F N, W] = projector(image tower) of every frame (the tower's own tokens for dual_token,
+        which the compressor reads with the prompt); without gradients into the tower when it is frozen."""
+        B = images.shape[0]
+        if self.frames > 1:
+            if images.dim() != 5 or images.shape[1] != self.frames:
+                raise SystemExit(f"images {tuple(images.shape)}: the model reads clips of {self.frames} frames")
+            images = images.reshape(B * self.frames, *images.shape[2:])
         if self.frozen_image:
             with torch.no_grad():
                 tokens = self.visual(images)
         else:
             tokens = self.visual(images)
-        return tokens if self.fusion == "dual_token" else self.projector(tokens)
+        if self.fusion == "dual_token":
+            return tokens.reshape(B, -1, tokens.shape[-1])
+        return self.join_frames(self.projector(tokens))
 
     def embed(self, x_img, ids, positions, prompt_lengths=None):
-        """prompt_lengths [B] (BOS to SEP) are what the dual tokens' context reads."""
+        """prompt_lengths [B] (BOS to SEP) are what the dual tokens' context reads (each frame's the same)."""
         text = self.token_embedding(ids)
         if self.fusion == "dual_token":
-            x_img = self.dual_token(x_img, text, prompt_lengths)
+            F_ = self.frames
+            frames = x_img.reshape(x_img.shape[0] * F_, self.num_patches, x_img.shape[-1])
+            x_img = self.join_frames(self.dual_token(frames, text.repeat_interleave(F_, 0),
+                                                     prompt_lengths.repeat_interleave(F_, 0)))
         return (torch.cat([x_img, text], 1) if self.in_sequence else text) + self.positional_embedding[positions]
 
     def forward(self, images, ids, prefix_lengths):
@@ -460,8 +485,8 @@ def lm_loss(logits, targets):
 
 
 def default_config(lm_width=192, lm_depth=4, lm_heads=3, text_context=160, loc_bins=64, stem="patch",
-                   fusion="prefix", cross_attention_every=1, content_grid=1):
-    return {"num_patches": 64, "loc_bins": loc_bins, "text_context": text_context,
+                   fusion="prefix", cross_attention_every=1, content_grid=1, frames=1):
+    return {"num_patches": 64, "loc_bins": loc_bins, "text_context": text_context, "frames": frames,
             "fusion": fusion, "cross_attention_every": cross_attention_every, "content_grid": content_grid,
             "image": {"channels": 1, "patch_size": 8, "width": 192, "depth": 6, "heads": 3, "mlp_hidden": 768,
                       "stem": stem},
@@ -484,8 +509,10 @@ def config_from_params(params, config):
               else "cross_attention" if any(n.startswith("cross_blocks.") for n in params)
               else "dual_token" if "dual_token.context_query.weight" in params else "prefix")
     lm_width = params["token_embedding.weight"].shape[1]
+    # Clips: the frame embedding's rows (a blind LM has none, and its frames are never read).
+    frames = params["frame_embedding"].shape[0] if "frame_embedding" in params else int(config.get("frames", 1))
     cfg = {"fusion": fusion, "cross_attention_every": int(config.get("cross_attention_every", 1)),
-           "content_grid": int(config.get("content_grid", 1)),
+           "content_grid": int(config.get("content_grid", 1)), "frames": frames,
            "loc_bins": params["token_embedding.weight"].shape[0] - FIRST_LOC,
            "lm": {"width": lm_width, "depth": depth(""), "heads": heads("lm"),
                   "mlp_hidden": params["blocks.0.mlp.fc1.weight"].shape[0]}}
@@ -506,7 +533,7 @@ def config_from_params(params, config):
         cfg["image"] = {"channels": patch[1], "patch_size": patch[2], "width": patch[0], "stem": stem,
                         "depth": depth("visual."), "heads": heads("image"),
                         "mlp_hidden": params["visual.blocks.0.mlp.fc1.weight"].shape[0]}
-    in_sequence = {"prefix": cfg["num_patches"], "dual_token": 1 + cfg["content_grid"] ** 2}.get(fusion, 0)
+    in_sequence = frames * {"prefix": cfg["num_patches"], "dual_token": 1 + cfg["content_grid"] ** 2}.get(fusion, 0)
     cfg["text_context"] = params["positional_embedding"].shape[0] - in_sequence
     if fusion == "cross_attention":
         layers = len({n.split(".")[1] for n in params if n.startswith("cross_blocks.")})

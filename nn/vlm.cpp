@@ -1,5 +1,7 @@
 #include "nn/vlm.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -25,6 +27,7 @@ void VlmConfig::validate() const {
   if (!(mlp_ratio > 0)) fail("VLM: lm mlp_ratio must be positive, got {}", mlp_ratio);
   if (text_context < 3) fail("VLM: text_context must hold at least BOS, SEP and EOS (3), got {}", text_context);
   if (location_bins < 1 || location_bins > 10000) fail("VLM: loc_bins must be in [1, 10000], got {}", location_bins);
+  if (frames < 1 || frames > 64) fail("VLM: frames must be in [1, 64] (images per sample), got {}", frames);
 }
 
 VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : config_(c), vocabulary_(c.location_bins) {
@@ -43,6 +46,7 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : c
   token_embedding = register_module("token_embedding", std::make_shared<Embedding>(c.vocab_size(), c.width, gen));
   positional_embedding =
       register_parameter("positional_embedding", Tensor::zeros({image_tokens_count() + c.text_context, c.width}));
+  if (c.frames > 1 && reads_images()) frame_embedding = register_parameter("frame_embedding", Tensor::zeros({c.frames, c.width}));
   blocks = register_module("blocks", std::make_shared<BlockList>());
   Block::Options bo;
   bo.mlp_ratio = c.mlp_ratio;
@@ -68,6 +72,7 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : c
   }
   init::normal_(token_embedding->weight, 0, 0.02, gen);
   init::normal_(positional_embedding, 0, 0.01, gen);
+  if (frame_embedding.defined()) init::normal_(frame_embedding, 0, 0.01, gen);
   init_clip_blocks(*blocks, c.width, gen);
   const double attn_std = std::pow(double(c.width), -0.5);
   init::normal_(lm_head->weight, 0, attn_std, gen);
@@ -88,16 +93,54 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator& gen) : c
 }
 
 int64_t VisionLanguageModel::image_tokens_count() const {
-  if (config_.fusion == VlmConfig::Fusion::prefix) return visual->num_patches();
-  if (config_.fusion == VlmConfig::Fusion::dual_token) return dual_token->tokens();
+  if (config_.fusion == VlmConfig::Fusion::prefix) return config_.frames * visual->num_patches();
+  if (config_.fusion == VlmConfig::Fusion::dual_token) return config_.frames * dual_token->tokens();
   return 0;
+}
+
+int64_t VisionLanguageModel::memory_tokens_count() const {
+  return reads_images() ? config_.frames * visual->num_patches() : 0;
+}
+
+Tensor VisionLanguageModel::frames_of(const Tensor& images, int64_t rows) const {
+  const ViTConfig& im = config_.image;
+  const int64_t f = config_.frames;
+  const Shape one{im.channels, im.image_size, im.image_size};
+  const bool clip = images.defined() && images.dim() == 5 && images.size(1) == f && f > 1;
+  const bool single = images.defined() && images.dim() == 4 && f == 1;
+  const int64_t offset = clip ? 2 : 1;
+  if ((!clip && !single) || images.size(0) != rows || images.size(offset) != one[0] ||
+      images.size(offset + 1) != one[1] || images.size(offset + 2) != one[2]) {
+    const std::string expected = f == 1 ? fmt::format("[{}, {}, {}, {}]", rows, one[0], one[1], one[2])
+                                        : fmt::format("[{}, {}, {}, {}, {}] ({} frames per sample)", rows, f, one[0],
+                                                      one[1], one[2], f);
+    fail("VLM: images {} do not match the model: expected {}", images.defined() ? images.shape_string() : "undefined",
+         expected);
+  }
+  return clip ? images.reshape({rows * f, one[0], one[1], one[2]}) : images;
+}
+
+Tensor VisionLanguageModel::join_frames(const Tensor& per_frame) const {
+  const int64_t f = config_.frames;
+  if (f == 1) return per_frame;
+  const int64_t b = per_frame.size(0) / f, m = per_frame.size(1), w = per_frame.size(2);
+  return (per_frame.reshape({b, f, m, w}) + frame_embedding.reshape({f, 1, w})).reshape({b, f * m, w});
 }
 
 Tensor VisionLanguageModel::sequence_image_tokens(const Tensor& image_tokens, const Tensor& text,
                                                   const std::vector<int64_t>& prompt_lengths) const {
   if (config_.fusion == VlmConfig::Fusion::prefix) return image_tokens;
-  if (config_.fusion == VlmConfig::Fusion::dual_token) return dual_token->forward(image_tokens, text, prompt_lengths);
-  return Tensor();
+  if (config_.fusion != VlmConfig::Fusion::dual_token) return Tensor();
+  const int64_t f = config_.frames;
+  if (f == 1) return dual_token->forward(image_tokens, text, prompt_lengths);
+  // Every frame of a row reads that row's prompt: the text and its lengths repeated per frame.
+  const int64_t b = image_tokens.size(0), n = visual->num_patches();
+  std::vector<int64_t> rows, prompts;
+  for (int64_t r = 0; r < b; ++r)
+    for (int64_t i = 0; i < f; ++i) rows.push_back(r), prompts.push_back(prompt_lengths.at(size_t(r)));
+  const Tensor frames = image_tokens.reshape({b * f, n, image_tokens.size(2)});
+  const Tensor repeated = index_select(text, 0, Tensor::from_vector(rows, {b * f}));
+  return join_frames(dual_token->forward(frames, repeated, prompts));
 }
 
 const GatedCrossAttentionBlock* VisionLanguageModel::cross_block_after(size_t block) const {
@@ -109,27 +152,30 @@ const GatedCrossAttentionBlock* VisionLanguageModel::cross_block_after(size_t bl
 
 ImageAttention VisionLanguageModel::image_attention(const Tensor& images) {
   if (!reads_images()) fail("VLM: a model with fusion none has no image tower");
-  return visual->attention(images);
+  return visual->attention(frames_of(images, images.defined() ? images.size(0) : 0));  // clips: frame by frame
 }
 
 Tensor VisionLanguageModel::image_tokens(const Tensor& images) {
   if (!reads_images()) fail("VLM: a model with fusion none reads no image (it has no image tower)");
+  const Tensor frames = frames_of(images, images.defined() ? images.size(0) : 0);
   Tensor tokens;
   if (config_.freeze_image) {
     NoGradGuard frozen;
-    tokens = visual->forward(images).tokens.detach();
+    tokens = visual->forward(frames).tokens.detach();
   } else {
-    tokens = visual->forward(images).tokens;
+    tokens = visual->forward(frames).tokens;
   }
-  return projector ? projector->forward(tokens) : tokens;
+  if (!projector) {  // dual tokens: the frames' own tokens, side by side; the compressor adds the frames' embeddings
+    const int64_t b = images.size(0);
+    return tokens.reshape({b, config_.frames * tokens.size(1), tokens.size(2)});
+  }
+  return join_frames(projector->forward(tokens));
 }
 
 Tensor VisionLanguageModel::hidden(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths) {
   if (!ids.defined() || ids.dim() != 2 || is_floating(ids.dtype()))
     fail("VLM: token ids must be integer [B, T], got {}", ids.defined() ? ids.shape_string() : "undefined");
-  if (reads_images() && (!images.defined() || images.dim() != 4 || images.size(0) != ids.size(0)))
-    fail("VLM: images {} do not match token ids {} (expected [{}, C, H, W])",
-         images.defined() ? images.shape_string() : "undefined", ids.shape_string(), ids.size(0));
+  if (reads_images()) frames_of(images, ids.size(0));  // names the shape expected
   const int64_t t = ids.size(1), n = image_tokens_count();
   if (t < 1 || t > config_.text_context)
     fail("VLM: {} text tokens per sequence, the context holds 1..{}", t, config_.text_context);

@@ -20,6 +20,12 @@
 //   in place of all its patch tokens; no projector (the compressor's projections replace it).
 // fusion none: the language model alone, blind to the image (no visual.*, no projector): the
 //   text-only LM a cross_attention model starts from, and the blind baseline of every metric.
+// frames F > 1 (clips, LLaMA-VID's video case): a sample is F images, [B, F, C, H, W]. Each frame
+//   goes through the tower alone; what the fusion reads of it (its projected patch tokens, or its
+//   dual tokens) gets `frame_embedding`[f] added, so that the LM can tell the frames apart (the
+//   cross-attention memory has no order of its own), and the frames' tokens follow each other in
+//   frame order: F x N image positions with prefix, F x (1 + content_grid^2) with dual_token, an
+//   F x N memory with cross_attention. Each frame's dual context token reads the same prompt.
 #include <memory>
 
 #include "autograd/random.h"
@@ -39,6 +45,7 @@ struct VlmConfig {
   Fusion fusion = Fusion::prefix;
   int64_t cross_attention_every = 1;  // cross_attention: a gated layer after blocks k-1, 2k-1, ...
   int64_t content_grid = 1;           // dual_token: content tokens per image side (1: one mean token)
+  int64_t frames = 1;                 // images per sample: 1, or a clip of F frames
   ViTConfig image;            // the image tower; num_classes is ignored (no head)
   bool freeze_image = false;  // the tower runs without gradients (PaLI-3's first stage)
   int64_t width = 192;        // the language model's
@@ -61,22 +68,26 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   VisionLanguageModel(const VlmConfig& config, Generator& gen);
 
   // Image positions in the language model's sequence, before the text: the tower's patch tokens
-  // with the prefix fusion, 1 + content_grid^2 dual tokens, none otherwise. Prefix lengths count them.
+  // with the prefix fusion, 1 + content_grid^2 dual tokens, none otherwise; times the frames.
+  // Prefix lengths count them.
   int64_t image_tokens_count() const;
+  // What image_tokens() gives per sample: every frame's patch tokens, F x N.
+  int64_t memory_tokens_count() const;
   bool reads_images() const { return config_.fusion != VlmConfig::Fusion::none; }
   // The cross-attention layer that follows LM block `block`, or null.
   const GatedCrossAttentionBlock* cross_block_after(size_t block) const;
   // The image tower's attention (what the language model reads is its output).
   ImageAttention image_attention(const Tensor& images) override;
   bool available() const override { return reads_images(); }  // fusion none has no tower
-  // images f32 [B, C, H, W] -> what the fusion reads of each image, [B, N, width]: the tower's patch
-  // tokens, projected (what the prefix fusion puts before the text, and what the cross-attention
-  // layers read); for dual_token the tower's tokens themselves [B, N, image width], which the
-  // compressor reads with the prompt. Fails under fusion none.
+  // images f32 [B, C, H, W] (frames 1) or [B, F, C, H, W] -> what the fusion reads of each sample,
+  // [B, F x N, width]: the tower's patch tokens, projected, plus their frame's embedding (what the
+  // prefix fusion puts before the text, and what the cross-attention layers read); for dual_token
+  // the tower's tokens themselves [B, F x N, image width], which the compressor reads with the
+  // prompt. Fails under fusion none, and names the shape expected when images do not match.
   Tensor image_tokens(const Tensor& images);
   // The image positions of the sequence from image_tokens() and the text's embeddings [B, T, width]
   // (rows' prompts their first prompt_lengths[b] positions, BOS to SEP): [B, image_tokens_count(),
-  // width], or undefined when the sequence holds no image.
+  // width], or undefined when the sequence holds no image. Dual tokens are made here, frame by frame.
   Tensor sequence_image_tokens(const Tensor& image_tokens, const Tensor& text,
                                const std::vector<int64_t>& prompt_lengths) const;
   // The whole sequence through the blocks. images may be undefined under fusion none.
@@ -98,7 +109,8 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   std::shared_ptr<Linear> projector;        // null under fusion none and dual_token
   std::shared_ptr<DualTokenCompressor> dual_token;  // fusion dual_token only
   std::shared_ptr<Embedding> token_embedding;
-  Tensor positional_embedding;  // [N + text_context, width]
+  Tensor positional_embedding;  // [image_tokens_count() + text_context, width]
+  Tensor frame_embedding;       // [frames, width], frames > 1 only
   std::shared_ptr<BlockList> blocks;
   std::shared_ptr<CrossBlockList> cross_blocks;  // fusion cross_attention only
   std::shared_ptr<LayerNorm> ln_final;
@@ -106,6 +118,10 @@ class VisionLanguageModel : public Module, public ImageToAttention {
 
  private:
   Tensor hidden(const Tensor& images, const Tensor& ids, const Tensor& prefix_lengths);  // before ln_final
+  // images as one batch of single frames [B x F, C, H, W], after checking them against `rows` samples.
+  Tensor frames_of(const Tensor& images, int64_t rows) const;
+  // [B x F, M, width] -> [B, F x M, width], each frame's M tokens plus its frame embedding.
+  Tensor join_frames(const Tensor& per_frame) const;
   VlmConfig config_;
   VlmVocabulary vocabulary_;
 };

@@ -19,7 +19,7 @@ VlmDecoder::VlmDecoder(VisionLanguageModel& model, const Tensor& image_tokens, c
   if (rows == 0) fail("VLM decoding: no prompts");
   const int64_t n = model.image_tokens_count(), heads = c.heads, head_dim = c.width / c.heads;
   if (model.reads_images()) {
-    const int64_t m = model.visual->num_patches();
+    const int64_t m = model.memory_tokens_count();
     const int64_t width = model.dual_token ? c.image.width : c.width;  // dual tokens read the tower's own
     if (!image_tokens.defined() || image_tokens.shape() != Shape{rows, m, width})
       fail("VLM decoding: {} prompts need image tokens [{}, {}, {}], got {}", rows, rows, m, width,

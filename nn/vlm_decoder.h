@@ -21,7 +21,7 @@ namespace tessera::nn {
 
 class VlmDecoder {
  public:
-  // image_tokens: each row's projected image tokens, [rows, N, width] (model.image_tokens(images);
+  // image_tokens: each row's projected image tokens, [rows, F x N, width] (model.image_tokens(images);
   // rows that share an image may share them: index_select is cheaper than the tower); undefined
   // for a model with fusion none.
   // prompts: each row's text part up to and including SEP (VlmVocabulary::sequence(prefix, "", false)).
@@ -55,7 +55,7 @@ class VlmDecoder {
   Tensor logits_;
 };
 
-// One generation per row of `image_tokens` ([rows, N, width], as VlmDecoder takes them) / `prompts`.
+// One generation per row of `image_tokens` ([rows, F x N, width], as VlmDecoder takes them) / `prompts`.
 std::vector<Generation> generate(VisionLanguageModel& model, const Tensor& image_tokens,
                                  const std::vector<std::vector<int64_t>>& prompts, const GenerationOptions& options);
 

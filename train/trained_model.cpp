@@ -28,6 +28,7 @@ TrainedModel TrainedModel::load(const std::string& checkpoint, const data::Datas
     const DataShape from_data = data_shape(*data, m.recipe_);
     m.shape_.class_names = from_data.class_names;
     m.shape_.object_class_names = from_data.object_class_names;
+    m.shape_.frames = from_data.frames;
   } else {
     m.shape_.class_names = m.recipe_.section("data").strings("class_names");
   }

@@ -25,9 +25,11 @@ using Vocab = nn::VlmVocabulary;
 
 using Fusion = nn::VlmConfig::Fusion;
 
-nn::VlmConfig tiny_config(Fusion fusion = Fusion::prefix, int64_t cross_attention_every = 1, int64_t content_grid = 1) {
+nn::VlmConfig tiny_config(Fusion fusion = Fusion::prefix, int64_t cross_attention_every = 1, int64_t content_grid = 1,
+                          int64_t frames = 1) {
   nn::VlmConfig c;
   c.fusion = fusion;
+  c.frames = frames;
   c.cross_attention_every = cross_attention_every;
   c.content_grid = content_grid;
   c.image.image_size = 16, c.image.patch_size = 4, c.image.channels = 1;
@@ -56,18 +58,26 @@ std::shared_ptr<nn::VisionLanguageModel> tiny_model(const nn::VlmConfig& c = tin
   return m;
 }
 
-// Every way the LM may read the image, the cross-attention layers after every block and every other.
+// Every way the LM may read the image, the cross-attention layers after every block and every other;
+// single images and clips of 3 frames.
 std::vector<nn::VlmConfig> every_fusion() {
-  return {tiny_config(Fusion::prefix), tiny_config(Fusion::cross_attention, 1), tiny_config(Fusion::cross_attention, 2),
-          tiny_config(Fusion::dual_token, 1, 1), tiny_config(Fusion::dual_token, 1, 2), tiny_config(Fusion::none)};
+  std::vector<nn::VlmConfig> all;
+  for (int64_t frames : {1, 3})
+    for (const nn::VlmConfig& c :
+         {tiny_config(Fusion::prefix, 1, 1, frames), tiny_config(Fusion::cross_attention, 1, 1, frames),
+          tiny_config(Fusion::cross_attention, 2, 1, frames), tiny_config(Fusion::dual_token, 1, 1, frames),
+          tiny_config(Fusion::dual_token, 1, 2, frames), tiny_config(Fusion::none, 1, 1, frames)})
+      all.push_back(c);
+  return all;
 }
 
 std::string fusion_name(const nn::VlmConfig& c) {
+  const std::string frames = c.frames > 1 ? ", " + std::to_string(c.frames) + " frames" : "";
   switch (c.fusion) {
-    case Fusion::prefix: return "prefix";
-    case Fusion::cross_attention: return "cross_attention every " + std::to_string(c.cross_attention_every);
-    case Fusion::dual_token: return "dual_token content_grid " + std::to_string(c.content_grid);
-    case Fusion::none: return "none";
+    case Fusion::prefix: return "prefix" + frames;
+    case Fusion::cross_attention: return "cross_attention every " + std::to_string(c.cross_attention_every) + frames;
+    case Fusion::dual_token: return "dual_token content_grid " + std::to_string(c.content_grid) + frames;
+    case Fusion::none: return "none" + frames;
   }
   return "?";
 }
@@ -75,9 +85,10 @@ std::string fusion_name(const nn::VlmConfig& c) {
 // What the decoder takes for these images: the projected image tokens, or nothing for a blind model.
 Tensor image_input(nn::VisionLanguageModel& m, const Tensor& x) { return m.reads_images() ? m.image_tokens(x) : Tensor(); }
 
-Tensor images(int64_t n, uint64_t seed = 3) {
+// n samples of `frames` images each: [n, 1, 16, 16], or [n, frames, 1, 16, 16] for clips.
+Tensor images(int64_t n, uint64_t seed = 3, int64_t frames = 1) {
   Generator gen(seed);
-  return uniform({n, 1, 16, 16}, -1, 1, gen);
+  return frames == 1 ? uniform({n, 1, 16, 16}, -1, 1, gen) : uniform({n, frames, 1, 16, 16}, -1, 1, gen);
 }
 
 Tensor ids_tensor(const std::vector<std::vector<int64_t>>& rows) {
@@ -127,8 +138,8 @@ BOOST_AUTO_TEST_CASE(suffix_tokens_are_causal_prefix_tokens_are_seen_by_all) {
   BOOST_TEST_CONTEXT("fusion " << fusion_name(config)) {
   auto m = tiny_model(config);
   NoGradGuard no_grad;
-  const Tensor x = images(2);
-  const int64_t n = m->image_tokens_count();  // 16 patches in the sequence with the prefix fusion, else 0
+  const Tensor x = images(2, 3, config.frames);
+  const int64_t n = m->image_tokens_count();  // 16 patches (per frame) in the sequence with the prefix fusion
   const std::vector<int64_t> row{Vocab::kBos, 'a', 'b', 'c', Vocab::kSep, 'x', 'y', 'z', Vocab::kEos};
   const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{n + 5, n + 5}, {2});
   const Tensor base = m->logits(x, ids_tensor({row, row}), prefix);
@@ -156,7 +167,7 @@ BOOST_AUTO_TEST_CASE(suffix_tokens_are_causal_prefix_tokens_are_seen_by_all) {
   BOOST_CHECK_EQUAL(position_change(c0, c1, 1, 1), 0.0);
   BOOST_CHECK_GT(position_change(c0, c1, 1, 2), 1e-6);
   // Another image changes every text position; nothing, for the blind model.
-  const Tensor other = m->logits(images(2, 99), ids_tensor({row, row}), prefix);
+  const Tensor other = m->logits(images(2, 99, config.frames), ids_tensor({row, row}), prefix);
   for (int64_t t = 0; t < 9; ++t) {
     if (m->reads_images()) BOOST_CHECK_GT(position_change(base, other, 0, t), 1e-6);
     else BOOST_CHECK_EQUAL(position_change(base, other, 0, t), 0.0);
@@ -203,6 +214,95 @@ BOOST_AUTO_TEST_CASE(dual_tokens_put_two_or_five_image_positions_in_the_sequence
     BOOST_TEST(m->positional_embedding.size(0) == 1 + grid * grid + m->config().text_context);
     BOOST_TEST(m->projector == nullptr);
     BOOST_TEST(m->image_tokens(images(2)).shape() == (Shape{2, 16, 16}));  // the tower's own tokens
+  }
+}
+
+// A clip of F frames: each frame through the tower alone, its tokens plus its frame embedding, in
+// frame order. The frame embedding is what gives the cross-attention memory (a set) an order.
+BOOST_AUTO_TEST_CASE(clips_read_each_frame_alone_and_in_order) {
+  constexpr int64_t F = 3, N = 16;
+  const Tensor clip = images(2, 5, F);
+  for (const nn::VlmConfig& config : {tiny_config(Fusion::prefix, 1, 1, F), tiny_config(Fusion::cross_attention, 1, 1, F),
+                                      tiny_config(Fusion::dual_token, 1, 2, F)}) {
+  BOOST_TEST_CONTEXT("fusion " << fusion_name(config)) {
+    auto m = tiny_model(config);
+    NoGradGuard no_grad;
+    BOOST_TEST(m->frame_embedding.shape() == (Shape{F, config.width}));
+    const int64_t per_frame = config.fusion == Fusion::prefix ? N : config.fusion == Fusion::dual_token ? 5 : 0;
+    BOOST_TEST(m->image_tokens_count() == F * per_frame);
+    BOOST_TEST(m->positional_embedding.size(0) == F * per_frame + config.text_context);
+    const Tensor tokens = m->image_tokens(clip);
+    BOOST_TEST(tokens.shape() == (Shape{2, F * N, m->projector ? config.width : config.image.width}));
+    // Frame f's tokens are the tower's on that image alone (projected, plus the frame's embedding).
+    for (int64_t f = 0; f < F; ++f) {
+      Tensor alone = m->visual->forward(clip.select(1, f)).tokens;
+      if (m->projector) alone = m->projector->forward(alone) + m->frame_embedding.select(0, f);
+      BOOST_CHECK_LT(max_abs_diff(tokens.slice(1, f * N, (f + 1) * N), alone), 1e-6);
+    }
+    // Swapping two frames changes what the text reads; with the frame embedding all zero, the
+    // cross-attention memory cannot tell (it is a set), the other fusions still can (positions).
+    const std::vector<int64_t> row{Vocab::kBos, 'a', 'b', Vocab::kSep, 'x', 'y', Vocab::kEos};
+    const Tensor ids = ids_tensor({row, row});
+    const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{m->image_tokens_count() + 4, m->image_tokens_count() + 4}, {2});
+    const Tensor swapped = index_select(clip, 1, Tensor::from_vector(std::vector<int64_t>{1, 0, 2}, {3}));
+    BOOST_CHECK_GT(max_abs_diff(m->logits(clip, ids, prefix), m->logits(swapped, ids, prefix)), 1e-6);
+    Tensor frame_embedding = m->frame_embedding;
+    frame_embedding.fill_(0);
+    const double without = max_abs_diff(m->logits(clip, ids, prefix), m->logits(swapped, ids, prefix));
+    if (config.fusion == Fusion::cross_attention) BOOST_CHECK_LT(without, 1e-5);
+    else BOOST_CHECK_GT(without, 1e-6);
+    // Single images, or clips of another length, are refused naming the shape expected.
+    BOOST_CHECK_EXCEPTION(m->logits(images(2), ids, prefix), Error, [](const Error& e) {
+      return std::string(e.what()).find("[2, 3, 1, 16, 16] (3 frames per sample)") != std::string::npos;
+    });
+    BOOST_CHECK_THROW(m->logits(images(2, 3, 2), ids, prefix), Error);
+  }
+  }
+  // And a single-image model refuses clips.
+  auto single = tiny_model(tiny_config(Fusion::prefix));
+  BOOST_CHECK(!single->frame_embedding.defined());
+  BOOST_CHECK_THROW(single->image_tokens(clip), Error);
+  BOOST_CHECK_THROW(tiny_config(Fusion::prefix, 1, 1, 0).validate(), Error);
+  BOOST_CHECK_THROW(tiny_config(Fusion::prefix, 1, 1, 65).validate(), Error);
+}
+
+// The frame embedding learns: the loss of a clip model has a gradient for it, and it matches
+// central differences (the rest of the path is ops with their own gradient checks).
+BOOST_AUTO_TEST_CASE(frame_embedding_gradient_matches_finite_differences) {
+  for (Fusion fusion : {Fusion::prefix, Fusion::cross_attention, Fusion::dual_token}) {
+  BOOST_TEST_CONTEXT("fusion " << int(fusion)) {
+    nn::VlmConfig c = tiny_config(fusion, 1, 1, 2);
+    auto m = tiny_model(c);
+    m->train();
+    const Tensor x = images(2, 11, 2);
+    const std::vector<int64_t> row{Vocab::kBos, 'a', Vocab::kSep, 'x', 'y', Vocab::kEos};
+    const Tensor ids = ids_tensor({row, row});
+    const Tensor targets = Tensor::from_vector(std::vector<int64_t>{-1, -1, 'x', 'y', Vocab::kEos, -1, -1, -1, 'x', 'y', Vocab::kEos, -1}, {2, 6});
+    const int64_t n = m->image_tokens_count();
+    const Tensor prefix = Tensor::from_vector(std::vector<int64_t>{n + 3, n + 3}, {2});
+    m->zero_grad();
+    m->loss(x, ids, prefix, targets).backward();
+    const Tensor grad = m->frame_embedding.grad().clone();
+    BOOST_REQUIRE(grad.defined());
+    double worst = 0, largest = 0;
+    Tensor e = m->frame_embedding;
+    NoGradGuard no_grad;
+    for (int64_t i : {0L, 5L, 24L + 3, 24L + 23}) {
+      float* p = e.data<float>() + i;
+      const float keep = *p, h = 1e-2f;
+      *p = keep + h;
+      const double up = m->loss(x, ids, prefix, targets).item();
+      *p = keep - h;
+      const double down = m->loss(x, ids, prefix, targets).item();
+      *p = keep;
+      const double numeric = (up - down) / (2 * double(h)), analytic = grad.data<float>()[i];
+      worst = std::max(worst, std::abs(numeric - analytic));
+      largest = std::max(largest, std::abs(analytic));
+    }
+    BOOST_TEST_MESSAGE("frame embedding gradient: worst |numeric - analytic| " << worst << ", largest " << largest);
+    BOOST_CHECK_GT(largest, 1e-5);
+    BOOST_CHECK_LT(worst, 2e-4 * std::max(1.0, largest));
+  }
   }
 }
 
@@ -286,7 +386,7 @@ BOOST_AUTO_TEST_CASE(kv_cache_decoding_equals_full_recomputation) {
   auto m = tiny_model(config);
   NoGradGuard no_grad;
   const int64_t n = m->image_tokens_count();
-  const Tensor x = images(3);
+  const Tensor x = images(3, 3, config.frames);
   const std::vector<std::vector<int64_t>> prompts{{Vocab::kBos, 'a', Vocab::kSep},
                                                   {Vocab::kBos, 'l', 'o', 'n', 'g', 'e', 'r', Vocab::kSep},
                                                   {Vocab::kBos, Vocab::kSep}};

@@ -61,8 +61,9 @@ BOOST_AUTO_TEST_SUITE(vlm_torch)
 namespace {
 
 void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion = nn::VlmConfig::Fusion::prefix,
-                         int64_t cross_attention_every = 1, int64_t content_grid = 1) {
+                         int64_t cross_attention_every = 1, int64_t content_grid = 1, int64_t frames = 1) {
   nn::VlmConfig c;
+  c.frames = frames;
   c.content_grid = content_grid;
   c.image.stem = stem;
   c.fusion = fusion;
@@ -113,7 +114,7 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
   const Tensor id_t = Tensor::from_vector(ids, {b, t}), prefix_t = Tensor::from_vector(prefix, {b}),
                target_t = Tensor::from_vector(targets, {b, t});
   Generator pixels(5);
-  const Tensor images = uniform({b, 1, 64, 64}, -0.5, 3, pixels);
+  const Tensor images = frames == 1 ? uniform({b, 1, 64, 64}, -0.5, 3, pixels) : uniform({b, frames, 1, 64, 64}, -0.5, 3, pixels);
   const Tensor logits = model.logits(images, id_t, prefix_t);
   const Tensor loss = model.loss(images, id_t, prefix_t, target_t);  // -100 is "not scored" too
   loss.backward();
@@ -122,7 +123,7 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
                        fs::path("tessera_vlm_torch_" + std::to_string(::getpid()) +
                                 (stem == nn::ViTConfig::Stem::conv ? "_conv_" : "_patch_") +
                                 std::to_string(int(fusion)) + "_" + std::to_string(cross_attention_every) + "_" +
-                                std::to_string(content_grid));
+                                std::to_string(content_grid) + "_" + std::to_string(frames));
   fs::create_directories(dir);
   auto write_dump = [&](const fs::path& path, double logit_change) {
     Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -131,7 +132,7 @@ void agrees_with_pytorch(nn::ViTConfig::Stem stem, nn::VlmConfig::Fusion fusion 
                               std::string(R"({"num_patches": 64, "loc_bins": 64, "text_context": 96, )"
                                           R"("image": {"heads": 2}, "lm": {"heads": 3}, "cross_attention_every": )") +
                                   std::to_string(cross_attention_every) + ", \"content_grid\": " +
-                                  std::to_string(content_grid) + "}");
+                                  std::to_string(content_grid) + ", \"frames\": " + std::to_string(frames) + "}");
     for (const auto& [name, p] : model.named_parameters()) {
       write(file.get(), "params/" + name, p);
       BOOST_REQUIRE(p.grad().defined());
@@ -170,6 +171,12 @@ BOOST_AUTO_TEST_CASE(with_cross_attention_dual_tokens_and_blind) {
   agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::dual_token, 1, 1);
   agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::dual_token, 1, 2);
   agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::none);
+}
+// Clips of 3 frames (issue 18's multi-frame samples): every fusion that reads them.
+BOOST_AUTO_TEST_CASE(with_clips_of_frames) {
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::prefix, 1, 1, 3);
+  agrees_with_pytorch(nn::ViTConfig::Stem::patch, nn::VlmConfig::Fusion::cross_attention, 2, 1, 3);
+  agrees_with_pytorch(nn::ViTConfig::Stem::conv, nn::VlmConfig::Fusion::dual_token, 1, 2, 3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

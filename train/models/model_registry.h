@@ -25,6 +25,7 @@ struct DataShape {
   // The recipe's data.train, for builders that measure something on the training images before
   // training (latent_dit's latent scale) or evaluate against them.
   std::string train_path;
+  int64_t frames = 0;  // images per sample (clips: F > 1); 0 when no data set was read
 };
 
 using ModelFactory = std::function<std::shared_ptr<nn::Module>(const Section& model, const DataShape& data, Generator& gen)>;

@@ -33,6 +33,9 @@ std::vector<Field> vlm_fields() {
              {"prefix", "cross_attention", "dual_token", "none"}),
       integer("cross_attention_every", 1, "fusion cross_attention: a gated cross-attention layer after every k-th LM "
                                           "block (at most lm.depth)", 1),
+      integer("frames", 1, "images per sample: 1 for single scenes, F for clips of F frames (a data set made by "
+                           "'tessera data import scenes --frames F'); each frame's tokens get a learned frame embedding",
+              1, 64),
       integer("content_grid", 1, "fusion dual_token: content tokens per image side (1: one mean-pooled token, 2: "
                                  "four); must divide the image's token grid", 1),
       section("image", "the image tower: a ViT trunk as the stage-1 SigLIP run's model.image",
@@ -134,6 +137,10 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
                                            : nn::VlmConfig::Fusion::none;
   c.cross_attention_every = s.integer("cross_attention_every");
   c.content_grid = s.integer("content_grid");
+  c.frames = s.integer("frames");
+  if (data.frames > 0 && data.frames != c.frames)
+    fail("model.frames is {} but the data set has {} image{} per sample; set model.frames: {}", c.frames, data.frames,
+         data.frames == 1 ? "" : "s", data.frames);
   c.image.image_size = data.height;
   c.image.channels = data.channels;
   c.image.patch_size = im.integer("patch_size");
@@ -210,8 +217,10 @@ std::vector<nn::GeneratedText> VlmModel::generate_text(const Tensor& images, con
   NoGradGuard no_grad;
   const Tensor tokens = reads_images() ? image_tokens(images) : Tensor();
   std::vector<nn::GeneratedText> out;
-  // In chunks, to bound the key/value cache (rows x layers x positions x width).
-  constexpr size_t kRowsPerChunk = 512;
+  // In chunks, to bound the key/value cache (rows x layers x positions x width): 512 rows of a
+  // single scene's prefix sequence, fewer when the image takes more positions (clips).
+  const auto positions = size_t(image_tokens_count() + config().text_context);
+  const size_t kRowsPerChunk = std::clamp<size_t>(512 * 224 / positions, 16, 512);
   for (size_t start = 0; start < prompts.size(); start += kRowsPerChunk) {
     const size_t end = std::min(prompts.size(), start + kRowsPerChunk);
     std::vector<std::vector<int64_t>> ids;
