@@ -4,6 +4,9 @@
 //   detect bag ; coat            -> <loc y0><loc x0><loc y1><loc x1> bag ; <loc..>x4 coat ; ...
 //   answer how many bags ...?    -> 2
 //   count bag                    -> 2
+// On clips of F frames (tessera data import scenes --frames F) the same tasks, with the clip's own
+// captions and questions (which ask across frames); "count" counts over all frames, and detection
+// names its frame: "detect in frame 3: bag ; coat" -> that frame's boxes.
 // Evaluation generates (greedy unless model.generation.beam > 1) and scores the outputs: CIDEr-D
 // and BLEU-4 of captions against all of a scene's captions, VQA exact match overall and per question
 // type, count accuracy, COCO-style detection AP, and how much detection output could not be parsed.
@@ -44,17 +47,33 @@ struct Example {
   std::string prefix, suffix;
 };
 
-// One scene's objects, as the sample's pixels show them.
+// One scene's objects (or one frame's of a clip), as the sample's pixels show them.
 struct SceneObjects {
   std::vector<int64_t> classes;
   std::vector<nn::Box> boxes;
 };
 
-SceneObjects objects_of(const data::Batch& batch, int64_t k) {
+// Frames per sample: object_classes is [B, K] for single scenes, [B, F, K] for clips.
+int64_t frames_of(const data::Batch& batch) {
+  return batch.object_classes.dim() == 3 ? batch.object_classes.size(1) : 1;
+}
+
+// Sample k's objects in frame `frame` (0 for single scenes); frame -1: every frame's together.
+SceneObjects objects_of(const data::Batch& batch, int64_t k, int64_t frame = 0) {
+  const int64_t frames = frames_of(batch), slots = batch.object_classes.size(-1);
+  if (frame < 0) {
+    SceneObjects all;
+    for (int64_t f = 0; f < frames; ++f) {
+      const SceneObjects one = objects_of(batch, k, f);
+      all.classes.insert(all.classes.end(), one.classes.begin(), one.classes.end());
+      all.boxes.insert(all.boxes.end(), one.boxes.begin(), one.boxes.end());
+    }
+    return all;
+  }
   SceneObjects s;
-  const int64_t slots = batch.object_classes.size(1);
-  const int64_t* cls = batch.object_classes.data<int64_t>() + k * slots;
-  const float* box = batch.boxes.data<float>() + k * slots * 4;
+  const int64_t row = k * frames + frame;
+  const int64_t* cls = batch.object_classes.data<int64_t>() + row * slots;
+  const float* box = batch.boxes.data<float>() + row * slots * 4;
   for (int64_t j = 0; j < slots; ++j)
     if (cls[j] >= 0) {
       s.classes.push_back(cls[j]);
@@ -70,8 +89,9 @@ std::vector<int64_t> present_classes(const SceneObjects& s) {  // distinct, in c
   return c;
 }
 
-std::string detect_prompt(const std::vector<int64_t>& classes, const std::vector<std::string>& nouns) {
-  std::string p = "detect";
+// "detect bag ; coat", or on a clip "detect in frame 3: bag ; coat" (frame from 0; -1: a single scene).
+std::string detect_prompt(const std::vector<int64_t>& classes, const std::vector<std::string>& nouns, int64_t frame = -1) {
+  std::string p = frame < 0 ? "detect" : fmt::format("detect in frame {}:", frame + 1);
   for (size_t i = 0; i < classes.size(); ++i) p += (i ? " ; " : " ") + nouns[size_t(classes[i])];
   return p;
 }
@@ -105,7 +125,8 @@ Example training_example(const VlmModel& m, const data::Batch& batch, int64_t k)
                         : (u -= w.detect) < 0 ? TaskKind::detect
                         : (u -= w.answer) < 0 ? TaskKind::answer
                                               : TaskKind::count;
-  const SceneObjects objects = objects_of(batch, k);
+  const int64_t frames = frames_of(batch);
+  const SceneObjects objects = objects_of(batch, k, frames > 1 ? -1 : 0);  // a clip counts over all frames
   const auto& nouns = m.object_names();
   switch (kind) {
     case TaskKind::caption:
@@ -122,13 +143,15 @@ Example training_example(const VlmModel& m, const data::Batch& batch, int64_t k)
       return {"count " + nouns[size_t(c)], std::to_string(count_of(objects, c))};
     }
     case TaskKind::detect: {
-      // The classes that are there, and now and then one that is not (whose answer is nothing),
-      // in random order.
-      std::vector<int64_t> asked = present_classes(objects);
+      // The classes that are there (in one frame of a clip), and now and then one that is not
+      // (whose answer is nothing), in random order.
+      const int64_t frame = frames > 1 ? random.below(frames) : -1;
+      const SceneObjects shown = frames > 1 ? objects_of(batch, k, frame) : objects;
+      std::vector<int64_t> asked = present_classes(shown);
       for (int64_t c = 0; c < int64_t(nouns.size()); ++c)
-        if (count_of(objects, c) == 0 && random.chance(0.1)) asked.push_back(c);
+        if (count_of(shown, c) == 0 && random.chance(0.1)) asked.push_back(c);
       for (size_t i = asked.size(); i > 1; --i) std::swap(asked[i - 1], asked[size_t(random.below(int64_t(i)))]);
-      return {detect_prompt(asked, nouns), detect_target(objects, asked, m)};
+      return {detect_prompt(asked, nouns, frame), detect_target(shown, asked, m)};
     }
   }
   return {};
@@ -337,15 +360,20 @@ class Vlm : public Task {
  private:
   // Teacher-forced loss over a fixed set of examples per scene: the first caption, the detection of
   // what is there, the question of index (dataset index mod Q), the count of the first class present.
+  // On clips: detection in frame (dataset index mod F), the count over all frames.
   double evaluation_loss(VlmModel& m, const data::Batch& batch) {
     std::vector<Example> examples;
+    const int64_t frames = frames_of(batch);
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
-      const SceneObjects objects = objects_of(batch, k);
+      const SceneObjects objects = objects_of(batch, k, frames > 1 ? -1 : 0);
       const std::vector<int64_t> present = present_classes(objects);
       const auto& q = batch.questions[size_t(k)];
       const size_t qi = size_t(batch.indices[size_t(k)]) % q.size();
       examples.push_back({"caption", batch.captions[size_t(k)]});
-      examples.push_back({detect_prompt(present, m.object_names()), detect_target(objects, present, m)});
+      const int64_t frame = frames > 1 ? batch.indices[size_t(k)] % frames : -1;
+      const SceneObjects shown = frames > 1 ? objects_of(batch, k, frame) : objects;
+      const std::vector<int64_t> shown_classes = present_classes(shown);
+      examples.push_back({detect_prompt(shown_classes, m.object_names(), frame), detect_target(shown, shown_classes, m)});
       examples.push_back({"answer " + q[qi], batch.answers[size_t(k)][qi]});
       const int64_t c = present.empty() ? 0 : present[0];
       examples.push_back({"count " + m.object_names()[size_t(c)], std::to_string(count_of(objects, c))});
@@ -374,13 +402,14 @@ class Vlm : public Task {
     for (size_t i = 0; i < out.size(); ++i) e.vqa.add(out[i].text, answers[i], types[i]);
   }
 
-  // Each class present, and one absent class: the (dataset index mod n)-th of the n absent ones.
+  // Each class present, and one absent class: the (dataset index mod n)-th of the n absent ones
+  // (on clips, present in any frame, counted over all).
   void count_objects(VlmModel& m, const data::Batch& batch, const nn::GenerationOptions& options, VlmEvaluation& e) {
     std::vector<nn::TextPrompt> prompts;
     std::vector<std::string> truths;
     const auto classes = int64_t(m.object_names().size());
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
-      const SceneObjects objects = objects_of(batch, k);
+      const SceneObjects objects = objects_of(batch, k, frames_of(batch) > 1 ? -1 : 0);
       std::vector<int64_t> asked = present_classes(objects), absent;
       for (int64_t c = 0; c < classes; ++c)
         if (count_of(objects, c) == 0) absent.push_back(c);
@@ -396,17 +425,20 @@ class Vlm : public Task {
   }
 
   // "detect" with the classes present (in class-id order); each parsed object scored by the mean
-  // log-probability of its four location tokens.
+  // log-probability of its four location tokens. On clips, in frame (dataset index mod F), which is
+  // then the image the boxes are scored on (index x F + frame).
   void detect_objects(VlmModel& m, const data::Batch& batch, const nn::GenerationOptions& options, VlmEvaluation& e) {
     std::vector<nn::TextPrompt> prompts;
     std::vector<SceneObjects> scenes;
+    const int64_t frames = frames_of(batch);
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
-      scenes.push_back(objects_of(batch, k));
-      prompts.push_back({k, detect_prompt(present_classes(scenes.back()), m.object_names())});
+      const int64_t frame = frames > 1 ? batch.indices[size_t(k)] % frames : -1;
+      scenes.push_back(objects_of(batch, k, std::max<int64_t>(frame, 0)));
+      prompts.push_back({k, detect_prompt(present_classes(scenes.back()), m.object_names(), frame)});
     }
     const auto out = m.generate_text(batch.images, prompts, options);
     for (size_t k = 0; k < out.size(); ++k) {
-      const int64_t image = batch.indices[k];
+      const int64_t image = batch.indices[k] * frames + (frames > 1 ? batch.indices[k] % frames : 0);
       for (size_t j = 0; j < scenes[k].classes.size(); ++j) e.truths.push_back({image, scenes[k].classes[j], scenes[k].boxes[j]});
       const nn::ParsedDetections parsed = nn::parse_detections(out[k].text, m.object_names(), m.location_grid());
       e.parse_failures += parsed.malformed();
@@ -463,6 +495,8 @@ TESSERA_VLM_METRIC(vqa_accuracy_count, "vqa_accuracy on 'how many' questions")
 TESSERA_VLM_METRIC(vqa_accuracy_existence, "vqa_accuracy on 'is there' questions")
 TESSERA_VLM_METRIC(vqa_accuracy_place, "vqa_accuracy on 'where' / 'what is left of' questions")
 TESSERA_VLM_METRIC(vqa_accuracy_size, "vqa_accuracy on size questions")
+TESSERA_VLM_METRIC(vqa_accuracy_frame, "vqa_accuracy on 'in which frame' questions (clips)")
+TESSERA_VLM_METRIC(vqa_accuracy_total, "vqa_accuracy on 'how many ... in all frames' questions (clips)")
 TESSERA_VLM_METRIC(count_accuracy, "exact match of 'count CLASS' for each class present and one absent")
 TESSERA_VLM_METRIC(detection_map50, "COCO-style AP at IoU 0.5 of 'detect' outputs, per class then averaged")
 TESSERA_VLM_METRIC(detection_map, "COCO-style AP averaged over IoU 0.5:0.95, per class then averaged")
