@@ -1,11 +1,13 @@
 #pragma once
 // Image datasets on disk (HDF5), the schema of docs/DESIGN.md:
-//   images    uint8 [N,H,W,C]  (chunked and compressed when Tessera writes it)
+//   images    uint8 [N,H,W,C]  (chunked and compressed when Tessera writes it), or [N,F,H,W,C]:
+//             clips of F frames, a sample being a whole clip
 //   labels    any integer type [N], attribute `class_names` (strings), 0 <= label < len(class_names)
 //   captions  strings [N], or [N, M] for M captions per image (variable-length UTF-8 when Tessera writes it)
 // Scene files (docs/DATA.md) add objects/boxes float32 [N,K,4], objects/classes int32 [N,K] (-1:
 // none; attribute class_names), objects/count int32 [N], captions_swapped strings [N], and
-// questions / answers strings [N,Q] with question_types int32 [N,Q] (attribute names).
+// questions / answers strings [N,Q] with question_types int32 [N,Q] (attribute names). Clip
+// files (rank-5 images) have objects per frame: boxes [N,F,K,4], classes [N,F,K], count [N,F].
 // Files written by h5py/numpy with this schema open unchanged. A file that breaks it is refused
 // with a tessera::Error naming the file, the dataset and what was expected.
 #include <cstdint>
@@ -18,6 +20,7 @@ namespace tessera::data {
 struct DatasetInfo {
   std::string path;
   int64_t size = 0, height = 0, width = 0, channels = 0;
+  int64_t frames = 1;           // F: 1 for images [N,H,W,C]; a clip's frames for [N,F,H,W,C]
   bool has_labels = false, has_captions = false;
   std::vector<std::string> class_names;
   std::string labels_dtype;     // as stored, e.g. "int64", "uint8"
@@ -49,16 +52,19 @@ class Dataset {
   // Opens and checks `path`. Images up to `memory_limit_bytes` are read into memory once;
   // larger sets stay on disk and are read in chunk-aligned hyperslabs. Labels and captions are
   // always held in memory. Throws tessera::Error naming the file, the dataset and what was expected.
-  static std::shared_ptr<Dataset> open(const std::string& path, int64_t memory_limit_bytes = 1LL << 30);
+  // Clip files (images [N,F,H,W,C]) open only with `clips`: code written for single images sizes
+  // its buffers by H*W*C, and must be refused a file whose samples are F times larger.
+  static std::shared_ptr<Dataset> open(const std::string& path, int64_t memory_limit_bytes = 1LL << 30, bool clips = false);
   ~Dataset();
   Dataset(const Dataset&) = delete;
   Dataset& operator=(const Dataset&) = delete;
 
   const DatasetInfo& info() const { return info_; }
   int64_t size() const { return info_.size; }
-  int64_t image_bytes() const { return info_.height * info_.width * info_.channels; }
+  // Of one sample: a whole clip ([F,H,W,C]) in a clip file.
+  int64_t image_bytes() const { return info_.frames * info_.height * info_.width * info_.channels; }
 
-  // Copies images[indices[k]] to out + k * image_bytes(); out holds [n,H,W,C] u8.
+  // Copies images[indices[k]] to out + k * image_bytes(); out holds [n,H,W,C] u8 ([n,F,H,W,C]).
   void read_images(const std::vector<int64_t>& indices, uint8_t* out) const;
   // Images [start, start + count) into out.
   void read_range(int64_t start, int64_t count, uint8_t* out) const;
@@ -68,7 +74,8 @@ class Dataset {
   std::string caption(int64_t i) const;  // the first caption; Error if the file has no captions
   std::vector<std::string> captions(int64_t i) const;  // all M captions of image i
   std::string swapped_caption(int64_t i) const;  // Error if the file has none ("" for some images)
-  ObjectsView objects(int64_t i) const;          // Error if the file has no objects
+  ObjectsView objects(int64_t i) const;          // Error if the file has no objects, or holds clips
+  ObjectsView objects(int64_t i, int64_t frame) const;  // frame 0..F-1 of sample i (any file)
   // Q questions, answers and type ids of image i; Error if the file has no questions.
   std::vector<std::string> questions(int64_t i) const;
   std::vector<std::string> answers(int64_t i) const;

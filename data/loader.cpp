@@ -35,7 +35,8 @@ std::string fill_template(const std::string& templ, const std::string& name) {
 
 // The ground truth and text of scene files, mirrored for the flipped samples: x -> W - x for
 // boxes (pixel edges), "left" <-> "right" in the text (data/scene_text.h defines places so that
-// this is exact). Captions were picked already; they are mirrored here too.
+// this is exact). Captions were picked already; they are mirrored here too. A clip's objects are
+// [F, K] per sample, every frame mirrored with the sample.
 void add_scene_fields(const Dataset& dataset, const std::vector<bool>& flipped, Batch& batch) {
   const DatasetInfo& info = dataset.info();
   const int64_t b = int64_t(batch.indices.size());
@@ -46,24 +47,27 @@ void add_scene_fields(const Dataset& dataset, const std::vector<bool>& flipped, 
       for (std::string& c : batch.all_captions[size_t(k)]) c = mirrored(k, c);
     }
   if (info.has_objects) {
-    const int64_t K = info.max_objects;
-    batch.boxes = Tensor::zeros({b, K, 4}, DType::f32);
-    batch.object_classes = Tensor::full({b, K}, -1.0, DType::i64);
-    batch.object_count = Tensor::empty({b}, DType::i64);
+    const int64_t K = info.max_objects, F = info.frames;
+    const bool clips = F > 1;
+    batch.boxes = Tensor::zeros(clips ? Shape{b, F, K, 4} : Shape{b, K, 4}, DType::f32);
+    batch.object_classes = Tensor::full(clips ? Shape{b, F, K} : Shape{b, K}, -1.0, DType::i64);
+    batch.object_count = Tensor::empty(clips ? Shape{b, F} : Shape{b}, DType::i64);
     float* boxes = batch.boxes.data<float>();
     int64_t* classes = batch.object_classes.data<int64_t>();
-    for (int64_t k = 0; k < b; ++k) {
-      const ObjectsView v = dataset.objects(batch.indices[size_t(k)]);
-      batch.object_count.data<int64_t>()[k] = v.count;
-      for (int64_t o = 0; o < v.count; ++o) {
-        const float* in = v.boxes + 4 * o;
-        float* out = boxes + (k * K + o) * 4;
-        const float width = float(info.width);
-        if (flipped[size_t(k)]) out[0] = in[0], out[1] = width - in[3], out[2] = in[2], out[3] = width - in[1];
-        else std::copy_n(in, 4, out);
-        classes[k * K + o] = v.classes[o];
+    for (int64_t k = 0; k < b; ++k)
+      for (int64_t f = 0; f < F; ++f) {
+        const ObjectsView v = dataset.objects(batch.indices[size_t(k)], f);
+        const int64_t row = k * F + f;  // of the [B * F] frames
+        batch.object_count.data<int64_t>()[row] = v.count;
+        for (int64_t o = 0; o < v.count; ++o) {
+          const float* in = v.boxes + 4 * o;
+          float* out = boxes + (row * K + o) * 4;
+          const float width = float(info.width);
+          if (flipped[size_t(k)]) out[0] = in[0], out[1] = width - in[3], out[2] = in[2], out[3] = width - in[1];
+          else std::copy_n(in, 4, out);
+          classes[row * K + o] = v.classes[o];
+        }
       }
-    }
   }
   if (info.has_swapped_captions)
     for (int64_t k = 0; k < b; ++k) batch.swapped_captions.push_back(mirrored(k, dataset.swapped_caption(batch.indices[size_t(k)])));
@@ -180,8 +184,8 @@ Batch Loader::make_batch(int64_t epoch, int64_t position, int64_t part) const {
   batch.batch_rows = rows;
   batch.indices.assign(order->begin() + start, order->begin() + start + b);
 
-  const int64_t H = info.height, W = info.width, C = info.channels, pixels = H * W * C;
-  std::vector<uint8_t> raw(size_t(b * pixels));
+  const int64_t H = info.height, W = info.width, C = info.channels, F = info.frames, pixels = H * W * C;
+  std::vector<uint8_t> raw(size_t(b * F * pixels));
   if (b > 0) dataset_->read_images(batch.indices, raw.data());
 
   // Per channel: value = pixel * scale + shift, with scale = 1/(255 std), shift = -mean/std.
@@ -192,7 +196,7 @@ Batch Loader::make_batch(int64_t epoch, int64_t position, int64_t part) const {
     scale[size_t(c)] = 1.f / (255.f * s);
     shift[size_t(c)] = -m / s;
   }
-  batch.images = Tensor::empty({b, C, H, W}, DType::f32);
+  batch.images = Tensor::empty(F > 1 ? Shape{b, F, C, H, W} : Shape{b, C, H, W}, DType::f32);
   float* out = batch.images.data<float>();
   const Augment& aug = options_.augment;
   const int64_t pad = aug.crop_padding;
@@ -202,30 +206,33 @@ Batch Loader::make_batch(int64_t epoch, int64_t position, int64_t part) const {
   std::vector<bool> flipped(size_t(b), false);
   std::vector<uint32_t> template_words(size_t(b), 0);
   for (int64_t k = 0; k < b; ++k) {
-    const uint8_t* src = raw.data() + k * pixels;
-    float* dst = out + k * pixels;
+    // One draw per sample: every frame of a clip is flipped and cropped alike.
     SampleDraw d{false, pad, pad, 0};
     if (need_draws) d = draw_for(seed_, epoch, batch.indices[size_t(k)], aug);
     template_words[size_t(k)] = d.template_word;
     flipped[size_t(k)] = d.flip;
     const int64_t oy = d.dy - pad, ox = d.dx - pad;  // source row/column of output (0, 0)
-    for (int64_t c = 0; c < C; ++c) {
-      const float sc = scale[size_t(c)], sh = shift[size_t(c)];
-      float* plane = dst + c * H * W;
-      for (int64_t y = 0; y < H; ++y) {
-        const int64_t sy = y + oy;
-        float* row = plane + y * W;
-        if (sy < 0 || sy >= H) {
-          std::fill(row, row + W, sh);  // zero padding, normalised
-          continue;
-        }
-        const uint8_t* srow = src + sy * W * C + c;
-        if (!d.flip && ox == 0) {
-          for (int64_t x = 0; x < W; ++x) row[x] = float(srow[x * C]) * sc + sh;
-        } else {
-          for (int64_t x = 0; x < W; ++x) {
-            const int64_t sx = (d.flip ? W - 1 - x : x) + ox;
-            row[x] = sx < 0 || sx >= W ? sh : float(srow[sx * C]) * sc + sh;
+    for (int64_t f = 0; f < F; ++f) {
+      const uint8_t* src = raw.data() + (k * F + f) * pixels;
+      float* dst = out + (k * F + f) * pixels;
+      for (int64_t c = 0; c < C; ++c) {
+        const float sc = scale[size_t(c)], sh = shift[size_t(c)];
+        float* plane = dst + c * H * W;
+        for (int64_t y = 0; y < H; ++y) {
+          const int64_t sy = y + oy;
+          float* row = plane + y * W;
+          if (sy < 0 || sy >= H) {
+            std::fill(row, row + W, sh);  // zero padding, normalised
+            continue;
+          }
+          const uint8_t* srow = src + sy * W * C + c;
+          if (!d.flip && ox == 0) {
+            for (int64_t x = 0; x < W; ++x) row[x] = float(srow[x * C]) * sc + sh;
+          } else {
+            for (int64_t x = 0; x < W; ++x) {
+              const int64_t sx = (d.flip ? W - 1 - x : x) + ox;
+              row[x] = sx < 0 || sx >= W ? sh : float(srow[sx * C]) * sc + sh;
+            }
           }
         }
       }

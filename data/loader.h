@@ -20,6 +20,7 @@
 
 namespace tessera::data {
 
+// A clip (a file of [N,F,H,W,C] images) is augmented as one: all its frames get the same flip and crop.
 struct Augment {
   bool hflip = false;        // flip left-right with probability 1/2
   int64_t crop_padding = 0;  // pad by this many zero pixels on each side, then crop H x W at random
@@ -55,17 +56,19 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  Tensor images;                      // f32 [B,C,H,W], (pixel/255 - mean) / std
+  Tensor images;                      // f32 [B,C,H,W], (pixel/255 - mean) / std; clips [B,F,C,H,W]
   Tensor labels;                      // i64 [B], undefined if the set has no labels
   std::vector<std::string> captions;  // B strings, or empty if the set has neither captions nor templates
   std::vector<int64_t> indices;       // dataset indices of the B samples
   // Scene files (docs/DATA.md), each as the sample's pixels show it: a flipped sample has flipped
-  // boxes and "left" and "right" exchanged in all its text.
+  // boxes and "left" and "right" exchanged in all its text. Clip files (F > 1 frames a sample)
+  // have the objects of every frame: boxes [B, F, K, 4], object_classes [B, F, K], object_count
+  // [B, F]; a flipped clip has all its frames flipped, and its text mirrored once.
   Tensor boxes;           // f32 [B, K, 4] (y_min, x_min, y_max, x_max) in pixels; rows past the count are 0
   Tensor object_classes;  // i64 [B, K], -1 past the count
   Tensor object_count;    // i64 [B]
   std::vector<std::vector<std::string>> all_captions;  // [B][M]: every caption of each sample (references)
-  std::vector<std::string> swapped_captions;          // B: the caption with two objects' places swapped, or ""
+  std::vector<std::string> swapped_captions;          // B: the caption with two objects' places swapped, or ""; empty for clips
   std::vector<std::vector<std::string>> questions;    // [B][Q]
   std::vector<std::vector<std::string>> answers;      // [B][Q]
   Tensor question_types;                              // i64 [B, Q]

@@ -23,6 +23,7 @@ void SceneOptions::check() const {
   if (min_scale < 2 || min_scale > max_scale || max_scale > size)
     fail("scenes: --scale {}-{} must satisfy 2 <= min <= max <= --size ({})", min_scale, max_scale, size);
   if (!(max_iou >= 0 && max_iou <= 1)) fail("scenes: --max-iou {} is outside [0, 1]", max_iou);
+  if (frames < 1 || frames > 64) fail("scenes: --frames {} is outside [1, 64]", frames);
 }
 
 SizeWords SceneOptions::size_words() const {
@@ -32,8 +33,10 @@ SizeWords SceneOptions::size_words() const {
 
 namespace {
 
-// Random streams: one per scene for its picture, another for its text.
+// Random streams: one per scene for its picture, another for its text, and one per clip for the
+// clip's text.
 constexpr uint64_t kTextStream = uint64_t(1) << 63;
+constexpr uint64_t kClipTextStream = uint64_t(1) << 62;
 uint64_t scene_stream(uint64_t split, int64_t index) { return (split << 40) | uint64_t(index); }
 // Of the objects after the first, this fraction repeats the class of an earlier one, so that
 // "how many bags" has answers beyond 0 and 1.
@@ -122,6 +125,20 @@ Scene SceneComposer::make(int64_t index) const {
   return scene;
 }
 
+Clip SceneComposer::make_clip(int64_t index) const {
+  Clip clip;
+  std::vector<std::vector<SceneObject>> objects;
+  std::vector<SceneText> texts;
+  for (int64_t f = 0; f < options_.frames; ++f) {
+    clip.frames.push_back(make(index * options_.frames + f));
+    objects.push_back(clip.frames.back().objects);
+    texts.push_back(clip.frames.back().text);
+  }
+  clip.text = describe_clip(objects, texts, nouns_, options_.size_words(), options_.size, options_.seed,
+                            kClipTextStream | scene_stream(split_, index));
+  return clip;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Files
 
@@ -129,32 +146,42 @@ namespace {
 
 using h5::Handle;
 
-// Holds the open datasets of one scenes file while blocks of scenes are written into it.
+// Holds the open datasets of one scenes file while blocks of scenes (or clips) are written into it.
 class SceneFileWriter {
  public:
   SceneFileWriter(hid_t file, const std::string& path, int64_t n, const SceneOptions& o, const DatasetInfo& source)
-      : max_objects_(o.max_objects) {
+      : max_objects_(o.max_objects), frames_(o.frames) {
     const hsize_t N = hsize_t(n), S = hsize_t(o.size), K = hsize_t(o.max_objects);
-    images_ = std::make_unique<h5::RowWriter>(file, "images", H5T_STD_U8LE, std::vector<hsize_t>{N, S, S, 1}, path, true);
+    const bool clips = o.frames > 1;
+    // [N, ...] for scenes; clips put the frame after N in the images and the objects.
+    auto per_frame = [&](std::vector<hsize_t> rest) {
+      rest.insert(rest.begin(), N);
+      if (clips) rest.insert(rest.begin() + 1, hsize_t(o.frames));
+      return rest;
+    };
+    images_ = std::make_unique<h5::RowWriter>(file, "images", H5T_STD_U8LE, per_frame({S, S, 1}), path, true);
     Handle group_props(H5Pcreate(H5P_GROUP_CREATE));
     H5Pset_obj_track_times(group_props.get(), false);  // no creation time: same arguments, same bytes
     Handle group(H5Gcreate2(file, "objects", H5P_DEFAULT, group_props.get(), H5P_DEFAULT));
     if (!group.valid()) fail("{}: cannot create group 'objects'", path);
-    boxes_ = std::make_unique<h5::RowWriter>(file, "objects/boxes", H5T_IEEE_F32LE, std::vector<hsize_t>{N, K, 4}, path, true);
-    classes_ = std::make_unique<h5::RowWriter>(file, "objects/classes", H5T_STD_I32LE, std::vector<hsize_t>{N, K}, path, true);
-    count_ = std::make_unique<h5::RowWriter>(file, "objects/count", H5T_STD_I32LE, std::vector<hsize_t>{N}, path, true);
+    boxes_ = std::make_unique<h5::RowWriter>(file, "objects/boxes", H5T_IEEE_F32LE, per_frame({K, 4}), path, true);
+    classes_ = std::make_unique<h5::RowWriter>(file, "objects/classes", H5T_STD_I32LE, per_frame({K}), path, true);
+    count_ = std::make_unique<h5::RowWriter>(file, "objects/count", H5T_STD_I32LE, per_frame({}), path, true);
     h5::write_attribute(classes_->id(), "class_names", source.class_names);
     const SizeWords words = o.size_words();
     h5::write_attribute(group.get(), "small_below", double(words.small_below));
     h5::write_attribute(group.get(), "large_above", double(words.large_above));
     const Handle text = h5::utf8_string_type();
     captions_ = std::make_unique<h5::RowWriter>(file, "captions", text.get(), std::vector<hsize_t>{N, hsize_t(kCaptionsPerScene)}, path);
-    swapped_ = std::make_unique<h5::RowWriter>(file, "captions_swapped", text.get(), std::vector<hsize_t>{N}, path);
+    if (!clips) swapped_ = std::make_unique<h5::RowWriter>(file, "captions_swapped", text.get(), std::vector<hsize_t>{N}, path);
     questions_ = std::make_unique<h5::RowWriter>(file, "questions", text.get(), std::vector<hsize_t>{N, hsize_t(kQuestionsPerScene)}, path);
     answers_ = std::make_unique<h5::RowWriter>(file, "answers", text.get(), std::vector<hsize_t>{N, hsize_t(kQuestionsPerScene)}, path);
     types_ = std::make_unique<h5::RowWriter>(file, "question_types", H5T_STD_I32LE,
                                              std::vector<hsize_t>{N, hsize_t(kQuestionsPerScene)}, path, true);
-    h5::write_attribute(types_->id(), "names", question_type_names());
+    // Scene files name only the types their questions have, as they always did.
+    const std::vector<std::string>& names = question_type_names();
+    h5::write_attribute(types_->id(), "names",
+                        clips ? names : std::vector<std::string>(names.begin(), names.begin() + kSceneQuestionTypes));
     // How the file was made, so that it can be made again.
     h5::write_attribute(file, "generator", std::string("tessera data import scenes"));
     h5::write_attribute(file, "source", fs::path(source.path).filename().string());
@@ -162,27 +189,33 @@ class SceneFileWriter {
     h5::write_attribute(file, "objects", std::vector<int64_t>{o.min_objects, o.max_objects});
     h5::write_attribute(file, "scale", std::vector<int64_t>{o.min_scale, o.max_scale});
     h5::write_attribute(file, "max_iou", o.max_iou);
+    if (clips) h5::write_attribute(file, "frames", int64_t(o.frames));
   }
 
-  void write(int64_t start, const std::vector<Scene>& scenes) {
-    const int64_t n = int64_t(scenes.size()), K = max_objects_;
+  // Samples start .. start + n - 1, each of `frames` scenes (one for a scenes file).
+  void write(int64_t start, const std::vector<Clip>& clips) {
+    const int64_t n = int64_t(clips.size()), K = max_objects_, F = frames_;
     std::vector<uint8_t> images;
-    std::vector<float> boxes(size_t(n * K * 4), 0.f);
-    std::vector<int32_t> classes(static_cast<size_t>(n * K), -1), count(static_cast<size_t>(n)), types;
+    std::vector<float> boxes(size_t(n * F * K * 4), 0.f);
+    std::vector<int32_t> classes(static_cast<size_t>(n * F * K), -1), count(static_cast<size_t>(n * F)), types;
     std::vector<const char*> captions, swapped, questions, answers;
     for (int64_t i = 0; i < n; ++i) {
-      const Scene& s = scenes[size_t(i)];
-      images.insert(images.end(), s.image.begin(), s.image.end());
-      count[size_t(i)] = int32_t(s.objects.size());
-      for (size_t k = 0; k < s.objects.size(); ++k) {
-        const Box& b = s.objects[k].box;
-        const float values[4] = {b.y_min, b.x_min, b.y_max, b.x_max};
-        std::copy_n(values, 4, &boxes[size_t((i * K + int64_t(k)) * 4)]);
-        classes[size_t(i * K + int64_t(k))] = s.objects[k].cls;
+      const Clip& clip = clips[size_t(i)];
+      for (int64_t f = 0; f < F; ++f) {
+        const Scene& s = clip.frames[size_t(f)];
+        const int64_t row = i * F + f;
+        images.insert(images.end(), s.image.begin(), s.image.end());
+        count[size_t(row)] = int32_t(s.objects.size());
+        for (size_t k = 0; k < s.objects.size(); ++k) {
+          const Box& b = s.objects[k].box;
+          const float values[4] = {b.y_min, b.x_min, b.y_max, b.x_max};
+          std::copy_n(values, 4, &boxes[size_t((row * K + int64_t(k)) * 4)]);
+          classes[size_t(row * K + int64_t(k))] = s.objects[k].cls;
+        }
       }
-      for (const std::string& c : s.text.captions) captions.push_back(c.c_str());
-      swapped.push_back(s.text.swapped_caption.c_str());
-      for (const SceneQuestion& q : s.text.questions) {
+      for (const std::string& c : clip.text.captions) captions.push_back(c.c_str());
+      swapped.push_back(clip.text.swapped_caption.c_str());
+      for (const SceneQuestion& q : clip.text.questions) {
         questions.push_back(q.question.c_str());
         answers.push_back(q.answer.c_str());
         types.push_back(int32_t(q.type));
@@ -195,14 +228,14 @@ class SceneFileWriter {
     classes_->write(H5T_NATIVE_INT32, at, rows, classes.data());
     count_->write(H5T_NATIVE_INT32, at, rows, count.data());
     captions_->write(text.get(), at, rows, captions.data());
-    swapped_->write(text.get(), at, rows, swapped.data());
+    if (swapped_) swapped_->write(text.get(), at, rows, swapped.data());
     questions_->write(text.get(), at, rows, questions.data());
     answers_->write(text.get(), at, rows, answers.data());
     types_->write(H5T_NATIVE_INT32, at, rows, types.data());
   }
 
  private:
-  int64_t max_objects_;
+  int64_t max_objects_, frames_;
   std::unique_ptr<h5::RowWriter> images_, boxes_, classes_, count_, captions_, swapped_, questions_, answers_, types_;
 };
 
@@ -218,18 +251,28 @@ void write_split(const SplitSource& source, const std::string& out, const SceneO
   h5::write_atomically(out, [&](hid_t file) {
     SceneFileWriter writer(file, out, n, options, source.items->info());
     h5::mark_written_by(file, kImportCommand);
-    constexpr int64_t kBlock = 4096;
-    std::vector<Scene> scenes;
-    for (int64_t start = 0; start < n; start += kBlock) {
-      const int64_t count = std::min(kBlock, n - start);
-      scenes.assign(size_t(count), Scene{});
-      // Scene i of the block on thread i % threads: each scene is a function of its index alone.
+    // About 4096 scenes a block, whole clips.
+    const int64_t block = std::max<int64_t>(1, 4096 / options.frames);
+    std::vector<Clip> samples;
+    for (int64_t start = 0; start < n; start += block) {
+      const int64_t count = std::min(block, n - start);
+      samples.assign(size_t(count), Clip{});
+      // Sample i of the block on thread i % threads: each is a function of its index alone. A
+      // scene is a clip of one frame with the scene's own text.
       std::vector<std::thread> workers;
       std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
       for (int t = 0; t < threads; ++t)
         workers.emplace_back([&, t] {
           try {
-            for (int64_t i = t; i < count; i += threads) scenes[size_t(i)] = composer.make(start + i);
+            for (int64_t i = t; i < count; i += threads) {
+              Clip& clip = samples[size_t(i)];
+              if (options.frames > 1) {
+                clip = composer.make_clip(start + i);
+              } else {
+                clip.frames = {composer.make(start + i)};
+                clip.text = std::move(clip.frames[0].text);
+              }
+            }
           } catch (...) {
             errors[size_t(t)] = std::current_exception();
           }
@@ -237,7 +280,7 @@ void write_split(const SplitSource& source, const std::string& out, const SceneO
       for (auto& w : workers) w.join();
       for (const auto& e : errors)
         if (e) std::rethrow_exception(e);
-      writer.write(start, scenes);
+      writer.write(start, samples);
       if (progress) progress(name, start + count, n);
     }
   });

@@ -11,7 +11,8 @@
 namespace tessera::data {
 
 // Scenes `first`..`first + count - 1` zoomed `zoom` times, as RGB, each object's box and class name
-// drawn in its class's colour, tiled `per_row` to a row; written to `path` as a PNG.
+// drawn in its class's colour, tiled `per_row` to a row; written to `path` as a PNG. A clip file
+// draws clips `first`..`first + count - 1`, one row each, its frames side by side.
 void write_scene_grid(const std::string& path, const Dataset& scenes, int64_t first, int64_t count, int zoom = 3,
                       int64_t per_row = 4);
 
@@ -38,7 +39,9 @@ struct QuestionTypeStats {
   int64_t naming_present = 0, naming_absent = 0;
 };
 
-// Per question type, over the whole file. Error if the file has no questions or objects.
+// Per question type, over the whole file. Error if the file has no questions or objects. In a clip
+// file, a question "in frame K, ..." names a present class when frame K holds it, any other when
+// some frame does.
 std::vector<QuestionTypeStats> question_stats(const Dataset& scenes);
 
 }  // namespace tessera::data

@@ -57,7 +57,7 @@ Size size_of(const Box& box, const SizeWords& words) {
 const char* size_name(Size size) { return size == Size::small ? "small" : size == Size::large ? "large" : "medium"; }
 
 const std::vector<std::string>& question_type_names() {
-  static const std::vector<std::string> names{"count", "existence", "place", "size"};
+  static const std::vector<std::string> names{"count", "existence", "place", "size", "frame", "total"};
   return names;
 }
 
@@ -291,6 +291,8 @@ class SceneWriter {
       case QuestionType::existence: return existence_question();
       case QuestionType::place: return place_question();
       case QuestionType::size: return size_question();
+      case QuestionType::frame:
+      case QuestionType::total: break;  // clips' types (ClipWriter)
     }
     fail("scene text: unknown question type");
   }
@@ -427,7 +429,135 @@ class SceneWriter {
   std::vector<Group> groups_;
 };
 
+// The text of a clip from its frames' objects and texts (describe_clip).
+class ClipWriter {
+ public:
+  ClipWriter(const std::vector<std::vector<SceneObject>>& frames, const std::vector<SceneText>& frame_texts,
+             const Nouns& nouns, RandomStream& random)
+      : frames_(frames), texts_(frame_texts), nouns_(nouns), random_(random), frames_of_(nouns.size()) {
+    if (frames.empty() || frames.size() != frame_texts.size())
+      fail("clip text: {} frames of objects and {} frame texts; expected the same number, at least one", frames.size(),
+           frame_texts.size());
+    for (size_t f = 0; f < frames.size(); ++f) {
+      if (frames[f].empty()) fail("clip text: frame {} has no objects; every frame needs at least one", f + 1);
+      if (texts_[f].captions.size() != size_t(kCaptionsPerScene) || texts_[f].questions.size() != size_t(kQuestionsPerScene))
+        fail("clip text: the text of frame {} has {} captions and {} questions, expected a scene's {} and {}", f + 1,
+             texts_[f].captions.size(), texts_[f].questions.size(), kCaptionsPerScene, kQuestionsPerScene);
+      for (const SceneObject& o : frames[f]) {
+        if (o.cls < 0 || size_t(o.cls) >= nouns.size())
+          fail("clip text: an object of frame {} has class {}, outside the {} classes", f + 1, o.cls, nouns.size());
+        std::vector<int64_t>& seen_in = frames_of_[size_t(o.cls)];
+        if (seen_in.empty()) order_.push_back(o.cls);
+        if (seen_in.empty() || seen_in.back() != int64_t(f)) seen_in.push_back(int64_t(f));
+        all_objects_.push_back(o.cls);
+      }
+    }
+  }
+
+  SceneText write() {
+    SceneText text;
+    const int64_t first = random_.below(frame_count());
+    // Another frame than the first, uniformly, when there is one.
+    const int64_t second = frame_count() > 1 ? (first + 1 + random_.below(frame_count() - 1)) % frame_count() : first;
+    text.captions = {totals_caption(), in_frame(first) + texts_[size_t(first)].captions[1],
+                     in_frame(second) + texts_[size_t(second)].captions[2]};
+    const SceneQuestion frame = frame_question(-1);
+    text.questions.push_back(frame);
+    text.questions.push_back(frame_question(asked_class_));
+    const SceneQuestion total = total_question();
+    SceneQuestion other = total_question();
+    for (int retry = 0; retry < 8 && other.question == total.question; ++retry) other = total_question();
+    text.questions.push_back(total);
+    text.questions.push_back(other);
+    using T = QuestionType;
+    for (T type : {T::count, T::existence, T::place, T::size}) text.questions.push_back(question_of_a_frame(type));
+    return text;
+  }
+
+ private:
+  int64_t frame_count() const { return int64_t(frames_.size()); }
+  static std::string in_frame(int64_t f) { return "in frame " + std::to_string(f + 1) + ", "; }
+  int64_t total_of(int32_t cls) const { return std::count(all_objects_.begin(), all_objects_.end(), cls); }
+  std::string a_noun(int32_t cls) const {
+    const std::string& noun = nouns_.singular[size_t(cls)];
+    return article_for(noun) + " " + noun;
+  }
+  int32_t pick(const std::vector<int32_t>& from) { return from[size_t(random_.below(int64_t(from.size())))]; }
+
+  // "in all frames: two bags, a sneaker and three dresses.": classes in order of first
+  // appearance. Counts are words unless that makes the caption longer than kClipCaptionBytes.
+  std::string totals_caption() const {
+    auto render = [&](bool digits) {
+      std::vector<std::string> parts;
+      for (int32_t c : order_) {
+        const int64_t n = total_of(c);
+        parts.push_back(n == 1 ? a_noun(c) : (digits ? std::to_string(n) : number_word(n)) + " " + nouns_.plural[size_t(c)]);
+      }
+      return "in all frames: " + join_list(parts) + ".";
+    };
+    const std::string words = render(false);
+    return words.size() <= kClipCaptionBytes ? words : render(true);
+  }
+
+  // "in which frame is the bag?" of a class seen in one frame only; without one (but for
+  // `avoid`, the class the other frame question asked about), "in which frame does the bag first
+  // appear?" of another present class; with no other class at all, `avoid` again.
+  SceneQuestion frame_question(int32_t avoid) {
+    std::vector<int32_t> alone, repeated;
+    for (int32_t c = 0; c < int32_t(nouns_.size()); ++c)
+      if (c != avoid && !frames_of_[size_t(c)].empty()) (frames_of_[size_t(c)].size() == 1 ? alone : repeated).push_back(c);
+    if (alone.empty() && repeated.empty()) return frame_question(-1);
+    const bool only_here = !alone.empty();
+    const int32_t c = pick(only_here ? alone : repeated);
+    asked_class_ = c;
+    const std::string& noun = nouns_.singular[size_t(c)];
+    return {only_here ? "in which frame is the " + noun + "?" : "in which frame does the " + noun + " first appear?",
+            std::to_string(frames_of_[size_t(c)].front() + 1), QuestionType::frame};
+  }
+
+  // "how many bags are there in all frames?": a quarter of the time a class no frame holds (when
+  // there is one), else the class of a random object (so repeated classes are likelier).
+  SceneQuestion total_question() {
+    std::vector<int32_t> absent;
+    for (int32_t c = 0; c < int32_t(nouns_.size()); ++c)
+      if (frames_of_[size_t(c)].empty()) absent.push_back(c);
+    const bool ask_absent = random_.chance(0.25) && !absent.empty();
+    const int32_t c = ask_absent ? pick(absent) : all_objects_[size_t(random_.below(int64_t(all_objects_.size())))];
+    return {"how many " + nouns_.plural[size_t(c)] + " are there in all frames?", std::to_string(total_of(c)),
+            QuestionType::total};
+  }
+
+  // One of a random frame's own questions of `type`, as it asked and answered it.
+  SceneQuestion question_of_a_frame(QuestionType type) {
+    const int64_t f = random_.below(frame_count());
+    std::vector<const SceneQuestion*> of_type;
+    for (const SceneQuestion& q : texts_[size_t(f)].questions)
+      if (q.type == type) of_type.push_back(&q);
+    if (of_type.empty()) fail("clip text: frame {} has no question of type {}", f + 1, question_type_names()[size_t(type)]);
+    const SceneQuestion& q = *of_type[size_t(random_.below(int64_t(of_type.size())))];
+    return {in_frame(f) + q.question, q.answer, type};
+  }
+
+  const std::vector<std::vector<SceneObject>>& frames_;
+  const std::vector<SceneText>& texts_;
+  const Nouns& nouns_;
+  RandomStream& random_;
+  std::vector<std::vector<int64_t>> frames_of_;  // per class, the frames that hold it, ascending
+  std::vector<int32_t> order_;                   // classes in order of first appearance
+  std::vector<int32_t> all_objects_;             // the class of every object of every frame
+  int32_t asked_class_ = -1;                     // of the latest frame question
+};
+
 }  // namespace
+
+SceneText describe_clip(const std::vector<std::vector<SceneObject>>& frames, const std::vector<SceneText>& frame_texts,
+                        const Nouns& nouns, const SizeWords& /*sizes*/, int64_t /*image_size*/, uint64_t key,
+                        uint64_t stream) {
+  // The frames' texts already carry the sizes and regions; the clip's own sentences (counts,
+  // frames) need neither.
+  RandomStream random(key, stream);
+  return ClipWriter(frames, frame_texts, nouns, random).write();
+}
 
 SceneText describe_scene(const std::vector<SceneObject>& objects, const Nouns& nouns, const SizeWords& sizes,
                          int64_t image_size, uint64_t key, uint64_t stream) {

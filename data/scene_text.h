@@ -48,9 +48,11 @@ enum class Size { small, medium, large };
 Size size_of(const Box& box, const SizeWords& words);
 const char* size_name(Size size);
 
-// Question types, in the order of their ids in data files.
-enum class QuestionType : int32_t { count = 0, existence = 1, place = 2, size = 3 };
+// Question types, in the order of their ids in data files. frame and total are asked of clips
+// (describe_clip) only; single-scene files name the first four.
+enum class QuestionType : int32_t { count = 0, existence = 1, place = 2, size = 3, frame = 4, total = 5 };
 const std::vector<std::string>& question_type_names();
+inline constexpr int64_t kSceneQuestionTypes = 4;
 
 struct SceneQuestion {
   std::string question, answer;
@@ -67,7 +69,9 @@ struct SceneText {
   // captions[0] with two objects' places swapped, so that it is false of the scene; "" when the
   // scene has no two objects related in captions[0].
   std::string swapped_caption;
-  std::vector<SceneQuestion> questions;  // types count, count, existence, existence, place, place, size, size
+  // Scenes: types count, count, existence, existence, place, place, size, size. Clips
+  // (describe_clip, no swapped caption): frame, frame, total, total, count, existence, place, size.
+  std::vector<SceneQuestion> questions;
 };
 
 // What the grammar knows of the classes: a noun per class, from a data set's class names
@@ -82,6 +86,19 @@ struct Nouns {
 // come from the Philox stream (key, stream), so the text is a pure function of its arguments.
 SceneText describe_scene(const std::vector<SceneObject>& objects, const Nouns& nouns, const SizeWords& sizes,
                          int64_t image_size, uint64_t key, uint64_t stream);
+
+// The text of a clip: `frames[f]` are the objects of frame f (numbered f + 1 in the text) and
+// `frame_texts[f]` what describe_scene said of it. Captions: [0] the objects of all frames by
+// class, counted ("in all frames: two bags and a coat."); [1] and [2] frame K's captions[1] and
+// captions[2], each of a random frame, "in frame K, " before. Questions, by type: frame, frame,
+// total, total, count, existence, place, size; the last four are questions of a random frame K
+// (its own question and answer, "in frame K, " before). Random choices come from the stream
+// (key, stream), so the text is a pure function of its arguments. docs/DATA.md has the grammar.
+SceneText describe_clip(const std::vector<std::vector<SceneObject>>& frames, const std::vector<SceneText>& frame_texts,
+                        const Nouns& nouns, const SizeWords& sizes, int64_t image_size, uint64_t key, uint64_t stream);
+// Captions of clips stay within this many bytes with up to 8 frames of up to 4 objects: the
+// totals caption falls back to digits for its counts when its words would be longer.
+inline constexpr size_t kClipCaptionBytes = 150;
 
 // The text of the mirrored scene: "left" and "right" exchanged as whole words.
 std::string mirror_text(const std::string& text);

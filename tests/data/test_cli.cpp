@@ -111,4 +111,38 @@ BOOST_AUTO_TEST_CASE(bad_arguments) {
   BOOST_TEST(contains(r.out, "import fashion-mnist"), r.out);
 }
 
+BOOST_AUTO_TEST_CASE(clips_import_verify_and_report) {
+  TempDir dir;
+  write_scene_items_dir(dir.path() / "items", 32, 16);
+  const std::string items = (dir.path() / "items").string(), out = dir.file("clips");
+  for (const char* frames : {"0", "65", "-2"}) {
+    Run r = run_tessera(dir, "data import scenes --from " + items + " --out " + out + " --frames " + frames + " --train 10 --test 4");
+    BOOST_TEST(r.status == 1, frames);
+    BOOST_TEST(contains(r.err, std::string("--frames ") + frames), r.err);
+    BOOST_TEST(!std::filesystem::exists(out));
+  }
+  Run r = run_tessera(dir, "data import scenes --from " + items + " --out " + out +
+                               " --frames 4 --size 48 --scale 10-20 --train 24 --test 8 --threads 2");
+  BOOST_TEST_REQUIRE(r.status == 0, r.err);
+  BOOST_TEST(contains(r.out, "clips train     24/24"), r.out);
+  BOOST_TEST(contains(r.out, "(24 clips of 4 frames)"), r.out);
+  r = run_tessera(dir, "data verify " + out + "/train.h5 " + out + "/test.h5");
+  BOOST_TEST(r.status == 0, r.err);
+  BOOST_TEST(contains(r.out, "ok (24 clips of 4 frames 48x48x1, up to 4 objects of 4 classes"), r.out);
+  BOOST_TEST(contains(r.out, "ok (8 clips of 4 frames"), r.out);
+  const std::string grid = dir.file("clips.png");
+  r = run_tessera(dir, "data report " + out + "/test.h5 --grid " + grid + " --samples 3");
+  BOOST_TEST(r.status == 0, r.err);
+  for (const char* part : {"uint8 [8, 4, 48, 48, 1]  (N, F, H, W, C)", "clips       8 of 4 frames (32 scenes)", "per frame (K = 4)",
+                           "boxes float32 [N, F, K, 4]", "captions    3 per clip", "clip 0:", "caption  in all frames: ",
+                           "  frame      ", "  total      ", "  count      ", "in which frame", "first 3 clips, a row of 4 frames"})
+    BOOST_TEST(contains(r.out, part), "'" << part << "' not in:\n" << r.out);
+  // One row per clip, its four frames side by side (48 x 3 zoom, padding 4).
+  const Image picture = read_image(grid);
+  BOOST_TEST(picture.height == 3 * 144 + 4 * 4);
+  BOOST_TEST(picture.width == 4 * 144 + 5 * 4);
+  r = run_tessera(dir, "data --help");
+  BOOST_TEST(contains(r.out, "--frames"), r.out);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -38,6 +38,7 @@ class RawFile {
     return d;
   }
   void images(const std::vector<hsize_t>& dims) { add("images", H5T_STD_U8LE, dims); }
+  void group(const char* name) { H5Gclose(H5Gcreate2(file_, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); }
   void labels(const std::vector<int64_t>& values, const std::vector<std::string>* names) {
     const hid_t d = add("labels", H5T_STD_I64LE, {values.size()}, H5T_NATIVE_INT64, values.data());
     if (names) string_attribute(d, "class_names", *names);
@@ -67,10 +68,10 @@ class RawFile {
   }
 };
 
-// Opening `path` must fail with a message that contains every one of `parts`.
-void expect_refused(const std::string& path, const std::vector<std::string>& parts) {
+// Opening `path` (a clip file too, with `clips`) must fail with a message that contains every one of `parts`.
+void expect_refused(const std::string& path, const std::vector<std::string>& parts, bool clips = false) {
   try {
-    Dataset::open(path);
+    Dataset::open(path, 1LL << 30, clips);
     BOOST_ERROR("opening " << path << " should have failed");
   } catch (const Error& e) {
     const std::string message = e.what();
@@ -299,6 +300,79 @@ BOOST_AUTO_TEST_CASE(declared_sizes_are_checked_against_the_file) {
   expect_refused(contiguous, {contiguous, "declares shape [1000000000,28,28,1] (784000000000 bytes)", "holds 0 bytes of image data"});
   expect_refused(gzip, {gzip, "declares shape [1000000000,28,28,1]", "truncated or damaged"});
   expect_refused(overflow, {overflow, "declares shape [1099511627776,4096,4096,1] (over 2^62 bytes)"});
+}
+
+// Images [N,F,H,W,C] are clips: a sample is a whole clip, and the objects beside them must be per
+// frame ([N,F,K,...] with the images' N and F), or the file is refused naming the dataset.
+BOOST_AUTO_TEST_CASE(clip_files_are_read_whole_and_inconsistent_objects_refused) {
+  TempDir dir;
+  const std::string path = dir.file("clips.h5");
+  const hsize_t n = 2, frames = 3, h = 4, w = 5, k = 2;
+  std::vector<uint8_t> pixels(n * frames * h * w);
+  std::iota(pixels.begin(), pixels.end(), uint8_t(0));
+  const std::vector<int32_t> no_objects(n * frames * k, -1);
+  auto write = [&](const std::vector<hsize_t>& classes, const std::vector<hsize_t>& boxes, const std::vector<hsize_t>& count) {
+    RawFile f(path);
+    f.add("images", H5T_STD_U8LE, {n, frames, h, w, 1}, H5T_NATIVE_UINT8, pixels.data());
+    f.group("objects");
+    const bool padded = classes == std::vector<hsize_t>{n, frames, k};
+    RawFile::string_attribute(f.add("objects/classes", H5T_STD_I32LE, classes, H5T_NATIVE_INT32, padded ? no_objects.data() : nullptr),
+                              "class_names", three_names);
+    f.add("objects/boxes", H5T_IEEE_F32LE, boxes);
+    f.add("objects/count", H5T_STD_I32LE, count);
+    f.close_datasets();
+  };
+  write({n, frames, k}, {n, frames, k, 4}, {n, frames});
+  try {  // unless clips are asked for
+    Dataset::open(path);
+    BOOST_ERROR("a clip file opened as single images");
+  } catch (const Error& e) {
+    for (const std::string& part : {path, std::string("'images'"), std::string("[2,3,4,5,1]"), std::string("clips of 3 frames")})
+      BOOST_TEST(std::string(e.what()).find(part) != std::string::npos, e.what());
+  }
+  for (const int64_t memory : {int64_t(1) << 30, int64_t(0)}) {  // in memory and out of core
+    const auto ds = Dataset::open(path, memory, true);
+    BOOST_TEST(ds->info().frames == 3);
+    BOOST_TEST((ds->info().size == 2 && ds->info().height == 4 && ds->info().width == 5 && ds->info().channels == 1));
+    BOOST_TEST(ds->image_bytes() == 60);
+    std::vector<uint8_t> out(2 * 60);
+    ds->read_images({1, 0}, out.data());
+    BOOST_TEST(std::equal(out.begin(), out.begin() + 60, pixels.begin() + 60));
+    BOOST_TEST(std::equal(out.begin() + 60, out.end(), pixels.begin()));
+    ds->read_range(0, 2, out.data());
+    BOOST_TEST((out == pixels));
+    BOOST_TEST(ds->objects(1, 2).count == 0);
+    BOOST_TEST(ds->info().max_objects == 2);
+    try {
+      ds->objects(1);
+      BOOST_ERROR("objects(i) of a clip file should fail");
+    } catch (const Error& e) {
+      BOOST_TEST(std::string(e.what()).find("use objects(i, frame)") != std::string::npos, e.what());
+    }
+  }
+  BOOST_TEST(verify_dataset(path).empty());
+
+  write({n, 2, k}, {n, 2, k, 4}, {n, 2});
+  expect_refused(path, {path, "'objects/classes'", "[2,2,2]", "expected [N, F, K]", "F = 3"}, true);
+  write({n, k}, {n, k, 4}, {n});
+  expect_refused(path, {path, "'objects/classes'", "[2,2]", "expected [N, F, K]"}, true);
+  write({n, frames, k}, {n, frames, 4}, {n, frames});
+  expect_refused(path, {path, "'objects/boxes'", "[2,3,4]", "float32 [N, F, K, 4] = [2,3,2,4]"}, true);
+  write({n, frames, k}, {n, frames, k, 4}, {n});
+  expect_refused(path, {path, "'objects/count'", "[2]", "int32 [N, F] = [2,3]"}, true);
+  { RawFile f(path); f.images({2, 3, 4, 4, 1, 1}); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "rank 6", "expected 4", "5: [N,F,H,W,C]"}, true);
+  { RawFile f(path); f.images({2, 3, 0, 4, 1}); f.close_datasets(); }
+  expect_refused(path, {path, "'images'", "F, H, W and C of at least 1"}, true);
+
+  // A clip file declaring more than it holds is refused before anything is sized by it.
+  const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t dims[5] = {1000000000, 8, 28, 28, 1};
+  const hid_t space = H5Screate_simple(5, dims, nullptr), plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_alloc_time(plist, H5D_ALLOC_TIME_LATE);
+  H5Dclose(H5Dcreate2(file, "images", H5T_STD_U8LE, space, H5P_DEFAULT, plist, H5P_DEFAULT));
+  H5Pclose(plist), H5Sclose(space), H5Fclose(file);
+  expect_refused(path, {path, "declares shape [1000000000,8,28,28,1] (6272000000000 bytes)", "holds 0 bytes of image data"}, true);
 }
 
 BOOST_AUTO_TEST_CASE(labels_length_mismatch) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "autograd/error.h"
+#include "data/hdf5_util.h"
 #include "data/loader.h"
 #include "data_test_util.h"
 
@@ -295,6 +296,55 @@ BOOST_AUTO_TEST_CASE(augmentation_is_deterministic_and_correct) {
   // The next epoch draws afresh.
   const Batch e1 = a.next();
   BOOST_TEST(e1.epoch == 1);
+}
+
+// A file of clips ([N,F,H,W,C]): batches of [B,F,C,H,W], each clip flipped and cropped as one.
+BOOST_AUTO_TEST_CASE(clips_are_batched_whole_and_augmented_as_one) {
+  constexpr int64_t clips = 20, frames = 3;
+  const std::string clip_path = dir.file("clips.h5");
+  // Frame f of clip i is pattern image i * frames + f.
+  const std::vector<uint8_t> pixels = pattern_images(clips * frames, h, w, c);
+  h5::write_atomically(clip_path, [&](hid_t file) {
+    h5::RowWriter images(file, "images", H5T_STD_U8LE, {hsize_t(clips), hsize_t(frames), hsize_t(h), hsize_t(w), hsize_t(c)}, clip_path, true);
+    images.write(H5T_NATIVE_UINT8, 0, hsize_t(clips), pixels.data());
+  });
+  LoaderOptions o = options(6, 3, 0);
+  o.augment.hflip = true;
+  o.augment.crop_padding = 2;
+  Loader a(Dataset::open(clip_path, 1LL << 30, true), o), b(Dataset::open(clip_path, 1LL << 30, true), o);
+  const int64_t frame_values = c * h * w;
+  int flipped = 0, shifted = 0;
+  for (int p = 0; p < a.batches_per_epoch(); ++p) {
+    const Batch x = a.next(), y = b.next();
+    BOOST_TEST(same_batch(x, y));
+    const int64_t batch = int64_t(x.indices.size());
+    BOOST_TEST_REQUIRE((x.images.shape() == Shape{batch, frames, c, h, w}));
+    const std::vector<float> px = x.images.to_vector<float>();
+    for (int64_t k = 0; k < batch; ++k) {
+      const int64_t i = x.indices[size_t(k)];
+      // The one (flip, dy, dx) that makes every frame: its own source frame, so transformed.
+      int found = 0;
+      for (int flip = 0; flip < 2; ++flip)
+        for (int64_t dy = -2; dy <= 2; ++dy)
+          for (int64_t dx = -2; dx <= 2; ++dx) {
+            bool match = true;
+            for (int64_t f = 0; f < frames && match; ++f)
+              for (int64_t ch = 0; ch < c && match; ++ch)
+                for (int64_t yy = 0; yy < h && match; ++yy)
+                  for (int64_t xx = 0; xx < w && match; ++xx) {
+                    const int64_t sy = yy + dy, sx = (flip ? w - 1 - xx : xx) + dx;
+                    const float v = sy < 0 || sy >= h || sx < 0 || sx >= w ? 0.f : pattern_pixel(i * frames + f, sy, sx, ch) / 255.f;
+                    match = std::abs(px[size_t((k * frames + f) * frame_values + (ch * h + yy) * w + xx)] - v) < 1e-6f;
+                  }
+            if (match && !found) flipped += flip, shifted += (dy != 0 || dx != 0);
+            found += match;
+          }
+      BOOST_TEST(found >= 1, "clip " << i << ": its frames are not one flip and crop of its source frames");
+    }
+  }
+  BOOST_TEST(flipped > 2);
+  BOOST_TEST(flipped < 18);
+  BOOST_TEST(shifted > 10);
 }
 
 BOOST_AUTO_TEST_CASE(caption_templates_from_class_names) {

@@ -7,6 +7,7 @@
 // SceneComposer, on which it also measures how far always giving the most common answer gets.
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <map>
@@ -755,6 +756,236 @@ Truth truth_of(const data::Scene& scene, int image_size, const data::SizeWords& 
   return t;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Clips: frames of scenes and the text about all of them (describe_clip)
+
+using Clip = std::vector<Truth>;
+
+// Digits as a whole number ("3", "12"), no leading zero.
+int need_number(Reader& r) {
+  std::string digits;
+  while (std::isdigit(static_cast<unsigned char>(r.peek()))) {
+    digits += r.peek();
+    r.eat(digits.substr(digits.size() - 1));
+  }
+  expect(!digits.empty() && digits.size() < 6 && (digits.size() == 1 || digits[0] != '0'),
+         "expected a number at '" + std::string(r.rest()) + "'");
+  return std::stoi(digits);
+}
+
+int number_answer(const std::string& answer) {
+  Reader r(answer);
+  const int n = need_number(r);
+  r.need_end();
+  return n;
+}
+
+int clip_total(const Clip& clip, int cls) {
+  int n = 0;
+  for (const Truth& t : clip) n += t.count(cls);
+  return n;
+}
+
+// The frames (from 0) that hold class cls.
+std::vector<int> frames_holding(const Clip& clip, int cls) {
+  std::vector<int> out;
+  for (size_t f = 0; f < clip.size(); ++f)
+    if (clip[f].count(cls) > 0) out.push_back(int(f));
+  return out;
+}
+
+std::vector<int> clip_classes_by_appearance(const Clip& clip) {
+  std::vector<int> out;
+  for (const Truth& t : clip)
+    for (const Item& o : t.items)
+      if (std::find(out.begin(), out.end(), o.cls) == out.end()) out.push_back(o.cls);
+  return out;
+}
+
+// "in frame K, <rest>": K (1..F) and the rest.
+std::pair<int, std::string> need_frame_prefix(const std::string& text, size_t frames) {
+  Reader r(text);
+  r.need("in frame ");
+  const int k = need_number(r);
+  r.need(", ");
+  expect(k >= 1 && k <= int(frames), "frame " + std::to_string(k) + " of a clip of " + std::to_string(frames));
+  return {k, std::string(r.rest())};
+}
+
+// The totals caption as this test would write it in words, to check when digits are due.
+size_t totals_caption_in_words_bytes(const Clip& clip) {
+  std::vector<std::string> parts;
+  for (int c : clip_classes_by_appearance(clip)) {
+    const int n = clip_total(clip, c);
+    const std::string& noun = kSingular[size_t(c)];
+    if (n == 1) parts.push_back((std::string("aeiou").find(noun[0]) != std::string::npos ? "an " : "a ") + noun);
+    else parts.push_back((n <= 10 ? kNumberWords[size_t(n)] : std::to_string(n)) + " " + kPlural[size_t(c)]);
+  }
+  size_t bytes = std::string("in all frames: ").size() + 1;  // and the full stop
+  for (size_t i = 0; i < parts.size(); ++i) bytes += parts[i].size() + (i == 0 ? 0 : i + 1 == parts.size() ? 5 : 2);
+  return bytes;
+}
+
+// "in all frames: two bags, a coat and 3 dresses.": every class of the clip once, in order of first
+// appearance, with its count over all frames; words unless they would pass 150 bytes.
+void check_totals_caption(const Clip& clip, const std::string& text, Coverage& seen) {
+  expect(text.size() <= 150, "captions[0] is " + std::to_string(text.size()) + " bytes, more than 150");
+  Reader r(text);
+  r.need("in all frames: ");
+  bool digits = false;
+  const std::vector<Phrase> parts = need_list(r, [&](Reader& rr) {
+    Phrase p;
+    if (std::isdigit(static_cast<unsigned char>(rr.peek()))) {
+      p.count = need_number(rr);
+      rr.need(" ");
+      expect(p.count >= 2, "a count of one in digits");
+      digits |= p.count <= 10;
+    } else {
+      p.count = need_count(rr);
+    }
+    p.cls = need_noun(rr, p.count == 1 ? kSingular : kPlural);
+    return p;
+  });
+  r.need(".");
+  r.need_end();
+  std::vector<int> named;
+  for (const Phrase& p : parts) {
+    named.push_back(p.cls);
+    expect(p.count == clip_total(clip, p.cls), "captions[0]: " + std::to_string(p.count) + " " + kPlural[size_t(p.cls)] +
+                                                   ", the clip has " + std::to_string(clip_total(clip, p.cls)));
+  }
+  expect(named == clip_classes_by_appearance(clip), "captions[0]: not every class once in order of first appearance");
+  expect(digits == (totals_caption_in_words_bytes(clip) > 150), digits ? "captions[0] in digits though words fit"
+                                                                       : "captions[0] in words past 150 bytes");
+  seen[digits ? "clip totals in digits" : "clip totals in words"]++;
+}
+
+// "in which frame is the X?" (X in that frame only) or, when no class but `avoid` is in just one
+// frame, "in which frame does the X first appear?". Returns the class asked about.
+int check_frame_question(const Clip& clip, const std::string& question, const std::string& answer, int avoid, Coverage& seen) {
+  Reader r(question);
+  r.need("in which frame ");
+  const int k = number_answer(answer);
+  expect(k >= 1 && k <= int(clip.size()), "answer frame " + answer + " of a clip of " + std::to_string(clip.size()));
+  int cls = -1;
+  if (r.eat("is the ")) {
+    cls = need_noun(r, kSingular);
+    r.need("?");
+    expect(frames_holding(clip, cls) == std::vector<int>{k - 1}, "the " + kSingular[size_t(cls)] + " is not in frame " + answer + " alone");
+    seen["clip q frame alone"]++;
+  } else {
+    r.need("does the ");
+    cls = need_noun(r, kSingular);
+    r.need(" first appear?");
+    const std::vector<int> holding = frames_holding(clip, cls);
+    expect(!holding.empty() && holding.front() == k - 1, "the " + kSingular[size_t(cls)] + " does not first appear in frame " + answer);
+    for (int c = 0; c < kClasses; ++c)
+      expect(c == avoid || frames_holding(clip, c).size() != 1, "'first appear' though the " + kSingular[size_t(c)] + " is in one frame alone");
+    seen["clip q frame first"]++;
+  }
+  r.need_end();
+  return cls;
+}
+
+// Everything describe_clip says, against the frames' boxes, with the frames' own texts for the
+// parts it takes from them.
+void check_clip_text(const Clip& clip, const std::vector<data::SceneText>& frame_texts, const data::SceneText& text, Coverage& seen) {
+  const size_t frames = clip.size();
+  expect(text.captions.size() == 3 && text.questions.size() == 8, "not 3 captions and 8 questions");
+  expect(text.swapped_caption.empty(), "a clip with a swapped caption");
+  check_totals_caption(clip, text.captions[0], seen);
+  const auto [k1, inventory] = need_frame_prefix(text.captions[1], frames);
+  const auto [k2, relation] = need_frame_prefix(text.captions[2], frames);
+  expect(frames == 1 || k1 != k2, "captions[1] and [2] of the same frame");
+  expect(inventory == frame_texts[size_t(k1 - 1)].captions[1], "captions[1] is not frame " + std::to_string(k1) + "'s captions[1]");
+  expect(relation == frame_texts[size_t(k2 - 1)].captions[2], "captions[2] is not frame " + std::to_string(k2) + "'s captions[2]");
+  check_inventory_caption(clip[size_t(k1 - 1)], inventory);
+  check_relation_caption(clip[size_t(k2 - 1)], relation, seen);
+
+  using QT = data::QuestionType;
+  const std::vector<QT> types{QT::frame, QT::frame, QT::total, QT::total, QT::count, QT::existence, QT::place, QT::size};
+  for (size_t q = 0; q < 8; ++q) expect(text.questions[q].type == types[q], "question " + std::to_string(q) + " of the wrong type");
+  const int first = check_frame_question(clip, text.questions[0].question, text.questions[0].answer, -1, seen);
+  const int second = check_frame_question(clip, text.questions[1].question, text.questions[1].answer, first, seen);
+  expect(second != first || clip_classes_by_appearance(clip).size() == 1, "the two frame questions ask about one class");
+  for (size_t q = 2; q < 4; ++q) {
+    Reader r(text.questions[q].question);
+    r.need("how many ");
+    const int cls = need_noun(r, kPlural);
+    r.need(" are there in all frames?");
+    r.need_end();
+    expect(text.questions[q].answer == std::to_string(clip_total(clip, cls)),
+           "the answer should be " + std::to_string(clip_total(clip, cls)));
+    seen[clip_total(clip, cls) ? "clip q total present" : "clip q total absent"]++;
+  }
+  for (size_t q = 4; q < 8; ++q) {
+    const data::SceneQuestion& sq = text.questions[q];
+    const auto [k, asked] = need_frame_prefix(sq.question, frames);
+    expect(check_question(clip[size_t(k - 1)], asked, sq.answer, seen) == sq.type, "question " + std::to_string(q) + " of another form");
+    const auto& own = frame_texts[size_t(k - 1)].questions;
+    expect(std::any_of(own.begin(), own.end(), [&](const data::SceneQuestion& o) {
+             return o.question == asked && o.answer == sq.answer && o.type == sq.type;
+           }),
+           "question " + std::to_string(q) + " is not one of frame " + std::to_string(k) + "'s own");
+  }
+}
+
+std::string clip_report(const Clip& clip, const data::SceneText& text) {
+  std::string out;
+  for (size_t f = 0; f < clip.size(); ++f) out += "frame " + std::to_string(f + 1) + ": " + clip[f].describe() + "\n";
+  out += "  captions: ";
+  for (const std::string& c : text.captions) out += "\"" + c + "\" ";
+  out += "\n";
+  for (const data::SceneQuestion& q : text.questions)
+    out += "  [" + std::to_string(int(q.type)) + "] " + q.question + " -> " + q.answer + "\n";
+  return out;
+}
+
+void check_clip_reporting(const Clip& clip, const std::vector<data::SceneText>& frame_texts, const data::SceneText& text,
+                          Coverage& seen, int64_t& failures, const std::string& label) {
+  try {
+    check_clip_text(clip, frame_texts, text, seen);
+  } catch (const Mismatch& e) {
+    if (failures++ < 5) BOOST_ERROR(label << ": " << e.what() << "\n" << clip_report(clip, text));
+  }
+}
+
+// A clip's frames, their texts and the clip's text, as describe_scene and describe_clip make them.
+struct ClipText {
+  std::vector<data::SceneText> frames;
+  data::SceneText clip;
+};
+ClipText clip_text_of(const Clip& clip, const data::Nouns& nouns, uint64_t key, uint64_t stream) {
+  ClipText out;
+  std::vector<std::vector<data::SceneObject>> objects;
+  for (size_t f = 0; f < clip.size(); ++f) {
+    objects.push_back(scene_objects(clip[f]));
+    out.frames.push_back(data::describe_scene(objects.back(), nouns, clip[f].words, clip[f].image_size, key,
+                                              (stream << 8) | f));
+  }
+  out.clip = data::describe_clip(objects, out.frames, nouns, clip[0].words, clip[0].image_size, key, ~stream);
+  return out;
+}
+
+// Clips of 1 to 8 random scenes; a third of them show every scene twice in a row, so that no
+// class is in one frame alone.
+Clip make_clip(SceneMaker& maker, std::mt19937_64& rng) {
+  const int frames = std::array<int, 5>{1, 2, 3, 4, 8}[std::uniform_int_distribution<size_t>(0, 4)(rng)];
+  const bool doubled = frames % 2 == 0 && std::bernoulli_distribution(1.0 / 3)(rng);
+  Clip clip;
+  while (int(clip.size()) < frames) {
+    clip.push_back(maker.make());
+    if (doubled) clip.push_back(clip.back());
+  }
+  return clip;
+}
+
+Clip mirrored(const Clip& clip) {
+  Clip out;
+  for (const Truth& t : clip) out.push_back(t.mirrored());
+  return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(scene_text)
@@ -915,6 +1146,181 @@ BOOST_AUTO_TEST_CASE(the_text_is_a_function_of_objects_key_and_stream) {
     BOOST_TEST(variants.size() >= 12, "only " << variants.size() << " different texts from 16 streams");
     BOOST_TEST(flat(data::describe_scene(objects, nouns, t.words, t.image_size, 42, 0)) !=
                flat(data::describe_scene(objects, nouns, t.words, t.image_size, 43, 0)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(clip_text_is_true_of_random_clips_and_of_their_mirror_images) {
+  const data::Nouns nouns(kFashionClasses);
+  SceneMaker maker(77);
+  std::mt19937_64 rng(78);
+  Coverage seen;
+  int64_t failures = 0;
+  const int clips = 1500;
+  for (int i = 0; i < clips; ++i) {
+    const Clip clip = make_clip(maker, rng);
+    const ClipText text = clip_text_of(clip, nouns, 13, uint64_t(i));
+    check_clip_reporting(clip, text.frames, text.clip, seen, failures, "clip " + std::to_string(i));
+    // A flipped clip: every frame mirrored, and its text (and its frames') mirrored once.
+    std::vector<data::SceneText> frames_mirrored;
+    for (const data::SceneText& t : text.frames) frames_mirrored.push_back(mirrored_text(t));
+    Coverage mirror_seen;
+    check_clip_reporting(mirrored(clip), frames_mirrored, mirrored_text(text.clip), mirror_seen, failures,
+                         "mirrored clip " + std::to_string(i));
+  }
+  BOOST_TEST(failures == 0);
+  for (const auto& [form, n] : seen) BOOST_TEST_MESSAGE(form << ": " << n);
+  for (const char* form : {"clip totals in words", "clip q frame alone", "clip q frame first", "clip q total present",
+                           "clip q total absent", "q count items", "q exists", "q where", "q largest"})
+    BOOST_TEST(seen[form] > 20, form << " seen " << seen[form] << " times");
+}
+
+BOOST_AUTO_TEST_CASE(the_clip_checker_rejects_false_clip_text) {
+  const data::Nouns nouns(kFashionClasses);
+  SceneMaker maker(5);
+  std::mt19937_64 rng(6);
+  std::map<std::string, int> broken, caught;
+  for (int i = 0; i < 600; ++i) {
+    const Clip clip = make_clip(maker, rng);
+    const ClipText text = clip_text_of(clip, nouns, 21, uint64_t(i));
+    const int frames = int(clip.size());
+    std::vector<std::pair<std::string, data::SceneText>> lies;
+    if (frames > 1) {
+      lies.emplace_back("frame answer of another frame", text.clip);
+      std::string& answer = lies.back().second.questions[0].answer;
+      answer = std::to_string(std::stoi(answer) % frames + 1);
+      // The totals of all frames but the last: some class has fewer objects, or none.
+      Clip fewer(clip.begin(), clip.end() - 1);
+      lies.emplace_back("totals without the last frame", text.clip);
+      lies.back().second.captions[0] = clip_text_of(fewer, nouns, 21, uint64_t(i)).clip.captions[0];
+      // A frame's question asked of another frame: false unless both frames have it, same answer.
+      lies.emplace_back("question of another frame", text.clip);
+      std::string& question = lies.back().second.questions[4].question;
+      const int k = std::stoi(question.substr(std::string("in frame ").size()));
+      question = "in frame " + std::to_string(k % frames + 1) + question.substr(question.find(','));
+    }
+    lies.emplace_back("total answer + 1", text.clip);
+    lies.back().second.questions[2].answer = std::to_string(std::stoi(text.clip.questions[2].answer) + 1);
+    for (const auto& [what, lie] : lies) {
+      Coverage ignored;
+      broken[what]++;
+      try {
+        check_clip_text(clip, text.frames, lie, ignored);
+      } catch (const Mismatch&) {
+        caught[what]++;
+      }
+    }
+  }
+  for (const auto& [what, n] : broken) BOOST_TEST_MESSAGE(what << ": caught " << caught[what] << " of " << n);
+  for (const char* what : {"frame answer of another frame", "totals without the last frame", "total answer + 1"}) {
+    BOOST_TEST(broken[what] > 100, what);
+    BOOST_TEST(caught[what] == broken[what], what << ": caught " << caught[what] << " of " << broken[what]);
+  }
+  BOOST_TEST(caught["question of another frame"] > broken["question of another frame"] / 2);
+}
+
+// The longest captions eight frames of four objects can make: every class, three or more of each,
+// in the totals; the four longest nouns, all large, in every frame.
+BOOST_AUTO_TEST_CASE(clip_captions_stay_within_150_bytes_in_the_worst_case) {
+  const data::Nouns nouns(kFashionClasses);
+  const int quadrants[4][4] = {{2, 2, 30, 30}, {2, 34, 30, 62}, {34, 2, 62, 30}, {34, 34, 62, 62}};  // large: 28 > 26
+  auto frame_of = [&](const std::vector<int>& classes) {
+    Truth t;
+    for (size_t k = 0; k < classes.size(); ++k)
+      t.items.push_back(Item{classes[k], quadrants[k][0], quadrants[k][1], quadrants[k][2], quadrants[k][3]});
+    return t;
+  };
+  // Totals: counts 5, 3, 3, ... (32 objects, all ten classes).
+  std::vector<int> objects;
+  for (int c = 0; c < kClasses; ++c) objects.insert(objects.end(), size_t(c == 0 ? 5 : 3), c);
+  Clip every_class, long_nouns;
+  for (size_t f = 0; f < 8; ++f) {
+    every_class.push_back(frame_of(std::vector<int>(objects.begin() + long(4 * f), objects.begin() + long(4 * f + 4))));
+    long_nouns.push_back(frame_of({9, 2, 0, 1}));  // ankle boot, pullover, t-shirt, trouser
+  }
+  Coverage seen;
+  int64_t failures = 0;
+  size_t longest = 0;
+  for (const Clip* clip : {&every_class, &long_nouns})
+    for (uint64_t stream = 0; stream < 64; ++stream) {  // every frame's captions come up
+      const ClipText text = clip_text_of(*clip, nouns, 1, stream);
+      check_clip_reporting(*clip, text.frames, text.clip, seen, failures, "worst case, stream " + std::to_string(stream));
+      for (const std::string& c : text.clip.captions) {
+        longest = std::max(longest, c.size());
+        BOOST_TEST(c.size() <= data::kClipCaptionBytes, "'" << c << "' is " << c.size() << " bytes");
+      }
+    }
+  BOOST_TEST(failures == 0);
+  BOOST_TEST_MESSAGE("longest clip caption: " << longest << " bytes; " << clip_text_of(every_class, nouns, 1, 0).clip.captions[0]);
+  BOOST_TEST(seen["clip totals in digits"] > 0);  // in words, every class thrice is longer than 150
+  BOOST_TEST(seen["clip totals in words"] > 0);
+}
+
+BOOST_AUTO_TEST_CASE(clip_text_is_a_function_of_its_arguments) {
+  const data::Nouns nouns(kFashionClasses);
+  SceneMaker maker(8);
+  std::mt19937_64 rng(9);
+  auto flat = [](const data::SceneText& text) {
+    std::string out;
+    for (const std::string& c : text.captions) out += "|" + c;
+    for (const data::SceneQuestion& q : text.questions) out += "|" + q.question + "=" + q.answer + "/" + std::to_string(int(q.type));
+    return out;
+  };
+  int varied = 0;
+  for (int i = 0; i < 40; ++i) {
+    Clip clip = make_clip(maker, rng);
+    while (clip.size() < 3) clip = make_clip(maker, rng);
+    const ClipText text = clip_text_of(clip, nouns, 4, 0);
+    std::vector<std::vector<data::SceneObject>> objects;
+    for (const Truth& t : clip) objects.push_back(scene_objects(t));
+    std::set<std::string> variants;
+    for (uint64_t stream = 0; stream < 8; ++stream) {
+      const std::string once = flat(data::describe_clip(objects, text.frames, nouns, clip[0].words, clip[0].image_size, 4, stream));
+      BOOST_TEST(once == flat(data::describe_clip(objects, text.frames, nouns, clip[0].words, clip[0].image_size, 4, stream)));
+      variants.insert(once);
+    }
+    varied += variants.size() >= 6;
+  }
+  BOOST_TEST(varied >= 36, varied << " of 40 clips vary with the stream");
+}
+
+BOOST_AUTO_TEST_CASE(composed_clips_are_their_scenes_and_their_text_is_true) {
+  data::testing::TempDir dir;
+  write_blob_items(dir.file("items.h5"), 12);
+  data::SceneOptions options;
+  options.frames = 4;
+  const auto items = data::Dataset::open(dir.file("items.h5"));
+  const data::SceneComposer composer(items, options, 1);
+  const data::SizeWords words = options.size_words();
+  Coverage seen;
+  int64_t failures = 0;
+  std::vector<std::map<std::string, int64_t>> answers(6);
+  const int clips = 400;
+  for (int i = 0; i < clips; ++i) {
+    const data::Clip clip = composer.make_clip(i);
+    BOOST_TEST_REQUIRE(clip.frames.size() == 4u);
+    Clip truth;
+    std::vector<data::SceneText> frame_texts;
+    for (int64_t f = 0; f < 4; ++f) {
+      // Frame f of clip i is scene 4 i + f.
+      const data::Scene scene = composer.make(4 * i + f), &frame = clip.frames[size_t(f)];
+      BOOST_TEST((frame.image == scene.image), "clip " << i << " frame " << f);
+      BOOST_TEST((frame.text.captions == scene.text.captions));
+      BOOST_TEST(frame.objects.size() == scene.objects.size());
+      truth.push_back(truth_of(frame, int(options.size), words));
+      frame_texts.push_back(frame.text);
+    }
+    check_clip_reporting(truth, frame_texts, clip.text, seen, failures, "composed clip " + std::to_string(i));
+    for (const data::SceneQuestion& q : clip.text.questions) answers[size_t(q.type)][q.answer]++;
+  }
+  BOOST_TEST(failures == 0);
+  for (const auto& type : {data::QuestionType::frame, data::QuestionType::total}) {
+    int64_t most = 0;
+    std::string most_common;
+    for (const auto& [answer, n] : answers[size_t(type)])
+      if (n > most) most = n, most_common = answer;
+    const double share = double(most) / double(2 * clips);
+    BOOST_TEST_MESSAGE(data::question_type_names()[size_t(type)] << ": most common answer '" << most_common << "' " << share);
+    BOOST_TEST(share < 0.5);
   }
 }
 

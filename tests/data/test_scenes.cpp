@@ -153,6 +153,42 @@ bool stored_as(const std::string& path, const char* name, hid_t expected) {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+// The dimensions of a dataset, read with the raw HDF5 API.
+std::vector<hsize_t> stored_dims(const std::string& path, const char* name) {
+  const h5::Handle file = h5::open_for_reading(path);
+  const h5::Handle dataset(H5Dopen2(file.get(), name, H5P_DEFAULT));
+  return h5::dims_of(dataset.get());
+}
+
+int64_t int_attribute(const std::string& path, const char* name) {
+  const h5::Handle file = h5::open_for_reading(path);
+  if (H5Aexists(file.get(), name) <= 0) return -1;
+  const h5::Handle attribute(H5Aopen(file.get(), name, H5P_DEFAULT));
+  int64_t value = -1;
+  H5Aread(attribute.get(), H5T_NATIVE_INT64, &value);
+  return value;
+}
+
+bool has_link(const std::string& path, const char* name) {
+  const h5::Handle file = h5::open_for_reading(path);
+  return h5::link_exists(file.get(), name);
+}
+
+// 64-bit FNV-1a of a file's bytes.
+uint64_t fnv1a(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// "in frame K, <rest>" -> (K, rest); (0, text) without the prefix.
+std::pair<int64_t, std::string> frame_prefix(const std::string& text) {
+  const std::string prefix = "in frame ";
+  const size_t comma = text.find(", ");
+  if (text.rfind(prefix, 0) != 0 || comma == std::string::npos) return {0, text};
+  return {std::stoll(text.substr(prefix.size(), comma - prefix.size())), text.substr(comma + 2)};
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(scenes)
@@ -617,6 +653,232 @@ BOOST_FIXTURE_TEST_CASE(loader_tokens_decode_to_the_served_text, Scenes) {
       BOOST_TEST(row(answers, k * Q + q) == batch.answers[size_t(k)][size_t(q)]);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clips (--frames F)
+
+// Frame f of clip i is scene i * F + f of a scenes file made with the same arguments; the clip's
+// per-frame text is that scene's own.
+BOOST_AUTO_TEST_CASE(clip_files_are_runs_of_the_scenes_of_a_scenes_file) {
+  TempDir dir;
+  write_scene_items_dir(dir.path() / "items", 32, 16);
+  const std::string items = (dir.path() / "items").string();
+  constexpr int64_t F = 3, kTrain = 40, kTest = 12, K = 4;
+  SceneOptions clip_options = small_scenes();
+  clip_options.frames = F;
+  import_scenes(items, dir.file("clips"), clip_options, kTrain, kTest, 2);
+  import_scenes(items, dir.file("scenes"), small_scenes(), kTrain * F, kTest * F, 2);
+  for (const char* split : {"train.h5", "test.h5"}) {
+    const std::string path = (dir.path() / "clips" / split).string();
+    const auto clips = Dataset::open(path, 1LL << 30, true), scenes = Dataset::open((dir.path() / "scenes" / split).string());
+    const DatasetInfo& info = clips->info();
+    const hsize_t N = hsize_t(split == std::string("train.h5") ? kTrain : kTest);
+    BOOST_TEST(info.size == int64_t(N));
+    BOOST_TEST(info.frames == F);
+    BOOST_TEST((info.height == 48 && info.width == 48 && info.channels == 1));
+    BOOST_TEST(clips->image_bytes() == F * 48 * 48);
+    BOOST_TEST(info.max_objects == K);
+    BOOST_TEST((info.object_class_names == scene_item_classes()));
+    BOOST_TEST(info.captions_per_image == kCaptionsPerScene);
+    BOOST_TEST(info.questions_per_image == kQuestionsPerScene);
+    BOOST_TEST(!info.has_swapped_captions);
+    BOOST_TEST((info.question_type_names == std::vector<std::string>{"count", "existence", "place", "size", "frame", "total"}));
+    BOOST_TEST((stored_dims(path, "images") == std::vector<hsize_t>{N, F, 48, 48, 1}));
+    BOOST_TEST((stored_dims(path, "objects/boxes") == std::vector<hsize_t>{N, F, K, 4}));
+    BOOST_TEST((stored_dims(path, "objects/classes") == std::vector<hsize_t>{N, F, K}));
+    BOOST_TEST((stored_dims(path, "objects/count") == std::vector<hsize_t>{N, F}));
+    BOOST_TEST((stored_dims(path, "captions") == std::vector<hsize_t>{N, 3}));
+    BOOST_TEST((stored_dims(path, "questions") == std::vector<hsize_t>{N, 8}));
+    BOOST_TEST((stored_dims(path, "answers") == std::vector<hsize_t>{N, 8}));
+    BOOST_TEST((stored_dims(path, "question_types") == std::vector<hsize_t>{N, 8}));
+    BOOST_TEST(!has_link(path, "captions_swapped"));
+    BOOST_TEST(int_attribute(path, "frames") == F);
+    BOOST_TEST(int_attribute(path, "seed") == 5);
+    BOOST_TEST(int_attribute((dir.path() / "scenes" / split).string(), "frames") == -1);  // scene files have none
+    BOOST_TEST(stored_as(path, "images", H5T_STD_U8LE));
+    BOOST_TEST(stored_as(path, "objects/boxes", H5T_IEEE_F32LE));
+    BOOST_TEST(stored_as(path, "objects/classes", H5T_STD_I32LE));
+    BOOST_TEST(stored_as(path, "objects/count", H5T_STD_I32LE));
+    BOOST_TEST(stored_as(path, "question_types", H5T_STD_I32LE));
+    BOOST_TEST(verify_dataset(path).empty());
+
+    const int64_t frame_bytes = 48 * 48;
+    for (int64_t i = 0; i < info.size; ++i) {
+      const std::vector<uint8_t> clip = image_of(*clips, i);
+      for (int64_t f = 0; f < F; ++f) {
+        const int64_t scene = i * F + f;
+        BOOST_TEST((std::vector<uint8_t>(clip.begin() + f * frame_bytes, clip.begin() + (f + 1) * frame_bytes) == image_of(*scenes, scene)),
+                   split << " clip " << i << " frame " << f);
+        const ObjectsView a = clips->objects(i, f), b = scenes->objects(scene);
+        BOOST_TEST(a.count == b.count);
+        BOOST_TEST(std::equal(a.boxes, a.boxes + 4 * K, b.boxes));
+        BOOST_TEST(std::equal(a.classes, a.classes + K, b.classes));
+      }
+      // captions[1] and [2], and questions 4..7, are a frame's own, "in frame K, " before.
+      const std::vector<std::string> captions = clips->captions(i), questions = clips->questions(i), answers = clips->answers(i);
+      const std::vector<int32_t> types = clips->question_types(i);
+      BOOST_TEST((types == std::vector<int32_t>{4, 4, 5, 5, 0, 1, 2, 3}));
+      for (int64_t c = 1; c < 3; ++c) {
+        const auto [k, rest] = frame_prefix(captions[size_t(c)]);
+        BOOST_TEST_REQUIRE((k >= 1 && k <= F), captions[size_t(c)]);
+        BOOST_TEST(rest == scenes->captions(i * F + k - 1)[size_t(c)]);
+      }
+      BOOST_TEST(contains(captions[0], "in all frames: "));
+      for (size_t q = 4; q < 8; ++q) {
+        const auto [k, rest] = frame_prefix(questions[q]);
+        BOOST_TEST_REQUIRE((k >= 1 && k <= F), questions[q]);
+        const std::vector<std::string> own = scenes->questions(i * F + k - 1), own_answers = scenes->answers(i * F + k - 1);
+        const std::vector<int32_t> own_types = scenes->question_types(i * F + k - 1);
+        bool found = false;
+        for (size_t o = 0; o < own.size(); ++o) found |= own[o] == rest && own_answers[o] == answers[q] && own_types[o] == types[q];
+        BOOST_TEST(found, questions[q] << " -> " << answers[q] << " is not a question of scene " << i * F + k - 1);
+      }
+    }
+    // Code that reads single images is refused clips; a clip's objects are per frame, and
+    // objects(i) asks for one scene's.
+    expect_error([&] { Dataset::open(path); }, {path, "clips of 3 frames", "single images [N,H,W,C]"});
+    expect_error([&] { clips->objects(0); }, {path, "clips of 3 frames", "use objects(i, frame)"});
+    expect_error([&] { clips->objects(0, F); }, {"frame 3", "3 frames"});
+  }
+}
+
+BOOST_AUTO_TEST_CASE(clip_files_are_the_same_bytes_at_any_thread_count_and_frames_1_changes_nothing) {
+  TempDir dir;
+  write_scene_items_dir(dir.path() / "items", 32, 16);
+  const std::string items = (dir.path() / "items").string();
+  SceneOptions options = small_scenes();
+  options.frames = 2;
+  import_scenes(items, dir.file("one"), options, 60, 20, 1);
+  import_scenes(items, dir.file("two"), options, 60, 20, 2);
+  for (const char* split : {"train.h5", "test.h5"}) {
+    const std::string a = file_bytes(dir.path() / "one" / split), b = file_bytes(dir.path() / "two" / split);
+    BOOST_TEST(!a.empty());
+    BOOST_TEST((a == b), split << " differs between 1 and 2 threads");
+  }
+  options.seed = 6;
+  import_scenes(items, dir.file("seed"), options, 60, 20, 2);
+  BOOST_TEST((file_bytes(dir.path() / "seed" / "train.h5") != file_bytes(dir.path() / "one" / "train.h5")));
+
+  // --frames 1 writes the scene files of before clips existed, byte for byte: these hashes are of
+  // the files the code wrote then (libhdf5 1.10.8, Debian 12), for the arguments of
+  // same_arguments_same_bytes_at_any_thread_count. Another HDF5 may lay the same data out otherwise.
+  SceneOptions single = small_scenes();
+  single.frames = 1;
+  import_scenes(items, dir.file("single"), single, 200, 50, 1);
+  import_scenes(items, dir.file("default"), small_scenes(), 200, 50, 2);
+  BOOST_TEST((file_bytes(dir.path() / "single" / "train.h5") == file_bytes(dir.path() / "default" / "train.h5")));
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  if (major == 1 && minor == 10 && release == 8) {
+    BOOST_TEST(fnv1a(file_bytes(dir.path() / "single" / "train.h5")) == 0x5c680be717d9049cull);
+    BOOST_TEST(fnv1a(file_bytes(dir.path() / "single" / "test.h5")) == 0x83f616a543791e7aull);
+  } else {
+    BOOST_TEST_MESSAGE("libhdf5 " << major << "." << minor << "." << release << ": the recorded bytes are of 1.10.8; not compared");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_frames_are_refused_by_name) {
+  TempDir dir;
+  write_scene_items_dir(dir.path() / "items", 32, 16);
+  for (int64_t frames : {0, -1, 65}) {
+    SceneOptions o = small_scenes();
+    o.frames = frames;
+    expect_error([&] { import_scenes((dir.path() / "items").string(), dir.file("out"), o, 10, 10, 1); },
+                 {"--frames " + std::to_string(frames), "[1, 64]"});
+    BOOST_TEST(!fs::exists(dir.file("out")));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(verify_names_the_clip_and_the_frame) {
+  TempDir dir;
+  write_scene_items_dir(dir.path() / "items", 32, 16);
+  SceneOptions options = small_scenes();
+  options.frames = 3;
+  import_scenes((dir.path() / "items").string(), dir.file("clips"), options, 10, 0, 1);
+  const std::string path = dir.file("clips/train.h5");
+  BOOST_TEST(verify_dataset(path).empty());
+  const float outside = 60.f;
+  overwrite(path, "objects/boxes", {4, 2, 0, 3}, {1, 1, 1, 1}, H5T_NATIVE_FLOAT, &outside);
+  const std::vector<std::string> breaches = verify_dataset(path);
+  BOOST_TEST_REQUIRE(breaches.size() == 1u);
+  BOOST_TEST(contains(breaches[0], "clip 4 frame 2: object 0 has box"), breaches[0]);
+  const int32_t nine = 9;
+  overwrite(path, "objects/count", {4, 1}, {1, 1}, H5T_NATIVE_INT32, &nine);
+  expect_error([&] { Dataset::open(path, 1LL << 30, true); }, {"clip 4 frame 1: objects/count is 9"});
+}
+
+BOOST_AUTO_TEST_CASE(loader_serves_clips_with_all_frames_flipped_together) {
+  TempDir dir;
+  write_scene_items_dir(dir.path() / "items", 32, 16);
+  SceneOptions options = small_scenes();
+  constexpr int64_t F = 3;
+  options.frames = F;
+  import_scenes((dir.path() / "items").string(), dir.file("clips"), options, 120, 0, 2);
+  const auto ds = Dataset::open(dir.file("clips/train.h5"), 1LL << 30, true);
+  const int64_t size = options.size, K = options.max_objects, Q = kQuestionsPerScene, frame_bytes = size * size;
+  Loader loader(ds, scene_loader(3, true, -1));
+  Loader again(ds, scene_loader(3, true, -1));
+  int64_t flipped = 0, unflipped = 0, text_changed = 0;
+  for (int64_t p = 0; p < loader.batches_per_epoch(); ++p) {
+    const Batch batch = loader.next(), twin = again.next();
+    const int64_t b = int64_t(batch.indices.size());
+    BOOST_TEST_REQUIRE((batch.images.shape() == Shape{b, F, 1, size, size}));
+    BOOST_TEST_REQUIRE((batch.boxes.shape() == Shape{b, F, K, 4}));
+    BOOST_TEST_REQUIRE((batch.object_classes.shape() == Shape{b, F, K}));
+    BOOST_TEST_REQUIRE((batch.object_count.shape() == Shape{b, F}));
+    BOOST_TEST_REQUIRE((batch.question_types.shape() == Shape{b, Q}));
+    BOOST_TEST(batch.swapped_captions.empty());
+    // The same seed, the same batches.
+    BOOST_TEST((batch.indices == twin.indices));
+    BOOST_TEST((batch.images.to_vector<float>() == twin.images.to_vector<float>()));
+    BOOST_TEST((batch.boxes.to_vector<float>() == twin.boxes.to_vector<float>()));
+    BOOST_TEST((batch.captions == twin.captions));
+    const std::vector<float> all = batch.images.to_vector<float>(), boxes = batch.boxes.to_vector<float>();
+    const std::vector<int64_t> classes = batch.object_classes.to_vector<int64_t>(), counts = batch.object_count.to_vector<int64_t>();
+    for (int64_t k = 0; k < b; ++k) {
+      const int64_t i = batch.indices[size_t(k)];
+      const std::vector<uint8_t> clip = image_of(*ds, i);
+      // Frame by frame: the frame or its mirror, and the same choice for every frame.
+      int64_t mirrored_frames = 0, asymmetric = 0;
+      for (int64_t f = 0; f < F; ++f) {
+        std::vector<uint8_t> frame(clip.begin() + f * frame_bytes, clip.begin() + (f + 1) * frame_bytes), got(static_cast<size_t>(frame_bytes));
+        for (int64_t px = 0; px < frame_bytes; ++px)
+          got[size_t(px)] = uint8_t(std::lround(all[size_t((k * F + f) * frame_bytes + px)] * 255.f));
+        const bool is_mirror = got != frame;
+        BOOST_TEST_REQUIRE((got == (is_mirror ? mirrored(frame, size) : frame)), "clip " << i << " frame " << f);
+        if (frame != mirrored(frame, size)) ++asymmetric, mirrored_frames += is_mirror;
+      }
+      BOOST_TEST_REQUIRE(asymmetric > 0);
+      BOOST_TEST((mirrored_frames == 0 || mirrored_frames == asymmetric), "clip " << i << ": some frames flipped, others not");
+      const bool is_flipped = mirrored_frames > 0;
+      ++(is_flipped ? flipped : unflipped);
+      for (int64_t f = 0; f < F; ++f) {
+        const ObjectsView v = ds->objects(i, f);
+        BOOST_TEST(counts[size_t(k * F + f)] == v.count);
+        for (int64_t o = 0; o < K; ++o) {
+          const float* got = boxes.data() + ((k * F + f) * K + o) * 4;
+          const float* want = v.boxes + 4 * o;
+          BOOST_TEST(classes[size_t((k * F + f) * K + o)] == v.classes[o]);
+          if (o >= v.count) continue;
+          BOOST_TEST((got[0] == want[0] && got[2] == want[2]));
+          BOOST_TEST(got[1] == (is_flipped ? float(size) - want[3] : want[1]));
+          BOOST_TEST(got[3] == (is_flipped ? float(size) - want[1] : want[3]));
+        }
+      }
+      // The text mirrored once with the clip (twice would be the identity).
+      const auto maybe_mirrored = [&](std::vector<std::string> texts) { return is_flipped ? mirror_all(texts) : texts; };
+      const std::vector<std::string> all_captions = maybe_mirrored(ds->captions(i));
+      BOOST_TEST((batch.all_captions[size_t(k)] == all_captions));
+      BOOST_TEST((std::find(all_captions.begin(), all_captions.end(), batch.captions[size_t(k)]) != all_captions.end()));
+      BOOST_TEST((batch.questions[size_t(k)] == maybe_mirrored(ds->questions(i))));
+      BOOST_TEST((batch.answers[size_t(k)] == maybe_mirrored(ds->answers(i))));
+      if (is_flipped) text_changed += mirror_all(ds->questions(i)) != ds->questions(i) || mirror_all(ds->captions(i)) != ds->captions(i);
+    }
+  }
+  BOOST_TEST(flipped > 20);
+  BOOST_TEST(unflipped > 20);
+  BOOST_TEST(text_changed > 5);
 }
 
 // ---------------------------------------------------------------------------------------------

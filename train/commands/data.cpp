@@ -29,11 +29,12 @@ constexpr const char* kUsage =
     "      -> DIR/train.h5 (60000 images) and DIR/test.h5 (10000), 28x28x1 with the ten class names.\n"
     "  tessera data import scenes --from DIR --out DIR [--size 64] [--objects 1-4] [--scale 14-32]\n"
     "                             [--max-iou 0.2] [--seed 0] [--train 60000] [--test 10000] [--threads N]\n"
-    "                             [--overwrite]\n"
+    "                             [--frames 1] [--overwrite]\n"
     "      Multi-object scenes from a labelled gray set (DIR/train.h5 and test.h5 as 'import fashion-mnist'\n"
     "      writes): items resized so their longer side is in the scale range, placed with box IoU at\n"
     "      most max-iou, composited with max on black; with boxes, classes, captions and questions\n"
-    "      (docs/DATA.md). The same arguments give byte-identical files.\n"
+    "      (docs/DATA.md). --frames F (1..64) > 1 makes --train and --test clips of F scenes each,\n"
+    "      with text about the whole clip. The same arguments give byte-identical files.\n"
     "  tessera data import folder SRC --out FILE [--size S] [--channels 1|3] [--captions FILE]\n"
     "                             [--overwrite]\n"
     "      An image-folder tree (one sub-folder per class, PNG/JPEG; or images directly in SRC,\n"
@@ -41,11 +42,12 @@ constexpr const char* kUsage =
     "      --captions adds captions from a TSV of 'path<TAB>caption' (paths relative to SRC).\n"
     "      Imports replace an existing output only when an earlier import wrote it (its written_by\n"
     "      attribute); --overwrite replaces any file, so a data set made elsewhere is never lost by mistake.\n"
-    "  tessera data info FILE [--grid PNG | --no-grid] [--samples N]\n"
+    "  tessera data info FILE [--grid PNG | --no-grid] [--samples N]      (or: tessera data report ...)\n"
     "      Counts, shapes, dtypes, class histogram, a few captions, and a PNG grid of the first N\n"
     "      images (default N=64, written to FILE's folder as <name>-samples.png). Scene files: objects\n"
     "      per scene and class, captions and questions of a few scenes, the most common answer of each\n"
-    "      question type, and the first N (default 16) scenes with their boxes and class names.\n"
+    "      question type, and the first N (default 16) scenes with their boxes and class names; clip\n"
+    "      files the same per frame, and the first N (default 4) clips, a row of frames each.\n"
     "  tessera data verify FILE\n"
     "      Checks the schema and decodes every chunk; exits 1 on any breach.";
 
@@ -107,7 +109,8 @@ double parse_number(const std::string& text, const std::string& option) {
 }
 
 int import_scenes_command(const std::vector<std::string>& args) {
-  const Args a = parse(args, {"--from", "--out", "--size", "--objects", "--scale", "--max-iou", "--seed", "--train", "--test", "--threads"},
+  const Args a = parse(args, {"--from", "--out", "--size", "--objects", "--scale", "--max-iou", "--seed", "--train", "--test", "--threads",
+                              "--frames"},
                        {"--overwrite"}, "data import scenes");
   if (!a.positional.empty()) fail("data import scenes: unexpected argument '{}'", a.positional[0]);
   if (!a.options.count("--from")) fail("data import scenes: --from DIR is required (a folder with train.h5 and test.h5 of items)");
@@ -119,16 +122,18 @@ int import_scenes_command(const std::vector<std::string>& args) {
   if (auto v = option("--scale")) std::tie(o.min_scale, o.max_scale) = parse_range(*v, "--scale");
   if (auto v = option("--max-iou")) o.max_iou = parse_number(*v, "--max-iou");
   if (auto v = option("--seed")) o.seed = uint64_t(parse_int(*v, "--seed"));
+  if (auto v = option("--frames")) o.frames = parse_int(*v, "--frames");
   const int64_t train = option("--train") ? parse_int(*option("--train"), "--train") : 60000;
   const int64_t test = option("--test") ? parse_int(*option("--test"), "--test") : 10000;
   const int threads = option("--threads") ? train::parse_threads("--threads", *option("--threads")) : 0;
   const auto start = std::chrono::steady_clock::now();
-  int64_t finished_before = 0;  // scenes of splits already written, for the overall rate
+  int64_t finished_before = 0;  // samples of splits already written, for the overall rate
+  const char* unit = o.frames > 1 ? "clips" : "scenes";
   const auto progress = [&](const std::string& split, int64_t done, int64_t total) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = double(finished_before + done) / std::max(seconds, 1e-9);
     const double left = double(total - done + (split == "train" ? test : 0)) / std::max(rate, 1e-9);
-    fmt::print("scenes {:<5} {:>6}/{}  {:.0f} scenes/s  ETA {:.0f}s\n", split, done, total, rate, left);
+    fmt::print("{} {:<5} {:>6}/{}  {:.0f} {}/s  ETA {:.0f}s\n", unit, split, done, total, rate, unit, left);
     std::fflush(stdout);
     if (done == total) finished_before += total;
   };
@@ -136,8 +141,9 @@ int import_scenes_command(const std::vector<std::string>& args) {
                                               a.options.count("--overwrite") > 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::filesystem::path out = a.options.at("--out");
-  fmt::print("wrote {} ({} scenes) and {} ({} scenes) in {:.1f}s\n", (out / "train.h5").string(), s.train,
-             (out / "test.h5").string(), s.test, seconds);
+  const std::string clips = o.frames > 1 ? fmt::format(" of {} frames", o.frames) : "";
+  fmt::print("wrote {} ({} {}{}) and {} ({} {}{}) in {:.1f}s\n", (out / "train.h5").string(), s.train, unit, clips,
+             (out / "test.h5").string(), s.test, unit, clips, seconds);
   return 0;
 }
 
@@ -190,28 +196,36 @@ std::string grid_path(const Args& a, const std::string& path) {
 }
 
 // A scene file: objects per scene and per class, the text of a few scenes, how answerable the
-// questions are blind, and a grid of scenes with their boxes.
+// questions are blind, and a grid of scenes with their boxes. A clip file: the same per frame,
+// the text of a few clips, and a grid with a row of frames per clip.
 int scene_info(const Dataset& ds, const Args& a) {
   const DatasetInfo& info = ds.info();
+  const int64_t F = info.frames;
+  const bool clips = F > 1;
+  const char* sample = clips ? "clip" : "scene";
+  const char* frame = clips ? "frame" : "scene";
   std::vector<int64_t> per_count(size_t(info.max_objects + 1), 0), per_class(info.object_class_names.size(), 0);
   int64_t objects = 0;
-  for (int64_t i = 0; i < info.size; ++i) {
-    const ObjectsView v = ds.objects(i);
-    ++per_count[size_t(v.count)];
-    objects += v.count;
-    for (int64_t k = 0; k < v.count; ++k)
-      if (v.classes[k] >= 0 && size_t(v.classes[k]) < per_class.size()) ++per_class[size_t(v.classes[k])];
-  }
-  fmt::print("objects     {} in all, {:.2f} per scene (K = {}), {} classes; boxes float32 [N, K, 4]\n", objects,
-             double(objects) / double(info.size), info.max_objects, info.object_class_names.size());
+  for (int64_t i = 0; i < info.size; ++i)
+    for (int64_t f = 0; f < F; ++f) {
+      const ObjectsView v = ds.objects(i, f);
+      ++per_count[size_t(v.count)];
+      objects += v.count;
+      for (int64_t k = 0; k < v.count; ++k)
+        if (v.classes[k] >= 0 && size_t(v.classes[k]) < per_class.size()) ++per_class[size_t(v.classes[k])];
+    }
+  if (clips) fmt::print("clips       {} of {} frames ({} scenes)\n", info.size, F, info.size * F);
+  fmt::print("objects     {} in all, {:.2f} per {} (K = {}), {} classes; boxes float32 [{}, K, 4]\n", objects,
+             double(objects) / double(info.size * F), frame, info.max_objects, info.object_class_names.size(),
+             clips ? "N, F" : "N");
   for (size_t n = 0; n < per_count.size(); ++n)
-    if (per_count[n]) fmt::print("  {} object{} {:>8} scenes\n", n, n == 1 ? " " : "s", per_count[n]);
+    if (per_count[n]) fmt::print("  {} object{} {:>8} {}s\n", n, n == 1 ? " " : "s", per_count[n], frame);
   for (size_t c = 0; c < per_class.size(); ++c)
     fmt::print("  {:>3} {:<12} {:>8} objects\n", c, info.object_class_names[c], per_class[c]);
-  fmt::print("captions    {} per scene{}\n", info.captions_per_image, info.has_swapped_captions ? ", and a place-swapped one" : "");
-  fmt::print("questions   {} per scene\n", info.questions_per_image);
+  fmt::print("captions    {} per {}{}\n", info.captions_per_image, sample, info.has_swapped_captions ? ", and a place-swapped one" : "");
+  fmt::print("questions   {} per {}\n", info.questions_per_image, sample);
   for (int64_t i = 0; i < std::min<int64_t>(3, info.size); ++i) {
-    fmt::print("  scene {}:\n", i);
+    fmt::print("  {} {}:\n", sample, i);
     for (const std::string& c : ds.captions(i)) fmt::print("    caption  {}\n", c);
     if (info.has_swapped_captions && !ds.swapped_caption(i).empty()) fmt::print("    swapped  {}\n", ds.swapped_caption(i));
     if (info.questions_per_image > 0) {
@@ -233,11 +247,14 @@ int scene_info(const Dataset& ds, const Args& a) {
     }
   }
   if (!a.options.count("--no-grid")) {
-    const int64_t samples =
-        std::clamp<int64_t>(a.options.count("--samples") ? parse_int(a.options.at("--samples"), "--samples") : 16, 1, info.size);
+    const int64_t fallback = clips ? 4 : 16;
+    const int64_t samples = std::clamp<int64_t>(
+        a.options.count("--samples") ? parse_int(a.options.at("--samples"), "--samples") : fallback, 1, info.size);
     const std::string grid = grid_path(a, info.path);
-    write_scene_grid(grid, ds, 0, samples);
-    fmt::print("samples     first {} scenes with their boxes -> {}\n", samples, grid);
+    // Long clips smaller, so that a row stays a sensible width.
+    write_scene_grid(grid, ds, 0, samples, F <= 8 ? 3 : F <= 16 ? 2 : 1);
+    if (clips) fmt::print("samples     first {} clips, a row of {} frames each, with their boxes -> {}\n", samples, F, grid);
+    else fmt::print("samples     first {} scenes with their boxes -> {}\n", samples, grid);
   }
   return 0;
 }
@@ -246,13 +263,17 @@ int info_command(const std::vector<std::string>& args) {
   const Args a = parse(args, {"--grid", "--samples"}, {"--no-grid"}, "data info");
   if (a.positional.size() != 1) fail("data info: expected one dataset file");
   const std::string path = a.positional[0];
-  const auto ds = Dataset::open(path, 0);  // nothing loaded up front; the grid reads a few images
+  const auto ds = Dataset::open(path, 0, true);  // nothing loaded up front; the grid reads a few images
   const DatasetInfo& info = ds->info();
   fmt::print("file        {}\n", info.path);
   const std::string layout = info.chunk_rows > 0 ? fmt::format("chunks of {} images, {}", info.chunk_rows, info.compression)
                                                  : std::string("contiguous, uncompressed");
-  fmt::print("images      uint8 [{}, {}, {}, {}]  (N, H, W, C); {}\n", info.size, info.height, info.width, info.channels,
-             layout);
+  if (info.frames > 1)
+    fmt::print("images      uint8 [{}, {}, {}, {}, {}]  (N, F, H, W, C); {}\n", info.size, info.frames, info.height, info.width,
+               info.channels, layout);
+  else
+    fmt::print("images      uint8 [{}, {}, {}, {}]  (N, H, W, C); {}\n", info.size, info.height, info.width, info.channels,
+               layout);
   if (info.has_labels) {
     fmt::print("labels      {} [{}], {} classes\n", info.labels_dtype, info.size, info.class_names.size());
     std::vector<int64_t> counts(info.class_names.size(), 0);
@@ -282,8 +303,10 @@ int info_command(const std::vector<std::string>& args) {
     std::vector<uint8_t> images(size_t(samples * ds->image_bytes()));
     ds->read_range(0, samples, images.data());
     if (info.channels > 4) fail("data info: cannot draw {}-channel images as PNG (use --no-grid)", info.channels);
-    write_image_grid(grid, images.data(), samples, info.height, info.width, info.channels, 8, 2);
-    fmt::print("samples     first {} images -> {}\n", samples, grid);
+    // Clips without objects: a row of frames each.
+    write_image_grid(grid, images.data(), samples * info.frames, info.height, info.width, info.channels,
+                     info.frames > 1 ? info.frames : 8, 2);
+    fmt::print("samples     first {} {} -> {}\n", samples, info.frames > 1 ? "clips" : "images", grid);
   }
   return 0;
 }
@@ -295,13 +318,16 @@ int verify_command(const std::vector<std::string>& args) {
   for (const std::string& path : a.positional) {
     const std::vector<std::string> breaches = verify_dataset(path);
     if (breaches.empty()) {
-      const auto ds = Dataset::open(path, 0);
+      const auto ds = Dataset::open(path, 0, true);
       const DatasetInfo& info = ds->info();
-      fmt::print("{}: ok ({} images {}x{}x{}{}{}{}{})\n", path, info.size, info.height, info.width, info.channels,
+      const std::string samples = info.frames > 1 ? fmt::format("{} clips of {} frames", info.size, info.frames)
+                                                  : fmt::format("{} images", info.size);
+      const char* sample = info.frames > 1 ? "clip" : "image";
+      fmt::print("{}: ok ({} {}x{}x{}{}{}{}{})\n", path, samples, info.height, info.width, info.channels,
                  info.has_labels ? fmt::format(", {} classes", info.class_names.size()) : "",
                  info.has_objects ? fmt::format(", up to {} objects of {} classes", info.max_objects, info.object_class_names.size()) : "",
-                 !info.has_captions ? "" : info.captions_per_image == 1 ? ", captions" : fmt::format(", {} captions per image", info.captions_per_image),
-                 info.questions_per_image ? fmt::format(", {} questions per image", info.questions_per_image) : "");
+                 !info.has_captions ? "" : info.captions_per_image == 1 ? ", captions" : fmt::format(", {} captions per {}", info.captions_per_image, sample),
+                 info.questions_per_image ? fmt::format(", {} questions per {}", info.questions_per_image, sample) : "");
     } else {
       for (const std::string& b : breaches) fmt::print(stderr, "{}: INVALID: {}\n", path, b);
       status = 1;
@@ -318,7 +344,7 @@ int run_data(const std::vector<std::string>& args) {
   const std::string sub = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (sub == "import") return import_command(rest);
-  if (sub == "info") return info_command(rest);
+  if (sub == "info" || sub == "report") return info_command(rest);
   if (sub == "verify") return verify_command(rest);
   fmt::print(stderr, "tessera data: unknown subcommand '{}'\n{}\n", sub, kUsage);
   return 2;
