@@ -152,7 +152,9 @@ const GatedCrossAttentionBlock* VisionLanguageModel::cross_block_after(size_t bl
 
 ImageAttention VisionLanguageModel::image_attention(const Tensor& images) {
   if (!reads_images()) fail("VLM: a model with fusion none has no image tower");
-  return visual->attention(frames_of(images, images.defined() ? images.size(0) : 0));  // clips: frame by frame
+  // Single frames (of a clip model too: the tower reads frames one by one), or clips frame by frame.
+  if (images.defined() && images.dim() == 4) return visual->attention(images);
+  return visual->attention(frames_of(images, images.defined() ? images.size(0) : 0));
 }
 
 Tensor VisionLanguageModel::image_tokens(const Tensor& images) {

@@ -76,7 +76,8 @@ class VisionLanguageModel : public Module, public ImageToAttention {
   bool reads_images() const { return config_.fusion != VlmConfig::Fusion::none; }
   // The cross-attention layer that follows LM block `block`, or null.
   const GatedCrossAttentionBlock* cross_block_after(size_t block) const;
-  // The image tower's attention (what the language model reads is its output).
+  // The image tower's attention (what the language model reads is its output): images [B, C, H, W]
+  // (single frames, whatever model.frames), or clips [B, F, C, H, W] as B x F frames.
   ImageAttention image_attention(const Tensor& images) override;
   bool available() const override { return reads_images(); }  // fusion none has no tower
   // images f32 [B, C, H, W] (frames 1) or [B, F, C, H, W] -> what the fusion reads of each sample,

@@ -17,6 +17,15 @@ namespace tessera::train {
 DataShape data_shape(const data::DatasetInfo& info, const Recipe& recipe) {
   DataShape shape;
   shape.channels = info.channels, shape.height = info.height, shape.width = info.width;
+  shape.frames = info.frames;
+  // Clips reach only a model that says how many frames it reads (a `frames` key of its own).
+  const std::string type = recipe.section("model").string("type");
+  if (info.frames > 1) {
+    const auto& fields = models().get(type).fields;
+    if (std::none_of(fields.begin(), fields.end(), [](const Field& f) { return f.key == "frames"; }))
+      fail("{} holds clips of {} frames per sample, but model.type {} reads single images (model.type vlm with "
+           "model.frames: {} reads clips)", info.path, info.frames, type, info.frames);
+  }
   if (info.has_labels) shape.num_classes = int64_t(info.class_names.size()), shape.class_names = info.class_names;
   shape.object_class_names = info.object_class_names;
   shape.train_path = recipe.section("data").string("train");

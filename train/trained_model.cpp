@@ -1,6 +1,7 @@
 #include "train/trained_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "autograd/engine.h"
@@ -96,13 +97,16 @@ void TrainedModel::for_each_batch(const std::shared_ptr<data::Dataset>& dataset,
   }
 }
 
-// The images as the model's evaluation saw them: (pixel / 255 - mean) / std per channel, [N, C, H, W].
+// The images as the model's evaluation saw them: (pixel / 255 - mean) / std per channel, [N, C, H, W]
+// ([N, F, C, H, W] for clips).
 Tensor normalised_images(const data::Dataset& set, const std::vector<int64_t>& indices, const data::LoaderOptions& o) {
   const data::DatasetInfo& info = set.info();
   std::vector<uint8_t> raw(size_t(set.image_bytes()) * indices.size());
   set.read_images(indices, raw.data());
-  const int64_t n = int64_t(indices.size()), c = info.channels, hw = info.height * info.width;
-  Tensor out = Tensor::empty({n, c, info.height, info.width});
+  // A clip's frames are images in a row: [n, F, C, H, W] is [n F, C, H, W] in memory.
+  const int64_t samples = int64_t(indices.size()), f = info.frames, n = samples * f, c = info.channels,
+                hw = info.height * info.width;
+  Tensor out = f == 1 ? Tensor::empty({n, c, info.height, info.width}) : Tensor::empty({samples, f, c, info.height, info.width});
   float* p = out.data<float>();
   for (int64_t i = 0; i < n; ++i)
     for (int64_t ch = 0; ch < c; ++ch) {
@@ -120,8 +124,17 @@ std::string fill_object_prompt(const std::string& prompt, const data::Dataset& s
   const size_t at = prompt.find("{objects}");
   if (at == std::string::npos) return prompt;
   if (!set.info().has_objects) fail("--prompt uses {{objects}} but {} has no objects", set.info().path);
-  const data::ObjectsView v = set.objects(index);
-  std::vector<int32_t> classes(v.classes, v.classes + v.count);
+  // In a clip, the objects of the frame the prompt names ("detect in frame 3: {objects}"), or of all frames.
+  std::vector<data::ObjectsView> views;
+  const int64_t frames = set.info().frames;
+  long named = 0;
+  if (frames == 1) views.push_back(set.objects(index));
+  else if (std::sscanf(prompt.c_str(), "detect in frame %ld", &named) == 1 && named >= 1 && named <= frames)
+    views.push_back(set.objects(index, named - 1));
+  else
+    for (int64_t f = 0; f < frames; ++f) views.push_back(set.objects(index, f));
+  std::vector<int32_t> classes;
+  for (const data::ObjectsView& v : views) classes.insert(classes.end(), v.classes, v.classes + v.count);
   std::sort(classes.begin(), classes.end());
   classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
   std::string list;

@@ -84,11 +84,12 @@ class TrainedModel {
 std::map<std::string, Tensor> evaluation_weights(const Checkpoint& checkpoint, const Recipe& stored,
                                                  const std::string& path, bool* uses_ema = nullptr);
 
-// Images `indices` of `set` as the model's evaluation sees them, [N, C, H, W]: (pixel / 255 -
-// mean) / std per channel of `options`.
+// Images `indices` of `set` as the model's evaluation sees them, [N, C, H, W] ([N, F, C, H, W] for
+// a clip file): (pixel / 255 - mean) / std per channel of `options`.
 Tensor normalised_images(const data::Dataset& set, const std::vector<int64_t>& indices, const data::LoaderOptions& options);
 // `prompt` with "{objects}" replaced by the classes of scene `index` (as `names` spells them),
-// " ; "-joined in class order: the evaluation's detect prompt for that scene.
+// " ; "-joined in class order: the evaluation's detect prompt for that scene. In a clip, the
+// classes of the frame a "detect in frame K: {objects}" prompt names, else of every frame.
 std::string fill_object_prompt(const std::string& prompt, const data::Dataset& set, int64_t index,
                                const std::vector<std::string>& names);
 

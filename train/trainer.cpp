@@ -16,7 +16,7 @@ std::map<std::string, Tensor> as_map(const nn::NamedTensors& named) { return {na
 
 std::shared_ptr<data::Dataset> open_dataset(const std::string& key, const std::string& path) {
   try {
-    return data::Dataset::open(path);
+    return data::Dataset::open(path, int64_t(1) << 30, /*clips=*/true);  // data_shape() says which models take clips
   } catch (const Error& e) {
     fail("{} = '{}': {}", key, path, e.what());
   }

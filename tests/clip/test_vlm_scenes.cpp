@@ -233,6 +233,85 @@ BOOST_AUTO_TEST_CASE(text_only_lm_cross_attention_adapters_and_dual_tokens) {
   refused("from_siglip", from_siglip, "stage1/last.h5 holds a 'siglip' model; it needs a vlm checkpoint");
 }
 
+// Clips of 3 frames (data import scenes --frames 3, model.frames: 3) through every fusion: the
+// blind LM learns the clips' text, each image-reading fusion trains, evaluates (with the clip
+// question types), generates a frame's detection and reports; mismatches are refused by name.
+BOOST_AUTO_TEST_CASE(clips_of_frames_through_every_fusion) {
+  ScratchDir dir("vlm_clips");
+  std::filesystem::create_directories(dir / "items");
+  write_tiny_dataset(dir / "items/train.h5", 60, 1);
+  write_tiny_dataset(dir / "items/test.h5", 30, 2);
+  const RunResult made = run_tessera("data import scenes --from items --out clips --size 24 --objects 1-3 --scale 4-8 "
+                                     "--frames 3 --train 48 --test 12", dir.path.string());
+  BOOST_TEST_REQUIRE(made.exit_code == 0, made.output);
+  auto clip_recipe = [](const std::string& extra_model, int steps) {
+    std::string r = stage2_recipe(extra_model, "", steps);
+    for (size_t at; (at = r.find("scenes/")) != std::string::npos;) r.replace(at, 7, "clips/");
+    const std::string metrics = "detection_parse_failures, loss]";
+    r.replace(r.find(metrics), metrics.size(), "detection_parse_failures, vqa_accuracy_frame, vqa_accuracy_total, loss]");
+    return r;
+  };
+  write_file(dir / "text.yaml", clip_recipe("  frames: 3\n  fusion: none\n", 30));
+  const RunResult text = run_tessera("train text.yaml --run-dir text", dir.path.string());
+  BOOST_TEST_REQUIRE(text.exit_code == 0, text.output);
+  const std::vector<double> text_loss = train_log_values(dir / "text/metrics.jsonl", "loss");
+  BOOST_TEST_REQUIRE(text_loss.size() == 30u);
+  BOOST_TEST(mean_of(text_loss, 25, 30) < 0.7 * mean_of(text_loss, 0, 5));
+
+  struct Fusion {
+    const char* name;
+    std::string model;
+    int64_t image_positions;  // per sample: 3 frames of 16 patches, or of 2 dual tokens
+  };
+  const std::vector<Fusion> fusions{
+      {"prefix", "  frames: 3\n", 3 * 16},
+      {"dual", "  frames: 3\n  fusion: dual_token\n", 3 * 2},
+      {"cross", "  frames: 3\n  fusion: cross_attention\n", 0}};
+  for (const Fusion& f : fusions) {
+    write_file(dir / (std::string(f.name) + ".yaml"), clip_recipe(f.model, 4));
+    const RunResult r = run_tessera(std::string("train ") + f.name + ".yaml --run-dir " + f.name, dir.path.string());
+    BOOST_TEST_REQUIRE(r.exit_code == 0, f.name << ": " << r.output);
+    const auto params = train::load_checkpoint(dir / (std::string(f.name) + "/last.h5")).params;
+    BOOST_TEST(params.at("frame_embedding").shape() == (Shape{3, 32}), f.name);
+    BOOST_TEST(params.at("positional_embedding").size(0) == f.image_positions + 128, f.name);
+
+    const RunResult eval = run_tessera(std::string("eval ") + f.name + "/last.h5 --json", dir.path.string());
+    BOOST_TEST_REQUIRE(eval.exit_code == 0, eval.output);
+    const auto reported = flat_json_numbers(eval.output);
+    for (const char* key : {"vqa_accuracy", "vqa_accuracy_frame", "vqa_accuracy_total", "count_accuracy", "detection_map50"}) {
+      BOOST_TEST_REQUIRE(reported.count(key) == 1u, f.name << ": eval --json lacks " << key << ": " << eval.output);
+      BOOST_TEST(std::isfinite(reported.at(key)), f.name << " " << key);
+    }
+    const RunResult g = run_tessera(std::string("generate ") + f.name +
+                                        "/last.h5 clips/test.h5 --prompt 'detect in frame 2: {objects}' --index 1 "
+                                        "--max-new-tokens 8",
+                                    dir.path.string());
+    BOOST_TEST_REQUIRE(g.exit_code == 0, g.output);
+    BOOST_TEST(g.output.find("image 1: detect in frame 2: ") != std::string::npos, g.output);
+    const std::string html = read_file(dir / (std::string(f.name) + "/report.html"));
+    BOOST_TEST(html.find("<section id=\"generations\">") != std::string::npos, f.name);
+    BOOST_TEST(html.find("could not be made") == std::string::npos, f.name << ": " << html.substr(0, 3000));
+  }
+
+  // Clips reach only a model told how many frames a sample has, and the detection grid draws single scenes.
+  auto refused = [&](const std::string& command, const std::string& message) {
+    const RunResult r = run_tessera(command, dir.path.string());
+    BOOST_TEST(r.exit_code != 0, command);
+    BOOST_TEST(r.output.find(message) != std::string::npos, command << ": " << r.output);
+  };
+  write_file(dir / "two.yaml", clip_recipe("  frames: 2\n", 2));
+  refused("train two.yaml --run-dir two", "model.frames is 2 but the data set has 3 images per sample; set model.frames: 3");
+  write_file(dir / "single.yaml", clip_recipe("", 2));
+  refused("train single.yaml --run-dir single", "model.frames is 1 but the data set has 3 images per sample");
+  std::string siglip = stage1_recipe();
+  for (size_t at; (at = siglip.find("scenes/")) != std::string::npos;) siglip.replace(at, 7, "clips/");
+  write_file(dir / "siglip.yaml", siglip);
+  refused("train siglip.yaml --run-dir siglip", "clips/train.h5 holds clips of 3 frames per sample, but model.type "
+                                                 "siglip reads single images");
+  refused("generate prefix/last.h5 clips/test.h5 --prompt 'detect {objects}' --png d.png",
+          "--png draws single scenes, but clips/test.h5 holds clips of 3 frames");
+}
+
 BOOST_AUTO_TEST_CASE(bad_setups_are_refused_by_name) {
   ScratchDir dir("vlm_refusals");
   make_scenes(dir);

@@ -38,7 +38,7 @@ int eval(const std::vector<std::string>& args) {
 
   if (data_path.empty()) data_path = train::TrainedModel::stored_recipe(path).section("data").string("eval");
   if (data_path.empty()) fail("the recipe in {} has no data.eval; give --data FILE", path);
-  std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path);
+  std::shared_ptr<data::Dataset> dataset = data::Dataset::open(data_path, int64_t(1) << 30, /*clips=*/true);
   const train::TrainedModel model = train::TrainedModel::load(path, &dataset->info(), overrides);
   const train::Recipe& recipe = model.recipe();
   std::unique_ptr<train::Task> task = train::build_task(recipe);

@@ -45,7 +45,9 @@ int run_generate(const std::vector<std::string>& args) {
   if (checkpoint.empty() || images_path.empty() || prompts.empty())
     fail("give a checkpoint, an image file and a --prompt, e.g. tessera generate runs/paligemma_scenes/last.h5 "
          "datasets/scenes/test.h5 --prompt caption");
-  const std::shared_ptr<data::Dataset> set = data::Dataset::open(images_path);
+  const std::shared_ptr<data::Dataset> set = data::Dataset::open(images_path, int64_t(1) << 30, /*clips=*/true);
+  if (!png_path.empty() && set->info().frames > 1)
+    fail("--png draws single scenes, but {} holds clips of {} frames", images_path, set->info().frames);
   const train::TrainedModel model = train::TrainedModel::load(checkpoint, &set->info());
   nn::ImageToText& vlm = model.need<nn::ImageToText>("generate text from images (tessera generate)");
   if (first + count > set->size())

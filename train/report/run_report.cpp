@@ -202,8 +202,11 @@ void attention_section(HtmlPage& page, const TrainedModel& model, nn::ImageToAtt
   const data::DatasetInfo& info = set->info();
   std::vector<int64_t> shown;
   for (int64_t i = 0; i < std::min(count, set->size()); ++i) shown.push_back(i);
-  const nn::ImageAttention a = tower.image_attention(normalised_images(*set, shown, model.image_loader()));
+  Tensor x = normalised_images(*set, shown, model.image_loader());
+  if (info.frames > 1) x = x.select(1, 0).contiguous();  // a clip's first frame (what rgb_of shows)
+  const nn::ImageAttention a = tower.image_attention(x);
   if (a.layers.empty()) return page.paragraph("The image tower has no attention layers.");
+  if (info.frames > 1) page.paragraph(fmt::format("Clips of {} frames: the first frame of each.", info.frames));
   page.paragraph(fmt::format("What the image tower's {} (the {}) draws on, by attention rollout over its {} blocks: each "
                              "test image, then the same image with the patches coloured by their share (red = most).",
                              a.cls_first ? "CLS token" : "pooled embedding", a.cls_first ? "class read-out" :
@@ -340,9 +343,9 @@ void generations_section(HtmlPage& page, const TrainedModel& model, nn::ImageToT
   page.section("generations", "Generations");
   std::vector<int64_t> shown;
   for (int64_t i = 0; i < std::min(count, set->size()); ++i) shown.push_back(i);
-  const bool scenes = set->info().has_objects;
+  const bool scenes = set->info().has_objects, clips = set->info().frames > 1;
   std::vector<std::string> prompts{"caption"};
-  if (scenes) prompts.push_back("detect {objects}");
+  if (scenes) prompts.push_back(clips ? "detect in frame 1: {objects}" : "detect {objects}");
   std::vector<nn::TextPrompt> asked;
   for (size_t k = 0; k < shown.size(); ++k)
     for (const std::string& p : prompts) asked.push_back({int64_t(k), scenes ? fill_object_prompt(p, *set, shown[k], vlm.object_names()) : p});
@@ -369,7 +372,7 @@ void generations_section(HtmlPage& page, const TrainedModel& model, nn::ImageToT
   page.paragraph(fmt::format("Greedy{} generations for the first {} test images.", vlm.default_generation().beam > 1 ?
                              " (beam)" : "", shown.size()));
   page.raw(table + "</table>");
-  if (scenes) {
+  if (scenes && !clips) {  // the detection grid draws single scenes
     const fs::path png = run_dir / "samples" / "detections_last.png";
     fs::create_directories(png.parent_path());
     data::write_detection_grid(png.string(), *set, shown, drawn);
@@ -407,7 +410,7 @@ std::string write_run_report(const std::string& run_dir, const ReportOptions& op
   if (fs::exists(checkpoint)) {
     try {
       eval_path = TrainedModel::stored_recipe(checkpoint.string()).section("data").string("eval");
-      if (!eval_path.empty()) set = data::Dataset::open(eval_path);
+      if (!eval_path.empty()) set = data::Dataset::open(eval_path, int64_t(1) << 30, /*clips=*/true);
       model = std::make_unique<TrainedModel>(TrainedModel::load(checkpoint.string(), set ? &set->info() : nullptr));
     } catch (const Error& e) {
       model_problem = e.what();
