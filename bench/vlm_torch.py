@@ -11,6 +11,7 @@ pycocotools (e.g. /work/venv-torch/bin/python):
       [--batch 64 --lr 1e-3 --warmup 100 --no-freeze-image --bf16 --save OUT.h5 ...]   # then evaluates
       [--fusion cross_attention --cross-attention-every 2 --init-lm TEXT_LM.h5 --freeze-lm]  # as Tessera's
       [--fusion dual_token --content-grid 1] [--fusion none]                              # model.fusion
+      [--data datasets/clips8 --frames 8]     # clips (data import scenes --frames 8; model.frames)
   vlm_torch.py bench --steps 20 --threads 2 [--bf16]
   vlm_torch.py selftest --data datasets/scenes # proves `check` passes and fails, the mask, the KV
                                                # cache and the evaluation protocol (on true texts)
@@ -616,8 +617,9 @@ class Scenes:
     def __init__(self, path, limit=None):
         with h5py.File(path, "r") as f:
             n = f["images"].shape[0] if limit is None else min(limit, f["images"].shape[0])
-            self.images = f["images"][:n]                                      # uint8 [n, 64, 64, 1]
-            self.boxes = f["objects/boxes"][:n].astype(np.float64)             # [n, K, 4] y0 x0 y1 x1
+            self.images = f["images"][:n]                                      # uint8 [n, (F,) 64, 64, 1]
+            self.frames = self.images.shape[1] if self.images.ndim == 5 else 1  # clips of F frames
+            self.boxes = f["objects/boxes"][:n].astype(np.float64)             # [n, (F,) K, 4] y0 x0 y1 x1
             self.classes = f["objects/classes"][:n]
             self.count = f["objects/count"][:n]
             names = [s.decode() if isinstance(s, bytes) else str(s) for s in f["objects/classes"].attrs["class_names"]]
@@ -637,27 +639,34 @@ class Scenes:
         return [(q.decode("utf-8"), a.decode("utf-8"), self._type_names[t])
                 for q, a, t in zip(self._questions[i], self._answers[i], self._question_types[i])]
 
-    def objects(self, i, flip=False):
-        """[(class_id, (y0, x0, y1, x1))] of scene i, mirrored left-right when flip."""
+    def objects(self, i, flip=False, frame=None):
+        """[(class_id, (y0, x0, y1, x1))] of scene i, mirrored left-right when flip; of a clip, frame's
+        (None: every frame's)."""
+        if self.frames > 1 and frame is None:
+            return [o for f in range(self.frames) for o in self.objects(i, flip, f)]
+        count, boxes, classes = ((self.count[i], self.boxes[i], self.classes[i]) if self.frames == 1 else
+                                 (self.count[i, frame], self.boxes[i, frame], self.classes[i, frame]))
         out = []
-        for k in range(int(self.count[i])):
-            y0, x0, y1, x1 = self.boxes[i, k]
+        for k in range(int(count)):
+            y0, x0, y1, x1 = boxes[k]
             if flip:
                 x0, x1 = IMAGE_SIZE - x1, IMAGE_SIZE - x0
-            out.append((int(self.classes[i, k]), (y0, x0, y1, x1)))
+            out.append((int(classes[k]), (y0, x0, y1, x1)))
         return out
 
-    def present(self, i):
-        return sorted({c for c, _ in self.objects(i)})
+    def present(self, i, frame=None):
+        return sorted({c for c, _ in self.objects(i, frame=frame)})
 
     def image_batch(self, indices, flips=None):
-        x = torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2).float()
+        """[B, C, H, W], or [B, F, C, H, W] for clips (a flip mirrors every frame)."""
+        images = torch.from_numpy(self.images[indices])
+        x = (images.permute(0, 3, 1, 2) if self.frames == 1 else images.permute(0, 1, 4, 2, 3)).float()
         if flips is not None:
-            x = torch.where(torch.as_tensor(flips)[:, None, None, None], x.flip(-1), x)
+            x = torch.where(torch.as_tensor(flips).reshape(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
         return (x / 255 - MEAN) / STD
 
-    def detection_suffix(self, i, prompt_classes, flip, bins):
-        objects = self.objects(i, flip)
+    def detection_suffix(self, i, prompt_classes, flip, bins, frame=None):
+        objects = self.objects(i, flip, frame)
         ordered = []
         for c in prompt_classes:
             ordered += sorted([(box, self.nouns[c]) for oc, box in objects if oc == c], key=lambda o: (o[0][0], o[0][1]))
@@ -674,13 +683,24 @@ def training_pair(scenes, i, task, flip, rng, bins):
         questions = scenes.questions(i)
         question, answer, _ = questions[rng.integers(len(questions))]
         return "answer " + mirror(question), mirror(answer)
-    present = scenes.present(i)
+    present = scenes.present(i)  # of a clip, in any frame; counts are over all frames
     if task == "count":
         c = present[rng.integers(len(present))] if rng.random() < 0.5 else int(rng.integers(len(scenes.nouns)))
         return "count " + scenes.nouns[c], str(sum(1 for oc, _ in scenes.objects(i) if oc == c))
+    # A clip's detection names one frame: "detect in frame 3: bag ; coat" -> that frame's boxes.
+    frame = int(rng.integers(scenes.frames)) if scenes.frames > 1 else None
+    if frame is not None:
+        present = scenes.present(i, frame)
     classes = present + [c for c in range(len(scenes.nouns)) if c not in present and rng.random() < 0.1]
     classes = [classes[k] for k in rng.permutation(len(classes))]
-    return "detect " + " ; ".join(scenes.nouns[c] for c in classes), scenes.detection_suffix(i, classes, flip, bins)
+    return (detect_prompt([scenes.nouns[c] for c in classes], frame),
+            scenes.detection_suffix(i, classes, flip, bins, frame))
+
+
+def detect_prompt(names, frame=None):
+    """"detect bag ; coat", or of a clip's frame (from 0) "detect in frame 3: bag ; coat"."""
+    return ("detect" if frame is None else f"detect in frame {frame + 1}:") + "".join(
+        (" ; " if k else " ") + n for k, n in enumerate(names))
 
 
 def parse_task_weights(text):
@@ -883,20 +903,24 @@ def evaluate(scenes, run, bins):
     for i in range(n):
         present = scenes.present(i)
         absent = [c for c in range(len(nouns)) if c not in present]
-        count_prompts += [(i, c) for c in present] + [(i, absent[i % len(absent)])]
+        count_prompts += [(i, c) for c in present] + ([(i, absent[i % len(absent)])] if absent else [])  # a clip may hold every class
     counts, _ = run([i for i, _ in count_prompts], ["count " + nouns[c] for _, c in count_prompts])
     count_hits = sum(decode(got) == str(sum(1 for oc, _ in scenes.objects(i) if oc == c))
                      for got, (i, c) in zip(counts, count_prompts))
 
-    detect_ids, detect_logps = run(list(range(n)), ["detect " + " ; ".join(nouns[c] for c in scenes.present(i))
-                                                    for i in range(n)])
+    # A clip's detection asks frame (i mod F), scored as image i F + frame.
+    F = scenes.frames
+    frame_of = (lambda i: None) if F == 1 else (lambda i: i % F)
+    detect_ids, detect_logps = run(list(range(n)), [detect_prompt([nouns[c] for c in scenes.present(i, frame_of(i))],
+                                                                  frame_of(i)) for i in range(n)])
     ground_truth, detections, failures = [], [], 0
     for i in range(n):
-        ground_truth += [(i, c, box) for c, box in scenes.objects(i)]
+        image = i * F + (frame_of(i) or 0)
+        ground_truth += [(image, c, box) for c, box in scenes.objects(i, frame=frame_of(i))]
         found, malformed = detections_of(detect_ids[i], detect_logps[i], nouns, bins)
-        detections += [(i, c, box, score) for c, box, score in found]
+        detections += [(image, c, box, score) for c, box, score in found]
         failures += malformed
-    ap, ap50 = coco_ap(ground_truth, detections, n, len(nouns))
+    ap, ap50 = coco_ap(ground_truth, detections, n * F, len(nouns))
     return {"caption_cider": cider, "caption_bleu4": bleu4, **vqa, "count_accuracy": count_hits / len(count_prompts),
             "detection_map50": ap50, "detection_map": ap, "detection_parse_failures": failures}
 
@@ -945,10 +969,16 @@ def stem_of(args):
         return "conv" if "visual.patch_embed.proj.0.weight" in f["params"] else "patch"
 
 
+def frames_checked(scenes, args):
+    if scenes.frames != args.frames:
+        raise SystemExit(f"--frames {args.frames}, but {args.data} holds {scenes.frames} image(s) per sample")
+    return scenes
+
+
 def build_model(args):
     torch.manual_seed(args.seed)
     model = VLM(default_config(args.lm_width, args.lm_depth, args.lm_heads, args.text_context, args.loc_bins,
-                               stem_of(args), args.fusion, args.cross_attention_every, args.content_grid))
+                               stem_of(args), args.fusion, args.cross_attention_every, args.content_grid, args.frames))
     model.frozen_image = args.freeze_image
     if args.freeze_lm:  # Tessera's model.lm.freeze: only what reads the image trains (train and bench)
         for name, p in model.named_parameters():
@@ -1004,7 +1034,7 @@ def run_train(args):
         initialised += "; " + init_lm_from(model, args.init_lm)
     print(f"init: {initialised}", file=sys.stderr)
     opt = make_optimizer(model, args)
-    train = Scenes(os.path.join(args.data, "train.h5"))
+    train = frames_checked(Scenes(os.path.join(args.data, "train.h5")), args)
     batcher = Batcher(model.in_sequence, model.text_context, model.loc_bins)
     loader = Loader(train, args.batch, parse_task_weights(args.task_weights), batcher, rng)
     autocast = autocast_for(args)
@@ -1029,7 +1059,7 @@ def run_train(args):
             f.attrs["config"] = json.dumps(model.config)
         os.replace(tmp, args.save)
     eval_start = time.perf_counter()
-    test = Scenes(os.path.join(args.data, "test.h5"), args.eval_scenes)
+    test = frames_checked(Scenes(os.path.join(args.data, "test.h5"), args.eval_scenes), args)
     metrics = evaluate(test, model_generator(model, test, autocast, args.eval_batch), model.loc_bins)
     out = {"steps": args.steps, "batch": args.batch, "steps_per_s": round(args.steps / train_seconds, 4),
            "data_seconds": round(data_seconds, 1),
@@ -1046,7 +1076,7 @@ def run_bench(args):
     rng = np.random.default_rng(args.seed)
     model = build_model(args)
     opt = make_optimizer(model, args)
-    scenes = Scenes(os.path.join(args.data, "train.h5"), limit=max(args.batch, 1000))
+    scenes = frames_checked(Scenes(os.path.join(args.data, "train.h5"), limit=max(args.batch, 1000)), args)
     batcher = Batcher(model.in_sequence, model.text_context, model.loc_bins)
     batch = Loader(scenes, args.batch, parse_task_weights(args.task_weights), batcher, rng).next()
     autocast = autocast_for(args)
@@ -1325,6 +1355,8 @@ def main():
                    help="how the LM reads the image, as Tessera's model.fusion")
     p.add_argument("--cross-attention-every", type=int, default=1)
     p.add_argument("--content-grid", type=int, default=1, help="--fusion dual_token: content tokens per side")
+    p.add_argument("--frames", type=int, default=1, help="images per sample (model.frames); --data must hold clips "
+                                                         "of as many frames (tessera data import scenes --frames F)")
     p.add_argument("--init-lm", help="a Tessera vlm checkpoint whose language model starts this one (model.lm.from)")
     p.add_argument("--freeze-lm", action="store_true", help="the language model gets no gradient (model.lm.freeze)")
     p.add_argument("--lm-width", type=int, default=192)
