@@ -14,6 +14,7 @@ pycocotools (e.g. /work/venv-torch/bin/python):
       [--data datasets/clips8 --frames 8]     # clips (data import scenes --frames 8; model.frames)
   vlm_torch.py bench --steps 20 --threads 2 [--bf16]
   vlm_torch.py selftest --data datasets/scenes # proves `check` passes and fails, the mask, the KV
+                                               # (--data datasets/clips8: the clips protocol too)
                                                # cache and the evaluation protocol (on true texts)
 
 Model: the SigLIP image tower (timm ViT, 64x64x1, patch 8, width 192, depth 6, 3 heads, MLP 768,
@@ -1169,7 +1170,8 @@ def oracle(scenes, bins, corrupt=False):
         if prefix.startswith("count "):
             c = scenes.nouns.index(prefix[len("count "):])
             return str(sum(1 for oc, _ in scenes.objects(i) if oc == c) + (1 if spoil else 0))
-        text = scenes.detection_suffix(i, scenes.present(i), False, bins)
+        frame = int(prefix.split(":")[0].rsplit(" ", 1)[1]) - 1 if prefix.startswith("detect in frame ") else None
+        text = scenes.detection_suffix(i, scenes.present(i, frame), False, bins, frame)
         return "<loc0001><loc0002><loc0003><loc0004> bag ; <loc0001> bag" if spoil else text
 
     def run(scene_of, prefixes):
