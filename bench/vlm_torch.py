@@ -14,8 +14,8 @@ pycocotools (e.g. /work/venv-torch/bin/python):
       [--data datasets/clips8 --frames 8]     # clips (data import scenes --frames 8; model.frames)
   vlm_torch.py bench --steps 20 --threads 2 [--bf16]
   vlm_torch.py selftest --data datasets/scenes # proves `check` passes and fails, the mask, the KV
-                                               # (--data datasets/clips8: the clips protocol too)
-                                               # cache and the evaluation protocol (on true texts)
+                                               # cache and the evaluation protocol (on true texts;
+                                               # --data datasets/clips8: the clips' protocol)
 
 Model: the SigLIP image tower (timm ViT, 64x64x1, patch 8, width 192, depth 6, 3 heads, MLP 768,
 LayerNorm eps 1e-6, no CLS; or a stem of 3x3 stride-2 convolutions, model.image.patch_stem: conv, read off
