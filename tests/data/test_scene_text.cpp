@@ -920,7 +920,8 @@ void check_clip_text(const Clip& clip, const std::vector<data::SceneText>& frame
   }
   for (size_t q = 4; q < 8; ++q) {
     const data::SceneQuestion& sq = text.questions[q];
-    const auto [k, asked] = need_frame_prefix(sq.question, frames);
+    const auto [k, rest] = need_frame_prefix(sq.question, frames);
+    const std::string asked = rest;  // a named copy: clang 15 lambdas cannot capture structured bindings
     expect(check_question(clip[size_t(k - 1)], asked, sq.answer, seen) == sq.type, "question " + std::to_string(q) + " of another form");
     const auto& own = frame_texts[size_t(k - 1)].questions;
     expect(std::any_of(own.begin(), own.end(), [&](const data::SceneQuestion& o) {
