@@ -488,22 +488,23 @@ void check_scenes(const Dataset& ds, std::vector<std::string>& breaches) {
   for (int64_t i = 0; info.has_objects && i < info.size; ++i)
     for (int64_t f = 0; f < info.frames; ++f) {
       const ObjectsView v = ds.objects(i, f);
-      const std::string where = clips ? fmt::format("clip {} frame {}", i, f) : fmt::format("scene {}", i);
+      // Named only when something is wrong: verify visits every frame of every sample.
+      auto where = [&] { return clips ? fmt::format("clip {} frame {}", i, f) : fmt::format("scene {}", i); };
       for (int64_t k = 0; k < info.max_objects; ++k) {
         const float* b = v.boxes + 4 * k;
         const int32_t c = v.classes[k];
         if (k >= v.count) {
-          if (c != -1) breach_at(where, fmt::format("objects/classes[{}] is {} after the scene's {} objects, expected -1", k, c, v.count));
+          if (c != -1) breach_at(where(), fmt::format("objects/classes[{}] is {} after the scene's {} objects, expected -1", k, c, v.count));
           continue;
         }
         if (c < 0 || c >= classes)
-          breach_at(where, fmt::format("object {} has class {}, expected 0..{} (objects/classes has {} class names)", k, c,
+          breach_at(where(), fmt::format("object {} has class {}, expected 0..{} (objects/classes has {} class names)", k, c,
                                        classes - 1, classes));
         const bool inside = std::isfinite(b[0]) && std::isfinite(b[1]) && std::isfinite(b[2]) && std::isfinite(b[3]) &&
                             b[0] >= 0 && b[1] >= 0 && b[0] < b[2] && b[1] < b[3] && b[2] <= float(info.height) &&
                             b[3] <= float(info.width);
         if (!inside)
-          breach_at(where, fmt::format("object {} has box (y_min {}, x_min {}, y_max {}, x_max {}), expected a non-empty box "
+          breach_at(where(), fmt::format("object {} has box (y_min {}, x_min {}, y_max {}, x_max {}), expected a non-empty box "
                                        "inside the {}x{} image", k, b[0], b[1], b[2], b[3], info.height, info.width));
       }
     }

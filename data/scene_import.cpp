@@ -134,8 +134,7 @@ Clip SceneComposer::make_clip(int64_t index) const {
     objects.push_back(clip.frames.back().objects);
     texts.push_back(clip.frames.back().text);
   }
-  clip.text = describe_clip(objects, texts, nouns_, options_.size_words(), options_.size, options_.seed,
-                            kClipTextStream | scene_stream(split_, index));
+  clip.text = describe_clip(objects, texts, nouns_, options_.seed, kClipTextStream | scene_stream(split_, index));
   return clip;
 }
 

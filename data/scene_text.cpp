@@ -551,10 +551,7 @@ class ClipWriter {
 }  // namespace
 
 SceneText describe_clip(const std::vector<std::vector<SceneObject>>& frames, const std::vector<SceneText>& frame_texts,
-                        const Nouns& nouns, const SizeWords& /*sizes*/, int64_t /*image_size*/, uint64_t key,
-                        uint64_t stream) {
-  // The frames' texts already carry the sizes and regions; the clip's own sentences (counts,
-  // frames) need neither.
+                        const Nouns& nouns, uint64_t key, uint64_t stream) {
   RandomStream random(key, stream);
   return ClipWriter(frames, frame_texts, nouns, random).write();
 }

@@ -94,8 +94,9 @@ SceneText describe_scene(const std::vector<SceneObject>& objects, const Nouns& n
 // total, total, count, existence, place, size; the last four are questions of a random frame K
 // (its own question and answer, "in frame K, " before). Random choices come from the stream
 // (key, stream), so the text is a pure function of its arguments. docs/DATA.md has the grammar.
+// Sizes and places come from the frames' own texts, so it needs neither size words nor the image size.
 SceneText describe_clip(const std::vector<std::vector<SceneObject>>& frames, const std::vector<SceneText>& frame_texts,
-                        const Nouns& nouns, const SizeWords& sizes, int64_t image_size, uint64_t key, uint64_t stream);
+                        const Nouns& nouns, uint64_t key, uint64_t stream);
 // Captions of clips stay within this many bytes with up to 8 frames of up to 4 objects: the
 // totals caption falls back to digits for its counts when its words would be longer.
 inline constexpr size_t kClipCaptionBytes = 150;

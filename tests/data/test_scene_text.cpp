@@ -964,7 +964,7 @@ ClipText clip_text_of(const Clip& clip, const data::Nouns& nouns, uint64_t key, 
     out.frames.push_back(data::describe_scene(objects.back(), nouns, clip[f].words, clip[f].image_size, key,
                                               (stream << 8) | f));
   }
-  out.clip = data::describe_clip(objects, out.frames, nouns, clip[0].words, clip[0].image_size, key, ~stream);
+  out.clip = data::describe_clip(objects, out.frames, nouns, key, ~stream);
   return out;
 }
 
@@ -1275,8 +1275,8 @@ BOOST_AUTO_TEST_CASE(clip_text_is_a_function_of_its_arguments) {
     for (const Truth& t : clip) objects.push_back(scene_objects(t));
     std::set<std::string> variants;
     for (uint64_t stream = 0; stream < 8; ++stream) {
-      const std::string once = flat(data::describe_clip(objects, text.frames, nouns, clip[0].words, clip[0].image_size, 4, stream));
-      BOOST_TEST(once == flat(data::describe_clip(objects, text.frames, nouns, clip[0].words, clip[0].image_size, 4, stream)));
+      const std::string once = flat(data::describe_clip(objects, text.frames, nouns, 4, stream));
+      BOOST_TEST(once == flat(data::describe_clip(objects, text.frames, nouns, 4, stream)));
       variants.insert(once);
     }
     varied += variants.size() >= 6;

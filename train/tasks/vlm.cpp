@@ -58,10 +58,13 @@ int64_t frames_of(const data::Batch& batch) {
   return batch.object_classes.dim() == 3 ? batch.object_classes.size(1) : 1;
 }
 
-// Sample k's objects in frame `frame` (0 for single scenes); frame -1: every frame's together.
-SceneObjects objects_of(const data::Batch& batch, int64_t k, int64_t frame = 0) {
+constexpr int64_t kAllFrames = -1;
+
+// Sample k's objects in frame `frame` (0 for single scenes); kAllFrames: every frame's together
+// (a single scene's own).
+SceneObjects objects_of(const data::Batch& batch, int64_t k, int64_t frame = kAllFrames) {
   const int64_t frames = frames_of(batch), slots = batch.object_classes.size(-1);
-  if (frame < 0) {
+  if (frame == kAllFrames && frames > 1) {
     SceneObjects all;
     for (int64_t f = 0; f < frames; ++f) {
       const SceneObjects one = objects_of(batch, k, f);
@@ -71,7 +74,7 @@ SceneObjects objects_of(const data::Batch& batch, int64_t k, int64_t frame = 0) 
     return all;
   }
   SceneObjects s;
-  const int64_t row = k * frames + frame;
+  const int64_t row = k * frames + std::max<int64_t>(frame, 0);
   const int64_t* cls = batch.object_classes.data<int64_t>() + row * slots;
   const float* box = batch.boxes.data<float>() + row * slots * 4;
   for (int64_t j = 0; j < slots; ++j)
@@ -89,7 +92,14 @@ std::vector<int64_t> present_classes(const SceneObjects& s) {  // distinct, in c
   return c;
 }
 
-// "detect bag ; coat", or on a clip "detect in frame 3: bag ; coat" (frame from 0; -1: a single scene).
+// The frame an evaluation's detect prompt asks about: (dataset index mod F) of a clip; a scene's
+// own objects (kAllFrames) otherwise.
+int64_t evaluation_frame(const data::Batch& batch, int64_t k) {
+  const int64_t frames = frames_of(batch);
+  return frames > 1 ? batch.indices[size_t(k)] % frames : kAllFrames;
+}
+
+// "detect bag ; coat", or on a clip "detect in frame 3: bag ; coat" (frame from 0; kAllFrames: a single scene).
 std::string detect_prompt(const std::vector<int64_t>& classes, const std::vector<std::string>& nouns, int64_t frame = -1) {
   std::string p = frame < 0 ? "detect" : fmt::format("detect in frame {}:", frame + 1);
   for (size_t i = 0; i < classes.size(); ++i) p += (i ? " ; " : " ") + nouns[size_t(classes[i])];
@@ -126,7 +136,7 @@ Example training_example(const VlmModel& m, const data::Batch& batch, int64_t k)
                         : (u -= w.answer) < 0 ? TaskKind::answer
                                               : TaskKind::count;
   const int64_t frames = frames_of(batch);
-  const SceneObjects objects = objects_of(batch, k, frames > 1 ? -1 : 0);  // a clip counts over all frames
+  const SceneObjects objects = objects_of(batch, k);  // a clip's: every frame's, counted together
   const auto& nouns = m.object_names();
   switch (kind) {
     case TaskKind::caption:
@@ -145,8 +155,8 @@ Example training_example(const VlmModel& m, const data::Batch& batch, int64_t k)
     case TaskKind::detect: {
       // The classes that are there (in one frame of a clip), and now and then one that is not
       // (whose answer is nothing), in random order.
-      const int64_t frame = frames > 1 ? random.below(frames) : -1;
-      const SceneObjects shown = frames > 1 ? objects_of(batch, k, frame) : objects;
+      const int64_t frame = frames > 1 ? random.below(frames) : kAllFrames;
+      const SceneObjects shown = objects_of(batch, k, frame);
       std::vector<int64_t> asked = present_classes(shown);
       for (int64_t c = 0; c < int64_t(nouns.size()); ++c)
         if (count_of(shown, c) == 0 && random.chance(0.1)) asked.push_back(c);
@@ -363,15 +373,14 @@ class Vlm : public Task {
   // On clips: detection in frame (dataset index mod F), the count over all frames.
   double evaluation_loss(VlmModel& m, const data::Batch& batch) {
     std::vector<Example> examples;
-    const int64_t frames = frames_of(batch);
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
-      const SceneObjects objects = objects_of(batch, k, frames > 1 ? -1 : 0);
+      const SceneObjects objects = objects_of(batch, k);
       const std::vector<int64_t> present = present_classes(objects);
       const auto& q = batch.questions[size_t(k)];
       const size_t qi = size_t(batch.indices[size_t(k)]) % q.size();
       examples.push_back({"caption", batch.captions[size_t(k)]});
-      const int64_t frame = frames > 1 ? batch.indices[size_t(k)] % frames : -1;
-      const SceneObjects shown = frames > 1 ? objects_of(batch, k, frame) : objects;
+      const int64_t frame = evaluation_frame(batch, k);
+      const SceneObjects shown = objects_of(batch, k, frame);
       const std::vector<int64_t> shown_classes = present_classes(shown);
       examples.push_back({detect_prompt(shown_classes, m.object_names(), frame), detect_target(shown, shown_classes, m)});
       examples.push_back({"answer " + q[qi], batch.answers[size_t(k)][qi]});
@@ -409,7 +418,7 @@ class Vlm : public Task {
     std::vector<std::string> truths;
     const auto classes = int64_t(m.object_names().size());
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
-      const SceneObjects objects = objects_of(batch, k, frames_of(batch) > 1 ? -1 : 0);
+      const SceneObjects objects = objects_of(batch, k);
       std::vector<int64_t> asked = present_classes(objects), absent;
       for (int64_t c = 0; c < classes; ++c)
         if (count_of(objects, c) == 0) absent.push_back(c);
@@ -432,13 +441,13 @@ class Vlm : public Task {
     std::vector<SceneObjects> scenes;
     const int64_t frames = frames_of(batch);
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
-      const int64_t frame = frames > 1 ? batch.indices[size_t(k)] % frames : -1;
-      scenes.push_back(objects_of(batch, k, std::max<int64_t>(frame, 0)));
+      const int64_t frame = evaluation_frame(batch, k);
+      scenes.push_back(objects_of(batch, k, frame));
       prompts.push_back({k, detect_prompt(present_classes(scenes.back()), m.object_names(), frame)});
     }
     const auto out = m.generate_text(batch.images, prompts, options);
     for (size_t k = 0; k < out.size(); ++k) {
-      const int64_t image = batch.indices[k] * frames + (frames > 1 ? batch.indices[k] % frames : 0);
+      const int64_t image = batch.indices[k] * frames + std::max<int64_t>(evaluation_frame(batch, int64_t(k)), 0);
       for (size_t j = 0; j < scenes[k].classes.size(); ++j) e.truths.push_back({image, scenes[k].classes[j], scenes[k].boxes[j]});
       const nn::ParsedDetections parsed = nn::parse_detections(out[k].text, m.object_names(), m.location_grid());
       e.parse_failures += parsed.malformed();
