@@ -89,6 +89,11 @@ def presence(args):
     print(f"presence probe: test accuracy {accuracy:.4f}, base rate (always absent) {1 - present[1500:].mean().item():.4f}")
 
 
+def warmup_cosine(step, steps, peak=1e-3, warmup=100):
+    """The end-to-end runs' learning rate: linear warm-up, then cosine to 0."""
+    return peak * min(1, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * step / steps))
+
+
 PATCH = 8  # the towers' 8 x 8 patches: an 8 x 8 grid of tokens on 64 x 64 scenes
 BACKGROUND = 10
 
@@ -123,7 +128,6 @@ def linear_probe(features, labels, train_rows, steps=400):
 
 def patches_trained(args):
     """The tower (--stem, random) and a linear head trained end to end on the patch labels."""
-    torch.manual_seed(args.seed)
     tower = tower_from(None, args.seed)
     if args.stem == "conv":
         tower.patch_embed.proj = conv_stem(192)
@@ -137,7 +141,7 @@ def patches_trained(args):
     start = time.time()
     for step in range(args.steps):
         for g in opt.param_groups:
-            g["lr"] = 1e-3 * min(1, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / args.steps))
+            g["lr"] = warmup_cosine(step, args.steps)
         idx = rng.integers(0, train.size, 64)
         loss = torch.nn.functional.cross_entropy(head(tower(train.image_batch(idx))).reshape(-1, BACKGROUND + 1),
                                                  patch_labels(train, idx).reshape(-1))
@@ -196,8 +200,7 @@ class CountProbe(torch.nn.Module):
 
 
 def count(args):
-    torch.manual_seed(args.seed)
-    tower = tower_from(None if args.scratch else args.checkpoint)
+    tower = tower_from(None if args.scratch else args.checkpoint, args.seed)  # seeds torch's generator
     if args.stem == "conv":
         tower.patch_embed.proj = conv_stem(192)
     probe = CountProbe(192)
@@ -209,9 +212,8 @@ def count(args):
     rng = np.random.default_rng(args.seed)
     start = time.time()
     for step in range(args.steps):
-        lr = 1e-3 * min(1, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / args.steps))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = warmup_cosine(step, args.steps)
         idx = rng.integers(0, train.size, 64)
         x = train.image_batch(idx, flips=rng.random(64) < 0.5)
         with precision:

@@ -74,7 +74,7 @@ SceneObjects objects_of(const data::Batch& batch, int64_t k, int64_t frame = kAl
     return all;
   }
   SceneObjects s;
-  const int64_t row = k * frames + std::max<int64_t>(frame, 0);
+  const int64_t row = k * frames + (frame == kAllFrames ? 0 : frame);
   const int64_t* cls = batch.object_classes.data<int64_t>() + row * slots;
   const float* box = batch.boxes.data<float>() + row * slots * 4;
   for (int64_t j = 0; j < slots; ++j)
@@ -100,8 +100,9 @@ int64_t evaluation_frame(const data::Batch& batch, int64_t k) {
 }
 
 // "detect bag ; coat", or on a clip "detect in frame 3: bag ; coat" (frame from 0; kAllFrames: a single scene).
-std::string detect_prompt(const std::vector<int64_t>& classes, const std::vector<std::string>& nouns, int64_t frame = -1) {
-  std::string p = frame < 0 ? "detect" : fmt::format("detect in frame {}:", frame + 1);
+std::string detect_prompt(const std::vector<int64_t>& classes, const std::vector<std::string>& nouns,
+                          int64_t frame = kAllFrames) {
+  std::string p = frame == kAllFrames ? "detect" : fmt::format("detect in frame {}:", frame + 1);
   for (size_t i = 0; i < classes.size(); ++i) p += (i ? " ; " : " ") + nouns[size_t(classes[i])];
   return p;
 }
@@ -439,15 +440,17 @@ class Vlm : public Task {
   void detect_objects(VlmModel& m, const data::Batch& batch, const nn::GenerationOptions& options, VlmEvaluation& e) {
     std::vector<nn::TextPrompt> prompts;
     std::vector<SceneObjects> scenes;
+    std::vector<int64_t> images;  // the id each sample's boxes are scored under
     const int64_t frames = frames_of(batch);
     for (int64_t k = 0; k < int64_t(batch.indices.size()); ++k) {
       const int64_t frame = evaluation_frame(batch, k);
       scenes.push_back(objects_of(batch, k, frame));
+      images.push_back(batch.indices[size_t(k)] * frames + (frame == kAllFrames ? 0 : frame));
       prompts.push_back({k, detect_prompt(present_classes(scenes.back()), m.object_names(), frame)});
     }
     const auto out = m.generate_text(batch.images, prompts, options);
     for (size_t k = 0; k < out.size(); ++k) {
-      const int64_t image = batch.indices[k] * frames + std::max<int64_t>(evaluation_frame(batch, int64_t(k)), 0);
+      const int64_t image = images[k];
       for (size_t j = 0; j < scenes[k].classes.size(); ++j) e.truths.push_back({image, scenes[k].classes[j], scenes[k].boxes[j]});
       const nn::ParsedDetections parsed = nn::parse_detections(out[k].text, m.object_names(), m.location_grid());
       e.parse_failures += parsed.malformed();
