@@ -24,6 +24,8 @@ void DualEncoderConfig::validate() const {
   if (!(max_logit_scale > 0)) fail("dual encoder: max_logit_scale must be positive, got {}", max_logit_scale);
   if (!std::isfinite(logit_scale_init())) fail("dual encoder: init_logit_scale must be finite");
   if (!std::isfinite(init_logit_bias)) fail("dual encoder: init_logit_bias must be finite");
+  if (patch_classes < 0) fail("dual encoder: patch_classes must be 0 (no patch head) or positive, got {}", patch_classes);
+  if (!(patch_loss_weight >= 0)) fail("dual encoder: patch_loss_weight must be non-negative, got {}", patch_loss_weight);
   trunk(image).validate();
   tower(text, embed_dim).validate();
 }
@@ -34,12 +36,28 @@ DualEncoder::DualEncoder(const DualEncoderConfig& c, Generator& gen) : config_(c
   visual_projection = register_module("visual_projection", std::make_shared<Linear>(c.image.width, c.embed_dim, false, gen));
   init::normal_(visual_projection->weight, 0, std::pow(double(c.image.width), -0.5), gen);
   text = register_module("text", std::make_shared<TextTransformer>(tower(c.text, c.embed_dim), gen));
+  if (c.patch_classes > 0)
+    patch_head = register_module("patch_head", std::make_shared<Linear>(c.image.width, c.patch_classes + 1, true, gen));
   logit_scale = register_parameter("logit_scale", Tensor::full({1}, c.logit_scale_init()));
   if (c.loss == DualEncoderConfig::Loss::sigmoid)
     logit_bias = register_parameter("logit_bias", Tensor::full({1}, c.init_logit_bias));
 }
 
 Tensor DualEncoder::encode_image(const Tensor& images) { return visual_projection->forward(visual->forward(images).pooled); }
+
+DualEncoder::ImageEncoding DualEncoder::encode_image_and_patches(const Tensor& images) {
+  const ViTOutput out = visual->forward(images);
+  return {visual_projection->forward(out.pooled), patch_head ? patch_head->forward(out.tokens) : Tensor()};
+}
+
+Tensor DualEncoder::patch_class_loss(const Tensor& patch_logits, const Tensor& targets) {
+  if (patch_logits.dim() != 3 || targets.dim() != 2 || targets.size(0) != patch_logits.size(0) ||
+      targets.size(1) != patch_logits.size(1))
+    fail("dual encoder: patch logits {} and targets {} should be [B, N, C] and [B, N]", patch_logits.shape_string(),
+         targets.shape_string());
+  const int64_t rows = patch_logits.size(0) * patch_logits.size(1);
+  return cross_entropy(patch_logits.reshape({rows, patch_logits.size(2)}), targets.reshape({rows}));
+}
 
 std::string DualEncoder::image_embedding_description() const {
   return fmt::format("{} image embedding (joint space, L2-normalised)",

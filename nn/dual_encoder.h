@@ -29,6 +29,11 @@ struct DualEncoderConfig {
   double init_logit_bias = -10;  // SigLIP only
   double max_logit_scale = kClipMaxLogitScale;  // InfoNCE's clamp
   bool multi_positive = false;  // same-class pairs count as positives when labels are given
+  // A dense auxiliary objective on the image tower's patch tokens: a linear head predicts, for
+  // every patch, which of `patch_classes` object classes covers it, or background (one more
+  // class). 0 = no head. The task adds patch_loss_weight x its cross-entropy to the pair loss.
+  int64_t patch_classes = 0;
+  double patch_loss_weight = 1;
 
   double logit_scale_init() const {
     return std::isnan(init_logit_scale) ? (loss == Loss::info_nce ? std::log(1 / 0.07) : std::log(10.0)) : init_logit_scale;
@@ -42,6 +47,15 @@ class DualEncoder : public Module, public ImageToEmbedding, public ImageToAttent
 
   // images f32 [B, C, H, W] -> [B, embed_dim], not normalised.
   Tensor encode_image(const Tensor& images);
+  // The same embedding and, with a patch head, its per-patch class logits [B, N, patch_classes + 1]
+  // from the same forward pass (undefined without the head).
+  struct ImageEncoding {
+    Tensor embedding;
+    Tensor patch_logits;
+  };
+  ImageEncoding encode_image_and_patches(const Tensor& images);
+  // Mean cross-entropy of patch logits [B, N, C + 1] against targets integer [B, N].
+  static Tensor patch_class_loss(const Tensor& patch_logits, const Tensor& targets);
   // ids integer [B, T], eos_index integer [B] -> [B, embed_dim], not normalised.
   Tensor encode_text(const Tensor& ids, const Tensor& eos_index);
   // The configured loss over a batch of pairs; labels (integer [B]) are used with multi_positive.
@@ -60,6 +74,7 @@ class DualEncoder : public Module, public ImageToEmbedding, public ImageToAttent
   std::shared_ptr<VisionTransformer> visual;
   std::shared_ptr<Linear> visual_projection;
   std::shared_ptr<TextTransformer> text;
+  std::shared_ptr<Linear> patch_head;  // null when patch_classes == 0
   Tensor logit_scale;  // [1]
   Tensor logit_bias;   // [1], SigLIP only
 

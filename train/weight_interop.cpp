@@ -226,6 +226,9 @@ ExportedWeights export_weights(const TrainedModel& model, WeightNames names, con
   if (c.image.stem == nn::ViTConfig::Stem::conv)
     cannot(model, names, "has a convolutional image stem (model.image.patch_stem: conv), for which open_clip's timm "
                          "image tower has no layout");
+  if (dual->patch_head)
+    cannot(model, names, "has a patch head (model.patch_head), for which open_clip has no place (--names timm exports "
+                         "its image tower)");
   bool has_bias = false;
   for (const auto& [name, t] : module.state()) {
     const std::string to = open_clip_name(name);

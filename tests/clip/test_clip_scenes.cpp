@@ -10,6 +10,7 @@
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "nn/contrastive_metrics.h"
+#include "nn/patch_targets.h"
 #include "tests/support/cli_helpers.h"
 #include "train/models/clip.h"
 #include "train/trained_model.h"
@@ -109,6 +110,71 @@ BOOST_AUTO_TEST_CASE(swap_accuracy_and_caption_retrieval_match_the_embeddings) {
   BOOST_TEST(reported["t2i_r1"] == r.text_to_image[0], tt::tolerance(1e-12));
 }
 
+// The patch head (model.patch_head) through the command: a few steps teach it (its loss on the
+// test scenes falls well below the untrained model's), and eval's patch accuracies are those of
+// the trained model's own patch logits against labels made here from the test set's boxes.
+BOOST_AUTO_TEST_CASE(patch_head_learns_and_eval_reports_its_accuracy) {
+  ScratchDir dir("clip_scenes_patch_head");
+  make_scenes(dir);
+  const std::string metrics = "patch_class_accuracy, patch_background_accuracy, loss";
+  write_file(dir / "siglip.yaml", scene_recipe(dir.path.string(), "siglip", metrics) + "");
+  const std::string head = " --set model.patch_head.classes=3 --set model.patch_head.weight=2 --set optim.lr=3.0e-3";
+  const RunResult untrained = run_tessera("train siglip.yaml --run-dir start --set train.steps=1" + head, dir.path.string());
+  BOOST_TEST_REQUIRE(untrained.exit_code == 0, untrained.output);
+  const RunResult train = run_tessera("train siglip.yaml --run-dir run --set train.steps=40" + head, dir.path.string());
+  BOOST_TEST_REQUIRE(train.exit_code == 0, train.output);
+  BOOST_TEST(train.output.find("  patch_loss ") != std::string::npos, train.output);  // on the progress line
+  const RunResult eval = run_tessera("eval run/last.h5 --json", dir.path.string());
+  BOOST_TEST_REQUIRE(eval.exit_code == 0, eval.output);
+  std::map<std::string, double> reported = flat_json_numbers(eval.output);
+  for (const char* key : {"patch_class_accuracy", "patch_background_accuracy"})
+    BOOST_TEST_REQUIRE(reported.count(key) == 1u, "eval --json lacks " << key << ": " << eval.output);
+
+  // Labels from the file's boxes: the smallest box holding each 6-pixel patch's centre, else 3.
+  const auto test = data::Dataset::open(dir / "scenes/test.h5");
+  const int64_t n = test->size(), K = test->info().max_objects;
+  std::vector<float> boxes(size_t(n * K * 4), 0);
+  std::vector<int64_t> classes(size_t(n * K), -1);
+  for (int64_t i = 0; i < n; ++i) {
+    const data::ObjectsView o = test->objects(i);
+    for (int64_t k = 0; k < o.count; ++k) {
+      classes[size_t(i * K + k)] = o.classes[k];
+      for (int j = 0; j < 4; ++j) boxes[size_t((i * K + k) * 4 + j)] = o.boxes[k * 4 + j];
+    }
+  }
+  const Tensor targets = nn::patch_class_targets(Tensor::from_vector(boxes, {n, K, 4}),
+                                                 Tensor::from_vector(classes, {n, K}), 24, 4, 3);
+  const std::vector<int64_t> y = targets.to_vector<int64_t>();
+
+  NoGradGuard no_grad;
+  const Tensor images = normalised_images(*test);
+  auto patch_loss = [&](const std::string& checkpoint) {
+    const train::TrainedModel loaded = train::TrainedModel::load(dir / checkpoint);
+    auto* model = dynamic_cast<train::ClipModel*>(&loaded.module());
+    BOOST_TEST_REQUIRE(model != nullptr);
+    const Tensor logits = model->encode_image_and_patches(images).patch_logits;
+    return std::make_pair(nn::DualEncoder::patch_class_loss(logits, targets).item(), argmax(logits, 2).to_vector<int64_t>());
+  };
+  const auto [start_loss, start_predicted] = patch_loss("start/last.h5");
+  const auto [loss, predicted] = patch_loss("run/last.h5");
+  BOOST_TEST_MESSAGE("patch loss on the test scenes: " << start_loss << " -> " << loss);
+  BOOST_TEST(loss < 0.7 * start_loss);
+
+  int64_t object_hits = 0, objects = 0, background_hits = 0, background = 0;
+  for (size_t p = 0; p < y.size(); ++p)
+    (y[p] == 3 ? background_hits : object_hits) += predicted[p] == y[p], (y[p] == 3 ? background : objects) += 1;
+  BOOST_TEST_REQUIRE(objects > 20);
+  BOOST_TEST_REQUIRE(background > 20);
+  BOOST_TEST(reported["patch_class_accuracy"] == double(object_hits) / double(objects), tt::tolerance(1e-12));
+  BOOST_TEST(reported["patch_background_accuracy"] == double(background_hits) / double(background), tt::tolerance(1e-12));
+
+  // A head of the wrong size for the data set, and one on a data set without boxes.
+  const RunResult wrong = run_tessera("train siglip.yaml --run-dir wrong --set model.patch_head.classes=4", dir.path.string());
+  BOOST_TEST(wrong.exit_code != 0);
+  BOOST_TEST(wrong.output.find("model.patch_head.classes is 4") != std::string::npos, wrong.output);
+  BOOST_TEST(!std::filesystem::exists(dir / "wrong/last.h5"));
+}
+
 BOOST_AUTO_TEST_CASE(refusals_name_the_cause) {
   ScratchDir dir("clip_scenes_refusals");
   make_scenes(dir);
@@ -128,6 +194,11 @@ BOOST_AUTO_TEST_CASE(refusals_name_the_cause) {
   const RunResult plain = run_tessera("train plain.yaml --run-dir plain", dir.path.string());
   BOOST_TEST(plain.exit_code != 0);
   BOOST_TEST(plain.output.find("captions_swapped") != std::string::npos, plain.output);
+  // The patch head on items without boxes.
+  const RunResult boxless = run_tessera("train plain.yaml --run-dir boxless --set model.patch_head.classes=3 "
+                                        "--set 'eval.metrics=[loss]'", dir.path.string());
+  BOOST_TEST(boxless.exit_code != 0);
+  BOOST_TEST(boxless.output.find("model.patch_head needs scene data") != std::string::npos, boxless.output);
 
   // The importer's mistakes: a range backwards, and items without labels.
   const RunResult range = run_tessera("data import scenes --from items --out bad --scale 9-4", dir.path.string());

@@ -2,6 +2,7 @@
 // on, and an end-to-end check that both losses teach a tiny CLIP/SigLIP to classify images
 // zero-shot from prompts built with the byte tokenizer.
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <set>
 
 #include "autograd/engine.h"
@@ -11,10 +12,13 @@
 #include "data/text_tokenizer.h"
 #include "nn/contrastive_metrics.h"
 #include "nn/dual_encoder.h"
+#include "nn/patch_targets.h"
+#include "tests/support/gradcheck_helpers.h"
 #include "train/optim.h"
 
 using namespace tessera;
 using nn::TextTransformerConfig;
+namespace tt = boost::test_tools;
 
 namespace {
 
@@ -186,6 +190,67 @@ BOOST_AUTO_TEST_CASE(both_losses_learn_zero_shot_classification) {
     BOOST_TEST(last < first);
     BOOST_TEST(acc > 0.9, "zero-shot accuracy " << acc);
   }
+}
+
+// Patch targets, on an 8-pixel image cut 4x4 (patch centres at 1, 3, 5, 7 pixels).
+BOOST_AUTO_TEST_CASE(patch_targets_label_each_patch_by_the_smallest_box_holding_its_centre) {
+  const int64_t bg = 5;
+  // Sample 0: a whole-image box of class 3 and, on top of it, a smaller class-1 box over the
+  // centres 3 and 5 of both axes; a padding slot (-1) with a box that must not count.
+  // Sample 1: a class-2 box [0, 3) x [0, 3) (centre 1 inside, centre 3 on its far edge: outside),
+  // and two class-4 and class-0 boxes of equal area over one patch, the later one winning.
+  const std::vector<float> boxes{0, 0, 8, 8,  2, 2, 6, 6,  0, 0, 8, 8,
+                                 0, 0, 3, 3,  6, 6, 8, 8,  6, 6, 8, 8};
+  const std::vector<int64_t> classes{3, 1, -1, 2, 4, 0};
+  const Tensor t = nn::patch_class_targets(Tensor::from_vector(boxes, {2, 3, 4}), Tensor::from_vector(classes, {2, 3}),
+                                           8, 4, bg);
+  BOOST_TEST_REQUIRE(t.shape() == (Shape{2, 16}));
+  const std::vector<int64_t> expected{3, 3, 3, 3,  3, 1, 1, 3,  3, 1, 1, 3,  3, 3, 3, 3,
+                                      2, bg, bg, bg,  bg, bg, bg, bg,  bg, bg, bg, bg,  bg, bg, bg, 0};
+  BOOST_TEST(t.to_vector<int64_t>() == expected, tt::per_element());
+  // The same boxes listed the other way round give the same labels: the smaller box wins by area.
+  const std::vector<float> swapped{2, 2, 6, 6,  0, 0, 8, 8};
+  const Tensor u = nn::patch_class_targets(Tensor::from_vector(swapped, {1, 2, 4}),
+                                           Tensor::from_vector(std::vector<int64_t>{1, 3}, {1, 2}), 8, 4, bg);
+  BOOST_TEST(u.to_vector<int64_t>() == std::vector<int64_t>(expected.begin(), expected.begin() + 16), tt::per_element());
+
+  auto message = [&](const Tensor& b, const Tensor& c, int64_t size, int64_t grid) {
+    try {
+      nn::patch_class_targets(b, c, size, grid, bg);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const Tensor one_box = Tensor::from_vector(std::vector<float>{0, 0, 4, 4}, {1, 1, 4});
+  BOOST_TEST(message(one_box, Tensor::from_vector(std::vector<int64_t>{5}, {1, 1}), 8, 4).find("class 5") !=
+             std::string::npos);
+  BOOST_TEST(message(one_box, Tensor::from_vector(std::vector<int64_t>{1, 1}, {1, 2}), 8, 4).find("[1, 2]") !=
+             std::string::npos);
+  BOOST_TEST(message(one_box, Tensor::from_vector(std::vector<int64_t>{1}, {1, 1}), 8, 3).find("3x3") !=
+             std::string::npos);
+}
+
+// The patch loss (the head's logits, flattened to one row per patch, into cross-entropy) has the
+// gradient its finite differences say, and the head sits on the tower's patch tokens.
+BOOST_AUTO_TEST_CASE(patch_loss_gradcheck_and_head_shape) {
+  const Tensor targets = Tensor::from_vector(std::vector<int64_t>{0, 3, 1, 2, 3, 3}, {2, 3});
+  test::expect_ok([&](const std::vector<Tensor>& in) { return nn::DualEncoder::patch_class_loss(in[0], targets); },
+                  {test::leaf({2, 3, 4}, 11, -2, 2)});
+  BOOST_CHECK_THROW(nn::DualEncoder::patch_class_loss(test::leaf({2, 3, 4}, 1), targets.reshape({6})), Error);
+
+  Generator gen(3);
+  auto config = small_clip(nn::DualEncoderConfig::Loss::sigmoid);
+  config.patch_classes = 3;
+  nn::DualEncoder model(config, gen);
+  BOOST_TEST_REQUIRE(model.patch_head != nullptr);
+  const auto state = model.state();
+  BOOST_TEST(std::count_if(state.begin(), state.end(), [](const auto& p) { return p.first == "patch_head.weight"; }) == 1);
+  const auto out = model.encode_image_and_patches(randn({2, 1, 8, 8}, gen));
+  BOOST_TEST(out.patch_logits.shape() == (Shape{2, 4, 4}));  // 2x2 patches, 3 classes + background
+  BOOST_TEST(out.embedding.shape() == (Shape{2, 16}));
+  config.patch_classes = -1;
+  BOOST_CHECK_THROW(nn::DualEncoder(config, gen), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -44,6 +44,12 @@ std::vector<Field> dual_encoder_fields(bool siglip) {
       boolean("multi_positive", false, "pairs of the same class count as positives (needs labels)"),
       string_list("zero_shot_templates", "[\"a photo of a {}.\"]",
                   "prompts whose text embeddings, averaged per class, classify images zero-shot"),
+      section("patch_head",
+              "a dense auxiliary objective for the image tower on scene data sets: a linear head on every patch "
+              "token predicts the class of the object whose box holds the patch's centre, or background",
+              {integer("classes", 0, "object classes of the scene data set (10 for Fashion-MNIST scenes); 0: no head"),
+               number("weight", 1, "weight of the head's mean cross-entropy added to the pair loss in training (the eval "
+                                    "metric loss stays the pair loss alone, comparable with runs without the head)", 0)}),
   };
   if (siglip)
     f.push_back(number("init_logit_bias", -10, "initial bias b of the sigmoid logits (SigLIP: -10)"));
@@ -83,6 +89,13 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   if (siglip) c.init_logit_bias = s.number("init_logit_bias");
   else c.max_logit_scale = s.number("max_logit_scale");
   c.multi_positive = s.boolean("multi_positive");
+  const Section patch = s.section("patch_head");
+  c.patch_classes = patch.integer("classes");
+  c.patch_loss_weight = patch.number("weight");
+  if (c.patch_classes > 0 && !data.object_class_names.empty() &&
+      c.patch_classes != int64_t(data.object_class_names.size()))
+    fail("model.patch_head.classes is {}, but the data set's objects are of {} classes", c.patch_classes,
+         data.object_class_names.size());
   if (c.multi_positive && data.num_classes == 0)
     fail("model.multi_positive needs a labelled data set, but this one has no labels");
   std::vector<std::string> templates = s.strings("zero_shot_templates");

@@ -12,6 +12,7 @@
 #include "autograd/ops.h"
 #include "nn/contrastive_metrics.h"
 #include "nn/linear_probe.h"
+#include "nn/patch_targets.h"
 #include "train/byte_stream.h"
 #include "train/models/clip.h"
 #include "train/task.h"
@@ -153,6 +154,27 @@ class SwapAccuracy : public Metric {
   int64_t wins_ = 0, pairs_ = 0;
 };
 
+// The patch head's accuracy on the patches an object covers (most patches are background, which
+// it learns first; the object ones are what detection and counting need), and on background ones.
+class PatchClassAccuracy : public Metric {
+ public:
+  explicit PatchClassAccuracy(bool objects) : objects_(objects) {}
+  void update(const MetricInput&) override { fail("patch class accuracies are fed by the contrastive task"); }
+  void add(const Tensor& predicted, const Tensor& targets, int64_t background) {
+    const std::vector<int64_t> p = predicted.to_vector<int64_t>(), y = targets.to_vector<int64_t>();
+    for (size_t i = 0; i < y.size(); ++i)
+      if ((y[i] != background) == objects_) correct_ += p[i] == y[i], total_ += 1;
+  }
+  double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
+  bool higher_is_better() const override { return true; }
+  std::vector<double> partial_sums() const override { return {double(correct_), double(total_)}; }
+  void set_partial_sums(const std::vector<double>& s) override { correct_ = int64_t(s[0]), total_ = int64_t(s[1]); }
+
+ private:
+  bool objects_;
+  int64_t correct_ = 0, total_ = 0;
+};
+
 class Contrastive : public Task {
  public:
   Tensor training_loss(nn::Module& model, const data::Batch& batch) override {
@@ -161,13 +183,20 @@ class Contrastive : public Task {
     // it is the same thing, and keeps the trainer free of per-model hooks.
     m.after_step();
     const auto tokens = tokenize(m, captions_of(batch));
-    return m.loss(m.encode_image(batch.images), m.encode_text(tokens.ids, tokens.eos_index), batch.labels);
+    if (!m.patch_head)
+      return m.loss(m.encode_image(batch.images), m.encode_text(tokens.ids, tokens.eos_index), batch.labels);
+    const auto image = m.encode_image_and_patches(batch.images);
+    const Tensor pairs = m.loss(image.embedding, m.encode_text(tokens.ids, tokens.eos_index), batch.labels);
+    const Tensor patches = m.patch_class_loss(image.patch_logits, patch_targets(m, batch));
+    patch_loss_sum_ += patches.item(), ++patch_loss_steps_;
+    return add(pairs, mul(patches, m.config().patch_loss_weight));
   }
 
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
     ClipModel& m = dual(model);
     const auto tokens = tokenize(m, captions_of(batch));
-    const Tensor images = m.encode_image(batch.images), texts = m.encode_text(tokens.ids, tokens.eos_index);
+    const auto encoded = m.encode_image_and_patches(batch.images);
+    const Tensor images = encoded.embedding, texts = m.encode_text(tokens.ids, tokens.eos_index);
     const double loss = m.loss(images, texts, batch.labels).item();
     // Zero-shot logits: cosine similarity of each image to each class's prompt ensemble.
     Tensor logits;
@@ -176,6 +205,10 @@ class Contrastive : public Task {
     for (auto& metric : metrics) {
       if (auto* swap = dynamic_cast<SwapAccuracy*>(metric.get())) {
         score_swaps(m, batch, images, texts, *swap);
+      } else if (auto* patch = dynamic_cast<PatchClassAccuracy*>(metric.get())) {
+        if (!encoded.patch_logits.defined())
+          fail("patch_class_accuracy needs the patch head (model.patch_head.classes), which this model has not");
+        patch->add(argmax(encoded.patch_logits, 2), patch_targets(m, batch), m.config().patch_classes);
       } else if (auto* w = dynamic_cast<WholeSetMetric*>(metric.get())) {
         if (!w->store) w->store = store ? store : std::make_shared<EvalEmbeddings>();
         store = w->store;
@@ -199,16 +232,32 @@ class Contrastive : public Task {
   }
 
 
-  // The learned temperature t = exp(t') (and SigLIP's bias b), which decide how sharp the logits are.
+  // The learned temperature t = exp(t') (and SigLIP's bias b), which decide how sharp the logits are,
+  // and the patch head's loss when the model has one.
   std::vector<std::pair<std::string, double>> training_state(const nn::Module& model) const override {
     const auto* m = dynamic_cast<const ClipModel*>(&model);
     if (m == nullptr) return {};
     std::vector<std::pair<std::string, double>> out{{"logit_scale", std::exp(m->logit_scale.item())}};
     if (m->logit_bias.defined()) out.emplace_back("logit_bias", m->logit_bias.item());
+    // The patch head's cross-entropy, unweighted, averaged over the steps since the last report.
+    if (patch_loss_steps_ > 0) {
+      out.emplace_back("patch_loss", patch_loss_sum_ / double(patch_loss_steps_));
+      patch_loss_sum_ = 0, patch_loss_steps_ = 0;
+    }
     return out;
   }
 
  private:
+  // What the patch head is taught: each patch's class from the batch's boxes (nn/patch_targets.h).
+  static Tensor patch_targets(ClipModel& m, const data::Batch& batch) {
+    if (!batch.boxes.defined() || batch.boxes.dim() != 3)
+      fail("model.patch_head needs scene data (objects/boxes and objects/classes of single images, as 'tessera "
+           "data import scenes' writes); this data set has none");
+    const nn::ViTConfig& v = m.config().image;
+    return nn::patch_class_targets(batch.boxes, batch.object_classes, v.image_size, v.image_size / v.patch_size,
+                                   m.config().patch_classes);
+  }
+
   // Each image against its caption and the same caption with two objects' places swapped.
   void score_swaps(ClipModel& m, const data::Batch& batch, const Tensor& images, const Tensor& texts, SwapAccuracy& swap) {
     if (batch.swapped_captions.empty())
@@ -238,6 +287,9 @@ class Contrastive : public Task {
     return t;
   }
   std::atomic<bool> warned_{false};
+  // What training_state reports of the patch head; it reads and resets them.
+  mutable double patch_loss_sum_ = 0;
+  mutable int64_t patch_loss_steps_ = 0;
 };
 
 // Zero-shot top-1 accuracy: the task hands it cosine logits against the class prompts.
@@ -322,6 +374,18 @@ const Registration<MetricFactory> swap_accuracy{
      "fraction of eval images whose caption scores above the same caption with two objects' places swapped "
      "(scene data sets; chance 0.5)",
      "contrastive", {}, [] { return std::make_unique<SwapAccuracy>(); }}};
+
+const Registration<MetricFactory> patch_class_accuracy{
+    metrics(),
+    {"patch_class_accuracy",
+     "accuracy of the patch head (model.patch_head) on the eval patches an object covers: the class of the "
+     "smallest box holding the patch's centre",
+     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(true); }}};
+
+const Registration<MetricFactory> patch_background_accuracy{
+    metrics(),
+    {"patch_background_accuracy", "accuracy of the patch head (model.patch_head) on the eval patches no object covers",
+     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(false); }}};
 
 const Registration<MetricFactory> linear_probe{
     metrics(),
