@@ -21,7 +21,8 @@ width 192, depth 6):
              much the trained tower adds. Accuracy over object patches only (background is most of
              the image), against always naming the commonest class. With --scratch: a random tower
              (--stem) and a linear head trained end to end on those labels (fp32, batch 64), to see
-             how fast the architecture can learn what the frozen tower was never asked.
+             how fast the architecture can learn what the frozen tower was never asked. A checkpoint
+             trained with model.patch_head also has its own head scored on the whole test set.
 
   python bench/scenes_tower_probe.py presence runs/siglip_scenes/last.h5 --data datasets/scenes
   python bench/scenes_tower_probe.py patches runs/siglip_scenes_conv/last.h5
@@ -183,6 +184,28 @@ def patches(args):
         right = predicted == test
         print(f"{name}: object patches {right[on_object].float().mean():.3f}, "
               f"background {right[~on_object].float().mean():.3f}", flush=True)
+    own_patch_head(args)
+
+
+def own_patch_head(args):
+    """A SigLIP checkpoint trained with model.patch_head: its own head on its own tower, here in PyTorch,
+    over the whole test set, which is what Tessera's eval reports as patch_class_accuracy and
+    patch_background_accuracy (the two should agree up to argmax ties of float rounding)."""
+    with h5py.File(args.checkpoint, "r") as f:
+        if "patch_head.weight" not in f["params"]:
+            return
+        weight, bias = (torch.as_tensor(f["params"][n][()]) for n in ("patch_head.weight", "patch_head.bias"))
+    tower = tower_from(args.checkpoint).eval()
+    test = V.Scenes(os.path.join(args.data, "test.h5"))
+    labels = patch_labels(test, range(test.size)).reshape(-1)
+    with torch.no_grad():
+        logits = torch.cat([tower(test.image_batch(list(range(i, min(i + 250, test.size))))) @ weight.T + bias
+                            for i in range(0, test.size, 250)])
+    right = logits.argmax(-1).reshape(-1) == labels
+    on_object = labels != BACKGROUND
+    print(f"its own patch head, all {test.size} test scenes: object patches {right[on_object].float().mean():.4f}, "
+          f"background {right[~on_object].float().mean():.4f} (Tessera's eval: patch_class_accuracy, "
+          f"patch_background_accuracy)", flush=True)
 
 
 class CountProbe(torch.nn.Module):
