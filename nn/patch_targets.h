@@ -1,8 +1,8 @@
 #pragma once
 // Dense targets for an image tower's patch tokens on scene images: each patch of a grid x grid cut
 // is labelled with the class of the object whose box holds the patch's centre, the smallest such
-// box when boxes overlap (the item drawn on top is the one a patch shows most of), or with
-// `background` when no box holds it. Boxes are pixel edges, half-open as docs/DATA.md says: a
+// box when boxes overlap (scene items are composited by max, none on top, and the smaller box is
+// the more specific guess), or with `background` when no box holds it. Boxes are pixel edges, half-open as docs/DATA.md says: a
 // centre (cy, cx) is inside when y_min <= cy < y_max and x_min <= cx < x_max. Equal areas: the
 // later object wins. Patches run row by row, as a ViT's tokens do.
 #include <cstdint>
