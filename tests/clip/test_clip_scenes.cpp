@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(patch_head_learns_and_eval_reports_its_accuracy) {
   ScratchDir dir("clip_scenes_patch_head");
   make_scenes(dir);
   const std::string metrics = "patch_class_accuracy, patch_background_accuracy, loss";
-  write_file(dir / "siglip.yaml", scene_recipe(dir.path.string(), "siglip", metrics) + "");
+  write_file(dir / "siglip.yaml", scene_recipe(dir.path.string(), "siglip", metrics));
   const std::string head = " --set model.patch_head.classes=3 --set model.patch_head.weight=2 --set optim.lr=3.0e-3";
   const RunResult untrained = run_tessera("train siglip.yaml --run-dir start --set train.steps=1" + head, dir.path.string());
   BOOST_TEST_REQUIRE(untrained.exit_code == 0, untrained.output);
@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(patch_head_learns_and_eval_reports_its_accuracy) {
 BOOST_AUTO_TEST_CASE(refusals_name_the_cause) {
   ScratchDir dir("clip_scenes_refusals");
   make_scenes(dir);
-  write_file(dir / "crop.yaml", scene_recipe(dir.path.string(), "siglip", "swap_accuracy") + "");
+  write_file(dir / "crop.yaml", scene_recipe(dir.path.string(), "siglip", "swap_accuracy"));
   const RunResult crop = run_tessera("train crop.yaml --run-dir run --set data.crop_padding=2", dir.path.string());
   BOOST_TEST(crop.exit_code != 0);
   BOOST_TEST(crop.output.find("crop_padding") != std::string::npos, crop.output);

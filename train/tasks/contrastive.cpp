@@ -195,7 +195,13 @@ class Contrastive : public Task {
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
     ClipModel& m = dual(model);
     const auto tokens = tokenize(m, captions_of(batch));
-    const auto encoded = m.encode_image_and_patches(batch.images);
+    // The patch head runs only for its metrics; its predictions and labels are made once for both.
+    const bool patch_metrics = std::any_of(metrics.begin(), metrics.end(), [](const auto& metric) {
+      return dynamic_cast<const PatchClassAccuracy*>(metric.get()) != nullptr;
+    });
+    const auto encoded = patch_metrics ? m.encode_image_and_patches(batch.images)
+                                       : ClipModel::ImageEncoding{m.encode_image(batch.images), Tensor()};
+    Tensor patch_predicted, patch_labels;
     const Tensor images = encoded.embedding, texts = m.encode_text(tokens.ids, tokens.eos_index);
     const double loss = m.loss(images, texts, batch.labels).item();
     // Zero-shot logits: cosine similarity of each image to each class's prompt ensemble.
@@ -208,7 +214,8 @@ class Contrastive : public Task {
       } else if (auto* patch = dynamic_cast<PatchClassAccuracy*>(metric.get())) {
         if (!encoded.patch_logits.defined())
           fail("patch_class_accuracy needs the patch head (model.patch_head.classes), which this model has not");
-        patch->add(argmax(encoded.patch_logits, 2), patch_targets(m, batch), m.config().patch_classes);
+        if (!patch_labels.defined()) patch_predicted = argmax(encoded.patch_logits, 2), patch_labels = patch_targets(m, batch);
+        patch->add(patch_predicted, patch_labels, m.config().patch_classes);
       } else if (auto* w = dynamic_cast<WholeSetMetric*>(metric.get())) {
         if (!w->store) w->store = store ? store : std::make_shared<EvalEmbeddings>();
         store = w->store;
