@@ -26,6 +26,11 @@ void DualEncoderConfig::validate() const {
   if (!std::isfinite(init_logit_bias)) fail("dual encoder: init_logit_bias must be finite");
   if (patch_classes < 0) fail("dual encoder: patch_classes must be 0 (no patch head) or positive, got {}", patch_classes);
   if (!(patch_loss_weight >= 0)) fail("dual encoder: patch_loss_weight must be non-negative, got {}", patch_loss_weight);
+  if (!(patch_centre_weight >= 0))
+    fail("dual encoder: patch_centre_weight must be non-negative, got {}", patch_centre_weight);
+  if (patch_centre_weight > 0 && patch_classes == 0)
+    fail("dual encoder: the patch centre head (patch_centre_weight {}) needs the patch head's classes (patch_classes)",
+         patch_centre_weight);
   trunk(image).validate();
   tower(text, embed_dim).validate();
 }
@@ -38,6 +43,9 @@ DualEncoder::DualEncoder(const DualEncoderConfig& c, Generator& gen) : config_(c
   text = register_module("text", std::make_shared<TextTransformer>(tower(c.text, c.embed_dim), gen));
   if (c.patch_classes > 0)
     patch_head = register_module("patch_head", std::make_shared<Linear>(c.image.width, c.patch_classes + 1, true, gen));
+  if (c.patch_centre_weight > 0)
+    patch_centre_head =
+        register_module("patch_centre_head", std::make_shared<Linear>(c.image.width, c.patch_classes + 1, true, gen));
   logit_scale = register_parameter("logit_scale", Tensor::full({1}, c.logit_scale_init()));
   if (c.loss == DualEncoderConfig::Loss::sigmoid)
     logit_bias = register_parameter("logit_bias", Tensor::full({1}, c.init_logit_bias));
@@ -47,7 +55,8 @@ Tensor DualEncoder::encode_image(const Tensor& images) { return visual_projectio
 
 DualEncoder::ImageEncoding DualEncoder::encode_image_and_patches(const Tensor& images) {
   const ViTOutput out = visual->forward(images);
-  return {visual_projection->forward(out.pooled), patch_head ? patch_head->forward(out.tokens) : Tensor()};
+  return {visual_projection->forward(out.pooled), patch_head ? patch_head->forward(out.tokens) : Tensor(),
+          patch_centre_head ? patch_centre_head->forward(out.tokens) : Tensor()};
 }
 
 Tensor DualEncoder::patch_class_loss(const Tensor& patch_logits, const Tensor& targets) {

@@ -34,6 +34,10 @@ struct DualEncoderConfig {
   // class). 0 = no head. The task adds patch_loss_weight x its cross-entropy to the pair loss.
   int64_t patch_classes = 0;
   double patch_loss_weight = 1;
+  // With the patch head, a second linear head on the same tokens predicts, for every patch, the
+  // class of the object whose box centre it holds, or background (nn/patch_targets.h): counting
+  // and boxes read off such tokens. The task adds patch_centre_weight x its cross-entropy; 0 = none.
+  double patch_centre_weight = 0;
 
   double logit_scale_init() const {
     return std::isnan(init_logit_scale) ? (loss == Loss::info_nce ? std::log(1 / 0.07) : std::log(10.0)) : init_logit_scale;
@@ -48,10 +52,11 @@ class DualEncoder : public Module, public ImageToEmbedding, public ImageToAttent
   // images f32 [B, C, H, W] -> [B, embed_dim], not normalised.
   Tensor encode_image(const Tensor& images);
   // The same embedding and, with a patch head, its per-patch class logits [B, N, patch_classes + 1]
-  // from the same forward pass (undefined without the head).
+  // from the same forward pass (undefined without the head), and the centre head's likewise.
   struct ImageEncoding {
     Tensor embedding;
     Tensor patch_logits;
+    Tensor centre_logits;
   };
   ImageEncoding encode_image_and_patches(const Tensor& images);
   // Mean cross-entropy of patch logits [B, N, C + 1] against targets integer [B, N].
@@ -74,7 +79,8 @@ class DualEncoder : public Module, public ImageToEmbedding, public ImageToAttent
   std::shared_ptr<VisionTransformer> visual;
   std::shared_ptr<Linear> visual_projection;
   std::shared_ptr<TextTransformer> text;
-  std::shared_ptr<Linear> patch_head;  // null when patch_classes == 0
+  std::shared_ptr<Linear> patch_head;         // null when patch_classes == 0
+  std::shared_ptr<Linear> patch_centre_head;  // null when patch_centre_weight == 0
   Tensor logit_scale;  // [1]
   Tensor logit_bias;   // [1], SigLIP only
 

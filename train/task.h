@@ -39,6 +39,22 @@ class Metric {
   virtual void set_partial_sums(const std::vector<double>& sums) { (void)sums; }
 };
 
+// A fraction of hits among trials (accuracies, recall, win rates): higher is better, and the two
+// counts are its partial sums.
+class HitRate : public Metric {
+ public:
+  double value() const override { return trials_ ? double(hits_) / double(trials_) : 0; }
+  bool higher_is_better() const override { return true; }
+  std::vector<double> partial_sums() const override { return {double(hits_), double(trials_)}; }
+  void set_partial_sums(const std::vector<double>& s) override { hits_ = int64_t(s[0]), trials_ = int64_t(s[1]); }
+
+ protected:
+  void count(int64_t hits, int64_t trials) { hits_ += hits, trials_ += trials; }
+
+ private:
+  int64_t hits_ = 0, trials_ = 0;
+};
+
 // d loss from the model's prediction and the batch (labels, images, captions ... as the task needs).
 using LossFn = std::function<Tensor(const Tensor& prediction, const data::Batch& batch)>;
 

@@ -110,24 +110,29 @@ BOOST_AUTO_TEST_CASE(swap_accuracy_and_caption_retrieval_match_the_embeddings) {
   BOOST_TEST(reported["t2i_r1"] == r.text_to_image[0], tt::tolerance(1e-12));
 }
 
-// The patch head (model.patch_head) through the command: a few steps teach it (its loss on the
-// test scenes falls well below the untrained model's), and eval's patch accuracies are those of
-// the trained model's own patch logits against labels made here from the test set's boxes.
+// The patch heads (model.patch_head, with its centre head) through the command: a few steps teach
+// them (their losses on the test scenes fall well below the untrained model's), and eval's patch
+// accuracies are those of the trained model's own logits against labels made here from the test
+// set's boxes.
 BOOST_AUTO_TEST_CASE(patch_head_learns_and_eval_reports_its_accuracy) {
   ScratchDir dir("clip_scenes_patch_head");
   make_scenes(dir);
-  const std::string metrics = "patch_class_accuracy, patch_background_accuracy, loss";
+  const std::string metrics = "patch_class_accuracy, patch_background_accuracy, patch_centre_accuracy, "
+                              "patch_centre_background_accuracy, patch_centre_count_accuracy, loss";
   write_file(dir / "siglip.yaml", scene_recipe(dir.path.string(), "siglip", metrics));
-  const std::string head = " --set model.patch_head.classes=3 --set model.patch_head.weight=2 --set optim.lr=3.0e-3";
+  const std::string head = " --set model.patch_head.classes=3 --set model.patch_head.weight=2 "
+                           "--set model.patch_head.centre_weight=2 --set optim.lr=3.0e-3";
   const RunResult untrained = run_tessera("train siglip.yaml --run-dir start --set train.steps=1" + head, dir.path.string());
   BOOST_TEST_REQUIRE(untrained.exit_code == 0, untrained.output);
   const RunResult train = run_tessera("train siglip.yaml --run-dir run --set train.steps=40" + head, dir.path.string());
   BOOST_TEST_REQUIRE(train.exit_code == 0, train.output);
   BOOST_TEST(train.output.find("  patch_loss ") != std::string::npos, train.output);  // on the progress line
+  BOOST_TEST(train.output.find("  centre_loss ") != std::string::npos, train.output);
   const RunResult eval = run_tessera("eval run/last.h5 --json", dir.path.string());
   BOOST_TEST_REQUIRE(eval.exit_code == 0, eval.output);
   std::map<std::string, double> reported = flat_json_numbers(eval.output);
-  for (const char* key : {"patch_class_accuracy", "patch_background_accuracy"})
+  for (const char* key : {"patch_class_accuracy", "patch_background_accuracy", "patch_centre_accuracy",
+                          "patch_centre_background_accuracy", "patch_centre_count_accuracy"})
     BOOST_TEST_REQUIRE(reported.count(key) == 1u, "eval --json lacks " << key << ": " << eval.output);
 
   // Labels from the file's boxes: the smallest box holding each 6-pixel patch's centre, else 3.
@@ -145,20 +150,30 @@ BOOST_AUTO_TEST_CASE(patch_head_learns_and_eval_reports_its_accuracy) {
   const Tensor targets = nn::patch_class_targets(Tensor::from_vector(boxes, {n, K, 4}),
                                                  Tensor::from_vector(classes, {n, K}), 24, 4, 3);
   const std::vector<int64_t> y = targets.to_vector<int64_t>();
+  const Tensor centre_targets = nn::patch_centre_targets(Tensor::from_vector(boxes, {n, K, 4}),
+                                                         Tensor::from_vector(classes, {n, K}), 24, 4, 3);
 
   NoGradGuard no_grad;
   const Tensor images = normalised_images(*test);
+  struct HeadResult {
+    double loss, centre_loss;
+    std::vector<int64_t> predicted, centre_predicted;
+  };
   auto patch_loss = [&](const std::string& checkpoint) {
     const train::TrainedModel loaded = train::TrainedModel::load(dir / checkpoint);
     auto* model = dynamic_cast<train::ClipModel*>(&loaded.module());
     BOOST_TEST_REQUIRE(model != nullptr);
-    const Tensor logits = model->encode_image_and_patches(images).patch_logits;
-    return std::make_pair(nn::DualEncoder::patch_class_loss(logits, targets).item(), argmax(logits, 2).to_vector<int64_t>());
+    const auto out = model->encode_image_and_patches(images);
+    return HeadResult{nn::DualEncoder::patch_class_loss(out.patch_logits, targets).item(),
+                      nn::DualEncoder::patch_class_loss(out.centre_logits, centre_targets).item(),
+                      argmax(out.patch_logits, 2).to_vector<int64_t>(), argmax(out.centre_logits, 2).to_vector<int64_t>()};
   };
-  const auto [start_loss, start_predicted] = patch_loss("start/last.h5");
-  const auto [loss, predicted] = patch_loss("run/last.h5");
-  BOOST_TEST_MESSAGE("patch loss on the test scenes: " << start_loss << " -> " << loss);
-  BOOST_TEST(loss < 0.7 * start_loss);
+  const HeadResult start = patch_loss("start/last.h5"), trained = patch_loss("run/last.h5");
+  const std::vector<int64_t>& predicted = trained.predicted;
+  BOOST_TEST_MESSAGE("patch loss on the test scenes: " << start.loss << " -> " << trained.loss << "; centre loss "
+                                                       << start.centre_loss << " -> " << trained.centre_loss);
+  BOOST_TEST(trained.loss < 0.7 * start.loss);
+  BOOST_TEST(trained.centre_loss < 0.7 * start.centre_loss);
 
   int64_t object_hits = 0, objects = 0, background_hits = 0, background = 0;
   for (size_t p = 0; p < y.size(); ++p)
@@ -167,6 +182,31 @@ BOOST_AUTO_TEST_CASE(patch_head_learns_and_eval_reports_its_accuracy) {
   BOOST_TEST_REQUIRE(background > 20);
   BOOST_TEST(reported["patch_class_accuracy"] == double(object_hits) / double(objects), tt::tolerance(1e-12));
   BOOST_TEST(reported["patch_background_accuracy"] == double(background_hits) / double(background), tt::tolerance(1e-12));
+
+  // The centre head: accuracy on the centre patches and off them, and exact counts per image and class held.
+  const std::vector<int64_t> yc = centre_targets.to_vector<int64_t>();
+  int64_t centre_hits = 0, centres = 0, off_hits = 0, off = 0, count_hits = 0, counts = 0;
+  for (size_t p = 0; p < yc.size(); ++p)
+    (yc[p] == 3 ? off_hits : centre_hits) += trained.centre_predicted[p] == yc[p], (yc[p] == 3 ? off : centres) += 1;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < 3; ++c) {
+      const auto first = size_t(i * 16), last = first + 16;
+      const auto held = std::count(yc.begin() + first, yc.begin() + last, c);
+      if (held == 0) continue;
+      count_hits += std::count(trained.centre_predicted.begin() + first, trained.centre_predicted.begin() + last, c) == held;
+      ++counts;
+    }
+  BOOST_TEST_REQUIRE(centres > 20);
+  BOOST_TEST(reported["patch_centre_accuracy"] == double(centre_hits) / double(centres), tt::tolerance(1e-12));
+  BOOST_TEST(reported["patch_centre_background_accuracy"] == double(off_hits) / double(off), tt::tolerance(1e-12));
+  BOOST_TEST(reported["patch_centre_count_accuracy"] == double(count_hits) / double(counts), tt::tolerance(1e-12));
+  // A centre metric asked of a model without the centre head is refused by name.
+  const RunResult no_centre = run_tessera("train siglip.yaml --run-dir no_centre --set train.steps=1 "
+                                          "--set model.patch_head.classes=3", dir.path.string());
+  BOOST_TEST(no_centre.exit_code != 0);
+  BOOST_TEST(no_centre.output.find("patch_centre_accuracy needs the patch centre head (model.patch_head.centre_weight)") !=
+                 std::string::npos,
+             no_centre.output);
 
   // A head of the wrong size for the data set, and one on a data set without boxes.
   const RunResult wrong = run_tessera("train siglip.yaml --run-dir wrong --set model.patch_head.classes=4", dir.path.string());

@@ -231,6 +231,33 @@ BOOST_AUTO_TEST_CASE(patch_targets_label_each_patch_by_the_smallest_box_holding_
              std::string::npos);
 }
 
+// Centre targets on the same 8-pixel image cut 4x4 (patches span [0, 2), [2, 4), [4, 6), [6, 8)).
+BOOST_AUTO_TEST_CASE(centre_targets_label_the_patch_holding_each_box_centre) {
+  const int64_t bg = 5;
+  // Sample 0: a whole-image class-3 box (centre (4, 4): patch row 2, column 2) and a class-1 box
+  // [1, 3) x [5, 8) (centre (2, 6.5): row 1, column 3); a padding slot that must not count.
+  // Sample 1: a class-2 box [0, 8) x [0, 3) (centre (4, 1.5): row 2, column 0) and two boxes whose
+  // centres share patch (3, 3): class 4 the larger, class 0 the smaller, listed second and winning.
+  const std::vector<float> boxes{0, 0, 8, 8,  1, 5, 3, 8,  0, 0, 8, 8,
+                                 0, 0, 8, 3,  5, 5, 8, 8,  6, 6, 8, 8};
+  const std::vector<int64_t> classes{3, 1, -1, 2, 4, 0};
+  const Tensor t = nn::patch_centre_targets(Tensor::from_vector(boxes, {2, 3, 4}), Tensor::from_vector(classes, {2, 3}),
+                                            8, 4, bg);
+  BOOST_TEST_REQUIRE(t.shape() == (Shape{2, 16}));
+  std::vector<int64_t> expected(32, bg);
+  expected[2 * 4 + 2] = 3, expected[1 * 4 + 3] = 1, expected[16 + 2 * 4 + 0] = 2, expected[16 + 3 * 4 + 3] = 0;
+  BOOST_TEST(t.to_vector<int64_t>() == expected, tt::per_element());
+  // The smaller box wins whichever comes first; every object has one label, so labels count objects.
+  const std::vector<float> swapped{6, 6, 8, 8,  5, 5, 8, 8};
+  const Tensor u = nn::patch_centre_targets(Tensor::from_vector(swapped, {1, 2, 4}),
+                                            Tensor::from_vector(std::vector<int64_t>{0, 4}, {1, 2}), 8, 4, bg);
+  BOOST_TEST(u.to_vector<int64_t>()[15] == 0);
+  BOOST_TEST(std::count(expected.begin(), expected.begin() + 16, bg) == 14);
+  BOOST_CHECK_THROW(nn::patch_centre_targets(Tensor::from_vector(std::vector<float>{0, 0, 4, 4}, {1, 1, 4}),
+                                             Tensor::from_vector(std::vector<int64_t>{5}, {1, 1}), 8, 4, bg),
+                    Error);
+}
+
 // The patch loss (the head's logits, flattened to one row per patch, into cross-entropy) has the
 // gradient its finite differences say, and the head sits on the tower's patch tokens.
 BOOST_AUTO_TEST_CASE(patch_loss_gradcheck_and_head_shape) {
@@ -249,7 +276,16 @@ BOOST_AUTO_TEST_CASE(patch_loss_gradcheck_and_head_shape) {
   const auto out = model.encode_image_and_patches(randn({2, 1, 8, 8}, gen));
   BOOST_TEST(out.patch_logits.shape() == (Shape{2, 4, 4}));  // 2x2 patches, 3 classes + background
   BOOST_TEST(out.embedding.shape() == (Shape{2, 16}));
-  config.patch_classes = -1;
+  BOOST_TEST(!out.centre_logits.defined());
+  config.patch_centre_weight = 2;  // the centre head: the same shape, its own weights
+  nn::DualEncoder centred(config, gen);
+  BOOST_TEST_REQUIRE(centred.patch_centre_head != nullptr);
+  const auto both = centred.encode_image_and_patches(randn({2, 1, 8, 8}, gen));
+  BOOST_TEST(both.centre_logits.shape() == (Shape{2, 4, 4}));
+  BOOST_TEST(both.centre_logits.to_vector<float>() != both.patch_logits.to_vector<float>());
+  config.patch_classes = 0;  // a centre head needs the classes
+  BOOST_CHECK_THROW(nn::DualEncoder(config, gen), Error);
+  config.patch_classes = -1, config.patch_centre_weight = 0;
   BOOST_CHECK_THROW(nn::DualEncoder(config, gen), Error);
 }
 

@@ -49,7 +49,11 @@ std::vector<Field> dual_encoder_fields(bool siglip) {
               "token predicts the class of the object whose box holds the patch's centre, or background",
               {integer("classes", 0, "object classes of the scene data set (10 for Fashion-MNIST scenes); 0: no head"),
                number("weight", 1, "weight of the head's mean cross-entropy added to the pair loss in training (the eval "
-                                    "metric loss stays the pair loss alone, comparable with runs without the head)", 0)}),
+                                    "metric loss stays the pair loss alone, comparable with runs without the head)", 0),
+               number("centre_weight", 0,
+                      "weight of a second head's cross-entropy: on every patch token, the class of the object whose "
+                      "box centre the patch holds, or background (each object labels one patch, so counts and boxes "
+                      "read off the tokens); 0: no centre head", 0)}),
   };
   if (siglip)
     f.push_back(number("init_logit_bias", -10, "initial bias b of the sigmoid logits (SigLIP: -10)"));
@@ -92,6 +96,10 @@ std::shared_ptr<nn::Module> build(const Section& s, const DataShape& data, Gener
   const Section patch = s.section("patch_head");
   c.patch_classes = patch.integer("classes");
   c.patch_loss_weight = patch.number("weight");
+  c.patch_centre_weight = patch.number("centre_weight");
+  if (c.patch_centre_weight > 0 && c.patch_classes == 0)
+    fail("model.patch_head.centre_weight {} needs model.patch_head.classes (the centre head predicts those classes)",
+         c.patch_centre_weight);
   if (c.patch_classes > 0 && !data.object_class_names.empty() &&
       c.patch_classes != int64_t(data.object_class_names.size()))
     fail("model.patch_head.classes is {}, but the data set's objects are of {} classes", c.patch_classes,

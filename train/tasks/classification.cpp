@@ -45,7 +45,7 @@ class Classification : public Task {
 };
 
 // Fraction of samples whose label is among the k highest logits (ties count against).
-class TopK : public Metric {
+class TopK : public HitRate {
  public:
   explicit TopK(int64_t k) : k_(k) {}
   void update(const MetricInput& in) override {
@@ -57,17 +57,12 @@ class TopK : public Metric {
       const float target = x[i * c + labels[i]];
       int64_t above = 0;
       for (int64_t j = 0; j < c; ++j) above += x[i * c + j] > target || (x[i * c + j] == target && j < labels[i]);
-      correct_ += above < k_;
+      count(above < k_, 1);
     }
-    total_ += b;
   }
-  double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
-  bool higher_is_better() const override { return true; }
-  std::vector<double> partial_sums() const override { return {double(correct_), double(total_)}; }
-  void set_partial_sums(const std::vector<double>& s) override { correct_ = int64_t(s[0]), total_ = int64_t(s[1]); }
 
  private:
-  int64_t k_, correct_ = 0, total_ = 0;
+  int64_t k_;
 };
 
 // Sample-weighted mean of the batches' losses: the plain objective, or the label-smoothed one.

@@ -141,38 +141,60 @@ class WholeSetMetric : public Metric {
 
 // The fraction of images (with a swapped caption) whose true caption scores above the swapped
 // one; chance is 1/2. The task scores the pairs, as only it holds the model.
-class SwapAccuracy : public Metric {
+class SwapAccuracy : public HitRate {
  public:
   void update(const MetricInput&) override { fail("swap_accuracy is fed by the contrastive task"); }
-  void add(int64_t wins, int64_t pairs) { wins_ += wins, pairs_ += pairs; }
-  double value() const override { return pairs_ ? double(wins_) / double(pairs_) : 0; }
-  bool higher_is_better() const override { return true; }
-  std::vector<double> partial_sums() const override { return {double(wins_), double(pairs_)}; }
-  void set_partial_sums(const std::vector<double>& s) override { wins_ = int64_t(s[0]), pairs_ = int64_t(s[1]); }
-
- private:
-  int64_t wins_ = 0, pairs_ = 0;
+  void add(int64_t wins, int64_t pairs) { count(wins, pairs); }
 };
 
-// The patch head's accuracy on the patches an object covers (most patches are background, which
-// it learns first; the object ones are what detection and counting need), and on background ones.
-class PatchClassAccuracy : public Metric {
+// Which of the patch heads a patch metric scores: the class of what covers each patch, or of
+// the object whose centre it holds (nn/patch_targets.h).
+enum class PatchHead { cover, centre };
+
+// A patch head's accuracy on the patches an object labels (most patches are background, which
+// it learns first; the object ones are what detection and counting need), or on background ones.
+class PatchClassAccuracy : public HitRate {
  public:
-  explicit PatchClassAccuracy(bool objects) : objects_(objects) {}
+  PatchClassAccuracy(PatchHead head, bool objects) : head(head), objects_(objects) {}
   void update(const MetricInput&) override { fail("patch class accuracies are fed by the contrastive task"); }
   void add(const Tensor& predicted, const Tensor& targets, int64_t background) {
     const std::vector<int64_t> p = predicted.to_vector<int64_t>(), y = targets.to_vector<int64_t>();
     for (size_t i = 0; i < y.size(); ++i)
-      if ((y[i] != background) == objects_) correct_ += p[i] == y[i], total_ += 1;
+      if ((y[i] != background) == objects_) count(p[i] == y[i], 1);
   }
-  double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
-  bool higher_is_better() const override { return true; }
-  std::vector<double> partial_sums() const override { return {double(correct_), double(total_)}; }
-  void set_partial_sums(const std::vector<double>& s) override { correct_ = int64_t(s[0]), total_ = int64_t(s[1]); }
+  // The metric's registered name, for messages.
+  std::string name() const {
+    if (head == PatchHead::cover) return objects_ ? "patch_class_accuracy" : "patch_background_accuracy";
+    return objects_ ? "patch_centre_accuracy" : "patch_centre_background_accuracy";
+  }
+
+  const PatchHead head;
 
  private:
   bool objects_;
-  int64_t correct_ = 0, total_ = 0;
+};
+
+// Counting by the centre head: for every eval image and every class it holds, whether the patches
+// predicted as that class's centres are exactly as many as its objects (what "count <class>"
+// asks of the language model that reads these tokens).
+class PatchCentreCountAccuracy : public HitRate {
+ public:
+  void update(const MetricInput&) override { fail("patch_centre_count_accuracy is fed by the contrastive task"); }
+  void add(const Tensor& predicted, const Tensor& targets, int64_t background) {
+    const std::vector<int64_t> p = predicted.to_vector<int64_t>(), y = targets.to_vector<int64_t>();
+    const size_t n = size_t(predicted.size(1));
+    std::vector<int64_t> predicted_count(static_cast<size_t>(background)), true_count(static_cast<size_t>(background));
+    for (size_t first = 0; first < y.size(); first += n) {
+      std::fill(predicted_count.begin(), predicted_count.end(), 0);
+      std::fill(true_count.begin(), true_count.end(), 0);
+      for (size_t i = first; i < first + n; ++i) {
+        if (p[i] != background) ++predicted_count[size_t(p[i])];
+        if (y[i] != background) ++true_count[size_t(y[i])];
+      }
+      for (size_t c = 0; c < true_count.size(); ++c)
+        if (true_count[c] > 0) count(predicted_count[c] == true_count[c], 1);
+    }
+  }
 };
 
 class Contrastive : public Task {
@@ -186,22 +208,32 @@ class Contrastive : public Task {
     if (!m.patch_head)
       return m.loss(m.encode_image(batch.images), m.encode_text(tokens.ids, tokens.eos_index), batch.labels);
     const auto image = m.encode_image_and_patches(batch.images);
-    const Tensor pairs = m.loss(image.embedding, m.encode_text(tokens.ids, tokens.eos_index), batch.labels);
+    Tensor loss = m.loss(image.embedding, m.encode_text(tokens.ids, tokens.eos_index), batch.labels);
     const Tensor patches = m.patch_class_loss(image.patch_logits, patch_targets(m, batch));
     patch_loss_sum_ += patches.item(), ++patch_loss_steps_;
-    return add(pairs, mul(patches, m.config().patch_loss_weight));
+    loss = add(loss, mul(patches, m.config().patch_loss_weight));
+    if (!image.centre_logits.defined()) return loss;
+    const Tensor centres = m.patch_class_loss(image.centre_logits, centre_targets(m, batch));
+    centre_loss_sum_ += centres.item();
+    return add(loss, mul(centres, m.config().patch_centre_weight));
   }
 
   void evaluate(nn::Module& model, const data::Batch& batch, std::vector<std::unique_ptr<Metric>>& metrics) override {
     ClipModel& m = dual(model);
     const auto tokens = tokenize(m, captions_of(batch));
-    // The patch head runs only for its metrics; its predictions and labels are made once for both.
+    // The patch heads run only for their metrics; their predictions and labels are made once a batch.
     const bool patch_metrics = std::any_of(metrics.begin(), metrics.end(), [](const auto& metric) {
-      return dynamic_cast<const PatchClassAccuracy*>(metric.get()) != nullptr;
+      return dynamic_cast<const PatchClassAccuracy*>(metric.get()) != nullptr ||
+             dynamic_cast<const PatchCentreCountAccuracy*>(metric.get()) != nullptr;
     });
     const auto encoded = patch_metrics ? m.encode_image_and_patches(batch.images)
-                                       : ClipModel::ImageEncoding{m.encode_image(batch.images), Tensor()};
-    Tensor patch_predicted, patch_labels;
+                                       : ClipModel::ImageEncoding{m.encode_image(batch.images), Tensor(), Tensor()};
+    Tensor cover_predicted, cover_labels, centre_predicted, centre_labels;
+    if (encoded.patch_logits.defined())
+      cover_predicted = argmax(encoded.patch_logits, 2), cover_labels = patch_targets(m, batch);
+    if (encoded.centre_logits.defined())
+      centre_predicted = argmax(encoded.centre_logits, 2), centre_labels = centre_targets(m, batch);
+    const int64_t background = m.config().patch_classes;
     const Tensor images = encoded.embedding, texts = m.encode_text(tokens.ids, tokens.eos_index);
     const double loss = m.loss(images, texts, batch.labels).item();
     // Zero-shot logits: cosine similarity of each image to each class's prompt ensemble.
@@ -212,10 +244,16 @@ class Contrastive : public Task {
       if (auto* swap = dynamic_cast<SwapAccuracy*>(metric.get())) {
         score_swaps(m, batch, images, texts, *swap);
       } else if (auto* patch = dynamic_cast<PatchClassAccuracy*>(metric.get())) {
-        if (!encoded.patch_logits.defined())
-          fail("patch_class_accuracy needs the patch head (model.patch_head.classes), which this model has not");
-        if (!patch_labels.defined()) patch_predicted = argmax(encoded.patch_logits, 2), patch_labels = patch_targets(m, batch);
-        patch->add(patch_predicted, patch_labels, m.config().patch_classes);
+        const bool centre = patch->head == PatchHead::centre;
+        if (!(centre ? centre_labels : cover_labels).defined())
+          fail("{} needs the patch {}head (model.patch_head.{}), which this model has not", patch->name(),
+               centre ? "centre " : "", centre ? "centre_weight" : "classes");
+        patch->add(centre ? centre_predicted : cover_predicted, centre ? centre_labels : cover_labels, background);
+      } else if (auto* count = dynamic_cast<PatchCentreCountAccuracy*>(metric.get())) {
+        if (!centre_labels.defined())
+          fail("patch_centre_count_accuracy needs the patch centre head (model.patch_head.centre_weight), which this "
+               "model has not");
+        count->add(centre_predicted, centre_labels, background);
       } else if (auto* w = dynamic_cast<WholeSetMetric*>(metric.get())) {
         if (!w->store) w->store = store ? store : std::make_shared<EvalEmbeddings>();
         store = w->store;
@@ -249,7 +287,8 @@ class Contrastive : public Task {
     // The patch head's cross-entropy, unweighted, averaged over the steps since the last report.
     if (patch_loss_steps_ > 0) {
       out.emplace_back("patch_loss", patch_loss_sum_ / double(patch_loss_steps_));
-      patch_loss_sum_ = 0, patch_loss_steps_ = 0;
+      if (m->patch_centre_head) out.emplace_back("centre_loss", centre_loss_sum_ / double(patch_loss_steps_));
+      patch_loss_sum_ = 0, centre_loss_sum_ = 0, patch_loss_steps_ = 0;
     }
     return out;
   }
@@ -257,12 +296,22 @@ class Contrastive : public Task {
  private:
   // What the patch head is taught: each patch's class from the batch's boxes (nn/patch_targets.h).
   static Tensor patch_targets(ClipModel& m, const data::Batch& batch) {
+    const nn::ViTConfig& v = scene_tower(m, batch);
+    return nn::patch_class_targets(batch.boxes, batch.object_classes, v.image_size, v.image_size / v.patch_size,
+                                   m.config().patch_classes);
+  }
+  // What the centre head is taught: the patch holding each object's box centre gets its class.
+  static Tensor centre_targets(ClipModel& m, const data::Batch& batch) {
+    const nn::ViTConfig& v = scene_tower(m, batch);
+    return nn::patch_centre_targets(batch.boxes, batch.object_classes, v.image_size, v.image_size / v.patch_size,
+                                    m.config().patch_classes);
+  }
+  // The image tower whose patches the heads label, once the batch is known to hold scenes' boxes.
+  static const nn::ViTConfig& scene_tower(ClipModel& m, const data::Batch& batch) {
     if (!batch.boxes.defined() || batch.boxes.dim() != 3)
       fail("model.patch_head needs scene data (objects/boxes and objects/classes of single images, as 'tessera "
            "data import scenes' writes); this data set has none");
-    const nn::ViTConfig& v = m.config().image;
-    return nn::patch_class_targets(batch.boxes, batch.object_classes, v.image_size, v.image_size / v.patch_size,
-                                   m.config().patch_classes);
+    return m.config().image;
   }
 
   // Each image against its caption and the same caption with two objects' places swapped.
@@ -295,12 +344,12 @@ class Contrastive : public Task {
   }
   std::atomic<bool> warned_{false};
   // What training_state reports of the patch head; it reads and resets them.
-  mutable double patch_loss_sum_ = 0;
+  mutable double patch_loss_sum_ = 0, centre_loss_sum_ = 0;
   mutable int64_t patch_loss_steps_ = 0;
 };
 
 // Zero-shot top-1 accuracy: the task hands it cosine logits against the class prompts.
-class ZeroShotAccuracy : public Metric {
+class ZeroShotAccuracy : public HitRate {
  public:
   void update(const MetricInput& in) override {
     if (!in.batch.labels.defined()) fail("zero_shot_accuracy needs labels, but the data set has none");
@@ -308,16 +357,10 @@ class ZeroShotAccuracy : public Metric {
       fail("zero_shot_accuracy needs the data set's class names (at least 2)");
     const std::vector<int64_t> p = argmax(in.prediction, 1).to_vector<int64_t>();
     const std::vector<int64_t> y = in.batch.labels.to_vector<int64_t>();
-    for (size_t i = 0; i < p.size(); ++i) correct_ += p[i] == y[i];
-    total_ += int64_t(p.size());
+    int64_t hits = 0;
+    for (size_t i = 0; i < p.size(); ++i) hits += p[i] == y[i];
+    count(hits, int64_t(p.size()));
   }
-  double value() const override { return total_ ? double(correct_) / double(total_) : 0; }
-  bool higher_is_better() const override { return true; }
-  std::vector<double> partial_sums() const override { return {double(correct_), double(total_)}; }
-  void set_partial_sums(const std::vector<double>& s) override { correct_ = int64_t(s[0]), total_ = int64_t(s[1]); }
-
- private:
-  int64_t correct_ = 0, total_ = 0;
 };
 
 // Retrieval recall@k over the whole evaluated set (nn::retrieval_recall): a hit is the caption's
@@ -387,12 +430,32 @@ const Registration<MetricFactory> patch_class_accuracy{
     {"patch_class_accuracy",
      "accuracy of the patch head (model.patch_head) on the eval patches an object covers: the class of the "
      "smallest box holding the patch's centre",
-     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(true); }}};
+     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(PatchHead::cover, true); }}};
 
 const Registration<MetricFactory> patch_background_accuracy{
     metrics(),
     {"patch_background_accuracy", "accuracy of the patch head (model.patch_head) on the eval patches no object covers",
-     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(false); }}};
+     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(PatchHead::cover, false); }}};
+
+const Registration<MetricFactory> patch_centre_accuracy{
+    metrics(),
+    {"patch_centre_accuracy",
+     "accuracy of the patch centre head (model.patch_head.centre_weight) on the eval patches that hold an object's "
+     "box centre: that object's class",
+     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(PatchHead::centre, true); }}};
+
+const Registration<MetricFactory> patch_centre_background_accuracy{
+    metrics(),
+    {"patch_centre_background_accuracy",
+     "accuracy of the patch centre head (model.patch_head.centre_weight) on the eval patches that hold no box centre",
+     "contrastive", {}, [] { return std::make_unique<PatchClassAccuracy>(PatchHead::centre, false); }}};
+
+const Registration<MetricFactory> patch_centre_count_accuracy{
+    metrics(),
+    {"patch_centre_count_accuracy",
+     "over eval images and the classes each holds: the fraction where the patch centre head predicts exactly as many "
+     "centres of the class as there are objects of it",
+     "contrastive", {}, [] { return std::make_unique<PatchCentreCountAccuracy>(); }}};
 
 const Registration<MetricFactory> linear_probe{
     metrics(),
