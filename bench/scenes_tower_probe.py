@@ -22,11 +22,13 @@ width 192, depth 6):
              the image), against always naming the commonest class. With --scratch: a random tower
              (--stem) and a linear head trained end to end on those labels (fp32, batch 64), to see
              how fast the architecture can learn what the frozen tower was never asked. A checkpoint
-             trained with model.patch_head also has its own head scored on the whole test set.
+             trained with model.patch_head also has its own heads (and centre head) scored on the
+             whole test set; `heads` does only that.
 
   python bench/scenes_tower_probe.py presence runs/siglip_scenes/last.h5 --data datasets/scenes
   python bench/scenes_tower_probe.py patches runs/siglip_scenes_conv/last.h5
   python bench/scenes_tower_probe.py patches --scratch --stem conv --steps 300   # trained on the labels
+  python bench/scenes_tower_probe.py heads runs/siglip_scenes/last.h5     # only the checkpoint's own heads
   python bench/scenes_tower_probe.py count --scratch --steps 3000 --data datasets/scenes
   python bench/scenes_tower_probe.py count --scratch --stem conv --steps 1000 --precision fp32
 """
@@ -113,6 +115,19 @@ def patch_labels(scenes, indices):
     return torch.as_tensor(labels.reshape(len(indices), -1))
 
 
+def centre_labels(scenes, indices):
+    """[len(indices), 64]: each object's class at the patch holding its box centre (the smallest box
+    when two centres share a patch), else background: what model.patch_head.centre_weight teaches."""
+    grid = V.IMAGE_SIZE // PATCH
+    labels = np.full((len(indices), grid, grid), BACKGROUND, np.int64)
+    cell = lambda centre: min(max(int(np.floor(centre / PATCH)), 0), grid - 1)  # noqa: E731
+    for j, i in enumerate(indices):
+        objects = sorted(scenes.objects(int(i)), key=lambda o: -(o[1][2] - o[1][0]) * (o[1][3] - o[1][1]))
+        for k, (y0, x0, y1, x1) in objects:  # largest first, so smaller boxes overwrite
+            labels[j, cell((y0 + y1) / 2), cell((x0 + x1) / 2)] = k
+    return torch.as_tensor(labels.reshape(len(indices), -1))
+
+
 def linear_probe(features, labels, train_rows, steps=400):
     """A softmax probe trained on features[:train_rows] (full batch, Adam); its test predictions."""
     features = (features - features[:train_rows].mean(0)) / (features[:train_rows].std(0) + 1e-6)
@@ -188,24 +203,34 @@ def patches(args):
 
 
 def own_patch_head(args):
-    """A SigLIP checkpoint trained with model.patch_head: its own head on its own tower, here in PyTorch,
+    """A SigLIP checkpoint trained with model.patch_head: its own heads on its own tower, here in PyTorch,
     over the whole test set, which is what Tessera's eval reports as patch_class_accuracy and
-    patch_background_accuracy (the two should agree up to argmax ties of float rounding)."""
+    patch_background_accuracy, and with the centre head patch_centre_accuracy,
+    patch_centre_background_accuracy and patch_centre_count_accuracy (the two should agree up to
+    argmax ties of float rounding)."""
     with h5py.File(args.checkpoint, "r") as f:
-        if "patch_head.weight" not in f["params"]:
-            return
-        weight, bias = (torch.as_tensor(f["params"][n][()]) for n in ("patch_head.weight", "patch_head.bias"))
+        heads = {name: tuple(torch.as_tensor(f["params"][f"{name}.{p}"][()]) for p in ("weight", "bias"))
+                 for name in ("patch_head", "patch_centre_head") if f"{name}.weight" in f["params"]}
+    if not heads:
+        return
     tower = tower_from(args.checkpoint).eval()
     test = V.Scenes(os.path.join(args.data, "test.h5"))
-    labels = patch_labels(test, range(test.size)).reshape(-1)
     with torch.no_grad():
-        logits = torch.cat([tower(test.image_batch(list(range(i, min(i + 250, test.size))))) @ weight.T + bias
+        tokens = torch.cat([tower(test.image_batch(list(range(i, min(i + 250, test.size)))))
                             for i in range(0, test.size, 250)])
-    right = logits.argmax(-1).reshape(-1) == labels
-    on_object = labels != BACKGROUND
-    print(f"its own patch head, all {test.size} test scenes: object patches {right[on_object].float().mean():.4f}, "
-          f"background {right[~on_object].float().mean():.4f} (Tessera's eval: patch_class_accuracy, "
-          f"patch_background_accuracy)", flush=True)
+    for name, (weight, bias) in heads.items():
+        centre = name == "patch_centre_head"
+        labels = (centre_labels if centre else patch_labels)(test, range(test.size))
+        predicted = (tokens @ weight.T + bias).argmax(-1)
+        right = predicted == labels
+        on_object = labels != BACKGROUND
+        line = (f"its own {name}, all {test.size} test scenes: object patches {right[on_object].float().mean():.4f}, "
+                f"background {right[~on_object].float().mean():.4f}")
+        if centre:  # exact counts of the classes each scene holds, read off the predicted centres
+            held = torch.nn.functional.one_hot(labels, BACKGROUND + 1)[..., :BACKGROUND].sum(1)
+            said = torch.nn.functional.one_hot(predicted, BACKGROUND + 1)[..., :BACKGROUND].sum(1)
+            line += f", exact counts of held classes {(said == held)[held > 0].float().mean():.4f}"
+        print(line, flush=True)
 
 
 class CountProbe(torch.nn.Module):
@@ -257,7 +282,7 @@ def count(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["presence", "count", "patches"])
+    p.add_argument("mode", choices=["presence", "count", "patches", "heads"])
     p.add_argument("checkpoint", nargs="?", help="a Tessera SigLIP or VLM checkpoint (params/visual.*)")
     p.add_argument("--scratch", action="store_true", help="count, patches: a randomly initialised tower, trained")
     p.add_argument("--steps", type=int, default=3000)
@@ -273,11 +298,13 @@ def main():
         p.error("presence needs a checkpoint")
     if args.mode == "patches" and not args.scratch and not args.checkpoint:
         p.error("patches needs a checkpoint or --scratch")
+    if args.mode == "heads" and not args.checkpoint:
+        p.error("heads needs a SigLIP checkpoint trained with model.patch_head")
     if args.mode == "count" and not args.scratch and not args.checkpoint:
         p.error("count needs a checkpoint or --scratch")
     if args.stem == "conv" and not args.scratch:
         p.error("--stem conv is for --scratch (a checkpoint's tower has its own patch embedding)")
-    {"presence": presence, "count": count, "patches": patches}[args.mode](args)
+    {"presence": presence, "count": count, "patches": patches, "heads": own_patch_head}[args.mode](args)
 
 
 if __name__ == "__main__":
